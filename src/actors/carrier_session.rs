@@ -1,0 +1,312 @@
+//! `CarrierSession`: one TRX bind to an upstream carrier, run under an actix `Supervisor`.
+//!
+//! It connects, binds, keeps a window of outstanding submit_sm (the `Carrier` hands it no
+//! more than the window), sends enquire_link on a timer, times out unanswered submits, and
+//! passes receipts to the `DlrCorrelator`, answering the carrier's deliver_sm only once the
+//! receipt is durable. On any failure it returns its in-flight messages to the carrier and
+//! stops; the supervisor restarts it after an exponential backoff with jitter (max 60 s).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use rusmpp::pdus::{BindTransceiver, DeliverSmResp};
+use rusmpp::tlvs::TlvValue;
+use rusmpp::tokio_codec::DecodeError;
+use rusmpp::types::COctetString;
+use rusmpp::values::InterfaceVersion;
+use rusmpp::{Command, CommandId, CommandStatus, Pdu};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio_util::codec::FramedRead;
+
+use crate::config::CarrierConfig;
+use crate::domain::backoff::Backoff;
+use crate::domain::dlr::Receipt;
+use crate::protocol::codec::{Frame, SmppCodec};
+use crate::protocol::pdu;
+use crate::protocol::writer::{WRITE_QUEUE, spawn_writer};
+
+use super::carrier::{Carrier, CarrierSubmit, SessionDown, SessionUp, SubmitDone, SubmitResult};
+use super::dlr_correlator::{CarrierReceipt, CorrelatorShards};
+
+/// Send one message on this bind (from the `Carrier`).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SessionSubmit {
+    /// The message.
+    pub job: CarrierSubmit,
+}
+
+type Inbound = Result<Frame, DecodeError>;
+
+/// One carrier bind.
+pub struct CarrierSession {
+    idx: usize,
+    cfg: Arc<CarrierConfig>,
+    carrier: Addr<Carrier>,
+    correlators: CorrelatorShards,
+    backoff: Backoff,
+    delay: Duration,
+    tx: Option<mpsc::Sender<Command>>,
+    bound: bool,
+    seq: u32,
+    inflight: HashMap<u32, (CarrierSubmit, Instant)>,
+    enquire_sent: Option<Instant>,
+    last_enquire: Instant,
+}
+
+impl CarrierSession {
+    /// Session `idx` of a carrier.
+    pub fn new(idx: usize, cfg: Arc<CarrierConfig>, carrier: Addr<Carrier>, correlators: CorrelatorShards) -> Self {
+        CarrierSession {
+            idx,
+            cfg,
+            carrier,
+            correlators,
+            backoff: Backoff::new(Duration::from_millis(500), Duration::from_secs(60)),
+            delay: Duration::ZERO,
+            tx: None,
+            bound: false,
+            seq: 0,
+            inflight: HashMap::new(),
+            enquire_sent: None,
+            last_enquire: Instant::now(),
+        }
+    }
+
+    fn next_seq(&mut self) -> u32 {
+        self.seq = if self.seq >= 0x7FFF_FFFF { 1 } else { self.seq + 1 };
+        self.seq
+    }
+
+    fn send(&mut self, c: Command) -> bool {
+        match &self.tx {
+            Some(tx) => tx.try_send(c).is_ok(),
+            None => false,
+        }
+    }
+
+    /// Gives everything in flight back, and stops; the supervisor restarts after a backoff.
+    fn fail(&mut self, why: &str, ctx: &mut Context<Self>) {
+        tracing::warn!(carrier = %self.cfg.id, bind = self.idx, reason = why, "carrier session failed");
+        let returned: Vec<CarrierSubmit> = self.inflight.drain().map(|(_, (j, _))| j).collect();
+        if self.bound || !returned.is_empty() {
+            self.carrier.do_send(SessionDown { idx: self.idx, returned });
+        }
+        self.bound = false;
+        self.tx = None;
+        self.delay = self.backoff.next_delay(rand::random::<f64>());
+        ctx.stop();
+    }
+
+    fn connect(&mut self, ctx: &mut Context<Self>) {
+        let addr = format!("{}:{}", self.cfg.host, self.cfg.port);
+        let fut = async move { tokio::time::timeout(Duration::from_secs(10), TcpStream::connect(addr)).await };
+        ctx.spawn(fut.into_actor(self).map(|res, act, ctx| match res {
+            Ok(Ok(sock)) => act.on_connected(sock, ctx),
+            Ok(Err(e)) => act.fail(&format!("connect: {e}"), ctx),
+            Err(_) => act.fail("connect timed out", ctx),
+        }));
+    }
+
+    fn on_connected(&mut self, sock: TcpStream, ctx: &mut Context<Self>) {
+        let _ = sock.set_nodelay(true);
+        let (r, w) = sock.into_split();
+        ctx.add_stream(FramedRead::new(r, SmppCodec::default()));
+        self.tx = Some(spawn_writer(w, WRITE_QUEUE));
+        let (Ok(system_id), Ok(password)) = (
+            COctetString::from_string(self.cfg.system_id.clone()),
+            COctetString::from_string(self.cfg.password.clone()),
+        ) else {
+            return self.fail("system_id/password not representable", ctx);
+        };
+        let bind = BindTransceiver::builder()
+            .system_id(system_id)
+            .password(password)
+            .interface_version(InterfaceVersion::Smpp3_4)
+            .build();
+        let seq = self.next_seq();
+        self.send(Command::new(CommandStatus::EsmeRok, seq, bind));
+        ctx.run_later(Duration::from_secs(self.cfg.response_timeout_s), |act, ctx| {
+            if !act.bound {
+                act.fail("no bind_transceiver_resp", ctx);
+            }
+        });
+    }
+
+    fn tick(&mut self, ctx: &mut Context<Self>) {
+        if !self.bound {
+            return;
+        }
+        let now = Instant::now();
+        let expired: Vec<u32> = self.inflight.iter().filter(|(_, (_, d))| *d <= now).map(|(s, _)| *s).collect();
+        for s in expired {
+            if let Some((job, _)) = self.inflight.remove(&s) {
+                self.carrier.do_send(SubmitDone { idx: self.idx, job, result: SubmitResult::Timeout });
+            }
+        }
+        let rt = Duration::from_secs(self.cfg.response_timeout_s);
+        if let Some(sent) = self.enquire_sent {
+            if now.duration_since(sent) > rt {
+                return self.fail("enquire_link unanswered", ctx);
+            }
+        } else if now.duration_since(self.last_enquire) >= Duration::from_secs(self.cfg.enquire_link_s) {
+            let seq = self.next_seq();
+            self.send(Command::new(CommandStatus::EsmeRok, seq, Pdu::EnquireLink));
+            self.enquire_sent = Some(now);
+            self.last_enquire = now;
+        }
+    }
+
+    fn on_deliver_sm(&mut self, cmd: Command, ctx: &mut Context<Self>) {
+        let seq = cmd.sequence_number();
+        let Some(Pdu::DeliverSm(d)) = cmd.pdu() else { return };
+        let esm = u8::from(d.esm_class);
+        let ok = Command::new(CommandStatus::EsmeRok, seq, DeliverSmResp::default());
+        if esm & 0x3C != 0x04 && esm & 0x3C != 0x20 {
+            // mobile-originated messages are not handled by tern yet: acknowledge and drop
+            metrics::counter!("tern_mo_dropped_total", "carrier" => self.cfg.id.clone()).increment(1);
+            self.send(ok);
+            return;
+        }
+        let mut tlv_id = None;
+        let mut tlv_state = None;
+        for t in d.tlvs() {
+            match t.value() {
+                Some(TlvValue::ReceiptedMessageId(v)) => tlv_id = Some(v.to_string()),
+                Some(TlvValue::MessageState(s)) => tlv_state = Some(u8::from(*s)),
+                _ => {}
+            }
+        }
+        let receipt = match Receipt::from_parts(d.short_message().as_ref(), tlv_id.as_deref(), tlv_state) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(carrier = %self.cfg.id, error = %e, "unreadable receipt acknowledged and dropped");
+                metrics::counter!("tern_dlr_unreadable_total", "carrier" => self.cfg.id.clone()).increment(1);
+                self.send(ok);
+                return;
+            }
+        };
+        let m = CarrierReceipt {
+            carrier: self.cfg.id.clone(),
+            carrier_id: receipt.id.clone(),
+            stat: receipt.stat,
+            err: receipt.err,
+        };
+        let fut = self.correlators.for_id(&receipt.id).send(m);
+        ctx.spawn(fut.into_actor(self).map(move |res, act, _| {
+            let reply = match res {
+                Ok(Ok(())) => ok,
+                // not stored: ask the carrier to send it again later
+                _ => pdu::error_resp(CommandId::DeliverSmResp, CommandStatus::EsmeRxTAppn, seq),
+            };
+            act.send(reply);
+        }));
+    }
+
+    fn on_command(&mut self, cmd: Command, ctx: &mut Context<Self>) {
+        let seq = cmd.sequence_number();
+        let st = u32::from(cmd.status());
+        match cmd.id() {
+            CommandId::BindTransceiverResp => {
+                if st == 0 {
+                    self.bound = true;
+                    self.backoff.reset();
+                    self.last_enquire = Instant::now();
+                    self.carrier.do_send(SessionUp { idx: self.idx });
+                } else {
+                    self.fail(&format!("bind refused: {}", crate::protocol::status::name(st)), ctx);
+                }
+            }
+            CommandId::SubmitSmResp => {
+                let Some((job, _)) = self.inflight.remove(&seq) else { return };
+                let result = if st != 0 {
+                    SubmitResult::Refused(st)
+                } else {
+                    match cmd.pdu() {
+                        Some(Pdu::SubmitSmResp(r)) if !r.message_id().is_empty() => {
+                            SubmitResult::Accepted(r.message_id().to_string())
+                        }
+                        _ => SubmitResult::Refused(crate::protocol::status::SYSERR),
+                    }
+                };
+                self.carrier.do_send(SubmitDone { idx: self.idx, job, result });
+            }
+            CommandId::DeliverSm => self.on_deliver_sm(cmd, ctx),
+            CommandId::EnquireLink => {
+                self.send(Command::new(CommandStatus::EsmeRok, seq, Pdu::EnquireLinkResp));
+            }
+            CommandId::EnquireLinkResp => self.enquire_sent = None,
+            CommandId::Unbind => {
+                self.send(Command::new(CommandStatus::EsmeRok, seq, Pdu::UnbindResp));
+                self.fail("carrier unbound", ctx);
+            }
+            CommandId::GenericNack => {
+                if let Some((job, _)) = self.inflight.remove(&seq) {
+                    self.carrier.do_send(SubmitDone { idx: self.idx, job, result: SubmitResult::Refused(st) });
+                }
+            }
+            id if id.is_response() => {}
+            _ => {
+                self.send(pdu::generic_nack(CommandStatus::EsmeRinvcmdid, seq));
+            }
+        }
+    }
+}
+
+impl Actor for CarrierSession {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.set_mailbox_capacity(65_536);
+        ctx.run_later(self.delay, |act, ctx| act.connect(ctx));
+        ctx.run_interval(Duration::from_secs(1), |act, ctx| act.tick(ctx));
+    }
+}
+
+impl Supervised for CarrierSession {
+    fn restarting(&mut self, _: &mut Context<Self>) {
+        self.bound = false;
+        self.tx = None;
+        self.inflight.clear();
+        self.enquire_sent = None;
+    }
+}
+
+impl StreamHandler<Inbound> for CarrierSession {
+    fn handle(&mut self, item: Inbound, ctx: &mut Context<Self>) {
+        match item {
+            Ok(Ok(cmd)) => self.on_command(cmd, ctx),
+            Ok(Err(bad)) => {
+                tracing::warn!(carrier = %self.cfg.id, error = %bad.error, "malformed PDU from carrier");
+                if CommandId::from(bad.command_id).is_operation() {
+                    self.send(pdu::generic_nack(bad.status(), bad.sequence_number));
+                }
+            }
+            Err(e) => self.fail(&format!("framing: {e}"), ctx),
+        }
+    }
+
+    fn finished(&mut self, ctx: &mut Context<Self>) {
+        self.fail("connection closed", ctx);
+    }
+}
+
+impl Handler<SessionSubmit> for CarrierSession {
+    type Result = ();
+    fn handle(&mut self, m: SessionSubmit, _: &mut Context<Self>) {
+        if !self.bound {
+            return self.carrier.do_send(SubmitDone { idx: self.idx, job: m.job, result: SubmitResult::Timeout });
+        }
+        let seq = self.next_seq();
+        let cmd = pdu::forward_submit_sm(m.job.msg.sm.clone(), seq);
+        if self.send(cmd) {
+            let deadline = Instant::now() + Duration::from_secs(self.cfg.response_timeout_s);
+            self.inflight.insert(seq, (m.job, deadline));
+        } else {
+            self.carrier.do_send(SubmitDone { idx: self.idx, job: m.job, result: SubmitResult::Timeout });
+        }
+    }
+}

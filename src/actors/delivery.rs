@@ -1,0 +1,319 @@
+//! `Delivery`: one per node. Knows every live ESME bind (and enforces max_binds), and gets
+//! each receipt to one of its account's receiver binds (RX or TRX) with a window per bind.
+//! Receipts wait durably in the store's outbox (`o/<account>/<id>`) while no receiver is
+//! bound, go out when one binds, and are dropped when they expire.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+
+use crate::domain::message::now_ms;
+use crate::store::keys::{self, OutboxReceipt};
+use crate::store::kv::{Kv, WriteBatch};
+
+use super::esme_session::{EsmeSession, SendReceipt, Unbind};
+use super::store::StoreHandle;
+
+/// An ESME bound: count it, and if it receives, start feeding it receipts.
+#[derive(Message)]
+#[rtype(result = "Result<u64, ()>")]
+pub struct RegisterBind {
+    /// Account system_id.
+    pub account: String,
+    /// Binds the account may hold.
+    pub max_binds: u32,
+    /// RX or TRX: can take receipts.
+    pub receiver: bool,
+    /// deliver_sm window of this bind.
+    pub window: usize,
+    /// The session.
+    pub addr: Addr<EsmeSession>,
+}
+
+/// A bind ended.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct UnregisterBind {
+    /// Account system_id.
+    pub account: String,
+    /// Id given by [`RegisterBind`].
+    pub bind_id: u64,
+}
+
+/// A receipt is durable in the outbox: deliver it.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct NewReceipt(pub OutboxReceipt);
+
+/// A session finished with a receipt: `ok` when the ESME acknowledged it.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ReceiptDone {
+    /// Account system_id.
+    pub account: String,
+    /// The bind that carried it.
+    pub bind_id: u64,
+    /// The receipt.
+    pub receipt: OutboxReceipt,
+    /// Acknowledged with ESME_ROK.
+    pub ok: bool,
+}
+
+/// Live binds, for `GET /sessions` and shutdown.
+#[derive(Message)]
+#[rtype(result = "Vec<BindInfo>")]
+pub struct ListBinds;
+
+/// Ask every session to unbind (shutdown).
+#[derive(Message)]
+#[rtype(result = "usize")]
+pub struct UnbindAll;
+
+/// One live bind.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BindInfo {
+    /// Account system_id.
+    pub system_id: String,
+    /// Bind id.
+    pub bind_id: u64,
+    /// Takes receipts.
+    pub receiver: bool,
+}
+
+struct Bind {
+    id: u64,
+    addr: Addr<EsmeSession>,
+    receiver: bool,
+    credits: usize,
+}
+
+#[derive(Default)]
+struct AccountQueue {
+    binds: Vec<Bind>,
+    queue: VecDeque<(OutboxReceipt, u32)>,
+    known: HashSet<String>,
+    attempts: HashMap<String, u32>,
+    rr: usize,
+}
+
+/// Receipt attempts refused by the ESME before the receipt is dropped.
+const MAX_ATTEMPTS: u32 = 5;
+
+/// The delivery actor.
+pub struct Delivery {
+    kv: Arc<dyn Kv>,
+    store: StoreHandle,
+    accounts: HashMap<String, AccountQueue>,
+    next_bind: u64,
+}
+
+impl Delivery {
+    /// Delivery over the node's store.
+    pub fn new(kv: Arc<dyn Kv>, store: StoreHandle) -> Self {
+        Delivery { kv, store, accounts: HashMap::new(), next_bind: 1 }
+    }
+
+    fn receivers(&self, account: &str) -> bool {
+        self.accounts.get(account).is_some_and(|a| a.binds.iter().any(|b| b.receiver))
+    }
+
+    /// Loads an account's waiting receipts from the outbox.
+    fn load_outbox(&mut self, account: &str) {
+        let rows = self.kv.scan_prefix(&keys::outbox_prefix(account));
+        let q = self.accounts.entry(account.to_string()).or_default();
+        for row in rows.into_iter().flatten() {
+            if let Ok(r) = keys::decode::<OutboxReceipt>(&row.1) {
+                if q.known.insert(r.id.clone()) {
+                    q.queue.push_back((r, 0));
+                }
+            }
+        }
+    }
+
+    fn forget(&mut self, r: &OutboxReceipt) {
+        let mut b = WriteBatch::default();
+        b.del(keys::outbox(&r.account, &r.id));
+        let commit = self.store.commit(b);
+        actix::spawn(async move {
+            if let Err(e) = commit.await {
+                tracing::warn!(error = %e, "could not remove delivered receipt from outbox");
+            }
+        });
+        if let Some(q) = self.accounts.get_mut(&r.account) {
+            q.known.remove(&r.id);
+            q.attempts.remove(&r.id);
+        }
+    }
+
+    fn pump(&mut self, account: &str) {
+        let now = now_ms();
+        let mut expired = Vec::new();
+        if let Some(q) = self.accounts.get_mut(account) {
+            while !q.queue.is_empty() {
+                let n = q.binds.len();
+                let Some(i) = (0..n).map(|k| (q.rr + k) % n.max(1)).find(|&i| q.binds[i].receiver && q.binds[i].credits > 0)
+                else {
+                    break;
+                };
+                q.rr = (i + 1) % n;
+                let Some((r, _)) = q.queue.pop_front() else { break };
+                if r.expires_ms < now {
+                    expired.push(r);
+                    continue;
+                }
+                let b = &mut q.binds[i];
+                b.credits -= 1;
+                b.addr.do_send(SendReceipt { receipt: r, bind_id: b.id });
+            }
+        }
+        for r in expired {
+            tracing::info!(id = %r.id, "receipt expired before the ESME bound a receiver");
+            self.forget(&r);
+        }
+    }
+
+    fn sweep(&mut self) {
+        let now = now_ms();
+        let mut b = WriteBatch::default();
+        for (k, v) in self.kv.scan_prefix(b"o/").into_iter().flatten() {
+            if let Ok(r) = keys::decode::<OutboxReceipt>(&v) {
+                let live = self.accounts.get(&r.account).is_some_and(|q| q.known.contains(&r.id));
+                if r.expires_ms < now && !live {
+                    b.del(k);
+                }
+            }
+        }
+        if !b.is_empty() {
+            let n = b.ops.len();
+            let commit = self.store.commit(b);
+            actix::spawn(async move {
+                if commit.await.is_ok() {
+                    tracing::info!(count = n, "expired receipts removed from the outbox");
+                }
+            });
+        }
+    }
+}
+
+impl Actor for Delivery {
+    type Context = Context<Self>;
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.set_mailbox_capacity(65_536);
+        self.sweep();
+        ctx.run_interval(Duration::from_secs(600), |act, _| act.sweep());
+    }
+}
+
+fn gauge_binds(account: &str, n: usize) {
+    metrics::gauge!("tern_esme_binds", "account" => account.to_string()).set(n as f64);
+}
+
+impl Handler<RegisterBind> for Delivery {
+    type Result = Result<u64, ()>;
+    fn handle(&mut self, m: RegisterBind, _: &mut Context<Self>) -> Result<u64, ()> {
+        let had_receiver = self.receivers(&m.account);
+        let q = self.accounts.entry(m.account.clone()).or_default();
+        if q.binds.len() >= m.max_binds as usize {
+            return Err(());
+        }
+        let id = self.next_bind;
+        self.next_bind += 1;
+        q.binds.push(Bind { id, addr: m.addr, receiver: m.receiver, credits: m.window });
+        gauge_binds(&m.account, q.binds.len());
+        if m.receiver && !had_receiver {
+            self.load_outbox(&m.account);
+        }
+        self.pump(&m.account);
+        Ok(id)
+    }
+}
+
+impl Handler<UnregisterBind> for Delivery {
+    type Result = ();
+    fn handle(&mut self, m: UnregisterBind, _: &mut Context<Self>) {
+        let Some(q) = self.accounts.get_mut(&m.account) else { return };
+        q.binds.retain(|b| b.id != m.bind_id);
+        gauge_binds(&m.account, q.binds.len());
+        if !q.binds.iter().any(|b| b.receiver) {
+            // receipts stay in the store's outbox; reload when a receiver binds again
+            q.queue.clear();
+            q.known.clear();
+        }
+        if q.binds.is_empty() {
+            self.accounts.remove(&m.account);
+        }
+    }
+}
+
+impl Handler<NewReceipt> for Delivery {
+    type Result = ();
+    fn handle(&mut self, m: NewReceipt, _: &mut Context<Self>) {
+        let account = m.0.account.clone();
+        if !self.receivers(&account) {
+            return; // waits in the outbox
+        }
+        if let Some(q) = self.accounts.get_mut(&account) {
+            if q.known.insert(m.0.id.clone()) {
+                q.queue.push_back((m.0, 0));
+            }
+        }
+        self.pump(&account);
+    }
+}
+
+impl Handler<ReceiptDone> for Delivery {
+    type Result = ();
+    fn handle(&mut self, m: ReceiptDone, _: &mut Context<Self>) {
+        let mut drop_it = false;
+        if let Some(q) = self.accounts.get_mut(&m.account) {
+            if let Some(b) = q.binds.iter_mut().find(|b| b.id == m.bind_id) {
+                b.credits += 1;
+            }
+            if !m.ok {
+                let n = q.attempts.entry(m.receipt.id.clone()).or_insert(0);
+                *n += 1;
+                if *n >= MAX_ATTEMPTS {
+                    tracing::warn!(id = %m.receipt.id, "ESME refused the receipt {MAX_ATTEMPTS} times; dropped");
+                    drop_it = true;
+                } else if q.binds.iter().any(|b| b.receiver) {
+                    q.queue.push_back((m.receipt.clone(), *n));
+                } else {
+                    q.known.remove(&m.receipt.id);
+                }
+            }
+        }
+        if m.ok || drop_it {
+            self.forget(&m.receipt);
+        }
+        self.pump(&m.account);
+    }
+}
+
+impl Handler<ListBinds> for Delivery {
+    type Result = MessageResult<ListBinds>;
+    fn handle(&mut self, _: ListBinds, _: &mut Context<Self>) -> Self::Result {
+        let mut out = Vec::new();
+        for (acct, q) in &self.accounts {
+            for b in &q.binds {
+                out.push(BindInfo { system_id: acct.clone(), bind_id: b.id, receiver: b.receiver });
+            }
+        }
+        MessageResult(out)
+    }
+}
+
+impl Handler<UnbindAll> for Delivery {
+    type Result = usize;
+    fn handle(&mut self, _: UnbindAll, _: &mut Context<Self>) -> usize {
+        let mut n = 0;
+        for q in self.accounts.values() {
+            for b in &q.binds {
+                b.addr.do_send(Unbind);
+                n += 1;
+            }
+        }
+        n
+    }
+}

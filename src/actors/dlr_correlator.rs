@@ -1,0 +1,247 @@
+//! `DlrCorrelator`: one per shard of carrier message ids. Maps a carrier's message id to
+//! tern's id (durably: receipts come days later), holds receipts that arrive before the
+//! carrier's submit_sm_resp, ignores duplicate receipts, and ends the message with the
+//! receipt's state, handing the ESME's receipt to `Delivery`.
+//!
+//! Registration and receipts for one carrier id always reach the same shard, so they are
+//! handled in order. Writes not yet durable are remembered in memory (`registering`,
+//! `finishing`, `early_pending`) so a receipt racing its own registration is still matched.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+
+use crate::domain::dlr::Stat;
+use crate::domain::message::{MessageMeta, MessageState, now_ms};
+use crate::store::keys::{self, EarlyReceipt};
+use crate::store::kv::{Kv, WriteBatch};
+
+use super::delivery::{Delivery, NewReceipt};
+use super::store::StoreHandle;
+
+/// The carrier accepted tern's message `tern_id` under `carrier_id`.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Register {
+    /// Carrier (config id).
+    pub carrier: String,
+    /// The carrier's id, in the form its receipts will use.
+    pub carrier_id: String,
+    /// tern's id.
+    pub tern_id: String,
+}
+
+/// A receipt from a carrier. Answered once it is durable (then the carrier gets its
+/// deliver_sm_resp), or with an error if it could not be stored.
+#[derive(Message)]
+#[rtype(result = "Result<(), ()>")]
+pub struct CarrierReceipt {
+    /// Carrier (config id).
+    pub carrier: String,
+    /// The id the receipt names.
+    pub carrier_id: String,
+    /// Reported state.
+    pub stat: Stat,
+    /// `err:` field.
+    pub err: String,
+}
+
+/// How long an early receipt waits for its submit_sm_resp.
+const EARLY_TTL_MS: u64 = 10 * 60 * 1000;
+
+/// A correlator shard.
+pub struct DlrCorrelator {
+    kv: Arc<dyn Kv>,
+    store: StoreHandle,
+    delivery: Addr<Delivery>,
+    receipt_ttl_ms: u64,
+    registering: HashMap<(String, String), String>,
+    finishing: HashSet<String>,
+    early_pending: HashMap<(String, String), EarlyReceipt>,
+}
+
+impl DlrCorrelator {
+    /// A shard.
+    pub fn new(kv: Arc<dyn Kv>, store: StoreHandle, delivery: Addr<Delivery>, receipt_ttl_ms: u64) -> Self {
+        DlrCorrelator {
+            kv,
+            store,
+            delivery,
+            receipt_ttl_ms,
+            registering: HashMap::new(),
+            finishing: HashSet::new(),
+            early_pending: HashMap::new(),
+        }
+    }
+
+    fn meta(&self, id: &str) -> Option<MessageMeta> {
+        let v = self.kv.get(&keys::message(id)).ok()??;
+        keys::decode_message(&v).ok().map(|(m, _)| m)
+    }
+
+    fn is_final(&self, id: &str) -> bool {
+        if self.finishing.contains(id) {
+            return true;
+        }
+        match self.kv.get(&keys::state(id)) {
+            Ok(Some(v)) => keys::decode_state(&v).map(|s| s.is_final()).unwrap_or(false),
+            _ => false,
+        }
+    }
+
+    fn lookup(&self, carrier: &str, cid: &str) -> Option<String> {
+        let k = (carrier.to_string(), cid.to_string());
+        if let Some(id) = self.registering.get(&k) {
+            return Some(id.clone());
+        }
+        let v = self.kv.get(&keys::correlation(carrier, cid)).ok()??;
+        String::from_utf8(v).ok()
+    }
+
+    fn early(&self, carrier: &str, cid: &str) -> Option<EarlyReceipt> {
+        if let Some(e) = self.early_pending.get(&(carrier.to_string(), cid.to_string())) {
+            return Some(e.clone());
+        }
+        let v = self.kv.get(&keys::early(carrier, cid)).ok()??;
+        keys::decode(&v).ok()
+    }
+
+    /// Ends `meta`'s message with a receipt; `extra` writes go in the same batch.
+    fn finish(
+        &mut self,
+        meta: MessageMeta,
+        carrier: &str,
+        stat: Stat,
+        err: &str,
+        mut extra: WriteBatch,
+        ctx: &mut Context<Self>,
+    ) -> ResponseActFuture<Self, Result<(), ()>> {
+        let (batch, receipt) = super::finalize(&meta, stat, err, now_ms(), self.receipt_ttl_ms);
+        extra.ops.extend(batch.ops);
+        metrics::counter!("tern_dlr_total", "carrier" => carrier.to_string(), "stat" => stat.as_str())
+            .increment(1);
+        let id = meta.id.clone();
+        self.finishing.insert(id.clone());
+        let commit = self.store.commit(extra);
+        let _ = ctx;
+        Box::pin(commit.into_actor(self).map(move |res, act, _| {
+            act.finishing.remove(&id);
+            match res {
+                Ok(()) => {
+                    if let Some(r) = receipt {
+                        act.delivery.do_send(NewReceipt(r));
+                    }
+                    Ok(())
+                }
+                Err(e) => {
+                    tracing::warn!(%id, error = %e, "could not store receipt");
+                    Err(())
+                }
+            }
+        }))
+    }
+
+    fn sweep_early(&mut self) {
+        let cutoff = now_ms().saturating_sub(EARLY_TTL_MS);
+        let mut b = WriteBatch::default();
+        for (k, v) in self.kv.scan_prefix(keys::EARLY_PREFIX).into_iter().flatten() {
+            if let Ok(e) = keys::decode::<EarlyReceipt>(&v) {
+                if e.at_ms < cutoff {
+                    b.del(k);
+                }
+            }
+        }
+        if !b.is_empty() {
+            tracing::info!(count = b.ops.len(), "receipts for unknown carrier ids dropped after waiting");
+            let c = self.store.commit(b);
+            actix::spawn(async move {
+                let _ = c.await;
+            });
+        }
+    }
+}
+
+impl Actor for DlrCorrelator {
+    type Context = Context<Self>;
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.set_mailbox_capacity(65_536);
+        ctx.run_interval(Duration::from_secs(60), |act, _| act.sweep_early());
+    }
+}
+
+impl Handler<Register> for DlrCorrelator {
+    type Result = ResponseActFuture<Self, ()>;
+    fn handle(&mut self, m: Register, ctx: &mut Context<Self>) -> Self::Result {
+        let submitted = MessageState::Submitted { carrier: m.carrier.clone(), carrier_id: m.carrier_id.clone() };
+        let mut batch = WriteBatch::default();
+        batch.put(keys::correlation(&m.carrier, &m.carrier_id), m.tern_id.clone().into_bytes());
+        let at = now_ms();
+        if let Some(early) = self.early(&m.carrier, &m.carrier_id) {
+            // the receipt came first: record the submit and end the message in one batch
+            self.early_pending.remove(&(m.carrier.clone(), m.carrier_id.clone()));
+            batch.del(keys::early(&m.carrier, &m.carrier_id));
+            keys::set_state(&mut batch, &m.tern_id, &submitted, at);
+            if let Some(meta) = self.meta(&m.tern_id) {
+                let f = self.finish(meta, &m.carrier, early.stat, &early.err, batch, ctx);
+                return Box::pin(f.map(|_, _, _| ()));
+            }
+        }
+        keys::set_state(&mut batch, &m.tern_id, &submitted, at);
+        let key = (m.carrier, m.carrier_id);
+        self.registering.insert(key.clone(), m.tern_id);
+        let commit = self.store.commit(batch);
+        Box::pin(commit.into_actor(self).map(move |res, act, _| {
+            if let Err(e) = res {
+                tracing::error!(error = %e, "could not store carrier id mapping");
+            }
+            act.registering.remove(&key);
+        }))
+    }
+}
+
+impl Handler<CarrierReceipt> for DlrCorrelator {
+    type Result = ResponseActFuture<Self, Result<(), ()>>;
+    fn handle(&mut self, m: CarrierReceipt, ctx: &mut Context<Self>) -> Self::Result {
+        if !m.stat.is_final() {
+            return Box::pin(fut::ready(Ok(())));
+        }
+        let Some(tern_id) = self.lookup(&m.carrier, &m.carrier_id) else {
+            // before its submit_sm_resp (or unknown): hold it durably until it is matched
+            let key = (m.carrier.clone(), m.carrier_id.clone());
+            if self.early_pending.contains_key(&key) {
+                return Box::pin(fut::ready(Ok(())));
+            }
+            let e = EarlyReceipt { stat: m.stat, err: m.err, at_ms: now_ms() };
+            let mut b = WriteBatch::default();
+            b.put(keys::early(&m.carrier, &m.carrier_id), keys::encode(&e));
+            self.early_pending.insert(key.clone(), e);
+            let commit = self.store.commit(b);
+            return Box::pin(commit.into_actor(self).map(move |res, act, _| {
+                act.early_pending.remove(&key);
+                res.map_err(|_| ())
+            }));
+        };
+        if self.is_final(&tern_id) {
+            metrics::counter!("tern_dlr_duplicate_total", "carrier" => m.carrier).increment(1);
+            return Box::pin(fut::ready(Ok(())));
+        }
+        let Some(meta) = self.meta(&tern_id) else {
+            tracing::warn!(%tern_id, "receipt for a message with no record");
+            return Box::pin(fut::ready(Ok(())));
+        };
+        self.finish(meta, &m.carrier, m.stat, &m.err, WriteBatch::default(), ctx)
+    }
+}
+
+/// The correlator shards, addressed by carrier message id.
+#[derive(Clone)]
+pub struct CorrelatorShards(pub Arc<[Addr<DlrCorrelator>]>);
+
+impl CorrelatorShards {
+    /// The shard that owns `carrier_id`.
+    pub fn for_id(&self, carrier_id: &str) -> &Addr<DlrCorrelator> {
+        &self.0[super::shard_of(carrier_id, self.0.len())]
+    }
+}

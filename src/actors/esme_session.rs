@@ -1,0 +1,442 @@
+//! `EsmeSession`: one per accepted SMPP connection from an ESME.
+//!
+//! Owns the socket (read as a stream of frames, written through the bounded writer), the
+//! bind state, the window of outstanding deliver_sm, and the checks that need nothing but
+//! the PDU and the account (source allowed, destination valid, a route exists). The charge,
+//! the throttle and the durable write happen in the account's `Ledger`; the submit_sm_resp
+//! goes out when the Ledger says the message is durable, so many submits are in flight at
+//! once and are answered in the order they become durable.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use bytes::BytesMut;
+use rusmpp::pdus::{BindReceiverResp, BindTransceiverResp, BindTransmitterResp, SubmitSm};
+use rusmpp::tokio_codec::{CommandCodec, DecodeError};
+use rusmpp::types::COctetString;
+use rusmpp::{Command, CommandId, CommandStatus, Pdu};
+use tokio::sync::mpsc::{self, error::TrySendError};
+use tokio::sync::watch;
+use tokio_util::codec::Encoder;
+
+use crate::accounts::{Account, AccountTable, verify_password};
+use crate::domain::address::{check_destination, redact};
+use crate::domain::dlr::format_receipt;
+use crate::domain::encoding::parts;
+use crate::domain::message::{MessageMeta, now_ms};
+use crate::domain::money::Micros;
+use crate::domain::route::RouteTable;
+use crate::protocol::codec::Frame;
+use crate::protocol::pdu;
+use crate::store::keys::OutboxReceipt;
+
+use super::delivery::{Delivery, ReceiptDone, RegisterBind, UnregisterBind};
+use super::ledger::{Accept, LedgerShards, Refusal};
+
+/// Deliver this receipt on this bind (from `Delivery`).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SendReceipt {
+    /// The receipt.
+    pub receipt: OutboxReceipt,
+    /// The bind id Delivery knows this session by.
+    pub bind_id: u64,
+}
+
+/// Unbind and close (shutdown).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Unbind;
+
+/// What every session shares: where to send things, and the current tables.
+#[derive(Clone)]
+pub struct SessionEnv {
+    /// Ledger shards.
+    pub ledgers: LedgerShards,
+    /// The node's delivery actor.
+    pub delivery: Addr<Delivery>,
+    /// Current accounts.
+    pub accounts: watch::Receiver<Arc<AccountTable>>,
+    /// Current routes.
+    pub routes: watch::Receiver<Arc<RouteTable>>,
+    /// Hash verified for unknown system_ids (constant-time-ish failure).
+    pub decoy_hash: Arc<String>,
+    /// Idle limit.
+    pub inactivity: Duration,
+    /// Outstanding deliver_sm per bind.
+    pub window: usize,
+    /// submit_sm being stored at once per bind.
+    pub max_pending: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Transmitter,
+    Receiver,
+    Transceiver,
+}
+
+enum BindState {
+    Open,
+    Binding,
+    Bound { account: Arc<Account>, mode: Mode, bind_id: u64 },
+}
+
+type Inbound = Result<Frame, DecodeError>;
+
+/// How long a deliver_sm may go unanswered before it is retried elsewhere.
+const DELIVER_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long the session waits for a stuck client to read before it drops the connection.
+const WRITE_STALL: Duration = Duration::from_secs(10);
+
+/// One ESME connection.
+pub struct EsmeSession {
+    peer: SocketAddr,
+    env: SessionEnv,
+    tx: mpsc::Sender<Command>,
+    state: BindState,
+    last_rx: Instant,
+    pending: usize,
+    seq: u32,
+    outstanding: HashMap<u32, (OutboxReceipt, Instant)>,
+    closing: bool,
+}
+
+impl EsmeSession {
+    /// A session writing through `tx`.
+    pub fn new(peer: SocketAddr, env: SessionEnv, tx: mpsc::Sender<Command>) -> Self {
+        EsmeSession {
+            peer,
+            env,
+            tx,
+            state: BindState::Open,
+            last_rx: Instant::now(),
+            pending: 0,
+            seq: 0,
+            outstanding: HashMap::new(),
+            closing: false,
+        }
+    }
+
+    fn write(&mut self, c: Command, ctx: &mut Context<Self>) {
+        match self.tx.try_send(c) {
+            Ok(()) => {}
+            Err(TrySendError::Full(c)) => {
+                // The client is not reading. Stop reading from it too (ctx.wait pauses the
+                // whole actor), and give up on it if the queue does not drain in time.
+                let tx = self.tx.clone();
+                ctx.wait(
+                    async move { tokio::time::timeout(WRITE_STALL, tx.send(c)).await }.into_actor(self).map(
+                        |r, act, ctx| {
+                            if !matches!(r, Ok(Ok(()))) {
+                                tracing::warn!(peer = %act.peer, "ESME not reading; connection dropped");
+                                ctx.stop();
+                            }
+                        },
+                    ),
+                );
+            }
+            Err(TrySendError::Closed(_)) => ctx.stop(),
+        }
+    }
+
+    fn account_name(&self) -> &str {
+        match &self.state {
+            BindState::Bound { account, .. } => &account.system_id,
+            _ => "",
+        }
+    }
+
+    fn on_bind(&mut self, cmd: &Command, mode: Mode, ctx: &mut Context<Self>) {
+        let seq = cmd.sequence_number();
+        let resp_id = cmd.id().matching_response();
+        if !matches!(self.state, BindState::Open) {
+            return self.write(pdu::error_resp(resp_id, CommandStatus::EsmeRalybnd, seq), ctx);
+        }
+        let (system_id, password) = match cmd.pdu() {
+            Some(Pdu::BindTransmitter(b)) => (b.system_id.to_string(), b.password.to_string()),
+            Some(Pdu::BindReceiver(b)) => (b.system_id.to_string(), b.password.to_string()),
+            Some(Pdu::BindTransceiver(b)) => (b.system_id.to_string(), b.password.to_string()),
+            _ => return,
+        };
+        self.state = BindState::Binding;
+        let account = self.env.accounts.borrow().get(&system_id).cloned();
+        let hash = account.as_ref().map(|a| a.password_hash.clone()).unwrap_or_else(|| (*self.env.decoy_hash).clone());
+        let verify = tokio::task::spawn_blocking(move || verify_password(&password, &hash));
+        let delivery = self.env.delivery.clone();
+        let addr = ctx.address();
+        let window = self.env.window;
+        let fut = async move {
+            let ok = verify.await.unwrap_or(false);
+            let Some(account) = account.filter(|_| ok) else {
+                return Err(CommandStatus::EsmeRinvpaswd);
+            };
+            let reg = RegisterBind {
+                account: account.system_id.clone(),
+                max_binds: account.max_binds,
+                receiver: mode != Mode::Transmitter,
+                window,
+                addr,
+            };
+            match delivery.send(reg).await {
+                Ok(Ok(bind_id)) => Ok((account, bind_id)),
+                _ => Err(CommandStatus::EsmeRbindfail),
+            }
+        };
+        // ctx.wait: no other PDU of this session is handled until the bind is decided
+        ctx.wait(fut.into_actor(self).map(move |res, act, ctx| match res {
+            Ok((account, bind_id)) => {
+                tracing::info!(peer = %act.peer, system_id = %account.system_id, ?mode, "ESME bound");
+                act.state = BindState::Bound { account, mode, bind_id };
+                let sid = COctetString::from_static_slice(b"tern\0").unwrap_or_default();
+                let resp = match mode {
+                    Mode::Transmitter => Command::new(CommandStatus::EsmeRok, seq, BindTransmitterResp::builder().system_id(sid).build()),
+                    Mode::Receiver => Command::new(CommandStatus::EsmeRok, seq, BindReceiverResp::builder().system_id(sid).build()),
+                    Mode::Transceiver => Command::new(CommandStatus::EsmeRok, seq, BindTransceiverResp::builder().system_id(sid).build()),
+                };
+                act.write(resp, ctx);
+            }
+            Err(status) => {
+                tracing::info!(peer = %act.peer, %system_id, status = ?status, "bind refused");
+                act.state = BindState::Open;
+                act.write(pdu::error_resp(resp_id, status, seq), ctx);
+            }
+        }));
+    }
+
+    fn refuse_submit(&mut self, seq: u32, status: CommandStatus, ctx: &mut Context<Self>) {
+        let account = self.account_name().to_string();
+        metrics::counter!("tern_submit_total", "account" => account, "status" => crate::protocol::status::name(u32::from(status)))
+            .increment(1);
+        self.write(pdu::error_resp(CommandId::SubmitSmResp, status, seq), ctx);
+    }
+
+    fn on_submit(&mut self, cmd: Command, ctx: &mut Context<Self>) {
+        let t0 = Instant::now();
+        let seq = cmd.sequence_number();
+        let account = match &self.state {
+            BindState::Bound { account, mode, .. } if *mode != Mode::Receiver => account.clone(),
+            _ => return self.write(pdu::error_resp(CommandId::SubmitSmResp, CommandStatus::EsmeRinvbndsts, seq), ctx),
+        };
+        let Some(Pdu::SubmitSm(sm)) = cmd.pdu() else { return };
+        if self.pending >= self.env.max_pending {
+            return self.refuse_submit(seq, CommandStatus::EsmeRmsgqful, ctx);
+        }
+        let source = sm.source_addr.to_string();
+        if !account.source_allowed(&source) {
+            return self.refuse_submit(seq, CommandStatus::EsmeRinvsrcadr, ctx);
+        }
+        let raw_dest = sm.destination_addr.to_string();
+        let dest = match check_destination(&raw_dest, u8::from(sm.dest_addr_ton), u8::from(sm.dest_addr_npi)) {
+            Ok(d) => d.to_string(),
+            Err(_) => return self.refuse_submit(seq, CommandStatus::EsmeRinvdstadr, ctx),
+        };
+        if self.env.routes.borrow().lookup(&dest).is_none() {
+            return self.refuse_submit(seq, CommandStatus::EsmeRsubmitfail, ctx);
+        }
+        let (len, dc, esm) = message_shape(sm);
+        let meta = MessageMeta {
+            id: String::new(),
+            account: account.system_id.clone(),
+            source,
+            source_ton: u8::from(sm.source_addr_ton),
+            source_npi: u8::from(sm.source_addr_npi),
+            dest,
+            registered_delivery: u8::from(sm.registered_delivery),
+            parts: parts(len, dc, esm & 0x40 != 0),
+            charged: Micros(0),
+            accepted_ms: now_ms(),
+        };
+        let mut raw = BytesMut::new();
+        if CommandCodec::new().encode(&cmd, &mut raw).is_err() {
+            return self.refuse_submit(seq, CommandStatus::EsmeRsyserr, ctx);
+        }
+        let sm: SubmitSm = sm.clone();
+        let accept = Accept { meta, price: account.price, sm, raw: raw.to_vec() };
+        self.pending += 1;
+        let fut = self.env.ledgers.for_account(&account.system_id).send(accept);
+        ctx.spawn(fut.into_actor(self).map(move |res, act, ctx| {
+            act.pending -= 1;
+            let status = match res {
+                Ok(Ok(id)) => {
+                    metrics::counter!("tern_submit_total", "account" => act.account_name().to_string(), "status" => "ESME_ROK")
+                        .increment(1);
+                    metrics::histogram!("tern_submit_latency_seconds").record(t0.elapsed().as_secs_f64());
+                    return act.write(pdu::submit_sm_resp_ok(seq, &id), ctx);
+                }
+                Ok(Err(Refusal::Throttled)) => CommandStatus::EsmeRthrottled,
+                Ok(Err(Refusal::NoCredit)) => CommandStatus::EsmeRsubmitfail,
+                Ok(Err(Refusal::QueueFull)) => CommandStatus::EsmeRmsgqful,
+                Ok(Err(Refusal::Failed)) | Err(_) => CommandStatus::EsmeRsyserr,
+            };
+            act.refuse_submit(seq, status, ctx);
+        }));
+    }
+
+    fn on_command(&mut self, cmd: Command, ctx: &mut Context<Self>) {
+        let seq = cmd.sequence_number();
+        let id = cmd.id();
+        match id {
+            CommandId::BindTransmitter => self.on_bind(&cmd, Mode::Transmitter, ctx),
+            CommandId::BindReceiver => self.on_bind(&cmd, Mode::Receiver, ctx),
+            CommandId::BindTransceiver => self.on_bind(&cmd, Mode::Transceiver, ctx),
+            CommandId::EnquireLink => self.write(Command::new(CommandStatus::EsmeRok, seq, Pdu::EnquireLinkResp), ctx),
+            CommandId::Unbind => {
+                self.write(Command::new(CommandStatus::EsmeRok, seq, Pdu::UnbindResp), ctx);
+                ctx.stop();
+            }
+            CommandId::UnbindResp => ctx.stop(),
+            CommandId::SubmitSm => self.on_submit(cmd, ctx),
+            CommandId::DeliverSmResp => self.on_deliver_sm_resp(seq, u32::from(cmd.status()), ctx),
+            CommandId::GenericNack => self.on_deliver_sm_resp(seq, u32::from(cmd.status()).max(1), ctx),
+            id if id.is_response() => {}
+            CommandId::Other(_) => self.write(pdu::generic_nack(CommandStatus::EsmeRinvcmdid, seq), ctx),
+            id if !matches!(self.state, BindState::Bound { .. }) => {
+                self.write(pdu::error_resp(id.matching_response(), CommandStatus::EsmeRinvbndsts, seq), ctx)
+            }
+            // data_sm, submit_multi, query_sm, cancel_sm, replace_sm, …: not offered yet
+            id => self.write(pdu::error_resp(id.matching_response(), CommandStatus::EsmeRinvcmdid, seq), ctx),
+        }
+    }
+
+    fn on_deliver_sm_resp(&mut self, seq: u32, status: u32, _ctx: &mut Context<Self>) {
+        let Some((receipt, _)) = self.outstanding.remove(&seq) else { return };
+        self.done(receipt, status == 0);
+    }
+
+    fn done(&self, receipt: OutboxReceipt, ok: bool) {
+        if let BindState::Bound { account, bind_id, .. } = &self.state {
+            self.env.delivery.do_send(ReceiptDone {
+                account: account.system_id.clone(),
+                bind_id: *bind_id,
+                receipt,
+                ok,
+            });
+        }
+    }
+
+    fn tick(&mut self, ctx: &mut Context<Self>) {
+        let now = Instant::now();
+        if now.duration_since(self.last_rx) > self.env.inactivity && !self.closing {
+            tracing::info!(peer = %self.peer, "ESME inactive; unbinding");
+            self.closing = true;
+            let seq = self.next_seq();
+            self.write(Command::new(CommandStatus::EsmeRok, seq, Pdu::Unbind), ctx);
+            ctx.run_later(Duration::from_secs(2), |_, ctx| ctx.stop());
+        }
+        let late: Vec<u32> =
+            self.outstanding.iter().filter(|(_, (_, t))| now.duration_since(*t) > DELIVER_TIMEOUT).map(|(s, _)| *s).collect();
+        for s in late {
+            if let Some((r, _)) = self.outstanding.remove(&s) {
+                self.done(r, false);
+            }
+        }
+    }
+
+    fn next_seq(&mut self) -> u32 {
+        self.seq = if self.seq >= 0x7FFF_FFFF { 1 } else { self.seq + 1 };
+        self.seq
+    }
+}
+
+/// The payload length, data_coding and esm_class that decide the part count.
+fn message_shape(sm: &SubmitSm) -> (usize, u8, u8) {
+    let mut len = sm.short_message().len();
+    for t in sm.tlvs() {
+        if let Some(rusmpp::tlvs::TlvValue::MessagePayload(p)) = t.value() {
+            len = p.value.len();
+        }
+    }
+    (len, u8::from(sm.data_coding), u8::from(sm.esm_class))
+}
+
+impl Actor for EsmeSession {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.set_mailbox_capacity(4096);
+        ctx.run_interval(Duration::from_secs(1), |act, ctx| act.tick(ctx));
+        tracing::debug!(peer = %self.peer, "ESME connected");
+    }
+
+    fn stopped(&mut self, _: &mut Context<Self>) {
+        let outstanding: Vec<_> = self.outstanding.drain().map(|(_, (r, _))| r).collect();
+        for r in outstanding {
+            self.done(r, false);
+        }
+        if let BindState::Bound { account, bind_id, .. } = &self.state {
+            self.env.delivery.do_send(UnregisterBind { account: account.system_id.clone(), bind_id: *bind_id });
+            tracing::info!(peer = %self.peer, system_id = %account.system_id, "ESME unbound");
+        }
+    }
+}
+
+impl StreamHandler<Inbound> for EsmeSession {
+    fn handle(&mut self, item: Inbound, ctx: &mut Context<Self>) {
+        self.last_rx = Instant::now();
+        match item {
+            Ok(Ok(cmd)) => self.on_command(cmd, ctx),
+            Ok(Err(bad)) => {
+                let id = CommandId::from(bad.command_id);
+                tracing::debug!(peer = %self.peer, command_id = bad.command_id, error = %bad.error, "malformed PDU");
+                if id.is_response() {
+                    if id == CommandId::DeliverSmResp {
+                        self.on_deliver_sm_resp(bad.sequence_number, 1, ctx);
+                    }
+                } else if matches!(id, CommandId::Other(_)) {
+                    self.write(pdu::generic_nack(CommandStatus::EsmeRinvcmdid, bad.sequence_number), ctx);
+                } else {
+                    let mut status = bad.status();
+                    if !matches!(self.state, BindState::Bound { .. })
+                        && !matches!(id, CommandId::BindTransmitter | CommandId::BindReceiver | CommandId::BindTransceiver)
+                    {
+                        status = CommandStatus::EsmeRinvbndsts;
+                    }
+                    if matches!(self.state, BindState::Bound { .. })
+                        && matches!(id, CommandId::BindTransmitter | CommandId::BindReceiver | CommandId::BindTransceiver)
+                    {
+                        status = CommandStatus::EsmeRalybnd;
+                    }
+                    if id == CommandId::SubmitSm && matches!(self.state, BindState::Bound { .. }) {
+                        return self.refuse_submit(bad.sequence_number, status, ctx);
+                    }
+                    self.write(pdu::error_resp(id.matching_response(), status, bad.sequence_number), ctx);
+                }
+            }
+            Err(e) => {
+                tracing::info!(peer = %self.peer, error = %e, "unrecoverable framing error; closing");
+                self.write(pdu::generic_nack(CommandStatus::EsmeRinvcmdlen, 0), ctx);
+                ctx.stop();
+            }
+        }
+    }
+}
+
+impl Handler<SendReceipt> for EsmeSession {
+    type Result = ();
+    fn handle(&mut self, m: SendReceipt, ctx: &mut Context<Self>) {
+        let _ = m.bind_id;
+        let r = m.receipt;
+        let text = format_receipt(&r.id, r.stat, &r.err, r.submit_ms, r.done_ms);
+        let seq = self.next_seq();
+        let cmd = pdu::receipt_deliver_sm(seq, &r.id, &r.from, &r.to, r.to_ton, r.to_npi, r.stat, &text);
+        tracing::debug!(peer = %self.peer, id = %r.id, to = %redact(&r.to), "receipt to ESME");
+        self.outstanding.insert(seq, (r, Instant::now()));
+        self.write(cmd, ctx);
+    }
+}
+
+impl Handler<Unbind> for EsmeSession {
+    type Result = ();
+    fn handle(&mut self, _: Unbind, ctx: &mut Context<Self>) {
+        if !self.closing {
+            self.closing = true;
+            let seq = self.next_seq();
+            self.write(Command::new(CommandStatus::EsmeRok, seq, Pdu::Unbind), ctx);
+            ctx.run_later(Duration::from_millis(500), |_, ctx| ctx.stop());
+        }
+    }
+}

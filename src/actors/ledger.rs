@@ -1,0 +1,187 @@
+//! `Ledger`: one per shard of accounts (hash of system_id). Owns balances and each
+//! account's TPS bucket. A submit is charged and stored in one store batch (message record,
+//! state and the new balance together), so balances and messages always agree after a crash.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix::prelude::*;
+use rusmpp::pdus::SubmitSm;
+use tokio::sync::watch;
+
+use crate::accounts::AccountTable;
+use crate::domain::message::{MessageMeta, MessageState, format_id};
+use crate::domain::money::Micros;
+use crate::domain::throttle::TokenBucket;
+use crate::store::keys;
+use crate::store::kv::{Kv, WriteBatch};
+
+use super::router::{Outbound, RouteMessage, RouterShards};
+use super::store::{CommitError, StoreHandle};
+
+/// Why a submit was not accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Over the account's TPS (ESME_RTHROTTLED).
+    Throttled,
+    /// Balance below price × parts (ESME_RSUBMITFAIL).
+    NoCredit,
+    /// The store is saturated (ESME_RMSGQFUL).
+    QueueFull,
+    /// The store failed (ESME_RSYSERR).
+    Failed,
+}
+
+/// Charge and store a new message. `meta.id` is filled in by the Ledger.
+#[derive(Message)]
+#[rtype(result = "Result<String, Refusal>")]
+pub struct Accept {
+    /// What is known about the message (id empty).
+    pub meta: MessageMeta,
+    /// Price per part.
+    pub price: Micros,
+    /// The decoded submit_sm (forwarded to the carrier).
+    pub sm: SubmitSm,
+    /// The raw submit_sm PDU as received (stored).
+    pub raw: Vec<u8>,
+}
+
+/// Read an account's balance.
+#[derive(Message)]
+#[rtype(result = "Option<Micros>")]
+pub struct GetBalance(pub String);
+
+struct Book {
+    balance: Micros,
+    bucket: TokenBucket,
+    tps: u32,
+}
+
+/// A ledger shard.
+pub struct Ledger {
+    kv: Arc<dyn Kv>,
+    store: StoreHandle,
+    routers: RouterShards,
+    accounts: watch::Receiver<Arc<AccountTable>>,
+    books: HashMap<String, Book>,
+}
+
+impl Ledger {
+    /// A shard; balances are loaded lazily from the store (or the account's opening balance).
+    pub fn new(
+        kv: Arc<dyn Kv>,
+        store: StoreHandle,
+        routers: RouterShards,
+        accounts: watch::Receiver<Arc<AccountTable>>,
+    ) -> Self {
+        Ledger { kv, store, routers, accounts, books: HashMap::new() }
+    }
+
+    fn book(&mut self, account: &str) -> Option<&mut Book> {
+        let acct = self.accounts.borrow().get(account).cloned()?;
+        if !self.books.contains_key(account) {
+            let balance = match self.kv.get(&keys::balance(account)) {
+                Ok(Some(v)) if v.len() == 8 => {
+                    let mut b = [0u8; 8];
+                    b.copy_from_slice(&v);
+                    Micros(i64::from_be_bytes(b))
+                }
+                _ => acct.opening_balance,
+            };
+            self.books.insert(
+                account.to_string(),
+                Book { balance, bucket: TokenBucket::new(acct.tps, Instant::now()), tps: acct.tps },
+            );
+            gauge_balance(account, balance);
+        }
+        let book = self.books.get_mut(account)?;
+        if book.tps != acct.tps {
+            book.bucket = TokenBucket::new(acct.tps, Instant::now());
+            book.tps = acct.tps;
+        }
+        Some(book)
+    }
+}
+
+fn gauge_balance(account: &str, b: Micros) {
+    metrics::gauge!("tern_account_balance", "account" => account.to_string()).set(b.0 as f64 / 1e6);
+}
+
+impl Actor for Ledger {
+    type Context = Context<Self>;
+}
+
+impl Handler<Accept> for Ledger {
+    type Result = ResponseActFuture<Self, Result<String, Refusal>>;
+
+    fn handle(&mut self, m: Accept, _ctx: &mut Context<Self>) -> Self::Result {
+        let Accept { mut meta, price, sm, raw } = m;
+        let account = meta.account.clone();
+        let kv = self.kv.clone();
+        let Some(book) = self.book(&account) else {
+            return Box::pin(fut::ready(Err(Refusal::Failed)));
+        };
+        if !book.bucket.try_take(Instant::now()) {
+            return Box::pin(fut::ready(Err(Refusal::Throttled)));
+        }
+        let Some(charge) = price.times(meta.parts) else {
+            return Box::pin(fut::ready(Err(Refusal::NoCredit)));
+        };
+        if book.balance < charge {
+            return Box::pin(fut::ready(Err(Refusal::NoCredit)));
+        }
+        let id = match kv.generate_id() {
+            Ok(n) => format_id(n),
+            Err(e) => {
+                tracing::error!(error = %e, "id generation failed");
+                return Box::pin(fut::ready(Err(Refusal::Failed)));
+            }
+        };
+        book.balance = Micros(book.balance.0 - charge.0);
+        let balance = book.balance;
+        meta.id = id.clone();
+        meta.charged = charge;
+        let mut batch = WriteBatch::default();
+        batch.put(keys::message(&id), keys::encode_message(&meta, &raw));
+        keys::set_state(&mut batch, &id, &MessageState::Accepted, meta.accepted_ms);
+        batch.put(keys::balance(&account), balance.0.to_be_bytes().to_vec());
+        let commit = self.store.commit(batch);
+        let out = Arc::new(Outbound { meta, sm });
+        Box::pin(commit.into_actor(self).map(move |res, act, _ctx| match res {
+            Ok(()) => {
+                gauge_balance(&account, balance);
+                act.routers.route(RouteMessage { msg: out, attempt: 0 });
+                Ok(id)
+            }
+            Err(e) => {
+                // not stored: give the money back
+                if let Some(b) = act.books.get_mut(&account) {
+                    b.balance = Micros(b.balance.0 + charge.0);
+                }
+                match e {
+                    CommitError::Full => Err(Refusal::QueueFull),
+                    CommitError::Failed(_) => Err(Refusal::Failed),
+                }
+            }
+        }))
+    }
+}
+
+impl Handler<GetBalance> for Ledger {
+    type Result = Option<Micros>;
+    fn handle(&mut self, m: GetBalance, _: &mut Context<Self>) -> Option<Micros> {
+        self.book(&m.0).map(|b| b.balance)
+    }
+}
+
+/// The ledger shards, addressed by account.
+#[derive(Clone)]
+pub struct LedgerShards(pub Arc<[Addr<Ledger>]>);
+
+impl LedgerShards {
+    /// The shard that owns `account`.
+    pub fn for_account(&self, account: &str) -> &Addr<Ledger> {
+        &self.0[super::shard_of(account, self.0.len())]
+    }
+}

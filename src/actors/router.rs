@@ -1,0 +1,176 @@
+//! `RouterShard`: one per shard of destinations (hash of the destination number), which
+//! keeps per-destination order. Picks the route (longest prefix), hands the message to the
+//! first carrier of the route, moves on to the next carrier when one is down or answers a
+//! temporary error, retries later when all have failed, and ends the message (REJECTD on a
+//! permanent error, EXPIRED when it has waited too long) with a receipt back to the ESME.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use rusmpp::pdus::SubmitSm;
+use tokio::sync::watch;
+
+use crate::domain::backoff::Backoff;
+use crate::domain::dlr::Stat;
+use crate::domain::message::{MessageMeta, now_ms};
+use crate::domain::route::RouteTable;
+
+use super::carrier::{Carrier, CarrierSubmit};
+use super::delivery::{Delivery, NewReceipt};
+use super::store::StoreHandle;
+
+/// A stored message on its way to a carrier.
+#[derive(Debug)]
+pub struct Outbound {
+    /// What tern knows about it.
+    pub meta: MessageMeta,
+    /// The ESME's submit_sm, forwarded as it came (plus a receipt request).
+    pub sm: SubmitSm,
+}
+
+/// Route this message (new, resumed after a restart, or retried).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RouteMessage {
+    /// The message.
+    pub msg: Arc<Outbound>,
+    /// How many full passes over the route have failed so far.
+    pub attempt: u32,
+}
+
+/// How a carrier failed a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// Down, busy, throttled, timed out: try the next carrier or later.
+    Temporary,
+    /// The carrier refused the message for good (its command_status).
+    Permanent(u32),
+}
+
+/// A carrier could not take a message.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SubmitFailed {
+    /// The message.
+    pub msg: Arc<Outbound>,
+    /// Position of the failing carrier in the route.
+    pub pos: usize,
+    /// Passes so far.
+    pub attempt: u32,
+    /// What happened.
+    pub failure: Failure,
+}
+
+/// A router shard.
+pub struct RouterShard {
+    routes: watch::Receiver<Arc<RouteTable>>,
+    carriers: Arc<HashMap<String, Addr<Carrier>>>,
+    store: StoreHandle,
+    delivery: Addr<Delivery>,
+    message_ttl_ms: u64,
+    receipt_ttl_ms: u64,
+}
+
+impl RouterShard {
+    /// A shard routing over `carriers`.
+    pub fn new(
+        routes: watch::Receiver<Arc<RouteTable>>,
+        carriers: Arc<HashMap<String, Addr<Carrier>>>,
+        store: StoreHandle,
+        delivery: Addr<Delivery>,
+        message_ttl_ms: u64,
+        receipt_ttl_ms: u64,
+    ) -> Self {
+        RouterShard { routes, carriers, store, delivery, message_ttl_ms, receipt_ttl_ms }
+    }
+
+    fn try_from(&mut self, msg: Arc<Outbound>, pos: usize, attempt: u32, ctx: &mut Context<Self>) {
+        if now_ms().saturating_sub(msg.meta.accepted_ms) > self.message_ttl_ms {
+            return self.end(msg, Stat::Expired, "000", ctx);
+        }
+        let route = self.routes.borrow().lookup(&msg.meta.dest);
+        let Some(route) = route else {
+            // the route went away after acceptance: keep trying until it comes back or expires
+            return self.retry_later(msg, attempt, ctx);
+        };
+        if pos >= route.len() {
+            return self.retry_later(msg, attempt + 1, ctx);
+        }
+        match self.carriers.get(&route[pos]) {
+            Some(carrier) => carrier.do_send(CarrierSubmit {
+                msg,
+                pos,
+                attempt,
+                reply_to: ctx.address().recipient(),
+            }),
+            None => self.try_from(msg, pos + 1, attempt, ctx),
+        }
+    }
+
+    fn retry_later(&mut self, msg: Arc<Outbound>, attempt: u32, ctx: &mut Context<Self>) {
+        let mut b = Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
+        for _ in 0..attempt.min(10) {
+            b.next_delay(1.0);
+        }
+        let delay = b.next_delay(rand::random::<f64>());
+        ctx.run_later(delay, move |act, ctx| act.try_from(msg, 0, attempt, ctx));
+    }
+
+    fn end(&mut self, msg: Arc<Outbound>, stat: Stat, err: &str, ctx: &mut Context<Self>) {
+        let (batch, receipt) = super::finalize(&msg.meta, stat, err, now_ms(), self.receipt_ttl_ms);
+        let err = err.to_string();
+        let commit = self.store.commit(batch);
+        ctx.spawn(commit.into_actor(self).map(move |res, act, ctx| match res {
+            Ok(()) => {
+                if let Some(r) = receipt {
+                    act.delivery.do_send(NewReceipt(r));
+                }
+            }
+            Err(e) => {
+                tracing::warn!(id = %msg.meta.id, error = %e, "could not store final state; retrying");
+                ctx.run_later(Duration::from_secs(1), move |act, ctx| act.end(msg, stat, &err, ctx));
+            }
+        }));
+    }
+}
+
+impl Actor for RouterShard {
+    type Context = Context<Self>;
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.set_mailbox_capacity(65_536);
+    }
+}
+
+impl Handler<RouteMessage> for RouterShard {
+    type Result = ();
+    fn handle(&mut self, m: RouteMessage, ctx: &mut Context<Self>) {
+        self.try_from(m.msg, 0, m.attempt, ctx);
+    }
+}
+
+impl Handler<SubmitFailed> for RouterShard {
+    type Result = ();
+    fn handle(&mut self, m: SubmitFailed, ctx: &mut Context<Self>) {
+        match m.failure {
+            Failure::Temporary => self.try_from(m.msg, m.pos + 1, m.attempt, ctx),
+            Failure::Permanent(status) => {
+                let err = format!("{:03}", status.min(999));
+                self.end(m.msg, Stat::Rejectd, &err, ctx)
+            }
+        }
+    }
+}
+
+/// The router shards, addressed by destination.
+#[derive(Clone)]
+pub struct RouterShards(pub Arc<[Addr<RouterShard>]>);
+
+impl RouterShards {
+    /// Sends `m` to the shard that owns its destination.
+    pub fn route(&self, m: RouteMessage) {
+        let i = super::shard_of(&m.msg.meta.dest, self.0.len());
+        self.0[i].do_send(m);
+    }
+}

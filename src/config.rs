@@ -1,0 +1,501 @@
+//! The config file (`config/tern.toml`): its types, defaults, and validation with file:line.
+//!
+//! Field names here are an outside contract (DESIGN.md "Config file"): the admin API uses the
+//! same names. Semantic problems are reported with the line of the table they were found in,
+//! so `tern check-config` can point an operator straight at them.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::domain::money::Micros;
+use crate::domain::route::{Route, RouteTable};
+
+/// Where the on-disk store lives and how hard it tries to keep an ack.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// sled database directory (relative paths are relative to the working directory).
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// When a submit is acknowledged: after fsync, or after the OS has the write.
+    #[serde(default)]
+    pub durability: Durability,
+    /// How long a receipt waits for the ESME to bind a receiver before it is dropped.
+    #[serde(default = "default_receipt_ttl")]
+    pub receipt_ttl_s: u64,
+    /// How long tern keeps retrying a message no carrier takes before it ends EXPIRED.
+    #[serde(default = "default_message_ttl")]
+    pub message_ttl_s: u64,
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("data")
+}
+fn default_receipt_ttl() -> u64 {
+    72 * 3600
+}
+fn default_message_ttl() -> u64 {
+    24 * 3600
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        NodeConfig {
+            data_dir: default_data_dir(),
+            durability: Durability::default(),
+            receipt_ttl_s: default_receipt_ttl(),
+            message_ttl_s: default_message_ttl(),
+        }
+    }
+}
+
+/// When a write counts as durable.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    /// fsync before the ack (default): nothing acknowledged is lost on power loss.
+    #[default]
+    Fsync,
+    /// Ack once the write is in the OS: survives a crash of tern, not of the machine.
+    Os,
+}
+
+/// The SMPP server side, where ESMEs bind.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmppConfig {
+    /// Plain TCP listen address.
+    #[serde(default = "default_smpp_listen")]
+    pub listen: String,
+    /// No PDU from an ESME for this long: unbind.
+    #[serde(default = "default_inactivity")]
+    pub inactivity_timeout_s: u64,
+    /// Outstanding deliver_sm per ESME bind.
+    #[serde(default = "default_esme_window")]
+    pub window: usize,
+    /// submit_sm being stored per bind at once; more → ESME_RMSGQFUL.
+    #[serde(default = "default_max_pending")]
+    pub max_pending_submits: usize,
+    /// TLS listener (not yet supported; refused by validation if set).
+    pub tls_listen: Option<String>,
+    /// TLS certificate (with `tls_listen`).
+    pub tls_cert: Option<PathBuf>,
+    /// TLS key (with `tls_listen`).
+    pub tls_key: Option<PathBuf>,
+}
+
+fn default_smpp_listen() -> String {
+    "0.0.0.0:2775".into()
+}
+fn default_inactivity() -> u64 {
+    120
+}
+fn default_esme_window() -> usize {
+    64
+}
+fn default_max_pending() -> usize {
+    2048
+}
+
+impl Default for SmppConfig {
+    fn default() -> Self {
+        SmppConfig {
+            listen: default_smpp_listen(),
+            inactivity_timeout_s: default_inactivity(),
+            window: default_esme_window(),
+            max_pending_submits: default_max_pending(),
+            tls_listen: None,
+            tls_cert: None,
+            tls_key: None,
+        }
+    }
+}
+
+/// The admin API and metrics endpoint.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Listen address.
+    #[serde(default = "default_http_listen")]
+    pub listen: String,
+    /// Bearer token for `/api/v1`; `TERN_ADMIN_TOKEN` overrides it.
+    #[serde(default = "default_token")]
+    pub admin_token: String,
+}
+
+fn default_http_listen() -> String {
+    "127.0.0.1:8080".into()
+}
+fn default_token() -> String {
+    "change-me".into()
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig { listen: default_http_listen(), admin_token: default_token() }
+    }
+}
+
+/// An in-process carrier simulator, for trying tern without a real carrier.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimulatorConfig {
+    /// Listen address.
+    pub listen: String,
+    /// Delay before the receipt.
+    #[serde(default = "default_dlr_delay")]
+    pub dlr_delay_ms: u64,
+}
+
+fn default_dlr_delay() -> u64 {
+    100
+}
+
+/// A customer account (an ESME's system_id).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountConfig {
+    /// SMPP system_id.
+    pub system_id: String,
+    /// SMPP password (SMPP 3.4: at most 8 characters); hashed with argon2 at start.
+    pub password: String,
+    /// submit_sm per second across all its binds.
+    #[serde(default = "default_account_tps")]
+    pub tps: u32,
+    /// Binds at once.
+    #[serde(default = "default_max_binds")]
+    pub max_binds: u32,
+    /// Opening balance, used the first time the account is seen (the store keeps it after).
+    #[serde(default = "default_balance")]
+    pub balance: String,
+    /// Price per message part.
+    #[serde(default = "default_price")]
+    pub price: String,
+    /// Sender ids it may use; empty: any.
+    #[serde(default)]
+    pub allowed_sources: Vec<String>,
+}
+
+fn default_account_tps() -> u32 {
+    100
+}
+fn default_max_binds() -> u32 {
+    4
+}
+fn default_balance() -> String {
+    "0".into()
+}
+fn default_price() -> String {
+    "0".into()
+}
+
+/// An upstream carrier (an SMSC tern binds to).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CarrierConfig {
+    /// Carrier id used in routes and metrics.
+    pub id: String,
+    /// Host name or address.
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// system_id tern binds with.
+    pub system_id: String,
+    /// Password tern binds with.
+    pub password: String,
+    /// Parallel TRX binds.
+    #[serde(default = "default_carrier_binds")]
+    pub binds: u32,
+    /// submit_sm per second across its binds.
+    #[serde(default = "default_carrier_tps")]
+    pub tps: u32,
+    /// Outstanding submit_sm per bind.
+    #[serde(default = "default_window")]
+    pub window: usize,
+    /// TLS to the carrier (not yet supported; refused if true).
+    #[serde(default)]
+    pub tls: bool,
+    /// The carrier's receipts carry its hex submit ids rendered in decimal.
+    #[serde(default)]
+    pub decimal_receipt_ids: bool,
+    /// Seconds to wait for submit_sm_resp before the submit is retried.
+    #[serde(default = "default_response_timeout")]
+    pub response_timeout_s: u64,
+    /// Seconds between enquire_link.
+    #[serde(default = "default_enquire_link")]
+    pub enquire_link_s: u64,
+}
+
+fn default_carrier_binds() -> u32 {
+    1
+}
+fn default_carrier_tps() -> u32 {
+    100
+}
+fn default_window() -> usize {
+    64
+}
+fn default_response_timeout() -> u64 {
+    10
+}
+fn default_enquire_link() -> u64 {
+    30
+}
+
+/// The whole config file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// `[node]`
+    #[serde(default)]
+    pub node: NodeConfig,
+    /// `[smpp]`
+    #[serde(default)]
+    pub smpp: SmppConfig,
+    /// `[http]`
+    #[serde(default)]
+    pub http: HttpConfig,
+    /// `[simulator]`
+    pub simulator: Option<SimulatorConfig>,
+    /// `[[accounts]]`
+    #[serde(default)]
+    pub accounts: Vec<Spanned<AccountConfig>>,
+    /// `[[carriers]]`
+    #[serde(default)]
+    pub carriers: Vec<Spanned<CarrierConfig>>,
+    /// `[[routes]]`
+    #[serde(default)]
+    pub routes: Vec<Spanned<Route>>,
+}
+
+/// One problem in a config file, with the line it is on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// 1-based line number.
+    pub line: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// A config file that could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Read {
+        /// File path.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// TOML syntax or type errors, or semantic problems.
+    #[error("{}", render(path, problems))]
+    Invalid {
+        /// File path.
+        path: String,
+        /// Every problem found.
+        problems: Vec<Problem>,
+    },
+}
+
+fn render(path: &str, problems: &[Problem]) -> String {
+    problems.iter().map(|p| format!("{path}:{}: {}", p.line, p.message)).collect::<Vec<_>>().join("\n")
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text.as_bytes()[..offset.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1
+}
+
+impl Config {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
+        Config::parse(&text, &path.display().to_string())
+    }
+
+    /// Parses and validates config text; `path` is only used in messages.
+    pub fn parse(text: &str, path: &str) -> Result<Config, ConfigError> {
+        let mut cfg: Config = toml::from_str(text).map_err(|e| {
+            let line = e.span().map(|s| line_of(text, s.start)).unwrap_or(1);
+            ConfigError::Invalid {
+                path: path.to_string(),
+                problems: vec![Problem { line, message: e.message().trim().to_string() }],
+            }
+        })?;
+        if let Ok(tok) = std::env::var("TERN_ADMIN_TOKEN") {
+            if !tok.is_empty() {
+                cfg.http.admin_token = tok;
+            }
+        }
+        let problems = cfg.problems(text);
+        if problems.is_empty() {
+            Ok(cfg)
+        } else {
+            Err(ConfigError::Invalid { path: path.to_string(), problems })
+        }
+    }
+
+    fn problems(&self, text: &str) -> Vec<Problem> {
+        let mut out = Vec::new();
+        let mut p = |line: usize, m: String| out.push(Problem { line, message: m });
+        let top = 1;
+        if self.smpp.listen.parse::<SocketAddr>().is_err() {
+            p(top, format!("smpp.listen: {:?} is not an address:port", self.smpp.listen));
+        }
+        if self.smpp.tls_listen.is_some() {
+            p(top, "smpp.tls_listen: TLS is not supported yet".into());
+        }
+        if self.smpp.window == 0 || self.smpp.max_pending_submits == 0 {
+            p(top, "smpp.window and smpp.max_pending_submits must be at least 1".into());
+        }
+        if self.http.listen.parse::<SocketAddr>().is_err() {
+            p(top, format!("http.listen: {:?} is not an address:port", self.http.listen));
+        }
+        if self.http.admin_token.is_empty() {
+            p(top, "http.admin_token: must not be empty".into());
+        }
+        if let Some(sim) = &self.simulator {
+            if sim.listen.parse::<SocketAddr>().is_err() {
+                p(top, format!("simulator.listen: {:?} is not an address:port", sim.listen));
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        for a in &self.accounts {
+            let line = line_of(text, a.span().start);
+            let a = a.get_ref();
+            let id = &a.system_id;
+            if id.is_empty() || id.len() > 15 || !id.is_ascii() {
+                p(line, format!("accounts: system_id {id:?} must be 1-15 ASCII characters"));
+            }
+            if !seen.insert(id.clone()) {
+                p(line, format!("accounts: system_id {id:?} appears twice"));
+            }
+            if a.password.len() > 8 || !a.password.is_ascii() {
+                p(line, format!("accounts[{id}].password: SMPP 3.4 allows at most 8 ASCII characters"));
+            }
+            if a.tps == 0 {
+                p(line, format!("accounts[{id}].tps: must be at least 1"));
+            }
+            if a.max_binds == 0 {
+                p(line, format!("accounts[{id}].max_binds: must be at least 1"));
+            }
+            if let Err(e) = Micros::parse(&a.balance) {
+                p(line, format!("accounts[{id}].balance: {e}"));
+            }
+            match Micros::parse(&a.price) {
+                Err(e) => p(line, format!("accounts[{id}].price: {e}")),
+                Ok(m) if m.0 < 0 => p(line, format!("accounts[{id}].price: must not be negative")),
+                Ok(_) => {}
+            }
+        }
+        let mut cseen = std::collections::HashSet::new();
+        for c in &self.carriers {
+            let line = line_of(text, c.span().start);
+            let c = c.get_ref();
+            let id = &c.id;
+            if id.is_empty() || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+                p(line, format!("carriers: id {id:?} must be letters, digits, '-' or '_'"));
+            }
+            if !cseen.insert(id.clone()) {
+                p(line, format!("carriers: id {id:?} appears twice"));
+            }
+            if c.system_id.len() > 15 || c.password.len() > 8 {
+                p(line, format!("carriers[{id}]: system_id at most 15 and password at most 8 characters"));
+            }
+            if c.binds == 0 || c.tps == 0 || c.window == 0 {
+                p(line, format!("carriers[{id}]: binds, tps and window must be at least 1"));
+            }
+            if c.tls {
+                p(line, format!("carriers[{id}].tls: TLS to carriers is not supported yet"));
+            }
+            if c.response_timeout_s == 0 || c.enquire_link_s == 0 {
+                p(line, format!("carriers[{id}]: response_timeout_s and enquire_link_s must be at least 1"));
+            }
+        }
+        for r in &self.routes {
+            let line = line_of(text, r.span().start);
+            if let Err(e) = RouteTable::new(vec![r.get_ref().clone()], |c| cseen.contains(c)) {
+                p(line, format!("routes: {e}"));
+            }
+        }
+        if let Err(e @ crate::domain::route::RouteError::Duplicate(_)) = self.route_table() {
+            p(top, format!("routes: {e}"));
+        }
+        out
+    }
+
+    /// The route table the config describes (validated against its carriers).
+    pub fn route_table(&self) -> Result<RouteTable, crate::domain::route::RouteError> {
+        let routes = self.routes.iter().map(|r| r.get_ref().clone()).collect();
+        RouteTable::new(routes, |c| self.carriers.iter().any(|x| x.get_ref().id == c))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[node]
+data_dir = "x"
+
+[[accounts]]
+system_id = "demo"
+password = "demopass"
+balance = "10.00"
+price = "0.01"
+
+[[carriers]]
+id = "sim"
+host = "127.0.0.1"
+port = 2776
+system_id = "tern"
+password = "ternpass"
+
+[[routes]]
+prefix = ""
+carriers = ["sim"]
+"#;
+
+    #[test]
+    fn good_config_parses_with_defaults() {
+        let c = Config::parse(GOOD, "t.toml").unwrap();
+        assert_eq!(c.node.durability, Durability::Fsync);
+        assert_eq!(c.smpp.inactivity_timeout_s, 120);
+        assert_eq!(c.carriers[0].get_ref().window, 64);
+        assert!(c.route_table().unwrap().lookup("49").is_some());
+    }
+
+    #[test]
+    fn problems_point_at_their_line() {
+        let bad = GOOD.replace("password = \"demopass\"", "password = \"waytoolongpw\"")
+            .replace("carriers = [\"sim\"]", "carriers = [\"nope\"]");
+        let Err(ConfigError::Invalid { problems, .. }) = Config::parse(&bad, "t.toml") else {
+            panic!("must fail")
+        };
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert_eq!(problems[0].line, 5, "{problems:?}");
+        assert!(problems[0].message.contains("password"));
+        assert_eq!(problems[1].line, 19, "{problems:?}");
+        assert!(problems[1].message.contains("nope"));
+    }
+
+    #[test]
+    fn syntax_errors_have_lines() {
+        let bad = "[node]\ndata_dir = \"x\"\ndurability = \"sometimes\"\n";
+        let Err(ConfigError::Invalid { problems, .. }) = Config::parse(bad, "t.toml") else {
+            panic!("must fail")
+        };
+        assert_eq!(problems[0].line, 3, "{problems:?}");
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let bad = format!("{GOOD}\n[http]\nlisten = \"127.0.0.1:1\"\nadmin_tokn = \"x\"\n");
+        assert!(Config::parse(&bad, "t.toml").is_err());
+    }
+}

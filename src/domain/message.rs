@@ -1,0 +1,124 @@
+//! The message as tern stores it, and its life: accepted → submitted → final.
+
+use serde::{Deserialize, Serialize};
+
+use super::dlr::Stat;
+use super::money::Micros;
+
+/// tern's message id: 16 lowercase hex digits of a crash-safe monotonic counter.
+pub fn format_id(n: u64) -> String {
+    format!("{n:016x}")
+}
+
+/// What is known about a message when it is accepted. Immutable afterwards.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MessageMeta {
+    /// tern's id, as given in submit_sm_resp.
+    pub id: String,
+    /// The account (system_id) that submitted it.
+    pub account: String,
+    /// Source address as submitted.
+    pub source: String,
+    /// Source TON.
+    pub source_ton: u8,
+    /// Source NPI.
+    pub source_npi: u8,
+    /// Destination, digits without `+`.
+    pub dest: String,
+    /// The ESME's registered_delivery: bit 0 set → it wants a receipt.
+    pub registered_delivery: u8,
+    /// Billable parts.
+    pub parts: u32,
+    /// Amount charged at acceptance.
+    pub charged: Micros,
+    /// Unix milliseconds at acceptance.
+    pub accepted_ms: u64,
+}
+
+impl MessageMeta {
+    /// Does the ESME want a delivery receipt for this message?
+    pub fn wants_receipt(&self) -> bool {
+        // SMPP 3.4 §5.2.17: bits 1..0 = 01 (success or failure) or 10 (failure only)
+        matches!(self.registered_delivery & 0x03, 0x01 | 0x02)
+    }
+}
+
+/// Where a message is in its life.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MessageState {
+    /// Durable and charged; waiting for a carrier to take it.
+    Accepted,
+    /// A carrier took it (submit_sm_resp OK with its id); waiting for the receipt.
+    Submitted {
+        /// Carrier id (config).
+        carrier: String,
+        /// The carrier's message id.
+        carrier_id: String,
+    },
+    /// Nothing more will happen.
+    Final {
+        /// Final state reported to the ESME.
+        stat: Stat,
+        /// Error code text (`err:`).
+        err: String,
+    },
+}
+
+impl MessageState {
+    /// True once nothing more will happen to the message.
+    pub fn is_final(&self) -> bool {
+        matches!(self, MessageState::Final { .. })
+    }
+}
+
+/// One step in a message's history.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Event {
+    /// Unix milliseconds.
+    pub at_ms: u64,
+    /// The state entered.
+    pub state: MessageState,
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_sort_like_their_counter() {
+        assert_eq!(format_id(255), "00000000000000ff");
+        assert!(format_id(9) < format_id(10));
+        assert!(format_id(u64::MAX).len() <= 64);
+    }
+
+    #[test]
+    fn receipt_request_bits() {
+        let mut m = MessageMeta {
+            id: String::new(),
+            account: String::new(),
+            source: String::new(),
+            source_ton: 0,
+            source_npi: 0,
+            dest: String::new(),
+            registered_delivery: 0,
+            parts: 1,
+            charged: Micros(0),
+            accepted_ms: 0,
+        };
+        assert!(!m.wants_receipt());
+        m.registered_delivery = 1;
+        assert!(m.wants_receipt());
+        m.registered_delivery = 0x11; // SME ack bits plus receipt
+        assert!(m.wants_receipt());
+        m.registered_delivery = 0x10;
+        assert!(!m.wants_receipt());
+    }
+}

@@ -1,0 +1,12 @@
+//! Pure types and rules of the trade, with no I/O: money, addresses, encodings, routes,
+//! breakers, throttles, receipts and the message record. Actors hold these and pass them around.
+
+pub mod address;
+pub mod backoff;
+pub mod breaker;
+pub mod dlr;
+pub mod encoding;
+pub mod message;
+pub mod money;
+pub mod route;
+pub mod throttle;

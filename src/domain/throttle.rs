@@ -1,0 +1,79 @@
+//! Token bucket: a rate in units per second with a burst of one second's worth.
+
+use std::time::Instant;
+
+/// A token bucket refilled continuously at `rate` per second, holding at most `burst`.
+#[derive(Debug, Clone)]
+pub struct TokenBucket {
+    rate: f64,
+    burst: f64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl TokenBucket {
+    /// A full bucket for `rate` per second (burst = rate, at least 1).
+    pub fn new(rate: u32, now: Instant) -> Self {
+        let burst = f64::from(rate.max(1));
+        TokenBucket { rate: f64::from(rate), burst, tokens: burst, last: now }
+    }
+
+    fn refill(&mut self, now: Instant) {
+        let dt = now.saturating_duration_since(self.last).as_secs_f64();
+        self.tokens = (self.tokens + dt * self.rate).min(self.burst);
+        self.last = now;
+    }
+
+    /// Takes one token if there is one.
+    pub fn try_take(&mut self, now: Instant) -> bool {
+        self.refill(now);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// How long until one token is available (zero if one is there now).
+    pub fn wait_time(&mut self, now: Instant) -> std::time::Duration {
+        self.refill(now);
+        if self.tokens >= 1.0 || self.rate <= 0.0 {
+            std::time::Duration::ZERO
+        } else {
+            std::time::Duration::from_secs_f64((1.0 - self.tokens) / self.rate)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn burst_then_rate() {
+        let t0 = Instant::now();
+        let mut b = TokenBucket::new(10, t0);
+        assert_eq!((0..20).filter(|_| b.try_take(t0)).count(), 10);
+        assert!(!b.try_take(t0));
+        // 100 ms later exactly one more token
+        let t1 = t0 + Duration::from_millis(100);
+        assert!(b.try_take(t1));
+        assert!(!b.try_take(t1));
+        // a long idle period never stores more than one second's worth
+        let t2 = t1 + Duration::from_secs(60);
+        assert_eq!((0..100).filter(|_| b.try_take(t2)).count(), 10);
+    }
+
+    #[test]
+    fn wait_time_tells_when_next_token_comes() {
+        let t0 = Instant::now();
+        let mut b = TokenBucket::new(4, t0);
+        for _ in 0..4 {
+            assert!(b.try_take(t0));
+        }
+        let w = b.wait_time(t0);
+        assert!(w > Duration::from_millis(240) && w <= Duration::from_millis(250), "{w:?}");
+    }
+}

@@ -1,0 +1,19 @@
+//! tern: an SMS switch. ESMEs bind over SMPP and submit messages; tern rates them, stores
+//! them durably, routes them to upstream carriers over SMPP and returns the carriers'
+//! delivery receipts to whoever sent each message.
+//!
+//! `domain` holds the pure rules, `protocol` the SMPP framing and PDU builders, `store` the
+//! on-disk layout, `actors` the moving parts, `http` the admin API and metrics, `sim` a
+//! carrier simulator. `node` wires them together.
+
+#![warn(missing_docs)]
+
+pub mod accounts;
+pub mod actors;
+pub mod config;
+pub mod domain;
+pub mod http;
+pub mod node;
+pub mod protocol;
+pub mod sim;
+pub mod store;

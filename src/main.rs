@@ -1,0 +1,173 @@
+//! The `tern` command: run the switch, check a config file, or run the carrier simulator.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use tern::config::{Config, ConfigError};
+use tern::sim::{self, SimConfig};
+
+#[derive(Parser)]
+#[command(name = "tern", version, about = "An SMS switch: SMPP in, rated, stored, routed, SMPP out, receipts back")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Start the switch. SIGINT/SIGTERM drain gracefully and exit 0.
+    Run {
+        /// Config file.
+        #[arg(long, default_value = "config/tern.toml")]
+        config: PathBuf,
+    },
+    /// Validate a config file; print every problem as file:line and exit 1 if there is one.
+    CheckConfig {
+        /// Config file.
+        #[arg(long, default_value = "config/tern.toml")]
+        config: PathBuf,
+    },
+    /// Run the carrier simulator alone.
+    Sim {
+        /// Listen address.
+        #[arg(long, default_value = "127.0.0.1:2776")]
+        listen: String,
+        /// Delay before each receipt.
+        #[arg(long, default_value_t = 100)]
+        dlr_delay_ms: u64,
+        /// Fraction of submit_sm refused with --fail-status.
+        #[arg(long, default_value_t = 0.0)]
+        fail_rate: f64,
+        /// command_status for refused submits (default 0x45, permanent).
+        #[arg(long, default_value = "0x45", value_parser = parse_status)]
+        fail_status: u32,
+        /// Every K-th submit_sm answered ESME_RTHROTTLED (0: never).
+        #[arg(long, default_value_t = 0)]
+        throttle_every: u64,
+        /// Drop the connection after every N-th submit_sm (0: never).
+        #[arg(long, default_value_t = 0)]
+        disconnect_every: u64,
+        /// Delay before each submit_sm_resp.
+        #[arg(long, default_value_t = 0)]
+        response_delay_ms: u64,
+        /// Fraction of receipts that say UNDELIV.
+        #[arg(long, default_value_t = 0.0)]
+        undeliverable_rate: f64,
+        /// Send each receipt before its submit_sm_resp.
+        #[arg(long)]
+        dlr_before_resp: bool,
+        /// Send every receipt twice.
+        #[arg(long)]
+        duplicate_dlr: bool,
+        /// Receipts carry the decimal rendering of the hex message id.
+        #[arg(long)]
+        decimal_receipt_ids: bool,
+    },
+}
+
+fn parse_status(s: &str) -> Result<u32, String> {
+    let r = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(h) => u32::from_str_radix(h, 16),
+        None => s.parse(),
+    };
+    r.map_err(|e| format!("{s:?}: {e}"))
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rusmpp=warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+}
+
+fn load(path: &std::path::Path) -> Result<Config, ExitCode> {
+    Config::load(path).map_err(|e| {
+        eprintln!("{e}");
+        ExitCode::from(1)
+    })
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Cmd::CheckConfig { config } => match Config::load(&config) {
+            Ok(_) => {
+                println!("{}: ok", config.display());
+                ExitCode::SUCCESS
+            }
+            Err(e @ ConfigError::Invalid { .. }) | Err(e @ ConfigError::Read { .. }) => {
+                eprintln!("{e}");
+                ExitCode::from(1)
+            }
+        },
+        Cmd::Run { config } => {
+            init_tracing();
+            let cfg = match load(&config) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            let result = actix_rt::System::new().block_on(tern::node::run(cfg));
+            match result {
+                Ok(()) => {
+                    tracing::info!("stopped");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    tracing::error!("{e}");
+                    eprintln!("tern: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        Cmd::Sim {
+            listen,
+            dlr_delay_ms,
+            fail_rate,
+            fail_status,
+            throttle_every,
+            disconnect_every,
+            response_delay_ms,
+            undeliverable_rate,
+            dlr_before_resp,
+            duplicate_dlr,
+            decimal_receipt_ids,
+        } => {
+            init_tracing();
+            let cfg = SimConfig {
+                dlr_delay_ms,
+                fail_rate,
+                fail_status,
+                throttle_every,
+                disconnect_every,
+                response_delay_ms,
+                undeliverable_rate,
+                dlr_before_resp,
+                duplicate_dlr,
+                decimal_receipt_ids,
+            };
+            let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("tern sim: {e}");
+                    return ExitCode::from(1);
+                }
+            };
+            rt.block_on(async move {
+                let l = match tokio::net::TcpListener::bind(&listen).await {
+                    Ok(l) => l,
+                    Err(e) => {
+                        eprintln!("tern sim: {listen}: {e}");
+                        return ExitCode::from(1);
+                    }
+                };
+                tracing::info!(%listen, "carrier simulator listening");
+                tokio::select! {
+                    _ = sim::serve(l, cfg) => {},
+                    _ = tokio::signal::ctrl_c() => {},
+                }
+                ExitCode::SUCCESS
+            })
+        }
+    }
+}

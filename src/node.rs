@@ -1,0 +1,297 @@
+//! Starts a whole switch from a [`Config`]: store, actors, listeners; and stops it cleanly.
+//!
+//! Threads: the actix System (main thread) runs the accept loop and actix-web; one worker
+//! Arbiter per core runs ESME sessions, ledger, router and correlator shards and carriers;
+//! the Store has an Arbiter of its own so fsync waits never delay protocol work.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio_util::codec::FramedRead;
+
+use crate::accounts::{self, AccountTable};
+use crate::actors::carrier::Carrier;
+use crate::actors::delivery::{Delivery, UnbindAll};
+use crate::actors::dlr_correlator::{CorrelatorShards, DlrCorrelator};
+use crate::actors::esme_session::{EsmeSession, SessionEnv};
+use crate::actors::ledger::{Ledger, LedgerShards};
+use crate::actors::router::{Outbound, RouteMessage, RouterShard, RouterShards};
+use crate::actors::store::{STORE_MAILBOX, Store, StoreHandle};
+use crate::config::Config;
+use crate::domain::message::MessageState;
+use crate::protocol::codec::SmppCodec;
+use crate::protocol::writer::{WRITE_QUEUE, spawn_writer};
+use crate::sim::{self, SimConfig};
+use crate::store::keys;
+use crate::store::kv::{Kv, SledKv, WriteBatch};
+
+/// Installs the Prometheus recorder (once per process) with histogram buckets.
+pub fn install_metrics() -> Result<PrometheusHandle, String> {
+    let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            Matcher::Suffix("_seconds".into()),
+            &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0],
+        )
+        .map_err(|e| e.to_string())?
+        .install_recorder()
+        .map_err(|e| e.to_string())?;
+    let upkeep = handle.clone();
+    actix_rt::spawn(async move {
+        let mut iv = actix_rt::time::interval(Duration::from_secs(5));
+        loop {
+            iv.tick().await;
+            upkeep.run_upkeep();
+        }
+    });
+    Ok(handle)
+}
+
+/// Runs the switch until SIGINT/SIGTERM, then drains and returns.
+/// Must be called inside an actix System (`#[actix_web::main]`).
+pub async fn run(cfg: Config) -> Result<(), String> {
+    let prom = install_metrics()?;
+    let workers: Vec<Arbiter> = (0..std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).max(1))
+        .map(|_| Arbiter::new())
+        .collect();
+    let handles: Vec<ArbiterHandle> = workers.iter().map(|a| a.handle()).collect();
+    let nshards = handles.len();
+
+    // simulator first, so the carrier finds it on its first connect
+    if let Some(s) = &cfg.simulator {
+        let l = TcpListener::bind(&s.listen).await.map_err(|e| format!("simulator.listen {}: {e}", s.listen))?;
+        tracing::info!(listen = %s.listen, "in-process carrier simulator");
+        let sc = SimConfig { dlr_delay_ms: s.dlr_delay_ms, fail_status: 0x45, ..SimConfig::default() };
+        actix_rt::spawn(sim::serve(l, sc));
+    }
+
+    std::fs::create_dir_all(&cfg.node.data_dir).map_err(|e| format!("data_dir: {e}"))?;
+    let kv: Arc<dyn Kv> = Arc::new(SledKv::open(&cfg.node.data_dir).map_err(|e| e.to_string())?);
+    let store_arb = Arbiter::new();
+    let (k2, dur) = (kv.clone(), cfg.node.durability);
+    let store = StoreHandle::new(Store::start_in_arbiter(&store_arb.handle(), move |ctx| {
+        ctx.set_mailbox_capacity(STORE_MAILBOX);
+        Store::new(k2, dur)
+    }));
+
+    // accounts: hash passwords off the main thread; record opening balances once
+    let acfgs: Vec<_> = cfg.accounts.iter().map(|a| a.get_ref().clone()).collect();
+    let built = tokio::task::spawn_blocking(move || {
+        acfgs.iter().map(accounts::from_config).collect::<Result<Vec<_>, _>>()
+    })
+    .await
+    .map_err(|e| e.to_string())?
+    .map_err(|e| e.to_string())?;
+    let mut opening = WriteBatch::default();
+    let mut table = AccountTable::new();
+    for a in built {
+        if kv.get(&keys::balance(&a.system_id)).map_err(|e| e.to_string())?.is_none() {
+            opening.put(keys::balance(&a.system_id), a.opening_balance.0.to_be_bytes().to_vec());
+        }
+        table.insert(a.system_id.clone(), Arc::new(a));
+    }
+    if !opening.is_empty() {
+        store.commit(opening).await.map_err(|e| e.to_string())?;
+    }
+    let (_accounts_tx, accounts_rx) = watch::channel(Arc::new(table));
+    let routes = cfg.route_table().map_err(|e| e.to_string())?;
+    let (_routes_tx, routes_rx) = watch::channel(Arc::new(routes));
+    let receipt_ttl_ms = cfg.node.receipt_ttl_s.saturating_mul(1000);
+    let message_ttl_ms = cfg.node.message_ttl_s.saturating_mul(1000);
+
+    let (k, s) = (kv.clone(), store.clone());
+    let delivery = Delivery::start_in_arbiter(&handles[0], move |_| Delivery::new(k, s));
+
+    let correlators = CorrelatorShards(
+        (0..nshards)
+            .map(|i| {
+                let (k, s, d) = (kv.clone(), store.clone(), delivery.clone());
+                DlrCorrelator::start_in_arbiter(&handles[i], move |_| DlrCorrelator::new(k, s, d, receipt_ttl_ms))
+            })
+            .collect::<Vec<_>>()
+            .into(),
+    );
+
+    let mut carriers = HashMap::new();
+    for (i, c) in cfg.carriers.iter().enumerate() {
+        let c = c.get_ref().clone();
+        let id = c.id.clone();
+        let corr = correlators.clone();
+        carriers.insert(id, Carrier::start_in_arbiter(&handles[i % nshards], move |_| Carrier::new(c, corr)));
+    }
+    let carriers = Arc::new(carriers);
+
+    let routers = RouterShards(
+        (0..nshards)
+            .map(|i| {
+                let (r, c, s, d) = (routes_rx.clone(), carriers.clone(), store.clone(), delivery.clone());
+                RouterShard::start_in_arbiter(&handles[i], move |_| {
+                    RouterShard::new(r, c, s, d, message_ttl_ms, receipt_ttl_ms)
+                })
+            })
+            .collect::<Vec<_>>()
+            .into(),
+    );
+
+    let ledgers = LedgerShards(
+        (0..nshards)
+            .map(|i| {
+                let (k, s, r, a) = (kv.clone(), store.clone(), routers.clone(), accounts_rx.clone());
+                Ledger::start_in_arbiter(&handles[i], move |ctx| {
+                    ctx.set_mailbox_capacity(65_536);
+                    Ledger::new(k, s, r, a)
+                })
+            })
+            .collect::<Vec<_>>()
+            .into(),
+    );
+
+    let resumed = resume(&*kv, &routers)?;
+    if resumed > 0 {
+        tracing::info!(count = resumed, "resumed messages accepted before the last stop");
+    }
+
+    // SMPP listener
+    let listener =
+        TcpListener::bind(&cfg.smpp.listen).await.map_err(|e| format!("smpp.listen {}: {e}", cfg.smpp.listen))?;
+    tracing::info!(listen = %cfg.smpp.listen, "SMPP listening");
+    let env = SessionEnv {
+        ledgers: ledgers.clone(),
+        delivery: delivery.clone(),
+        accounts: accounts_rx.clone(),
+        routes: routes_rx.clone(),
+        decoy_hash: Arc::new(tokio::task::spawn_blocking(accounts::decoy_hash).await.map_err(|e| e.to_string())?),
+        inactivity: Duration::from_secs(cfg.smpp.inactivity_timeout_s),
+        window: cfg.smpp.window,
+        max_pending: cfg.smpp.max_pending_submits,
+    };
+    let accept = actix_rt::spawn(accept_loop(listener, handles.clone(), env));
+
+    // HTTP
+    let state = crate::http::AppState {
+        token: Arc::new(cfg.http.admin_token.clone()),
+        prom,
+        kv: kv.clone(),
+        accounts: accounts_rx.clone(),
+        ledgers: ledgers.clone(),
+        carriers: carriers.clone(),
+        delivery: delivery.clone(),
+    };
+    let server = actix_web::HttpServer::new(move || {
+        actix_web::App::new().app_data(actix_web::web::Data::new(state.clone())).configure(crate::http::configure)
+    })
+    .workers(1)
+    .disable_signals()
+    .bind(&cfg.http.listen)
+    .map_err(|e| format!("http.listen {}: {e}", cfg.http.listen))?
+    .run();
+    let http = server.handle();
+    actix_rt::spawn(server);
+    tracing::info!(listen = %cfg.http.listen, "HTTP listening");
+
+    wait_for_signal().await;
+    tracing::info!("shutting down: no new binds, unbinding sessions, flushing the store");
+    accept.abort();
+    let n = delivery.send(UnbindAll).await.unwrap_or(0);
+    if n > 0 {
+        actix_rt::time::sleep(Duration::from_millis(700)).await;
+    }
+    http.stop(true).await;
+    store.flush_all().await.map_err(|e| e.to_string())?;
+    drop(workers);
+    drop(store_arb);
+    Ok(())
+}
+
+/// Routes again every message that was accepted but not yet taken by a carrier.
+fn resume(kv: &dyn Kv, routers: &RouterShards) -> Result<usize, String> {
+    let mut n = 0;
+    for row in kv.scan_prefix(keys::PENDING_PREFIX) {
+        let (k, _) = row.map_err(|e| e.to_string())?;
+        let id = String::from_utf8_lossy(&k[keys::PENDING_PREFIX.len()..]).into_owned();
+        let state = kv.get(&keys::state(&id)).map_err(|e| e.to_string())?;
+        let Some(state) = state.and_then(|v| keys::decode_state(&v).ok()) else { continue };
+        if state != MessageState::Accepted {
+            continue; // submitted: its receipt will come
+        }
+        let Some(rec) = kv.get(&keys::message(&id)).map_err(|e| e.to_string())? else { continue };
+        let Ok((meta, raw)) = keys::decode_message(&rec) else {
+            tracing::error!(%id, "unreadable message record; not resumed");
+            continue;
+        };
+        let mut buf = bytes::BytesMut::from(&raw[..]);
+        let sm = match tokio_util::codec::Decoder::decode(&mut rusmpp::tokio_codec::CommandCodec::new(), &mut buf) {
+            Ok(Some(cmd)) => match cmd.pdu() {
+                Some(rusmpp::Pdu::SubmitSm(sm)) => sm.clone(),
+                _ => continue,
+            },
+            _ => {
+                tracing::error!(%id, "stored PDU unreadable; not resumed");
+                continue;
+            }
+        };
+        routers.route(RouteMessage { msg: Arc::new(Outbound { meta, sm }), attempt: 0 });
+        n += 1;
+    }
+    Ok(n)
+}
+
+async fn accept_loop(listener: TcpListener, workers: Vec<ArbiterHandle>, env: SessionEnv) {
+    let mut rr = 0usize;
+    loop {
+        let (sock, peer) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                actix_rt::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = sock.set_nodelay(true);
+        let Ok(std_sock) = sock.into_std() else { continue };
+        let h = &workers[rr % workers.len()];
+        rr = rr.wrapping_add(1);
+        let env = env.clone();
+        h.spawn(async move {
+            // re-register the socket with this worker's reactor
+            let Ok(sock) = TcpStream::from_std(std_sock) else { return };
+            start_session(sock, peer, env);
+        });
+    }
+}
+
+fn start_session(sock: TcpStream, peer: SocketAddr, env: SessionEnv) {
+    let (r, w) = sock.into_split();
+    let tx = spawn_writer(w, WRITE_QUEUE);
+    EsmeSession::create(move |ctx| {
+        ctx.add_stream(FramedRead::new(r, SmppCodec::default()));
+        EsmeSession::new(peer, env, tx)
+    });
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
+            (Ok(mut a), Ok(mut b)) => {
+                tokio::select! {
+                    _ = a.recv() => {},
+                    _ = b.recv() => {},
+                }
+            }
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

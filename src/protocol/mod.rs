@@ -1,0 +1,6 @@
+//! SMPP over rusmpp: framing that survives bad PDUs, a bounded writer, and PDU builders.
+
+pub mod codec;
+pub mod pdu;
+pub mod status;
+pub mod writer;

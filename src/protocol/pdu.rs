@@ -1,0 +1,143 @@
+//! Builders for the PDUs tern sends, on top of rusmpp's types.
+
+use rusmpp::command::CommandParts;
+use rusmpp::pdus::{DeliverSm, SubmitSm, SubmitSmResp};
+use rusmpp::tlvs::MessageDeliveryRequestTlvValue;
+use rusmpp::types::{COctetString, OctetString};
+use rusmpp::values::{EsmClass, MessageState, Npi, RegisteredDelivery, Ton};
+use rusmpp::{Command, CommandId, CommandStatus, Pdu};
+
+use crate::domain::dlr::Stat;
+
+/// A response with an error status and no body (SMPP 3.4 §3.3: bodies are omitted on error).
+pub fn error_resp(id: CommandId, status: CommandStatus, seq: u32) -> Command {
+    Command::from_parts(CommandParts::new(id, status, seq, None))
+}
+
+/// generic_nack with `status`.
+pub fn generic_nack(status: CommandStatus, seq: u32) -> Command {
+    Command::new(status, seq, Pdu::GenericNack)
+}
+
+/// submit_sm_resp OK carrying tern's message id.
+pub fn submit_sm_resp_ok(seq: u32, message_id: &str) -> Command {
+    // tern ids are 16 hex digits, always a valid C-string of at most 64 characters.
+    let id = COctetString::from_string(message_id.to_string()).unwrap_or_default();
+    Command::new(CommandStatus::EsmeRok, seq, SubmitSmResp::builder().message_id(id).build())
+}
+
+/// An address as a rusmpp C-string, empty if it is not representable.
+pub fn c_addr(s: &str) -> COctetString<1, 21> {
+    COctetString::from_string(s.to_string()).unwrap_or_default()
+}
+
+/// The rusmpp message state for a receipt stat.
+pub fn message_state(stat: Stat) -> MessageState {
+    MessageState::from(stat.message_state())
+}
+
+/// A receipt deliver_sm for an ESME: from the message's destination to its source, esm_class
+/// 0x04, Appendix B text, and the receipted_message_id and message_state TLVs.
+#[allow(clippy::too_many_arguments)]
+pub fn receipt_deliver_sm(
+    seq: u32,
+    tern_id: &str,
+    from: &str,
+    to: &str,
+    to_ton: u8,
+    to_npi: u8,
+    stat: Stat,
+    text: &str,
+) -> Command {
+    let sm = OctetString::from_vec(text.as_bytes().to_vec()).unwrap_or_default();
+    let mut d = DeliverSm::builder()
+        .source_addr_ton(Ton::International)
+        .source_addr_npi(Npi::Isdn)
+        .source_addr(c_addr(from))
+        .dest_addr_ton(Ton::from(to_ton))
+        .dest_addr_npi(Npi::from(to_npi))
+        .destination_addr(c_addr(to))
+        .esm_class(EsmClass::from(0x04u8))
+        .registered_delivery(RegisteredDelivery::from(0u8))
+        .short_message(sm)
+        .build();
+    if let Ok(id) = COctetString::from_string(tern_id.to_string()) {
+        d.push_tlv(MessageDeliveryRequestTlvValue::ReceiptedMessageId(id));
+    }
+    d.push_tlv(MessageDeliveryRequestTlvValue::MessageState(message_state(stat)));
+    Command::new(CommandStatus::EsmeRok, seq, d)
+}
+
+/// The submit_sm tern forwards to a carrier: the ESME's PDU unchanged (TLVs, data_coding,
+/// esm_class, UDH) except registered_delivery, which always asks for a receipt.
+pub fn forward_submit_sm(mut sm: SubmitSm, seq: u32) -> Command {
+    let rd = u8::from(sm.registered_delivery);
+    sm.registered_delivery = RegisteredDelivery::from((rd & !0x03) | 0x01);
+    Command::new(CommandStatus::EsmeRok, seq, sm)
+}
+
+/// Reads a C-string field as text (rusmpp only admits ASCII, so this never loses data).
+pub fn text(s: &[u8]) -> String {
+    String::from_utf8_lossy(s).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::BytesMut;
+    use rusmpp::tokio_codec::CommandCodec;
+    use tokio_util::codec::{Decoder, Encoder};
+
+    fn round_trip(c: &Command) -> Command {
+        let mut codec = CommandCodec::new();
+        let mut b = BytesMut::new();
+        codec.encode(c, &mut b).unwrap();
+        codec.decode(&mut b).unwrap().unwrap()
+    }
+
+    #[test]
+    fn error_resp_has_no_body() {
+        let c = error_resp(CommandId::SubmitSmResp, CommandStatus::EsmeRthrottled, 7);
+        let mut b = BytesMut::new();
+        CommandCodec::new().encode(&c, &mut b).unwrap();
+        assert_eq!(b.len(), 16);
+        assert_eq!(&b[4..8], &0x8000_0004u32.to_be_bytes());
+        assert_eq!(&b[8..12], &0x58u32.to_be_bytes());
+    }
+
+    #[test]
+    fn forwarding_keeps_everything_but_asks_for_a_receipt() {
+        let sm = SubmitSm::builder()
+            .source_addr(c_addr("ACME"))
+            .destination_addr(c_addr("491701234567"))
+            .esm_class(EsmClass::from(0x40u8))
+            .data_coding(rusmpp::values::DataCoding::from(0x08u8))
+            .registered_delivery(RegisteredDelivery::from(0x10u8))
+            .short_message(OctetString::from_vec(vec![5, 0, 3, 1, 2, 1, 0, 0x41]).unwrap())
+            .build();
+        let c = round_trip(&forward_submit_sm(sm.clone(), 3));
+        let Some(Pdu::SubmitSm(f)) = c.pdu() else { panic!() };
+        assert_eq!(u8::from(f.registered_delivery), 0x11);
+        assert_eq!(u8::from(f.esm_class), 0x40);
+        assert_eq!(u8::from(f.data_coding), 0x08);
+        assert_eq!(f.short_message().as_ref(), sm.short_message().as_ref());
+    }
+
+    #[test]
+    fn receipt_carries_id_in_text_and_tlvs() {
+        let c = round_trip(&receipt_deliver_sm(1, "00000000000000ff", "4917", "ACME", 5, 0, Stat::Delivrd, "id:00000000000000ff stat:DELIVRD"));
+        let Some(Pdu::DeliverSm(d)) = c.pdu() else { panic!() };
+        assert_eq!(u8::from(d.esm_class), 0x04);
+        let mut id = None;
+        let mut st = None;
+        for t in d.tlvs() {
+            match t.value() {
+                Some(rusmpp::tlvs::TlvValue::ReceiptedMessageId(v)) => id = Some(v.to_string()),
+                Some(rusmpp::tlvs::TlvValue::MessageState(s)) => st = Some(u8::from(*s)),
+                _ => {}
+            }
+        }
+        assert_eq!(id.as_deref(), Some("00000000000000ff"));
+        assert_eq!(st, Some(2));
+    }
+}

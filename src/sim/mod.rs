@@ -1,0 +1,276 @@
+//! The carrier simulator: an SMSC that takes any bind, answers submit_sm with its own ids
+//! and sends receipts after a delay, with faults on demand (errors, throttling, disconnects,
+//! slow responses, undeliverable receipts, receipts before the submit_sm_resp, duplicate
+//! receipts, decimal receipt ids). Tests and the load test use it as tern's carrier; the
+//! default config runs one in-process so a new user sees a receipt.
+//!
+//! Like a real SMSC it keeps a receipt until the ESME acknowledges it, and sends the ones a
+//! dropped connection left unacknowledged again when the same system_id binds again.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use rusmpp::pdus::{BindReceiverResp, BindTransceiverResp, BindTransmitterResp, DeliverSm, SubmitSmResp};
+use rusmpp::tlvs::MessageDeliveryRequestTlvValue;
+use rusmpp::types::{COctetString, OctetString};
+use rusmpp::values::{EsmClass, MessageState};
+use rusmpp::{Command, CommandId, CommandStatus, Pdu};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio_util::codec::{FramedRead, FramedWrite};
+
+use crate::domain::dlr::{Stat, format_receipt, hex_id_as_decimal};
+use crate::domain::message::now_ms;
+use crate::protocol::codec::SmppCodec;
+use crate::protocol::pdu;
+
+/// Simulator behaviour.
+#[derive(Debug, Clone, Default)]
+pub struct SimConfig {
+    /// Delay between submit_sm_resp and the receipt.
+    pub dlr_delay_ms: u64,
+    /// Fraction of submit_sm answered with `fail_status`.
+    pub fail_rate: f64,
+    /// Status for failed submits (default ESME_RSUBMITFAIL, permanent).
+    pub fail_status: u32,
+    /// Every K-th submit_sm answered ESME_RTHROTTLED (0: never).
+    pub throttle_every: u64,
+    /// Drop the connection after every N-th submit_sm (0: never).
+    pub disconnect_every: u64,
+    /// Delay before each submit_sm_resp.
+    pub response_delay_ms: u64,
+    /// Fraction of receipts that say UNDELIV.
+    pub undeliverable_rate: f64,
+    /// Send the receipt before the submit_sm_resp.
+    pub dlr_before_resp: bool,
+    /// Send every receipt twice.
+    pub duplicate_dlr: bool,
+    /// Receipts name the message by the decimal rendering of its hex id.
+    pub decimal_receipt_ids: bool,
+}
+
+#[derive(Debug, Clone)]
+struct PendingReceipt {
+    id: String,
+    stat: Stat,
+    from: String,
+    to: String,
+    submit_ms: u64,
+}
+
+#[derive(Default)]
+struct Shared {
+    conns: HashMap<String, Vec<(u64, mpsc::Sender<PendingReceipt>)>>,
+    parked: HashMap<String, VecDeque<PendingReceipt>>,
+}
+
+struct Sim {
+    cfg: SimConfig,
+    next_id: AtomicU64,
+    submits: AtomicU64,
+    next_conn: AtomicU64,
+    shared: Mutex<Shared>,
+}
+
+impl Sim {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Shared> {
+        // a poisoned lock only means another connection task panicked; the maps stay usable
+        self.shared.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Hands a receipt to a live connection of `system_id`, or parks it for the next bind.
+    fn route_receipt(&self, system_id: &str, r: PendingReceipt) {
+        let mut s = self.lock();
+        if let Some(conns) = s.conns.get(system_id) {
+            for (_, tx) in conns {
+                if tx.try_send(r.clone()).is_ok() {
+                    return;
+                }
+            }
+        }
+        s.parked.entry(system_id.to_string()).or_default().push_back(r);
+    }
+}
+
+/// Runs the simulator on `listener` until the process ends.
+pub async fn serve(listener: TcpListener, cfg: SimConfig) {
+    let base = (rand::random::<u32>() as u64) << 20;
+    let sim = Arc::new(Sim {
+        cfg,
+        next_id: AtomicU64::new(base),
+        submits: AtomicU64::new(0),
+        next_conn: AtomicU64::new(1),
+        shared: Mutex::new(Shared::default()),
+    });
+    loop {
+        let Ok((sock, _)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let _ = sock.set_nodelay(true);
+        tokio::spawn(connection(sock, sim.clone()));
+    }
+}
+
+fn receipt_pdu(seq: u32, r: &PendingReceipt, decimal: bool) -> Command {
+    let id = if decimal { hex_id_as_decimal(&r.id).unwrap_or_else(|| r.id.clone()) } else { r.id.clone() };
+    let text = format_receipt(&id, r.stat, if r.stat == Stat::Delivrd { "000" } else { "001" }, r.submit_ms, now_ms());
+    let mut d = DeliverSm::builder()
+        .source_addr(pdu::c_addr(&r.from))
+        .destination_addr(pdu::c_addr(&r.to))
+        .esm_class(EsmClass::from(0x04u8))
+        .short_message(OctetString::from_vec(text.into_bytes()).unwrap_or_default())
+        .build();
+    if let Ok(cid) = COctetString::from_string(id) {
+        d.push_tlv(MessageDeliveryRequestTlvValue::ReceiptedMessageId(cid));
+    }
+    d.push_tlv(MessageDeliveryRequestTlvValue::MessageState(MessageState::from(r.stat.message_state())));
+    Command::new(CommandStatus::EsmeRok, seq, d)
+}
+
+async fn connection(sock: TcpStream, sim: Arc<Sim>) {
+    let (r, w) = sock.into_split();
+    let mut reader = FramedRead::new(r, SmppCodec::default());
+    let (out_tx, mut out_rx) = mpsc::channel::<Command>(4096);
+    let writer = tokio::spawn(async move {
+        let mut sink = FramedWrite::new(w, SmppCodec::default());
+        while let Some(c) = out_rx.recv().await {
+            if sink.send(c).await.is_err() {
+                break;
+            }
+        }
+    });
+    let (rc_tx, mut rc_rx) = mpsc::channel::<PendingReceipt>(65_536);
+    let conn_id = sim.next_conn.fetch_add(1, Ordering::Relaxed);
+    let mut system_id: Option<String> = None;
+    let mut seq: u32 = 0;
+    let mut unacked: HashMap<u32, PendingReceipt> = HashMap::new();
+    loop {
+        tokio::select! {
+            frame = reader.next() => {
+                let Some(Ok(frame)) = frame else { break };
+                let cmd = match frame {
+                    Ok(c) => c,
+                    Err(bad) => {
+                        let _ = out_tx.send(pdu::generic_nack(bad.status(), bad.sequence_number)).await;
+                        continue;
+                    }
+                };
+                let s = cmd.sequence_number();
+                match cmd.pdu() {
+                    Some(Pdu::BindTransceiver(b)) => {
+                        let sid = b.system_id.to_string();
+                        bind(&sim, &sid, conn_id, &rc_tx);
+                        system_id = Some(sid);
+                        let _ = out_tx.send(Command::new(CommandStatus::EsmeRok, s, BindTransceiverResp::builder().system_id(COctetString::from_static_slice(b"sim\0").unwrap_or_default()).build())).await;
+                    }
+                    Some(Pdu::BindTransmitter(b)) => {
+                        system_id = Some(b.system_id.to_string());
+                        let _ = out_tx.send(Command::new(CommandStatus::EsmeRok, s, BindTransmitterResp::builder().system_id(COctetString::from_static_slice(b"sim\0").unwrap_or_default()).build())).await;
+                    }
+                    Some(Pdu::BindReceiver(b)) => {
+                        let sid = b.system_id.to_string();
+                        bind(&sim, &sid, conn_id, &rc_tx);
+                        system_id = Some(sid);
+                        let _ = out_tx.send(Command::new(CommandStatus::EsmeRok, s, BindReceiverResp::builder().system_id(COctetString::from_static_slice(b"sim\0").unwrap_or_default()).build())).await;
+                    }
+                    Some(Pdu::SubmitSm(sm)) => {
+                        let Some(sid) = system_id.clone() else {
+                            let _ = out_tx.send(pdu::error_resp(CommandId::SubmitSmResp, CommandStatus::EsmeRinvbndsts, s)).await;
+                            continue;
+                        };
+                        let n = sim.submits.fetch_add(1, Ordering::Relaxed) + 1;
+                        let cfg = &sim.cfg;
+                        let status = if cfg.throttle_every > 0 && n % cfg.throttle_every == 0 {
+                            Some(CommandStatus::EsmeRthrottled)
+                        } else if cfg.fail_rate > 0.0 && rand::random::<f64>() < cfg.fail_rate {
+                            Some(CommandStatus::from(cfg.fail_status))
+                        } else {
+                            None
+                        };
+                        let resp = match status {
+                            Some(st) => pdu::error_resp(CommandId::SubmitSmResp, st, s),
+                            None => {
+                                let id = format!("{:x}", sim.next_id.fetch_add(1, Ordering::Relaxed));
+                                let stat = if cfg.undeliverable_rate > 0.0 && rand::random::<f64>() < cfg.undeliverable_rate { Stat::Undeliv } else { Stat::Delivrd };
+                                let r = PendingReceipt { id: id.clone(), stat, from: sm.destination_addr.to_string(), to: sm.source_addr.to_string(), submit_ms: now_ms() };
+                                let copies = if cfg.duplicate_dlr { 2 } else { 1 };
+                                let delay = if cfg.dlr_before_resp { 0 } else { cfg.dlr_delay_ms + cfg.response_delay_ms };
+                                for _ in 0..copies {
+                                    let sim2 = sim.clone();
+                                    let sid2 = sid.clone();
+                                    let r2 = r.clone();
+                                    tokio::spawn(async move {
+                                        if delay > 0 { tokio::time::sleep(Duration::from_millis(delay)).await; }
+                                        sim2.route_receipt(&sid2, r2);
+                                    });
+                                }
+                                let id = COctetString::from_string(id).unwrap_or_default();
+                                Command::new(CommandStatus::EsmeRok, s, SubmitSmResp::builder().message_id(id).build())
+                            }
+                        };
+                        let mut resp_delay = cfg.response_delay_ms;
+                        if cfg.dlr_before_resp { resp_delay = resp_delay.max(200); }
+                        if resp_delay > 0 {
+                            let tx = out_tx.clone();
+                            tokio::spawn(async move {
+                                tokio::time::sleep(Duration::from_millis(resp_delay)).await;
+                                let _ = tx.send(resp).await;
+                            });
+                        } else {
+                            let _ = out_tx.send(resp).await;
+                        }
+                        if cfg.disconnect_every > 0 && n % cfg.disconnect_every == 0 {
+                            break;
+                        }
+                    }
+                    Some(Pdu::EnquireLink) => { let _ = out_tx.send(Command::new(CommandStatus::EsmeRok, s, Pdu::EnquireLinkResp)).await; }
+                    Some(Pdu::Unbind) => { let _ = out_tx.send(Command::new(CommandStatus::EsmeRok, s, Pdu::UnbindResp)).await; break; }
+                    _ if cmd.id() == CommandId::DeliverSmResp => {
+                        if let Some(r) = unacked.remove(&s) {
+                            if cmd.status() != CommandStatus::EsmeRok {
+                                if let Some(sid) = &system_id { sim.lock().parked.entry(sid.clone()).or_default().push_back(r); }
+                            }
+                        }
+                    }
+                    _ if cmd.id().is_response() => {}
+                    _ => { let _ = out_tx.send(pdu::generic_nack(CommandStatus::EsmeRinvcmdid, s)).await; }
+                }
+            }
+            Some(r) = rc_rx.recv() => {
+                seq = seq.wrapping_add(1).max(1);
+                let c = receipt_pdu(seq, &r, sim.cfg.decimal_receipt_ids);
+                unacked.insert(seq, r);
+                if out_tx.send(c).await.is_err() { break; }
+            }
+        }
+    }
+    // connection gone: unacknowledged and queued receipts wait for the next bind
+    if let Some(sid) = &system_id {
+        let mut s = sim.lock();
+        if let Some(v) = s.conns.get_mut(sid) {
+            v.retain(|(id, _)| *id != conn_id);
+        }
+        rc_rx.close();
+        let mut back: Vec<PendingReceipt> = unacked.into_values().collect();
+        while let Ok(r) = rc_rx.try_recv() {
+            back.push(r);
+        }
+        s.parked.entry(sid.clone()).or_default().extend(back);
+    }
+    drop(out_tx);
+    let _ = writer.await;
+}
+
+fn bind(sim: &Sim, system_id: &str, conn_id: u64, tx: &mpsc::Sender<PendingReceipt>) {
+    let mut s = sim.lock();
+    s.conns.entry(system_id.to_string()).or_default().push((conn_id, tx.clone()));
+    if let Some(parked) = s.parked.remove(system_id) {
+        for r in parked {
+            let _ = tx.try_send(r);
+        }
+    }
+}
