@@ -1,0 +1,376 @@
+//! Test harness: the real `tern` binary and the real simulator as child processes, a real
+//! SMPP client (rusmppc) and a raw-PDU client for what rusmppc cannot send.
+#![allow(dead_code)]
+
+use std::net::{SocketAddr, TcpListener as StdListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command as Proc, ExitStatus, Stdio};
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use rusmpp::pdus::{BindReceiver, BindTransceiver, BindTransmitter, DeliverSmResp, SubmitSm};
+use rusmpp::tlvs::TlvValue;
+use rusmpp::types::{COctetString, OctetString};
+use rusmpp::values::{EsmClass, Npi, RegisteredDelivery, Ton};
+use rusmpp::{Command, Pdu};
+use rusmppc::{Client, Event};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_tern");
+pub const TOKEN: &str = "test-token";
+
+pub fn free_port() -> u16 {
+    StdListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+}
+
+/// Waits until something accepts on `addr`.
+pub async fn wait_port(addr: SocketAddr, child: &mut Child) {
+    let t0 = Instant::now();
+    loop {
+        if TcpStream::connect(addr).await.is_ok() {
+            return;
+        }
+        if let Ok(Some(st)) = child.try_wait() {
+            panic!("process exited before listening on {addr}: {st}");
+        }
+        assert!(t0.elapsed() < Duration::from_secs(30), "nothing listening on {addr} after 30 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A carrier simulator process.
+pub struct Sim {
+    pub port: u16,
+    child: Child,
+}
+
+impl Sim {
+    pub async fn start(args: &[&str]) -> Sim {
+        let port = free_port();
+        let mut child = Proc::new(BIN)
+            .arg("sim")
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("spawn sim");
+        wait_port(SocketAddr::from(([127, 0, 0, 1], port)), &mut child).await;
+        Sim { port, child }
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// TOML for a carrier pointing at `port`.
+pub fn carrier(id: &str, port: u16, extra: &str) -> String {
+    format!(
+        "[[carriers]]\nid = \"{id}\"\nhost = \"127.0.0.1\"\nport = {port}\nsystem_id = \"tern\"\npassword = \"ternpass\"\ntps = 100000\nwindow = 200\nresponse_timeout_s = 3\n{extra}\n"
+    )
+}
+
+/// TOML for an account.
+pub fn account(id: &str, pw: &str, extra: &str) -> String {
+    format!("[[accounts]]\nsystem_id = \"{id}\"\npassword = \"{pw}\"\n{extra}\n")
+}
+
+/// TOML for a route.
+pub fn route(prefix: &str, carriers: &[&str]) -> String {
+    let list = carriers.iter().map(|c| format!("\"{c}\"")).collect::<Vec<_>>().join(", ");
+    format!("[[routes]]\nprefix = \"{prefix}\"\ncarriers = [{list}]\n")
+}
+
+/// A running tern.
+pub struct Tern {
+    pub smpp: SocketAddr,
+    pub http: SocketAddr,
+    pub config: PathBuf,
+    pub dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl Tern {
+    /// Writes a config with fresh ports and a fresh data dir, and starts tern on it.
+    pub async fn start(body: &str) -> Tern {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let smpp = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let http = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let config = dir.path().join("tern.toml");
+        let text = format!(
+            "[node]\ndata_dir = \"{}\"\n\n[smpp]\nlisten = \"{smpp}\"\n\n[http]\nlisten = \"{http}\"\nadmin_token = \"{TOKEN}\"\n\n{body}",
+            dir.path().join("data").display()
+        );
+        std::fs::write(&config, text).expect("write config");
+        let mut t = Tern { smpp, http, config, dir, child: None };
+        t.restart().await;
+        t
+    }
+
+    /// Starts (again) on the same config and data.
+    pub async fn restart(&mut self) {
+        assert!(self.child.is_none(), "already running");
+        let log = std::fs::File::create(self.dir.path().join("tern.log")).expect("log");
+        let mut child = Proc::new(BIN)
+            .arg("run")
+            .arg("--config")
+            .arg(&self.config)
+            .env("RUST_LOG", "info,rusmpp=warn")
+            .env_remove("TERN_ADMIN_TOKEN")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn tern");
+        wait_port(self.http, &mut child).await;
+        wait_port(self.smpp, &mut child).await;
+        self.child = Some(child);
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).expect("running")
+    }
+
+    /// kill -9.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM, then wait for the exit status.
+    pub fn terminate(&mut self) -> ExitStatus {
+        let mut c = self.child.take().expect("running");
+        let _ = Proc::new("kill").arg("-TERM").arg(c.id().to_string()).status();
+        let t0 = Instant::now();
+        loop {
+            if let Ok(Some(st)) = c.try_wait() {
+                return st;
+            }
+            if t0.elapsed() > Duration::from_secs(20) {
+                let _ = c.kill();
+                panic!("tern did not stop within 20 s of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("tern.log")).unwrap_or_default()
+    }
+
+    /// GET a path on the HTTP port with the admin token; returns (status, body).
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        http_get(self.http, path, Some(TOKEN)).await
+    }
+
+    /// The account's balance as the admin API reports it.
+    pub async fn balance(&self, account: &str) -> String {
+        let (st, body) = self.get(&format!("/api/v1/accounts/{account}")).await;
+        assert_eq!(st, 200, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+        v["balance"].as_str().expect("balance").to_string()
+    }
+
+    /// The value of a metric line (exact name with labels), or 0.
+    pub async fn metric(&self, series: &str) -> f64 {
+        let (_, body) = http_get(self.http, "/metrics", None).await;
+        body.lines()
+            .find_map(|l| l.strip_prefix(series).and_then(|r| r.trim().parse::<f64>().ok()))
+            .unwrap_or(0.0)
+    }
+
+    /// Resident set size in KiB, from /proc.
+    pub fn rss_kib(&self) -> u64 {
+        let s = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        s.lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Tern {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("---- tern log ----\n{}", self.log());
+        }
+        self.kill9();
+    }
+}
+
+pub async fn http_get(addr: SocketAddr, path: &str, token: Option<&str>) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).await.expect("connect http");
+    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    let req = format!("GET {path} HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.expect("write http");
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.expect("read http");
+    let status = out.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = out.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    (status, body)
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Tx,
+    Rx,
+    Trx,
+}
+
+/// A receipt as the ESME saw it.
+#[derive(Debug, Clone)]
+pub struct GotReceipt {
+    pub tlv_id: Option<String>,
+    pub state: Option<u8>,
+    pub text: String,
+    pub esm_class: u8,
+}
+
+/// A bound rusmppc client and the receipts it has answered.
+pub struct Esme {
+    pub client: Client,
+    pub receipts: mpsc::UnboundedReceiver<GotReceipt>,
+}
+
+/// The command_status of a rusmppc error, if the server answered with one.
+pub fn status_of(e: &rusmppc::error::Error) -> Option<u32> {
+    match e {
+        rusmppc::error::Error::UnexpectedResponse { response } => Some(u32::from(response.status())),
+        _ => None,
+    }
+}
+
+/// Binds; Err carries the bind_resp's command_status.
+pub async fn bind(addr: SocketAddr, system_id: &str, password: &str, mode: Mode) -> Result<Esme, u32> {
+    let stream = TcpStream::connect(addr).await.expect("connect smpp");
+    let (client, mut events) = rusmppc::ConnectionBuilder::new()
+        .no_enquire_link_interval()
+        .disable_interface_version_check()
+        .response_timeout(Duration::from_secs(20))
+        .connected(stream);
+    let sid = COctetString::from_str(system_id).expect("system_id");
+    let pw = COctetString::from_str(password).expect("password");
+    let res = match mode {
+        Mode::Tx => client.bind_transmitter(BindTransmitter::builder().system_id(sid).password(pw).build()).await.map(|_| ()),
+        Mode::Rx => client.bind_receiver(BindReceiver::builder().system_id(sid).password(pw).build()).await.map(|_| ()),
+        Mode::Trx => client.bind_transceiver(BindTransceiver::builder().system_id(sid).password(pw).build()).await.map(|_| ()),
+    };
+    if let Err(e) = res {
+        return Err(status_of(&e).unwrap_or(u32::MAX));
+    }
+    let (tx, rx) = mpsc::unbounded_channel();
+    let c2 = client.clone();
+    tokio::spawn(async move {
+        while let Some(ev) = events.next().await {
+            if let Event::Incoming(cmd) = ev {
+                if let Some(Pdu::DeliverSm(d)) = cmd.pdu() {
+                    let mut tlv_id = None;
+                    let mut state = None;
+                    for t in d.tlvs() {
+                        match t.value() {
+                            Some(TlvValue::ReceiptedMessageId(v)) => tlv_id = Some(v.to_string()),
+                            Some(TlvValue::MessageState(s)) => state = Some(u8::from(*s)),
+                            _ => {}
+                        }
+                    }
+                    let text = String::from_utf8_lossy(d.short_message().as_ref()).into_owned();
+                    let _ = c2.deliver_sm_resp(cmd.sequence_number(), DeliverSmResp::default()).await;
+                    let _ = tx.send(GotReceipt { tlv_id, state, text, esm_class: u8::from(d.esm_class) });
+                }
+            }
+        }
+    });
+    Ok(Esme { client, receipts: rx })
+}
+
+/// A submit_sm to `dest` from `source`, asking for a receipt.
+pub fn sm(source: &str, dest: &str, text: &str) -> SubmitSm {
+    SubmitSm::builder()
+        .source_addr_ton(Ton::Alphanumeric)
+        .source_addr_npi(Npi::Unknown)
+        .source_addr(COctetString::from_str(source).expect("source"))
+        .dest_addr_ton(Ton::International)
+        .dest_addr_npi(Npi::Isdn)
+        .destination_addr(COctetString::from_str(dest).expect("dest"))
+        .esm_class(EsmClass::from(0u8))
+        .registered_delivery(RegisteredDelivery::from(1u8))
+        .short_message(OctetString::from_vec(text.as_bytes().to_vec()).expect("text"))
+        .build()
+}
+
+/// Submits; Ok(tern id) or Err(command_status).
+pub async fn submit(c: &Client, sm: SubmitSm) -> Result<String, u32> {
+    match c.submit_sm(sm).await {
+        Ok(r) => Ok(r.message_id().to_string()),
+        Err(e) => Err(status_of(&e).unwrap_or(u32::MAX)),
+    }
+}
+
+impl Esme {
+    /// Waits for the next receipt (panics after `secs`).
+    pub async fn next_receipt(&mut self, secs: u64) -> GotReceipt {
+        tokio::time::timeout(Duration::from_secs(secs), self.receipts.recv())
+            .await
+            .expect("receipt in time")
+            .expect("receipt stream open")
+    }
+}
+
+/// Field of Appendix B text.
+pub fn field<'a>(text: &'a str, key: &str) -> Option<&'a str> {
+    let at = text.find(&format!("{key}:"))?;
+    let rest = &text[at + key.len() + 1..];
+    Some(rest.split(' ').next().unwrap_or(""))
+}
+
+/// A raw SMPP connection speaking PDUs through tern's own codec.
+pub struct Raw {
+    pub framed: tokio_util::codec::Framed<TcpStream, tern::protocol::codec::SmppCodec>,
+}
+
+impl Raw {
+    pub async fn connect(addr: SocketAddr) -> Raw {
+        let s = TcpStream::connect(addr).await.expect("connect");
+        Raw { framed: tokio_util::codec::Framed::new(s, tern::protocol::codec::SmppCodec::default()) }
+    }
+
+    pub async fn send_bytes(&mut self, b: &[u8]) {
+        self.framed.get_mut().write_all(b).await.expect("write");
+    }
+
+    pub async fn send(&mut self, c: Command) {
+        use futures::SinkExt;
+        self.framed.send(c).await.expect("send");
+    }
+
+    pub async fn recv(&mut self) -> Command {
+        match tokio::time::timeout(Duration::from_secs(10), self.framed.next()).await {
+            Ok(Some(Ok(Ok(c)))) => c,
+            other => panic!("expected a PDU, got {other:?}"),
+        }
+    }
+}
+
+/// A raw frame: header + body.
+pub fn frame(id: u32, status: u32, seq: u32, body: &[u8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(16 + body.len());
+    v.extend_from_slice(&(16 + body.len() as u32).to_be_bytes());
+    v.extend_from_slice(&id.to_be_bytes());
+    v.extend_from_slice(&status.to_be_bytes());
+    v.extend_from_slice(&seq.to_be_bytes());
+    v.extend_from_slice(body);
+    v
+}
+
+pub fn data_dir(t: &Tern) -> &Path {
+    t.dir.path()
+}

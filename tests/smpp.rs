@@ -1,0 +1,207 @@
+//! The SMPP server's contract: bind outcomes, statuses, and surviving bad input.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use rusmpp::{CommandId, CommandStatus, Pdu};
+use tokio::io::AsyncWriteExt;
+
+fn body(sim_port: u16) -> String {
+    format!(
+        "{}{}{}",
+        account("demo", "demopass", "balance = \"100\"\nprice = \"0.01\"\nmax_binds = 2"),
+        carrier("c1", sim_port, ""),
+        route("", &["c1"])
+    )
+}
+
+#[tokio::test]
+async fn bind_outcomes() {
+    let sim = Sim::start(&[]).await;
+    let t = Tern::start(&body(sim.port)).await;
+    // wrong password and unknown system_id look the same
+    assert_eq!(bind(t.smpp, "demo", "wrong", Mode::Trx).await.err(), Some(0x0E));
+    assert_eq!(bind(t.smpp, "nobody", "demopass", Mode::Trx).await.err(), Some(0x0E));
+    // all three bind types work, up to max_binds
+    let a = bind(t.smpp, "demo", "demopass", Mode::Tx).await.expect("tx");
+    let b = bind(t.smpp, "demo", "demopass", Mode::Rx).await.expect("rx");
+    assert_eq!(bind(t.smpp, "demo", "demopass", Mode::Trx).await.err(), Some(0x0D), "over max_binds");
+    // the binds are visible to the operator
+    let (st, sessions) = t.get("/api/v1/sessions").await;
+    assert_eq!(st, 200);
+    assert_eq!(sessions.matches("\"system_id\":\"demo\"").count(), 2, "{sessions}");
+    drop(b);
+    a.client.unbind().await.expect("unbind");
+    // a freed slot can be bound again
+    let t0 = Instant::now();
+    loop {
+        match bind(t.smpp, "demo", "demopass", Mode::Trx).await {
+            Ok(_) => break,
+            Err(0x0D) if t0.elapsed() < Duration::from_secs(10) => tokio::time::sleep(Duration::from_millis(50)).await,
+            Err(s) => panic!("rebind failed: {s:#x}"),
+        }
+    }
+}
+
+fn bind_body(system_id: &str, pw: &str, version: u8) -> Vec<u8> {
+    let mut b = Vec::new();
+    b.extend_from_slice(system_id.as_bytes());
+    b.push(0);
+    b.extend_from_slice(pw.as_bytes());
+    b.push(0);
+    b.push(0); // system_type
+    b.push(version);
+    b.extend_from_slice(&[0, 0, 0]); // ton, npi, address_range
+    b
+}
+
+fn submit_body(source: &str, dest: &[u8], text: &[u8]) -> Vec<u8> {
+    let mut b = vec![0u8, 5, 0];
+    b.extend_from_slice(source.as_bytes());
+    b.push(0);
+    b.extend_from_slice(&[1, 1]);
+    b.extend_from_slice(dest);
+    b.push(0);
+    b.extend_from_slice(&[0, 0, 0, 0, 0, 1, 0, 0, 0]); // esm, pid, prio, sched, valid, rd=1, replace, dc, default id
+    b.push(text.len() as u8);
+    b.extend_from_slice(text);
+    b
+}
+
+#[tokio::test]
+async fn statuses_before_and_after_bind() {
+    let sim = Sim::start(&[]).await;
+    let t = Tern::start(&body(sim.port)).await;
+    let mut r = Raw::connect(t.smpp).await;
+    // anything but a bind (or enquire_link) before binding
+    r.send_bytes(&frame(0x04, 0, 1, &submit_body("ACME", b"4917", b"x"))).await;
+    let c = r.recv().await;
+    assert_eq!((c.id(), c.status(), c.sequence_number()), (CommandId::SubmitSmResp, CommandStatus::EsmeRinvbndsts, 1));
+    r.send_bytes(&frame(0x15, 0, 2, &[])).await;
+    assert_eq!(r.recv().await.id(), CommandId::EnquireLinkResp);
+    // SMPP 3.4 bind
+    r.send_bytes(&frame(0x09, 0, 3, &bind_body("demo", "demopass", 0x34))).await;
+    let c = r.recv().await;
+    assert_eq!((c.id(), c.status()), (CommandId::BindTransceiverResp, CommandStatus::EsmeRok));
+    // a second bind on the same session
+    r.send_bytes(&frame(0x02, 0, 4, &bind_body("demo", "demopass", 0x34))).await;
+    let c = r.recv().await;
+    assert_eq!((c.id(), c.status()), (CommandId::BindTransmitterResp, CommandStatus::EsmeRalybnd));
+    // unknown command
+    r.send_bytes(&frame(0x0000_1234, 0, 5, &[1, 2, 3])).await;
+    let c = r.recv().await;
+    assert_eq!((c.id(), c.status(), c.sequence_number()), (CommandId::GenericNack, CommandStatus::EsmeRinvcmdid, 5));
+    // SMPP 5.0 binds are accepted too
+    let mut r5 = Raw::connect(t.smpp).await;
+    r5.send_bytes(&frame(0x02, 0, 1, &bind_body("demo", "demopass", 0x50))).await;
+    assert_eq!(r5.recv().await.status(), CommandStatus::EsmeRok);
+}
+
+#[tokio::test]
+async fn malformed_pdus_are_answered_and_the_session_lives_on() {
+    let sim = Sim::start(&["--dlr-delay-ms", "10"]).await;
+    let t = Tern::start(&body(sim.port)).await;
+    let mut r = Raw::connect(t.smpp).await;
+    r.send_bytes(&frame(0x09, 0, 1, &bind_body("demo", "demopass", 0x34))).await;
+    assert_eq!(r.recv().await.status(), CommandStatus::EsmeRok);
+
+    // destination of 30 digits: the decoder refuses it; the answer names the field
+    let mut bad = Vec::new();
+    bad.extend(frame(0x04, 0, 10, &submit_body("ACME", &[b'9'; 30], b"x")));
+    // truncated body
+    bad.extend(frame(0x04, 0, 11, &[0, 5, 0, b'A']));
+    // an enquire_link with trailing junk inside its frame
+    bad.extend(frame(0x15, 0, 12, &[0xde, 0xad]));
+    // TLV stream that runs past the end
+    let mut tlv = submit_body("ACME", b"4917", b"x");
+    tlv.extend_from_slice(&[0x04, 0x24, 0x00, 0x40, 1]);
+    bad.extend(frame(0x04, 0, 13, &tlv));
+    // and then a good submit_sm, all in one write
+    bad.extend(frame(0x04, 0, 14, &submit_body("ACME", b"491701234567", b"ok")));
+    r.send_bytes(&bad).await;
+
+    let mut answers = Vec::new();
+    let mut receipt = None;
+    while answers.len() < 5 {
+        let c = r.recv().await;
+        if c.id() == CommandId::DeliverSm {
+            receipt = Some(c);
+            continue;
+        }
+        answers.push((c.sequence_number(), c.id(), c.status(), c));
+    }
+    answers.sort_by_key(|a| a.0);
+    assert_eq!((answers[0].1, answers[0].2), (CommandId::SubmitSmResp, CommandStatus::EsmeRinvdstadr));
+    assert_eq!(answers[1].1, CommandId::SubmitSmResp);
+    assert_ne!(answers[1].2, CommandStatus::EsmeRok);
+    assert_eq!(answers[2].1, CommandId::EnquireLinkResp);
+    assert_eq!(answers[3].1, CommandId::SubmitSmResp);
+    assert_ne!(answers[3].2, CommandStatus::EsmeRok);
+    assert_eq!((answers[4].1, answers[4].2), (CommandId::SubmitSmResp, CommandStatus::EsmeRok));
+    let Some(Pdu::SubmitSmResp(ok)) = answers[4].3.pdu() else { panic!("no body") };
+    let id = ok.message_id().to_string();
+    // the good message still makes the round trip on this session
+    let receipt = match receipt {
+        Some(c) => c,
+        None => r.recv().await,
+    };
+    let Some(Pdu::DeliverSm(d)) = receipt.pdu() else { panic!("expected a receipt, got {receipt:?}") };
+    let text = String::from_utf8_lossy(d.short_message().as_ref()).into_owned();
+    assert_eq!(field(&text, "id"), Some(id.as_str()));
+}
+
+#[tokio::test]
+async fn oversized_pdu_closes_the_session() {
+    let sim = Sim::start(&[]).await;
+    let t = Tern::start(&body(sim.port)).await;
+    let mut r = Raw::connect(t.smpp).await;
+    let mut hdr = Vec::new();
+    hdr.extend_from_slice(&(70_000u32).to_be_bytes());
+    hdr.extend_from_slice(&[0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 1]);
+    r.send_bytes(&hdr).await;
+    let c = r.recv().await;
+    assert_eq!(c.id(), CommandId::GenericNack);
+    use futures::StreamExt;
+    let next = tokio::time::timeout(Duration::from_secs(10), r.framed.next()).await.expect("closed in time");
+    assert!(next.is_none() || matches!(next, Some(Err(_))), "connection must close: {next:?}");
+    // the server is fine
+    bind(t.smpp, "demo", "demopass", Mode::Trx).await.expect("bind after");
+}
+
+#[tokio::test]
+async fn a_client_that_never_reads_is_dropped_and_memory_stays_bounded() {
+    let sim = Sim::start(&[]).await;
+    let t = Tern::start(&body(sim.port)).await;
+    let mut r = Raw::connect(t.smpp).await;
+    r.send_bytes(&frame(0x09, 0, 1, &bind_body("demo", "demopass", 0x34))).await;
+    assert_eq!(r.recv().await.status(), CommandStatus::EsmeRok);
+    let rss_before = t.rss_kib();
+    // enquire_links as fast as the socket takes them, never reading a response
+    let chunk: Vec<u8> = (0..4096u32).flat_map(|i| frame(0x15, 0, i + 2, &[])).collect();
+    let sock = r.framed.get_mut();
+    let t0 = Instant::now();
+    let mut sent = 0usize;
+    let mut peak = rss_before;
+    let closed = loop {
+        match tokio::time::timeout(Duration::from_secs(5), sock.write_all(&chunk)).await {
+            Ok(Ok(())) => sent += chunk.len(),
+            Ok(Err(_)) => break true, // reset by tern
+            Err(_) => {}              // blocked: tern stopped reading us
+        }
+        peak = peak.max(t.rss_kib());
+        if t0.elapsed() > Duration::from_secs(60) {
+            break false;
+        }
+    };
+    assert!(closed, "tern kept a connection that never reads (sent {sent} bytes)");
+    assert!(sent > 1_000_000, "the client did send a flood ({sent} bytes)");
+    assert!(
+        peak < rss_before + 64 * 1024,
+        "memory grew by {} KiB for one stuck client",
+        peak.saturating_sub(rss_before)
+    );
+    // and everyone else is still served
+    bind(t.smpp, "demo", "demopass", Mode::Trx).await.expect("bind after");
+}
