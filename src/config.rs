@@ -135,7 +135,10 @@ fn default_token() -> String {
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        HttpConfig { listen: default_http_listen(), admin_token: default_token() }
+        HttpConfig {
+            listen: default_http_listen(),
+            admin_token: default_token(),
+        }
     }
 }
 
@@ -302,18 +305,28 @@ pub enum ConfigError {
 }
 
 fn render(path: &str, problems: &[Problem]) -> String {
-    problems.iter().map(|p| format!("{path}:{}: {}", p.line, p.message)).collect::<Vec<_>>().join("\n")
+    problems
+        .iter()
+        .map(|p| format!("{path}:{}: {}", p.line, p.message))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
-    text.as_bytes()[..offset.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1
+    text.as_bytes()[..offset.min(text.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
 }
 
 impl Config {
     /// Reads and validates a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
         Config::parse(&text, &path.display().to_string())
     }
 
@@ -323,7 +336,10 @@ impl Config {
             let line = e.span().map(|s| line_of(text, s.start)).unwrap_or(1);
             ConfigError::Invalid {
                 path: path.to_string(),
-                problems: vec![Problem { line, message: e.message().trim().to_string() }],
+                problems: vec![Problem {
+                    line,
+                    message: e.message().trim().to_string(),
+                }],
             }
         })?;
         if let Ok(tok) = std::env::var("TERN_ADMIN_TOKEN") {
@@ -335,7 +351,10 @@ impl Config {
         if problems.is_empty() {
             Ok(cfg)
         } else {
-            Err(ConfigError::Invalid { path: path.to_string(), problems })
+            Err(ConfigError::Invalid {
+                path: path.to_string(),
+                problems,
+            })
         }
     }
 
@@ -344,23 +363,35 @@ impl Config {
         let mut p = |line: usize, m: String| out.push(Problem { line, message: m });
         let top = 1;
         if self.smpp.listen.parse::<SocketAddr>().is_err() {
-            p(top, format!("smpp.listen: {:?} is not an address:port", self.smpp.listen));
+            p(
+                top,
+                format!("smpp.listen: {:?} is not an address:port", self.smpp.listen),
+            );
         }
         if self.smpp.tls_listen.is_some() {
             p(top, "smpp.tls_listen: TLS is not supported yet".into());
         }
         if self.smpp.window == 0 || self.smpp.max_pending_submits == 0 {
-            p(top, "smpp.window and smpp.max_pending_submits must be at least 1".into());
+            p(
+                top,
+                "smpp.window and smpp.max_pending_submits must be at least 1".into(),
+            );
         }
         if self.http.listen.parse::<SocketAddr>().is_err() {
-            p(top, format!("http.listen: {:?} is not an address:port", self.http.listen));
+            p(
+                top,
+                format!("http.listen: {:?} is not an address:port", self.http.listen),
+            );
         }
         if self.http.admin_token.is_empty() {
             p(top, "http.admin_token: must not be empty".into());
         }
         if let Some(sim) = &self.simulator {
             if sim.listen.parse::<SocketAddr>().is_err() {
-                p(top, format!("simulator.listen: {:?} is not an address:port", sim.listen));
+                p(
+                    top,
+                    format!("simulator.listen: {:?} is not an address:port", sim.listen),
+                );
             }
         }
         let mut seen = std::collections::HashSet::new();
@@ -369,19 +400,28 @@ impl Config {
             let a = a.get_ref();
             let id = &a.system_id;
             if id.is_empty() || id.len() > 15 || !id.is_ascii() {
-                p(line, format!("accounts: system_id {id:?} must be 1-15 ASCII characters"));
+                p(
+                    line,
+                    format!("accounts: system_id {id:?} must be 1-15 ASCII characters"),
+                );
             }
             if !seen.insert(id.clone()) {
                 p(line, format!("accounts: system_id {id:?} appears twice"));
             }
             if a.password.len() > 8 || !a.password.is_ascii() {
-                p(line, format!("accounts[{id}].password: SMPP 3.4 allows at most 8 ASCII characters"));
+                p(
+                    line,
+                    format!("accounts[{id}].password: SMPP 3.4 allows at most 8 ASCII characters"),
+                );
             }
             if a.tps == 0 {
                 p(line, format!("accounts[{id}].tps: must be at least 1"));
             }
             if a.max_binds == 0 {
-                p(line, format!("accounts[{id}].max_binds: must be at least 1"));
+                p(
+                    line,
+                    format!("accounts[{id}].max_binds: must be at least 1"),
+                );
             }
             if let Err(e) = Micros::parse(&a.balance) {
                 p(line, format!("accounts[{id}].balance: {e}"));
@@ -397,23 +437,46 @@ impl Config {
             let line = line_of(text, c.span().start);
             let c = c.get_ref();
             let id = &c.id;
-            if id.is_empty() || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-                p(line, format!("carriers: id {id:?} must be letters, digits, '-' or '_'"));
+            if id.is_empty()
+                || !id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            {
+                p(
+                    line,
+                    format!("carriers: id {id:?} must be letters, digits, '-' or '_'"),
+                );
             }
             if !cseen.insert(id.clone()) {
                 p(line, format!("carriers: id {id:?} appears twice"));
             }
             if c.system_id.len() > 15 || c.password.len() > 8 {
-                p(line, format!("carriers[{id}]: system_id at most 15 and password at most 8 characters"));
+                p(
+                    line,
+                    format!(
+                        "carriers[{id}]: system_id at most 15 and password at most 8 characters"
+                    ),
+                );
             }
             if c.binds == 0 || c.tps == 0 || c.window == 0 {
-                p(line, format!("carriers[{id}]: binds, tps and window must be at least 1"));
+                p(
+                    line,
+                    format!("carriers[{id}]: binds, tps and window must be at least 1"),
+                );
             }
             if c.tls {
-                p(line, format!("carriers[{id}].tls: TLS to carriers is not supported yet"));
+                p(
+                    line,
+                    format!("carriers[{id}].tls: TLS to carriers is not supported yet"),
+                );
             }
             if c.response_timeout_s == 0 || c.enquire_link_s == 0 {
-                p(line, format!("carriers[{id}]: response_timeout_s and enquire_link_s must be at least 1"));
+                p(
+                    line,
+                    format!(
+                        "carriers[{id}]: response_timeout_s and enquire_link_s must be at least 1"
+                    ),
+                );
             }
         }
         for r in &self.routes {
@@ -431,7 +494,9 @@ impl Config {
     /// The route table the config describes (validated against its carriers).
     pub fn route_table(&self) -> Result<RouteTable, crate::domain::route::RouteError> {
         let routes = self.routes.iter().map(|r| r.get_ref().clone()).collect();
-        RouteTable::new(routes, |c| self.carriers.iter().any(|x| x.get_ref().id == c))
+        RouteTable::new(routes, |c| {
+            self.carriers.iter().any(|x| x.get_ref().id == c)
+        })
     }
 }
 
@@ -472,7 +537,8 @@ carriers = ["sim"]
 
     #[test]
     fn problems_point_at_their_line() {
-        let bad = GOOD.replace("password = \"demopass\"", "password = \"waytoolongpw\"")
+        let bad = GOOD
+            .replace("password = \"demopass\"", "password = \"waytoolongpw\"")
             .replace("carriers = [\"sim\"]", "carriers = [\"nope\"]");
         let Err(ConfigError::Invalid { problems, .. }) = Config::parse(&bad, "t.toml") else {
             panic!("must fail")

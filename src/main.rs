@@ -9,7 +9,11 @@ use tern::config::{Config, ConfigError};
 use tern::sim::{self, SimConfig};
 
 #[derive(Parser)]
-#[command(name = "tern", version, about = "An SMS switch: SMPP in, rated, stored, routed, SMPP out, receipts back")]
+#[command(
+    name = "tern",
+    version,
+    about = "An SMS switch: SMPP in, rated, stored, routed, SMPP out, receipts back"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
@@ -78,7 +82,10 @@ fn parse_status(s: &str) -> Result<u32, String> {
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rusmpp=warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .init();
 }
 
 fn load(path: &std::path::Path) -> Result<Config, ExitCode> {
@@ -146,7 +153,10 @@ fn main() -> ExitCode {
                 duplicate_dlr,
                 decimal_receipt_ids,
             };
-            let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+            let rt = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
                 Ok(rt) => rt,
                 Err(e) => {
                     eprintln!("tern sim: {e}");

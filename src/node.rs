@@ -36,7 +36,9 @@ pub fn install_metrics() -> Result<PrometheusHandle, String> {
     let handle = PrometheusBuilder::new()
         .set_buckets_for_metric(
             Matcher::Suffix("_seconds".into()),
-            &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0],
+            &[
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+            ],
         )
         .map_err(|e| e.to_string())?
         .install_recorder()
@@ -56,7 +58,10 @@ pub fn install_metrics() -> Result<PrometheusHandle, String> {
 /// Must be called inside an actix System (`#[actix_web::main]`).
 pub async fn run(cfg: Config) -> Result<(), String> {
     let prom = install_metrics()?;
-    let workers: Vec<Arbiter> = (0..std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).max(1))
+    let workers: Vec<Arbiter> = (0..std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .max(1))
         .map(|_| Arbiter::new())
         .collect();
     let handles: Vec<ArbiterHandle> = workers.iter().map(|a| a.handle()).collect();
@@ -64,9 +69,15 @@ pub async fn run(cfg: Config) -> Result<(), String> {
 
     // simulator first, so the carrier finds it on its first connect
     if let Some(s) = &cfg.simulator {
-        let l = TcpListener::bind(&s.listen).await.map_err(|e| format!("simulator.listen {}: {e}", s.listen))?;
+        let l = TcpListener::bind(&s.listen)
+            .await
+            .map_err(|e| format!("simulator.listen {}: {e}", s.listen))?;
         tracing::info!(listen = %s.listen, "in-process carrier simulator");
-        let sc = SimConfig { dlr_delay_ms: s.dlr_delay_ms, fail_status: 0x45, ..SimConfig::default() };
+        let sc = SimConfig {
+            dlr_delay_ms: s.dlr_delay_ms,
+            fail_status: 0x45,
+            ..SimConfig::default()
+        };
         actix_rt::spawn(sim::serve(l, sc));
     }
 
@@ -82,7 +93,10 @@ pub async fn run(cfg: Config) -> Result<(), String> {
     // accounts: hash passwords off the main thread; record opening balances once
     let acfgs: Vec<_> = cfg.accounts.iter().map(|a| a.get_ref().clone()).collect();
     let built = tokio::task::spawn_blocking(move || {
-        acfgs.iter().map(accounts::from_config).collect::<Result<Vec<_>, _>>()
+        acfgs
+            .iter()
+            .map(accounts::from_config)
+            .collect::<Result<Vec<_>, _>>()
     })
     .await
     .map_err(|e| e.to_string())?
@@ -90,8 +104,15 @@ pub async fn run(cfg: Config) -> Result<(), String> {
     let mut opening = WriteBatch::default();
     let mut table = AccountTable::new();
     for a in built {
-        if kv.get(&keys::balance(&a.system_id)).map_err(|e| e.to_string())?.is_none() {
-            opening.put(keys::balance(&a.system_id), a.opening_balance.0.to_be_bytes().to_vec());
+        if kv
+            .get(&keys::balance(&a.system_id))
+            .map_err(|e| e.to_string())?
+            .is_none()
+        {
+            opening.put(
+                keys::balance(&a.system_id),
+                a.opening_balance.0.to_be_bytes().to_vec(),
+            );
         }
         table.insert(a.system_id.clone(), Arc::new(a));
     }
@@ -111,7 +132,9 @@ pub async fn run(cfg: Config) -> Result<(), String> {
         (0..nshards)
             .map(|i| {
                 let (k, s, d) = (kv.clone(), store.clone(), delivery.clone());
-                DlrCorrelator::start_in_arbiter(&handles[i], move |_| DlrCorrelator::new(k, s, d, receipt_ttl_ms))
+                DlrCorrelator::start_in_arbiter(&handles[i], move |_| {
+                    DlrCorrelator::new(k, s, d, receipt_ttl_ms)
+                })
             })
             .collect::<Vec<_>>()
             .into(),
@@ -122,14 +145,22 @@ pub async fn run(cfg: Config) -> Result<(), String> {
         let c = c.get_ref().clone();
         let id = c.id.clone();
         let corr = correlators.clone();
-        carriers.insert(id, Carrier::start_in_arbiter(&handles[i % nshards], move |_| Carrier::new(c, corr)));
+        carriers.insert(
+            id,
+            Carrier::start_in_arbiter(&handles[i % nshards], move |_| Carrier::new(c, corr)),
+        );
     }
     let carriers = Arc::new(carriers);
 
     let routers = RouterShards(
         (0..nshards)
             .map(|i| {
-                let (r, c, s, d) = (routes_rx.clone(), carriers.clone(), store.clone(), delivery.clone());
+                let (r, c, s, d) = (
+                    routes_rx.clone(),
+                    carriers.clone(),
+                    store.clone(),
+                    delivery.clone(),
+                );
                 RouterShard::start_in_arbiter(&handles[i], move |_| {
                     RouterShard::new(r, c, s, d, message_ttl_ms, receipt_ttl_ms)
                 })
@@ -141,7 +172,12 @@ pub async fn run(cfg: Config) -> Result<(), String> {
     let ledgers = LedgerShards(
         (0..nshards)
             .map(|i| {
-                let (k, s, r, a) = (kv.clone(), store.clone(), routers.clone(), accounts_rx.clone());
+                let (k, s, r, a) = (
+                    kv.clone(),
+                    store.clone(),
+                    routers.clone(),
+                    accounts_rx.clone(),
+                );
                 Ledger::start_in_arbiter(&handles[i], move |ctx| {
                     ctx.set_mailbox_capacity(65_536);
                     Ledger::new(k, s, r, a)
@@ -153,19 +189,27 @@ pub async fn run(cfg: Config) -> Result<(), String> {
 
     let resumed = resume(&*kv, &routers)?;
     if resumed > 0 {
-        tracing::info!(count = resumed, "resumed messages accepted before the last stop");
+        tracing::info!(
+            count = resumed,
+            "resumed messages accepted before the last stop"
+        );
     }
 
     // SMPP listener
-    let listener =
-        TcpListener::bind(&cfg.smpp.listen).await.map_err(|e| format!("smpp.listen {}: {e}", cfg.smpp.listen))?;
+    let listener = TcpListener::bind(&cfg.smpp.listen)
+        .await
+        .map_err(|e| format!("smpp.listen {}: {e}", cfg.smpp.listen))?;
     tracing::info!(listen = %cfg.smpp.listen, "SMPP listening");
     let env = SessionEnv {
         ledgers: ledgers.clone(),
         delivery: delivery.clone(),
         accounts: accounts_rx.clone(),
         routes: routes_rx.clone(),
-        decoy_hash: Arc::new(tokio::task::spawn_blocking(accounts::decoy_hash).await.map_err(|e| e.to_string())?),
+        decoy_hash: Arc::new(
+            tokio::task::spawn_blocking(accounts::decoy_hash)
+                .await
+                .map_err(|e| e.to_string())?,
+        ),
         inactivity: Duration::from_secs(cfg.smpp.inactivity_timeout_s),
         window: cfg.smpp.window,
         max_pending: cfg.smpp.max_pending_submits,
@@ -183,7 +227,9 @@ pub async fn run(cfg: Config) -> Result<(), String> {
         delivery: delivery.clone(),
     };
     let server = actix_web::HttpServer::new(move || {
-        actix_web::App::new().app_data(actix_web::web::Data::new(state.clone())).configure(crate::http::configure)
+        actix_web::App::new()
+            .app_data(actix_web::web::Data::new(state.clone()))
+            .configure(crate::http::configure)
     })
     .workers(1)
     .disable_signals()
@@ -215,17 +261,24 @@ fn resume(kv: &dyn Kv, routers: &RouterShards) -> Result<usize, String> {
         let (k, _) = row.map_err(|e| e.to_string())?;
         let id = String::from_utf8_lossy(&k[keys::PENDING_PREFIX.len()..]).into_owned();
         let state = kv.get(&keys::state(&id)).map_err(|e| e.to_string())?;
-        let Some(state) = state.and_then(|v| keys::decode_state(&v).ok()) else { continue };
+        let Some(state) = state.and_then(|v| keys::decode_state(&v).ok()) else {
+            continue;
+        };
         if state != MessageState::Accepted {
             continue; // submitted: its receipt will come
         }
-        let Some(rec) = kv.get(&keys::message(&id)).map_err(|e| e.to_string())? else { continue };
+        let Some(rec) = kv.get(&keys::message(&id)).map_err(|e| e.to_string())? else {
+            continue;
+        };
         let Ok((meta, raw)) = keys::decode_message(&rec) else {
             tracing::error!(%id, "unreadable message record; not resumed");
             continue;
         };
         let mut buf = bytes::BytesMut::from(&raw[..]);
-        let sm = match tokio_util::codec::Decoder::decode(&mut rusmpp::tokio_codec::CommandCodec::new(), &mut buf) {
+        let sm = match tokio_util::codec::Decoder::decode(
+            &mut rusmpp::tokio_codec::CommandCodec::new(),
+            &mut buf,
+        ) {
             Ok(Some(cmd)) => match cmd.pdu() {
                 Some(rusmpp::Pdu::SubmitSm(sm)) => sm.clone(),
                 _ => continue,
@@ -235,7 +288,10 @@ fn resume(kv: &dyn Kv, routers: &RouterShards) -> Result<usize, String> {
                 continue;
             }
         };
-        routers.route(RouteMessage { msg: Arc::new(Outbound { meta, sm }), attempt: 0 });
+        routers.route(RouteMessage {
+            msg: Arc::new(Outbound { meta, sm }),
+            attempt: 0,
+        });
         n += 1;
     }
     Ok(n)
@@ -253,13 +309,17 @@ async fn accept_loop(listener: TcpListener, workers: Vec<ArbiterHandle>, env: Se
             }
         };
         let _ = sock.set_nodelay(true);
-        let Ok(std_sock) = sock.into_std() else { continue };
+        let Ok(std_sock) = sock.into_std() else {
+            continue;
+        };
         let h = &workers[rr % workers.len()];
         rr = rr.wrapping_add(1);
         let env = env.clone();
         h.spawn(async move {
             // re-register the socket with this worker's reactor
-            let Ok(sock) = TcpStream::from_std(std_sock) else { return };
+            let Ok(sock) = TcpStream::from_std(std_sock) else {
+                return;
+            };
             start_session(sock, peer, env);
         });
     }
@@ -278,7 +338,10 @@ async fn wait_for_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
+        match (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) {
             (Ok(mut a), Ok(mut b)) => {
                 tokio::select! {
                     _ = a.recv() => {},

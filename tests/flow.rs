@@ -8,15 +8,29 @@ use std::time::Duration;
 use common::*;
 
 fn demo(extra: &str) -> String {
-    account("demo", "demopass", &format!("balance = \"100.00\"\nprice = \"0.01\"\ntps = 10000\n{extra}"))
+    account(
+        "demo",
+        "demopass",
+        &format!("balance = \"100.00\"\nprice = \"0.01\"\ntps = 10000\n{extra}"),
+    )
 }
 
 #[tokio::test]
 async fn submit_then_receipt_carries_the_submit_id() {
     let sim = Sim::start(&["--dlr-delay-ms", "50"]).await;
-    let t = Tern::start(&format!("{}{}{}", demo(""), carrier("c1", sim.port, ""), route("", &["c1"]))).await;
-    let mut e = bind(t.smpp, "demo", "demopass", Mode::Trx).await.expect("bind");
-    let id = submit(&e.client, sm("ACME", "491701234567", "hello")).await.expect("accepted");
+    let t = Tern::start(&format!(
+        "{}{}{}",
+        demo(""),
+        carrier("c1", sim.port, ""),
+        route("", &["c1"])
+    ))
+    .await;
+    let mut e = bind(t.smpp, "demo", "demopass", Mode::Trx)
+        .await
+        .expect("bind");
+    let id = submit(&e.client, sm("ACME", "491701234567", "hello"))
+        .await
+        .expect("accepted");
     assert!(!id.is_empty() && id.len() <= 64, "{id}");
     let r = e.next_receipt(20).await;
     assert_eq!(r.esm_class, 0x04);
@@ -24,8 +38,16 @@ async fn submit_then_receipt_carries_the_submit_id() {
     assert_eq!(r.state, Some(2), "message_state DELIVERED");
     assert_eq!(field(&r.text, "id"), Some(id.as_str()), "{}", r.text);
     assert_eq!(field(&r.text, "stat"), Some("DELIVRD"), "{}", r.text);
-    assert!(r.text.contains("submit date:") && r.text.contains("done date:"), "{}", r.text);
-    assert!(!r.text.contains("hello"), "message text must not be echoed: {}", r.text);
+    assert!(
+        r.text.contains("submit date:") && r.text.contains("done date:"),
+        "{}",
+        r.text
+    );
+    assert!(
+        !r.text.contains("hello"),
+        "message text must not be echoed: {}",
+        r.text
+    );
     // charged exactly one part
     assert_eq!(t.balance("demo").await, "99.990000");
     // the message's history is there for the operator
@@ -39,12 +61,26 @@ async fn submit_then_receipt_carries_the_submit_id() {
 #[tokio::test]
 async fn transmitter_submits_and_a_separate_receiver_gets_the_receipt() {
     let sim = Sim::start(&["--dlr-delay-ms", "20"]).await;
-    let t = Tern::start(&format!("{}{}{}", demo(""), carrier("c1", sim.port, ""), route("", &["c1"]))).await;
-    let tx = bind(t.smpp, "demo", "demopass", Mode::Tx).await.expect("bind tx");
-    let mut rx = bind(t.smpp, "demo", "demopass", Mode::Rx).await.expect("bind rx");
+    let t = Tern::start(&format!(
+        "{}{}{}",
+        demo(""),
+        carrier("c1", sim.port, ""),
+        route("", &["c1"])
+    ))
+    .await;
+    let tx = bind(t.smpp, "demo", "demopass", Mode::Tx)
+        .await
+        .expect("bind tx");
+    let mut rx = bind(t.smpp, "demo", "demopass", Mode::Rx)
+        .await
+        .expect("bind rx");
     let mut ids = HashSet::new();
     for i in 0..5 {
-        ids.insert(submit(&tx.client, sm("ACME", &format!("4917000000{i:02}"), "x")).await.expect("accepted"));
+        ids.insert(
+            submit(&tx.client, sm("ACME", &format!("4917000000{i:02}"), "x"))
+                .await
+                .expect("accepted"),
+        );
     }
     let mut got = HashSet::new();
     while got.len() < ids.len() {
@@ -59,9 +95,19 @@ async fn transmitter_submits_and_a_separate_receiver_gets_the_receipt() {
 #[tokio::test]
 async fn receipts_wait_until_a_receiver_binds() {
     let sim = Sim::start(&["--dlr-delay-ms", "0"]).await;
-    let t = Tern::start(&format!("{}{}{}", demo(""), carrier("c1", sim.port, ""), route("", &["c1"]))).await;
-    let tx = bind(t.smpp, "demo", "demopass", Mode::Tx).await.expect("bind tx");
-    let id = submit(&tx.client, sm("ACME", "4915112345678", "x")).await.expect("accepted");
+    let t = Tern::start(&format!(
+        "{}{}{}",
+        demo(""),
+        carrier("c1", sim.port, ""),
+        route("", &["c1"])
+    ))
+    .await;
+    let tx = bind(t.smpp, "demo", "demopass", Mode::Tx)
+        .await
+        .expect("bind tx");
+    let id = submit(&tx.client, sm("ACME", "4915112345678", "x"))
+        .await
+        .expect("accepted");
     // wait until tern has the receipt (final state) before any receiver exists
     let t0 = std::time::Instant::now();
     loop {
@@ -69,10 +115,15 @@ async fn receipts_wait_until_a_receiver_binds() {
         if body.contains("Final") {
             break;
         }
-        assert!(t0.elapsed() < Duration::from_secs(20), "no receipt stored: {body}");
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "no receipt stored: {body}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let mut rx = bind(t.smpp, "demo", "demopass", Mode::Rx).await.expect("bind rx");
+    let mut rx = bind(t.smpp, "demo", "demopass", Mode::Rx)
+        .await
+        .expect("bind rx");
     let r = rx.next_receipt(20).await;
     assert_eq!(r.tlv_id.as_deref(), Some(id.as_str()));
 }
@@ -81,12 +132,19 @@ async fn receipts_wait_until_a_receiver_binds() {
 async fn over_the_account_tps_is_throttled() {
     let sim = Sim::start(&[]).await;
     let acct = account("slow", "pw", "tps = 5\nbalance = \"10\"\nprice = \"0.01\"");
-    let t = Tern::start(&format!("{acct}{}{}", carrier("c1", sim.port, ""), route("", &["c1"]))).await;
+    let t = Tern::start(&format!(
+        "{acct}{}{}",
+        carrier("c1", sim.port, ""),
+        route("", &["c1"])
+    ))
+    .await;
     let e = bind(t.smpp, "slow", "pw", Mode::Trx).await.expect("bind");
     let mut futs = Vec::new();
     for i in 0..40 {
         let c = e.client.clone();
-        futs.push(tokio::spawn(async move { submit(&c, sm("ACME", &format!("49170{i:06}"), "x")).await }));
+        futs.push(tokio::spawn(async move {
+            submit(&c, sm("ACME", &format!("49170{i:06}"), "x")).await
+        }));
     }
     let mut ok = 0;
     let mut throttled = 0;
@@ -97,21 +155,34 @@ async fn over_the_account_tps_is_throttled() {
             Err(s) => panic!("unexpected status {s:#x}"),
         }
     }
-    assert!(ok >= 5, "the burst of one second's worth goes through ({ok})");
+    assert!(
+        ok >= 5,
+        "the burst of one second's worth goes through ({ok})"
+    );
     assert!(throttled >= 20, "the rest is throttled ({throttled} of 40)");
     // only accepted messages are charged
     let expected = 10_000_000 - ok * 10_000;
-    assert_eq!(t.balance("slow").await, format!("{}.{:06}", expected / 1_000_000, expected % 1_000_000));
+    assert_eq!(
+        t.balance("slow").await,
+        format!("{}.{:06}", expected / 1_000_000, expected % 1_000_000)
+    );
 }
 
 #[tokio::test]
 async fn no_credit_refuses_without_charging() {
     let sim = Sim::start(&[]).await;
     let acct = account("poor", "pw", "balance = \"0.03\"\nprice = \"0.01\"");
-    let t = Tern::start(&format!("{acct}{}{}", carrier("c1", sim.port, ""), route("", &["c1"]))).await;
+    let t = Tern::start(&format!(
+        "{acct}{}{}",
+        carrier("c1", sim.port, ""),
+        route("", &["c1"])
+    ))
+    .await;
     let e = bind(t.smpp, "poor", "pw", Mode::Trx).await.expect("bind");
     for i in 0..3 {
-        submit(&e.client, sm("ACME", &format!("4917{i}"), "x")).await.expect("within credit");
+        submit(&e.client, sm("ACME", &format!("4917{i}"), "x"))
+            .await
+            .expect("within credit");
     }
     assert_eq!(submit(&e.client, sm("ACME", "49179", "x")).await, Err(0x45));
     assert_eq!(t.balance("poor").await, "0.000000");
@@ -121,24 +192,58 @@ async fn no_credit_refuses_without_charging() {
 async fn multipart_text_is_charged_per_part() {
     let sim = Sim::start(&[]).await;
     let acct = account("multi", "pw", "balance = \"1.00\"\nprice = \"0.10\"");
-    let t = Tern::start(&format!("{acct}{}{}", carrier("c1", sim.port, ""), route("", &["c1"]))).await;
+    let t = Tern::start(&format!(
+        "{acct}{}{}",
+        carrier("c1", sim.port, ""),
+        route("", &["c1"])
+    ))
+    .await;
     let e = bind(t.smpp, "multi", "pw", Mode::Trx).await.expect("bind");
     // 200 GSM characters: 2 parts of 153
-    submit(&e.client, sm("ACME", "4917", &"a".repeat(200))).await.expect("accepted");
+    submit(&e.client, sm("ACME", "4917", &"a".repeat(200)))
+        .await
+        .expect("accepted");
     assert_eq!(t.balance("multi").await, "0.800000");
 }
 
 #[tokio::test]
 async fn routing_and_address_checks() {
     let sim = Sim::start(&[]).await;
-    let acct = account("r", "pw", "balance = \"10\"\nprice = \"0.01\"\nallowed_sources = [\"ACME\"]");
-    let t = Tern::start(&format!("{acct}{}{}", carrier("c1", sim.port, ""), route("44", &["c1"]))).await;
+    let acct = account(
+        "r",
+        "pw",
+        "balance = \"10\"\nprice = \"0.01\"\nallowed_sources = [\"ACME\"]",
+    );
+    let t = Tern::start(&format!(
+        "{acct}{}{}",
+        carrier("c1", sim.port, ""),
+        route("44", &["c1"])
+    ))
+    .await;
     let mut e = bind(t.smpp, "r", "pw", Mode::Trx).await.expect("bind");
-    assert_eq!(submit(&e.client, sm("ACME", "491701234567", "x")).await, Err(0x45), "no route");
-    assert_eq!(submit(&e.client, sm("ACME", "44770090ab", "x")).await, Err(0x0B), "not digits");
-    assert_eq!(submit(&e.client, sm("ACME", "4477009001234567", "x")).await, Err(0x0B), "16 digits");
-    assert_eq!(submit(&e.client, sm("EVIL", "447700900123", "x")).await, Err(0x0A), "sender not allowed");
-    let id = submit(&e.client, sm("ACME", "+447700900123", "x")).await.expect("routed");
+    assert_eq!(
+        submit(&e.client, sm("ACME", "491701234567", "x")).await,
+        Err(0x45),
+        "no route"
+    );
+    assert_eq!(
+        submit(&e.client, sm("ACME", "44770090ab", "x")).await,
+        Err(0x0B),
+        "not digits"
+    );
+    assert_eq!(
+        submit(&e.client, sm("ACME", "4477009001234567", "x")).await,
+        Err(0x0B),
+        "16 digits"
+    );
+    assert_eq!(
+        submit(&e.client, sm("EVIL", "447700900123", "x")).await,
+        Err(0x0A),
+        "sender not allowed"
+    );
+    let id = submit(&e.client, sm("ACME", "+447700900123", "x"))
+        .await
+        .expect("routed");
     assert_eq!(e.next_receipt(20).await.tlv_id, Some(id));
     assert_eq!(t.balance("r").await, "9.990000", "refusals are free");
 }
@@ -155,10 +260,16 @@ async fn fails_over_when_the_first_carrier_is_down() {
         route("", &["dead", "live"])
     );
     let t = Tern::start(&body).await;
-    let mut e = bind(t.smpp, "demo", "demopass", Mode::Trx).await.expect("bind");
+    let mut e = bind(t.smpp, "demo", "demopass", Mode::Trx)
+        .await
+        .expect("bind");
     let mut ids = HashSet::new();
     for i in 0..5 {
-        ids.insert(submit(&e.client, sm("ACME", &format!("3361234567{i}"), "x")).await.expect("accepted"));
+        ids.insert(
+            submit(&e.client, sm("ACME", &format!("3361234567{i}"), "x"))
+                .await
+                .expect("accepted"),
+        );
     }
     let mut got = HashSet::new();
     while got.len() < 5 {
@@ -175,9 +286,19 @@ async fn fails_over_when_the_first_carrier_is_down() {
 #[tokio::test]
 async fn permanent_carrier_error_ends_rejected_with_a_receipt() {
     let sim = Sim::start(&["--fail-rate", "1.0", "--fail-status", "0x0B"]).await;
-    let t = Tern::start(&format!("{}{}{}", demo(""), carrier("c1", sim.port, ""), route("", &["c1"]))).await;
-    let mut e = bind(t.smpp, "demo", "demopass", Mode::Trx).await.expect("bind");
-    let id = submit(&e.client, sm("ACME", "4917", "x")).await.expect("accepted");
+    let t = Tern::start(&format!(
+        "{}{}{}",
+        demo(""),
+        carrier("c1", sim.port, ""),
+        route("", &["c1"])
+    ))
+    .await;
+    let mut e = bind(t.smpp, "demo", "demopass", Mode::Trx)
+        .await
+        .expect("bind");
+    let id = submit(&e.client, sm("ACME", "4917", "x"))
+        .await
+        .expect("accepted");
     let r = e.next_receipt(20).await;
     assert_eq!(r.tlv_id.as_deref(), Some(id.as_str()));
     assert_eq!(field(&r.text, "stat"), Some("REJECTD"), "{}", r.text);
@@ -187,11 +308,23 @@ async fn permanent_carrier_error_ends_rejected_with_a_receipt() {
 #[tokio::test]
 async fn receipt_before_submit_resp_is_matched() {
     let sim = Sim::start(&["--dlr-before-resp"]).await;
-    let t = Tern::start(&format!("{}{}{}", demo(""), carrier("c1", sim.port, ""), route("", &["c1"]))).await;
-    let mut e = bind(t.smpp, "demo", "demopass", Mode::Trx).await.expect("bind");
+    let t = Tern::start(&format!(
+        "{}{}{}",
+        demo(""),
+        carrier("c1", sim.port, ""),
+        route("", &["c1"])
+    ))
+    .await;
+    let mut e = bind(t.smpp, "demo", "demopass", Mode::Trx)
+        .await
+        .expect("bind");
     let mut ids = HashSet::new();
     for i in 0..10 {
-        ids.insert(submit(&e.client, sm("ACME", &format!("4917{i:04}"), "x")).await.expect("accepted"));
+        ids.insert(
+            submit(&e.client, sm("ACME", &format!("4917{i:04}"), "x"))
+                .await
+                .expect("accepted"),
+        );
     }
     let mut got = HashSet::new();
     while got.len() < 10 {
@@ -203,25 +336,44 @@ async fn receipt_before_submit_resp_is_matched() {
 #[tokio::test]
 async fn duplicate_receipts_reach_the_esme_once() {
     let sim = Sim::start(&["--duplicate-dlr", "--dlr-delay-ms", "10"]).await;
-    let t = Tern::start(&format!("{}{}{}", demo(""), carrier("c1", sim.port, ""), route("", &["c1"]))).await;
-    let mut e = bind(t.smpp, "demo", "demopass", Mode::Trx).await.expect("bind");
+    let t = Tern::start(&format!(
+        "{}{}{}",
+        demo(""),
+        carrier("c1", sim.port, ""),
+        route("", &["c1"])
+    ))
+    .await;
+    let mut e = bind(t.smpp, "demo", "demopass", Mode::Trx)
+        .await
+        .expect("bind");
     let n = 20;
     for i in 0..n {
-        submit(&e.client, sm("ACME", &format!("4917{i:04}"), "x")).await.expect("accepted");
+        submit(&e.client, sm("ACME", &format!("4917{i:04}"), "x"))
+            .await
+            .expect("accepted");
     }
     let mut got = HashSet::new();
     while got.len() < n {
-        assert!(got.insert(e.next_receipt(30).await.tlv_id.unwrap()), "a receipt came twice");
+        assert!(
+            got.insert(e.next_receipt(30).await.tlv_id.unwrap()),
+            "a receipt came twice"
+        );
     }
     // every duplicate has been seen and ignored by tern
     let t0 = std::time::Instant::now();
     while t.metric("tern_dlr_duplicate_total{carrier=\"c1\"}").await < n as f64 {
-        assert!(t0.elapsed() < Duration::from_secs(20), "duplicates never arrived");
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "duplicates never arrived"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // round trip on the session: anything queued before it has been written
     e.client.enquire_link().await.expect("enquire_link");
-    assert!(e.receipts.try_recv().is_err(), "a duplicate receipt reached the ESME");
+    assert!(
+        e.receipts.try_recv().is_err(),
+        "a duplicate receipt reached the ESME"
+    );
 }
 
 #[tokio::test]
@@ -234,7 +386,11 @@ async fn decimal_receipt_ids_quirk() {
         route("", &["c1"])
     ))
     .await;
-    let mut e = bind(t.smpp, "demo", "demopass", Mode::Trx).await.expect("bind");
-    let id = submit(&e.client, sm("ACME", "4917", "x")).await.expect("accepted");
+    let mut e = bind(t.smpp, "demo", "demopass", Mode::Trx)
+        .await
+        .expect("bind");
+    let id = submit(&e.client, sm("ACME", "4917", "x"))
+        .await
+        .expect("accepted");
     assert_eq!(e.next_receipt(20).await.tlv_id, Some(id));
 }

@@ -11,7 +11,11 @@ use tokio::io::AsyncWriteExt;
 fn body(sim_port: u16) -> String {
     format!(
         "{}{}{}",
-        account("demo", "demopass", "balance = \"100\"\nprice = \"0.01\"\nmax_binds = 2"),
+        account(
+            "demo",
+            "demopass",
+            "balance = \"100\"\nprice = \"0.01\"\nmax_binds = 2"
+        ),
         carrier("c1", sim_port, ""),
         route("", &["c1"])
     )
@@ -22,16 +26,34 @@ async fn bind_outcomes() {
     let sim = Sim::start(&[]).await;
     let t = Tern::start(&body(sim.port)).await;
     // wrong password and unknown system_id look the same
-    assert_eq!(bind(t.smpp, "demo", "wrong", Mode::Trx).await.err(), Some(0x0E));
-    assert_eq!(bind(t.smpp, "nobody", "demopass", Mode::Trx).await.err(), Some(0x0E));
+    assert_eq!(
+        bind(t.smpp, "demo", "wrong", Mode::Trx).await.err(),
+        Some(0x0E)
+    );
+    assert_eq!(
+        bind(t.smpp, "nobody", "demopass", Mode::Trx).await.err(),
+        Some(0x0E)
+    );
     // all three bind types work, up to max_binds
-    let a = bind(t.smpp, "demo", "demopass", Mode::Tx).await.expect("tx");
-    let b = bind(t.smpp, "demo", "demopass", Mode::Rx).await.expect("rx");
-    assert_eq!(bind(t.smpp, "demo", "demopass", Mode::Trx).await.err(), Some(0x0D), "over max_binds");
+    let a = bind(t.smpp, "demo", "demopass", Mode::Tx)
+        .await
+        .expect("tx");
+    let b = bind(t.smpp, "demo", "demopass", Mode::Rx)
+        .await
+        .expect("rx");
+    assert_eq!(
+        bind(t.smpp, "demo", "demopass", Mode::Trx).await.err(),
+        Some(0x0D),
+        "over max_binds"
+    );
     // the binds are visible to the operator
     let (st, sessions) = t.get("/api/v1/sessions").await;
     assert_eq!(st, 200);
-    assert_eq!(sessions.matches("\"system_id\":\"demo\"").count(), 2, "{sessions}");
+    assert_eq!(
+        sessions.matches("\"system_id\":\"demo\"").count(),
+        2,
+        "{sessions}"
+    );
     drop(b);
     a.client.unbind().await.expect("unbind");
     // a freed slot can be bound again
@@ -39,7 +61,9 @@ async fn bind_outcomes() {
     loop {
         match bind(t.smpp, "demo", "demopass", Mode::Trx).await {
             Ok(_) => break,
-            Err(0x0D) if t0.elapsed() < Duration::from_secs(10) => tokio::time::sleep(Duration::from_millis(50)).await,
+            Err(0x0D) if t0.elapsed() < Duration::from_secs(10) => {
+                tokio::time::sleep(Duration::from_millis(50)).await
+            }
             Err(s) => panic!("rebind failed: {s:#x}"),
         }
     }
@@ -76,26 +100,42 @@ async fn statuses_before_and_after_bind() {
     let t = Tern::start(&body(sim.port)).await;
     let mut r = Raw::connect(t.smpp).await;
     // anything but a bind (or enquire_link) before binding
-    r.send_bytes(&frame(0x04, 0, 1, &submit_body("ACME", b"4917", b"x"))).await;
+    r.send_bytes(&frame(0x04, 0, 1, &submit_body("ACME", b"4917", b"x")))
+        .await;
     let c = r.recv().await;
-    assert_eq!((c.id(), c.status(), c.sequence_number()), (CommandId::SubmitSmResp, CommandStatus::EsmeRinvbndsts, 1));
+    assert_eq!(
+        (c.id(), c.status(), c.sequence_number()),
+        (CommandId::SubmitSmResp, CommandStatus::EsmeRinvbndsts, 1)
+    );
     r.send_bytes(&frame(0x15, 0, 2, &[])).await;
     assert_eq!(r.recv().await.id(), CommandId::EnquireLinkResp);
     // SMPP 3.4 bind
-    r.send_bytes(&frame(0x09, 0, 3, &bind_body("demo", "demopass", 0x34))).await;
+    r.send_bytes(&frame(0x09, 0, 3, &bind_body("demo", "demopass", 0x34)))
+        .await;
     let c = r.recv().await;
-    assert_eq!((c.id(), c.status()), (CommandId::BindTransceiverResp, CommandStatus::EsmeRok));
+    assert_eq!(
+        (c.id(), c.status()),
+        (CommandId::BindTransceiverResp, CommandStatus::EsmeRok)
+    );
     // a second bind on the same session
-    r.send_bytes(&frame(0x02, 0, 4, &bind_body("demo", "demopass", 0x34))).await;
+    r.send_bytes(&frame(0x02, 0, 4, &bind_body("demo", "demopass", 0x34)))
+        .await;
     let c = r.recv().await;
-    assert_eq!((c.id(), c.status()), (CommandId::BindTransmitterResp, CommandStatus::EsmeRalybnd));
+    assert_eq!(
+        (c.id(), c.status()),
+        (CommandId::BindTransmitterResp, CommandStatus::EsmeRalybnd)
+    );
     // unknown command
     r.send_bytes(&frame(0x0000_1234, 0, 5, &[1, 2, 3])).await;
     let c = r.recv().await;
-    assert_eq!((c.id(), c.status(), c.sequence_number()), (CommandId::GenericNack, CommandStatus::EsmeRinvcmdid, 5));
+    assert_eq!(
+        (c.id(), c.status(), c.sequence_number()),
+        (CommandId::GenericNack, CommandStatus::EsmeRinvcmdid, 5)
+    );
     // SMPP 5.0 binds are accepted too
     let mut r5 = Raw::connect(t.smpp).await;
-    r5.send_bytes(&frame(0x02, 0, 1, &bind_body("demo", "demopass", 0x50))).await;
+    r5.send_bytes(&frame(0x02, 0, 1, &bind_body("demo", "demopass", 0x50)))
+        .await;
     assert_eq!(r5.recv().await.status(), CommandStatus::EsmeRok);
 }
 
@@ -104,7 +144,8 @@ async fn malformed_pdus_are_answered_and_the_session_lives_on() {
     let sim = Sim::start(&["--dlr-delay-ms", "10"]).await;
     let t = Tern::start(&body(sim.port)).await;
     let mut r = Raw::connect(t.smpp).await;
-    r.send_bytes(&frame(0x09, 0, 1, &bind_body("demo", "demopass", 0x34))).await;
+    r.send_bytes(&frame(0x09, 0, 1, &bind_body("demo", "demopass", 0x34)))
+        .await;
     assert_eq!(r.recv().await.status(), CommandStatus::EsmeRok);
 
     // destination of 30 digits: the decoder refuses it; the answer names the field
@@ -119,7 +160,12 @@ async fn malformed_pdus_are_answered_and_the_session_lives_on() {
     tlv.extend_from_slice(&[0x04, 0x24, 0x00, 0x40, 1]);
     bad.extend(frame(0x04, 0, 13, &tlv));
     // and then a good submit_sm, all in one write
-    bad.extend(frame(0x04, 0, 14, &submit_body("ACME", b"491701234567", b"ok")));
+    bad.extend(frame(
+        0x04,
+        0,
+        14,
+        &submit_body("ACME", b"491701234567", b"ok"),
+    ));
     r.send_bytes(&bad).await;
 
     let mut answers = Vec::new();
@@ -133,21 +179,31 @@ async fn malformed_pdus_are_answered_and_the_session_lives_on() {
         answers.push((c.sequence_number(), c.id(), c.status(), c));
     }
     answers.sort_by_key(|a| a.0);
-    assert_eq!((answers[0].1, answers[0].2), (CommandId::SubmitSmResp, CommandStatus::EsmeRinvdstadr));
+    assert_eq!(
+        (answers[0].1, answers[0].2),
+        (CommandId::SubmitSmResp, CommandStatus::EsmeRinvdstadr)
+    );
     assert_eq!(answers[1].1, CommandId::SubmitSmResp);
     assert_ne!(answers[1].2, CommandStatus::EsmeRok);
     assert_eq!(answers[2].1, CommandId::EnquireLinkResp);
     assert_eq!(answers[3].1, CommandId::SubmitSmResp);
     assert_ne!(answers[3].2, CommandStatus::EsmeRok);
-    assert_eq!((answers[4].1, answers[4].2), (CommandId::SubmitSmResp, CommandStatus::EsmeRok));
-    let Some(Pdu::SubmitSmResp(ok)) = answers[4].3.pdu() else { panic!("no body") };
+    assert_eq!(
+        (answers[4].1, answers[4].2),
+        (CommandId::SubmitSmResp, CommandStatus::EsmeRok)
+    );
+    let Some(Pdu::SubmitSmResp(ok)) = answers[4].3.pdu() else {
+        panic!("no body")
+    };
     let id = ok.message_id().to_string();
     // the good message still makes the round trip on this session
     let receipt = match receipt {
         Some(c) => c,
         None => r.recv().await,
     };
-    let Some(Pdu::DeliverSm(d)) = receipt.pdu() else { panic!("expected a receipt, got {receipt:?}") };
+    let Some(Pdu::DeliverSm(d)) = receipt.pdu() else {
+        panic!("expected a receipt, got {receipt:?}")
+    };
     let text = String::from_utf8_lossy(d.short_message().as_ref()).into_owned();
     assert_eq!(field(&text, "id"), Some(id.as_str()));
 }
@@ -164,10 +220,17 @@ async fn oversized_pdu_closes_the_session() {
     let c = r.recv().await;
     assert_eq!(c.id(), CommandId::GenericNack);
     use futures::StreamExt;
-    let next = tokio::time::timeout(Duration::from_secs(10), r.framed.next()).await.expect("closed in time");
-    assert!(next.is_none() || matches!(next, Some(Err(_))), "connection must close: {next:?}");
+    let next = tokio::time::timeout(Duration::from_secs(10), r.framed.next())
+        .await
+        .expect("closed in time");
+    assert!(
+        next.is_none() || matches!(next, Some(Err(_))),
+        "connection must close: {next:?}"
+    );
     // the server is fine
-    bind(t.smpp, "demo", "demopass", Mode::Trx).await.expect("bind after");
+    bind(t.smpp, "demo", "demopass", Mode::Trx)
+        .await
+        .expect("bind after");
 }
 
 #[tokio::test]
@@ -175,11 +238,14 @@ async fn a_client_that_never_reads_is_dropped_and_memory_stays_bounded() {
     let sim = Sim::start(&[]).await;
     let t = Tern::start(&body(sim.port)).await;
     let mut r = Raw::connect(t.smpp).await;
-    r.send_bytes(&frame(0x09, 0, 1, &bind_body("demo", "demopass", 0x34))).await;
+    r.send_bytes(&frame(0x09, 0, 1, &bind_body("demo", "demopass", 0x34)))
+        .await;
     assert_eq!(r.recv().await.status(), CommandStatus::EsmeRok);
     let rss_before = t.rss_kib();
     // enquire_links as fast as the socket takes them, never reading a response
-    let chunk: Vec<u8> = (0..4096u32).flat_map(|i| frame(0x15, 0, i + 2, &[])).collect();
+    let chunk: Vec<u8> = (0..4096u32)
+        .flat_map(|i| frame(0x15, 0, i + 2, &[]))
+        .collect();
     let sock = r.framed.get_mut();
     let t0 = Instant::now();
     let mut sent = 0usize;
@@ -195,13 +261,21 @@ async fn a_client_that_never_reads_is_dropped_and_memory_stays_bounded() {
             break false;
         }
     };
-    assert!(closed, "tern kept a connection that never reads (sent {sent} bytes)");
-    assert!(sent > 1_000_000, "the client did send a flood ({sent} bytes)");
+    assert!(
+        closed,
+        "tern kept a connection that never reads (sent {sent} bytes)"
+    );
+    assert!(
+        sent > 1_000_000,
+        "the client did send a flood ({sent} bytes)"
+    );
     assert!(
         peak < rss_before + 64 * 1024,
         "memory grew by {} KiB for one stuck client",
         peak.saturating_sub(rss_before)
     );
     // and everyone else is still served
-    bind(t.smpp, "demo", "demopass", Mode::Trx).await.expect("bind after");
+    bind(t.smpp, "demo", "demopass", Mode::Trx)
+        .await
+        .expect("bind after");
 }

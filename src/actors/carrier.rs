@@ -145,14 +145,25 @@ impl Carrier {
     fn publish(&self) {
         let c = self.cfg.id.clone();
         metrics::gauge!("tern_queue_depth", "carrier" => c.clone()).set(self.queue.len() as f64);
-        metrics::gauge!("tern_carrier_binds_up", "carrier" => c.clone()).set(self.binds_up() as f64);
+        metrics::gauge!("tern_carrier_binds_up", "carrier" => c.clone())
+            .set(self.binds_up() as f64);
         metrics::gauge!("tern_carrier_breaker_state", "carrier" => c)
             .set(self.breaker.state(Instant::now()).gauge());
     }
 
     fn fail(job: CarrierSubmit, failure: Failure) {
-        let CarrierSubmit { msg, pos, attempt, reply_to } = job;
-        reply_to.do_send(SubmitFailed { msg, pos, attempt, failure });
+        let CarrierSubmit {
+            msg,
+            pos,
+            attempt,
+            reply_to,
+        } = job;
+        reply_to.do_send(SubmitFailed {
+            msg,
+            pos,
+            attempt,
+            failure,
+        });
     }
 
     /// Everything queued goes back to the router (to the next carrier).
@@ -168,7 +179,9 @@ impl Carrier {
             self.drain_to_router();
         }
         while !self.queue.is_empty() {
-            let Some(i) = self.slots.iter().position(|s| s.up && s.credits > 0) else { break };
+            let Some(i) = self.slots.iter().position(|s| s.up && s.credits > 0) else {
+                break;
+            };
             if !self.bucket.try_take(now) {
                 if !self.wake_pending {
                     self.wake_pending = true;
@@ -183,7 +196,9 @@ impl Carrier {
             if !self.breaker.allow(now) {
                 break;
             }
-            let Some(job) = self.queue.pop_front() else { break };
+            let Some(job) = self.queue.pop_front() else {
+                break;
+            };
             let slot = &mut self.slots[i];
             slot.credits -= 1;
             if let Some(addr) = &slot.addr {
@@ -204,7 +219,11 @@ impl Actor for Carrier {
             let me = ctx.address();
             let correlators = self.correlators.clone();
             let addr = Supervisor::start(move |_| CarrierSession::new(idx, cfg, me, correlators));
-            self.slots.push(Slot { addr: Some(addr), up: false, credits: 0 });
+            self.slots.push(Slot {
+                addr: Some(addr),
+                up: false,
+                credits: 0,
+            });
         }
         // a half-open breaker must get its probe even if no new message arrives
         ctx.run_interval(Duration::from_secs(1), |act, ctx| act.pump(ctx));
@@ -274,7 +293,11 @@ impl Handler<SubmitDone> for Carrier {
         match m.result {
             SubmitResult::Accepted(cid) => {
                 self.breaker.on_success();
-                let key = if self.cfg.decimal_receipt_ids { hex_id_as_decimal(&cid).unwrap_or(cid) } else { cid };
+                let key = if self.cfg.decimal_receipt_ids {
+                    hex_id_as_decimal(&cid).unwrap_or(cid)
+                } else {
+                    cid
+                };
                 self.correlators.for_id(&key).do_send(Register {
                     carrier,
                     carrier_id: key,

@@ -59,7 +59,12 @@ pub struct CarrierSession {
 
 impl CarrierSession {
     /// Session `idx` of a carrier.
-    pub fn new(idx: usize, cfg: Arc<CarrierConfig>, carrier: Addr<Carrier>, correlators: CorrelatorShards) -> Self {
+    pub fn new(
+        idx: usize,
+        cfg: Arc<CarrierConfig>,
+        carrier: Addr<Carrier>,
+        correlators: CorrelatorShards,
+    ) -> Self {
         CarrierSession {
             idx,
             cfg,
@@ -77,7 +82,11 @@ impl CarrierSession {
     }
 
     fn next_seq(&mut self) -> u32 {
-        self.seq = if self.seq >= 0x7FFF_FFFF { 1 } else { self.seq + 1 };
+        self.seq = if self.seq >= 0x7FFF_FFFF {
+            1
+        } else {
+            self.seq + 1
+        };
         self.seq
     }
 
@@ -93,7 +102,10 @@ impl CarrierSession {
         tracing::warn!(carrier = %self.cfg.id, bind = self.idx, reason = why, "carrier session failed");
         let returned: Vec<CarrierSubmit> = self.inflight.drain().map(|(_, (j, _))| j).collect();
         if self.bound || !returned.is_empty() {
-            self.carrier.do_send(SessionDown { idx: self.idx, returned });
+            self.carrier.do_send(SessionDown {
+                idx: self.idx,
+                returned,
+            });
         }
         self.bound = false;
         self.tx = None;
@@ -103,7 +115,9 @@ impl CarrierSession {
 
     fn connect(&mut self, ctx: &mut Context<Self>) {
         let addr = format!("{}:{}", self.cfg.host, self.cfg.port);
-        let fut = async move { tokio::time::timeout(Duration::from_secs(10), TcpStream::connect(addr)).await };
+        let fut = async move {
+            tokio::time::timeout(Duration::from_secs(10), TcpStream::connect(addr)).await
+        };
         ctx.spawn(fut.into_actor(self).map(|res, act, ctx| match res {
             Ok(Ok(sock)) => act.on_connected(sock, ctx),
             Ok(Err(e)) => act.fail(&format!("connect: {e}"), ctx),
@@ -129,11 +143,14 @@ impl CarrierSession {
             .build();
         let seq = self.next_seq();
         self.send(Command::new(CommandStatus::EsmeRok, seq, bind));
-        ctx.run_later(Duration::from_secs(self.cfg.response_timeout_s), |act, ctx| {
-            if !act.bound {
-                act.fail("no bind_transceiver_resp", ctx);
-            }
-        });
+        ctx.run_later(
+            Duration::from_secs(self.cfg.response_timeout_s),
+            |act, ctx| {
+                if !act.bound {
+                    act.fail("no bind_transceiver_resp", ctx);
+                }
+            },
+        );
     }
 
     fn tick(&mut self, ctx: &mut Context<Self>) {
@@ -141,10 +158,19 @@ impl CarrierSession {
             return;
         }
         let now = Instant::now();
-        let expired: Vec<u32> = self.inflight.iter().filter(|(_, (_, d))| *d <= now).map(|(s, _)| *s).collect();
+        let expired: Vec<u32> = self
+            .inflight
+            .iter()
+            .filter(|(_, (_, d))| *d <= now)
+            .map(|(s, _)| *s)
+            .collect();
         for s in expired {
             if let Some((job, _)) = self.inflight.remove(&s) {
-                self.carrier.do_send(SubmitDone { idx: self.idx, job, result: SubmitResult::Timeout });
+                self.carrier.do_send(SubmitDone {
+                    idx: self.idx,
+                    job,
+                    result: SubmitResult::Timeout,
+                });
             }
         }
         let rt = Duration::from_secs(self.cfg.response_timeout_s);
@@ -152,7 +178,9 @@ impl CarrierSession {
             if now.duration_since(sent) > rt {
                 return self.fail("enquire_link unanswered", ctx);
             }
-        } else if now.duration_since(self.last_enquire) >= Duration::from_secs(self.cfg.enquire_link_s) {
+        } else if now.duration_since(self.last_enquire)
+            >= Duration::from_secs(self.cfg.enquire_link_s)
+        {
             let seq = self.next_seq();
             self.send(Command::new(CommandStatus::EsmeRok, seq, Pdu::EnquireLink));
             self.enquire_sent = Some(now);
@@ -162,12 +190,15 @@ impl CarrierSession {
 
     fn on_deliver_sm(&mut self, cmd: Command, ctx: &mut Context<Self>) {
         let seq = cmd.sequence_number();
-        let Some(Pdu::DeliverSm(d)) = cmd.pdu() else { return };
+        let Some(Pdu::DeliverSm(d)) = cmd.pdu() else {
+            return;
+        };
         let esm = u8::from(d.esm_class);
         let ok = Command::new(CommandStatus::EsmeRok, seq, DeliverSmResp::default());
         if esm & 0x3C != 0x04 && esm & 0x3C != 0x20 {
             // mobile-originated messages are not handled by tern yet: acknowledge and drop
-            metrics::counter!("tern_mo_dropped_total", "carrier" => self.cfg.id.clone()).increment(1);
+            metrics::counter!("tern_mo_dropped_total", "carrier" => self.cfg.id.clone())
+                .increment(1);
             self.send(ok);
             return;
         }
@@ -180,11 +211,16 @@ impl CarrierSession {
                 _ => {}
             }
         }
-        let receipt = match Receipt::from_parts(d.short_message().as_ref(), tlv_id.as_deref(), tlv_state) {
+        let receipt = match Receipt::from_parts(
+            d.short_message().as_ref(),
+            tlv_id.as_deref(),
+            tlv_state,
+        ) {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(carrier = %self.cfg.id, error = %e, "unreadable receipt acknowledged and dropped");
-                metrics::counter!("tern_dlr_unreadable_total", "carrier" => self.cfg.id.clone()).increment(1);
+                metrics::counter!("tern_dlr_unreadable_total", "carrier" => self.cfg.id.clone())
+                    .increment(1);
                 self.send(ok);
                 return;
             }
@@ -217,11 +253,16 @@ impl CarrierSession {
                     self.last_enquire = Instant::now();
                     self.carrier.do_send(SessionUp { idx: self.idx });
                 } else {
-                    self.fail(&format!("bind refused: {}", crate::protocol::status::name(st)), ctx);
+                    self.fail(
+                        &format!("bind refused: {}", crate::protocol::status::name(st)),
+                        ctx,
+                    );
                 }
             }
             CommandId::SubmitSmResp => {
-                let Some((job, _)) = self.inflight.remove(&seq) else { return };
+                let Some((job, _)) = self.inflight.remove(&seq) else {
+                    return;
+                };
                 let result = if st != 0 {
                     SubmitResult::Refused(st)
                 } else {
@@ -232,11 +273,19 @@ impl CarrierSession {
                         _ => SubmitResult::Refused(crate::protocol::status::SYSERR),
                     }
                 };
-                self.carrier.do_send(SubmitDone { idx: self.idx, job, result });
+                self.carrier.do_send(SubmitDone {
+                    idx: self.idx,
+                    job,
+                    result,
+                });
             }
             CommandId::DeliverSm => self.on_deliver_sm(cmd, ctx),
             CommandId::EnquireLink => {
-                self.send(Command::new(CommandStatus::EsmeRok, seq, Pdu::EnquireLinkResp));
+                self.send(Command::new(
+                    CommandStatus::EsmeRok,
+                    seq,
+                    Pdu::EnquireLinkResp,
+                ));
             }
             CommandId::EnquireLinkResp => self.enquire_sent = None,
             CommandId::Unbind => {
@@ -245,7 +294,11 @@ impl CarrierSession {
             }
             CommandId::GenericNack => {
                 if let Some((job, _)) = self.inflight.remove(&seq) {
-                    self.carrier.do_send(SubmitDone { idx: self.idx, job, result: SubmitResult::Refused(st) });
+                    self.carrier.do_send(SubmitDone {
+                        idx: self.idx,
+                        job,
+                        result: SubmitResult::Refused(st),
+                    });
                 }
             }
             id if id.is_response() => {}
@@ -298,7 +351,11 @@ impl Handler<SessionSubmit> for CarrierSession {
     type Result = ();
     fn handle(&mut self, m: SessionSubmit, _: &mut Context<Self>) {
         if !self.bound {
-            return self.carrier.do_send(SubmitDone { idx: self.idx, job: m.job, result: SubmitResult::Timeout });
+            return self.carrier.do_send(SubmitDone {
+                idx: self.idx,
+                job: m.job,
+                result: SubmitResult::Timeout,
+            });
         }
         let seq = self.next_seq();
         let cmd = pdu::forward_submit_sm(m.job.msg.sm.clone(), seq);
@@ -306,7 +363,11 @@ impl Handler<SessionSubmit> for CarrierSession {
             let deadline = Instant::now() + Duration::from_secs(self.cfg.response_timeout_s);
             self.inflight.insert(seq, (m.job, deadline));
         } else {
-            self.carrier.do_send(SubmitDone { idx: self.idx, job: m.job, result: SubmitResult::Timeout });
+            self.carrier.do_send(SubmitDone {
+                idx: self.idx,
+                job: m.job,
+                result: SubmitResult::Timeout,
+            });
         }
     }
 }

@@ -112,11 +112,18 @@ pub struct Delivery {
 impl Delivery {
     /// Delivery over the node's store.
     pub fn new(kv: Arc<dyn Kv>, store: StoreHandle) -> Self {
-        Delivery { kv, store, accounts: HashMap::new(), next_bind: 1 }
+        Delivery {
+            kv,
+            store,
+            accounts: HashMap::new(),
+            next_bind: 1,
+        }
     }
 
     fn receivers(&self, account: &str) -> bool {
-        self.accounts.get(account).is_some_and(|a| a.binds.iter().any(|b| b.receiver))
+        self.accounts
+            .get(account)
+            .is_some_and(|a| a.binds.iter().any(|b| b.receiver))
     }
 
     /// Loads an account's waiting receipts from the outbox.
@@ -153,19 +160,26 @@ impl Delivery {
         if let Some(q) = self.accounts.get_mut(account) {
             while !q.queue.is_empty() {
                 let n = q.binds.len();
-                let Some(i) = (0..n).map(|k| (q.rr + k) % n.max(1)).find(|&i| q.binds[i].receiver && q.binds[i].credits > 0)
+                let Some(i) = (0..n)
+                    .map(|k| (q.rr + k) % n.max(1))
+                    .find(|&i| q.binds[i].receiver && q.binds[i].credits > 0)
                 else {
                     break;
                 };
                 q.rr = (i + 1) % n;
-                let Some((r, _)) = q.queue.pop_front() else { break };
+                let Some((r, _)) = q.queue.pop_front() else {
+                    break;
+                };
                 if r.expires_ms < now {
                     expired.push(r);
                     continue;
                 }
                 let b = &mut q.binds[i];
                 b.credits -= 1;
-                b.addr.do_send(SendReceipt { receipt: r, bind_id: b.id });
+                b.addr.do_send(SendReceipt {
+                    receipt: r,
+                    bind_id: b.id,
+                });
             }
         }
         for r in expired {
@@ -179,7 +193,10 @@ impl Delivery {
         let mut b = WriteBatch::default();
         for (k, v) in self.kv.scan_prefix(b"o/").into_iter().flatten() {
             if let Ok(r) = keys::decode::<OutboxReceipt>(&v) {
-                let live = self.accounts.get(&r.account).is_some_and(|q| q.known.contains(&r.id));
+                let live = self
+                    .accounts
+                    .get(&r.account)
+                    .is_some_and(|q| q.known.contains(&r.id));
                 if r.expires_ms < now && !live {
                     b.del(k);
                 }
@@ -220,7 +237,12 @@ impl Handler<RegisterBind> for Delivery {
         }
         let id = self.next_bind;
         self.next_bind += 1;
-        q.binds.push(Bind { id, addr: m.addr, receiver: m.receiver, credits: m.window });
+        q.binds.push(Bind {
+            id,
+            addr: m.addr,
+            receiver: m.receiver,
+            credits: m.window,
+        });
         gauge_binds(&m.account, q.binds.len());
         if m.receiver && !had_receiver {
             self.load_outbox(&m.account);
@@ -233,7 +255,9 @@ impl Handler<RegisterBind> for Delivery {
 impl Handler<UnregisterBind> for Delivery {
     type Result = ();
     fn handle(&mut self, m: UnregisterBind, _: &mut Context<Self>) {
-        let Some(q) = self.accounts.get_mut(&m.account) else { return };
+        let Some(q) = self.accounts.get_mut(&m.account) else {
+            return;
+        };
         q.binds.retain(|b| b.id != m.bind_id);
         gauge_binds(&m.account, q.binds.len());
         if !q.binds.iter().any(|b| b.receiver) {
@@ -297,7 +321,11 @@ impl Handler<ListBinds> for Delivery {
         let mut out = Vec::new();
         for (acct, q) in &self.accounts {
             for b in &q.binds {
-                out.push(BindInfo { system_id: acct.clone(), bind_id: b.id, receiver: b.receiver });
+                out.push(BindInfo {
+                    system_id: acct.clone(),
+                    bind_id: b.id,
+                    receiver: b.receiver,
+                });
             }
         }
         MessageResult(out)

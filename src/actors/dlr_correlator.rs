@@ -64,7 +64,12 @@ pub struct DlrCorrelator {
 
 impl DlrCorrelator {
     /// A shard.
-    pub fn new(kv: Arc<dyn Kv>, store: StoreHandle, delivery: Addr<Delivery>, receipt_ttl_ms: u64) -> Self {
+    pub fn new(
+        kv: Arc<dyn Kv>,
+        store: StoreHandle,
+        delivery: Addr<Delivery>,
+        receipt_ttl_ms: u64,
+    ) -> Self {
         DlrCorrelator {
             kv,
             store,
@@ -86,7 +91,9 @@ impl DlrCorrelator {
             return true;
         }
         match self.kv.get(&keys::state(id)) {
-            Ok(Some(v)) => keys::decode_state(&v).map(|s| s.is_final()).unwrap_or(false),
+            Ok(Some(v)) => keys::decode_state(&v)
+                .map(|s| s.is_final())
+                .unwrap_or(false),
             _ => false,
         }
     }
@@ -101,7 +108,10 @@ impl DlrCorrelator {
     }
 
     fn early(&self, carrier: &str, cid: &str) -> Option<EarlyReceipt> {
-        if let Some(e) = self.early_pending.get(&(carrier.to_string(), cid.to_string())) {
+        if let Some(e) = self
+            .early_pending
+            .get(&(carrier.to_string(), cid.to_string()))
+        {
             return Some(e.clone());
         }
         let v = self.kv.get(&keys::early(carrier, cid)).ok()??;
@@ -146,7 +156,12 @@ impl DlrCorrelator {
     fn sweep_early(&mut self) {
         let cutoff = now_ms().saturating_sub(EARLY_TTL_MS);
         let mut b = WriteBatch::default();
-        for (k, v) in self.kv.scan_prefix(keys::EARLY_PREFIX).into_iter().flatten() {
+        for (k, v) in self
+            .kv
+            .scan_prefix(keys::EARLY_PREFIX)
+            .into_iter()
+            .flatten()
+        {
             if let Ok(e) = keys::decode::<EarlyReceipt>(&v) {
                 if e.at_ms < cutoff {
                     b.del(k);
@@ -154,7 +169,10 @@ impl DlrCorrelator {
             }
         }
         if !b.is_empty() {
-            tracing::info!(count = b.ops.len(), "receipts for unknown carrier ids dropped after waiting");
+            tracing::info!(
+                count = b.ops.len(),
+                "receipts for unknown carrier ids dropped after waiting"
+            );
             let c = self.store.commit(b);
             actix::spawn(async move {
                 let _ = c.await;
@@ -174,13 +192,20 @@ impl Actor for DlrCorrelator {
 impl Handler<Register> for DlrCorrelator {
     type Result = ResponseActFuture<Self, ()>;
     fn handle(&mut self, m: Register, ctx: &mut Context<Self>) -> Self::Result {
-        let submitted = MessageState::Submitted { carrier: m.carrier.clone(), carrier_id: m.carrier_id.clone() };
+        let submitted = MessageState::Submitted {
+            carrier: m.carrier.clone(),
+            carrier_id: m.carrier_id.clone(),
+        };
         let mut batch = WriteBatch::default();
-        batch.put(keys::correlation(&m.carrier, &m.carrier_id), m.tern_id.clone().into_bytes());
+        batch.put(
+            keys::correlation(&m.carrier, &m.carrier_id),
+            m.tern_id.clone().into_bytes(),
+        );
         let at = now_ms();
         if let Some(early) = self.early(&m.carrier, &m.carrier_id) {
             // the receipt came first: record the submit and end the message in one batch
-            self.early_pending.remove(&(m.carrier.clone(), m.carrier_id.clone()));
+            self.early_pending
+                .remove(&(m.carrier.clone(), m.carrier_id.clone()));
             batch.del(keys::early(&m.carrier, &m.carrier_id));
             keys::set_state(&mut batch, &m.tern_id, &submitted, at);
             if let Some(meta) = self.meta(&m.tern_id) {
@@ -213,7 +238,11 @@ impl Handler<CarrierReceipt> for DlrCorrelator {
             if self.early_pending.contains_key(&key) {
                 return Box::pin(fut::ready(Ok(())));
             }
-            let e = EarlyReceipt { stat: m.stat, err: m.err, at_ms: now_ms() };
+            let e = EarlyReceipt {
+                stat: m.stat,
+                err: m.err,
+                at_ms: now_ms(),
+            };
             let mut b = WriteBatch::default();
             b.put(keys::early(&m.carrier, &m.carrier_id), keys::encode(&e));
             self.early_pending.insert(key.clone(), e);

@@ -82,7 +82,11 @@ enum Mode {
 enum BindState {
     Open,
     Binding,
-    Bound { account: Arc<Account>, mode: Mode, bind_id: u64 },
+    Bound {
+        account: Arc<Account>,
+        mode: Mode,
+        bind_id: u64,
+    },
 }
 
 type Inbound = Result<Frame, DecodeError>;
@@ -154,7 +158,10 @@ impl EsmeSession {
         let seq = cmd.sequence_number();
         let resp_id = cmd.id().matching_response();
         if !matches!(self.state, BindState::Open) {
-            return self.write(pdu::error_resp(resp_id, CommandStatus::EsmeRalybnd, seq), ctx);
+            return self.write(
+                pdu::error_resp(resp_id, CommandStatus::EsmeRalybnd, seq),
+                ctx,
+            );
         }
         let (system_id, password) = match cmd.pdu() {
             Some(Pdu::BindTransmitter(b)) => (b.system_id.to_string(), b.password.to_string()),
@@ -164,7 +171,10 @@ impl EsmeSession {
         };
         self.state = BindState::Binding;
         let account = self.env.accounts.borrow().get(&system_id).cloned();
-        let hash = account.as_ref().map(|a| a.password_hash.clone()).unwrap_or_else(|| (*self.env.decoy_hash).clone());
+        let hash = account
+            .as_ref()
+            .map(|a| a.password_hash.clone())
+            .unwrap_or_else(|| (*self.env.decoy_hash).clone());
         let verify = tokio::task::spawn_blocking(move || verify_password(&password, &hash));
         let delivery = self.env.delivery.clone();
         let addr = ctx.address();
@@ -219,9 +229,16 @@ impl EsmeSession {
         let seq = cmd.sequence_number();
         let account = match &self.state {
             BindState::Bound { account, mode, .. } if *mode != Mode::Receiver => account.clone(),
-            _ => return self.write(pdu::error_resp(CommandId::SubmitSmResp, CommandStatus::EsmeRinvbndsts, seq), ctx),
+            _ => {
+                return self.write(
+                    pdu::error_resp(CommandId::SubmitSmResp, CommandStatus::EsmeRinvbndsts, seq),
+                    ctx,
+                );
+            }
         };
-        let Some(Pdu::SubmitSm(sm)) = cmd.pdu() else { return };
+        let Some(Pdu::SubmitSm(sm)) = cmd.pdu() else {
+            return;
+        };
         if self.pending >= self.env.max_pending {
             return self.refuse_submit(seq, CommandStatus::EsmeRmsgqful, ctx);
         }
@@ -230,7 +247,11 @@ impl EsmeSession {
             return self.refuse_submit(seq, CommandStatus::EsmeRinvsrcadr, ctx);
         }
         let raw_dest = sm.destination_addr.to_string();
-        let dest = match check_destination(&raw_dest, u8::from(sm.dest_addr_ton), u8::from(sm.dest_addr_npi)) {
+        let dest = match check_destination(
+            &raw_dest,
+            u8::from(sm.dest_addr_ton),
+            u8::from(sm.dest_addr_npi),
+        ) {
             Ok(d) => d.to_string(),
             Err(_) => return self.refuse_submit(seq, CommandStatus::EsmeRinvdstadr, ctx),
         };
@@ -255,9 +276,18 @@ impl EsmeSession {
             return self.refuse_submit(seq, CommandStatus::EsmeRsyserr, ctx);
         }
         let sm: SubmitSm = sm.clone();
-        let accept = Accept { meta, price: account.price, sm, raw: raw.to_vec() };
+        let accept = Accept {
+            meta,
+            price: account.price,
+            sm,
+            raw: raw.to_vec(),
+        };
         self.pending += 1;
-        let fut = self.env.ledgers.for_account(&account.system_id).send(accept);
+        let fut = self
+            .env
+            .ledgers
+            .for_account(&account.system_id)
+            .send(accept);
         ctx.spawn(fut.into_actor(self).map(move |res, act, ctx| {
             act.pending -= 1;
             let status = match res {
@@ -283,32 +313,51 @@ impl EsmeSession {
             CommandId::BindTransmitter => self.on_bind(&cmd, Mode::Transmitter, ctx),
             CommandId::BindReceiver => self.on_bind(&cmd, Mode::Receiver, ctx),
             CommandId::BindTransceiver => self.on_bind(&cmd, Mode::Transceiver, ctx),
-            CommandId::EnquireLink => self.write(Command::new(CommandStatus::EsmeRok, seq, Pdu::EnquireLinkResp), ctx),
+            CommandId::EnquireLink => self.write(
+                Command::new(CommandStatus::EsmeRok, seq, Pdu::EnquireLinkResp),
+                ctx,
+            ),
             CommandId::Unbind => {
-                self.write(Command::new(CommandStatus::EsmeRok, seq, Pdu::UnbindResp), ctx);
+                self.write(
+                    Command::new(CommandStatus::EsmeRok, seq, Pdu::UnbindResp),
+                    ctx,
+                );
                 ctx.stop();
             }
             CommandId::UnbindResp => ctx.stop(),
             CommandId::SubmitSm => self.on_submit(cmd, ctx),
             CommandId::DeliverSmResp => self.on_deliver_sm_resp(seq, u32::from(cmd.status()), ctx),
-            CommandId::GenericNack => self.on_deliver_sm_resp(seq, u32::from(cmd.status()).max(1), ctx),
-            id if id.is_response() => {}
-            CommandId::Other(_) => self.write(pdu::generic_nack(CommandStatus::EsmeRinvcmdid, seq), ctx),
-            id if !matches!(self.state, BindState::Bound { .. }) => {
-                self.write(pdu::error_resp(id.matching_response(), CommandStatus::EsmeRinvbndsts, seq), ctx)
+            CommandId::GenericNack => {
+                self.on_deliver_sm_resp(seq, u32::from(cmd.status()).max(1), ctx)
             }
+            id if id.is_response() => {}
+            CommandId::Other(_) => {
+                self.write(pdu::generic_nack(CommandStatus::EsmeRinvcmdid, seq), ctx)
+            }
+            id if !matches!(self.state, BindState::Bound { .. }) => self.write(
+                pdu::error_resp(id.matching_response(), CommandStatus::EsmeRinvbndsts, seq),
+                ctx,
+            ),
             // data_sm, submit_multi, query_sm, cancel_sm, replace_sm, …: not offered yet
-            id => self.write(pdu::error_resp(id.matching_response(), CommandStatus::EsmeRinvcmdid, seq), ctx),
+            id => self.write(
+                pdu::error_resp(id.matching_response(), CommandStatus::EsmeRinvcmdid, seq),
+                ctx,
+            ),
         }
     }
 
     fn on_deliver_sm_resp(&mut self, seq: u32, status: u32, _ctx: &mut Context<Self>) {
-        let Some((receipt, _)) = self.outstanding.remove(&seq) else { return };
+        let Some((receipt, _)) = self.outstanding.remove(&seq) else {
+            return;
+        };
         self.done(receipt, status == 0);
     }
 
     fn done(&self, receipt: OutboxReceipt, ok: bool) {
-        if let BindState::Bound { account, bind_id, .. } = &self.state {
+        if let BindState::Bound {
+            account, bind_id, ..
+        } = &self.state
+        {
             self.env.delivery.do_send(ReceiptDone {
                 account: account.system_id.clone(),
                 bind_id: *bind_id,
@@ -327,8 +376,12 @@ impl EsmeSession {
             self.write(Command::new(CommandStatus::EsmeRok, seq, Pdu::Unbind), ctx);
             ctx.run_later(Duration::from_secs(2), |_, ctx| ctx.stop());
         }
-        let late: Vec<u32> =
-            self.outstanding.iter().filter(|(_, (_, t))| now.duration_since(*t) > DELIVER_TIMEOUT).map(|(s, _)| *s).collect();
+        let late: Vec<u32> = self
+            .outstanding
+            .iter()
+            .filter(|(_, (_, t))| now.duration_since(*t) > DELIVER_TIMEOUT)
+            .map(|(s, _)| *s)
+            .collect();
         for s in late {
             if let Some((r, _)) = self.outstanding.remove(&s) {
                 self.done(r, false);
@@ -337,7 +390,11 @@ impl EsmeSession {
     }
 
     fn next_seq(&mut self) -> u32 {
-        self.seq = if self.seq >= 0x7FFF_FFFF { 1 } else { self.seq + 1 };
+        self.seq = if self.seq >= 0x7FFF_FFFF {
+            1
+        } else {
+            self.seq + 1
+        };
         self.seq
     }
 }
@@ -367,8 +424,14 @@ impl Actor for EsmeSession {
         for r in outstanding {
             self.done(r, false);
         }
-        if let BindState::Bound { account, bind_id, .. } = &self.state {
-            self.env.delivery.do_send(UnregisterBind { account: account.system_id.clone(), bind_id: *bind_id });
+        if let BindState::Bound {
+            account, bind_id, ..
+        } = &self.state
+        {
+            self.env.delivery.do_send(UnregisterBind {
+                account: account.system_id.clone(),
+                bind_id: *bind_id,
+            });
             tracing::info!(peer = %self.peer, system_id = %account.system_id, "ESME unbound");
         }
     }
@@ -387,23 +450,39 @@ impl StreamHandler<Inbound> for EsmeSession {
                         self.on_deliver_sm_resp(bad.sequence_number, 1, ctx);
                     }
                 } else if matches!(id, CommandId::Other(_)) {
-                    self.write(pdu::generic_nack(CommandStatus::EsmeRinvcmdid, bad.sequence_number), ctx);
+                    self.write(
+                        pdu::generic_nack(CommandStatus::EsmeRinvcmdid, bad.sequence_number),
+                        ctx,
+                    );
                 } else {
                     let mut status = bad.status();
                     if !matches!(self.state, BindState::Bound { .. })
-                        && !matches!(id, CommandId::BindTransmitter | CommandId::BindReceiver | CommandId::BindTransceiver)
+                        && !matches!(
+                            id,
+                            CommandId::BindTransmitter
+                                | CommandId::BindReceiver
+                                | CommandId::BindTransceiver
+                        )
                     {
                         status = CommandStatus::EsmeRinvbndsts;
                     }
                     if matches!(self.state, BindState::Bound { .. })
-                        && matches!(id, CommandId::BindTransmitter | CommandId::BindReceiver | CommandId::BindTransceiver)
+                        && matches!(
+                            id,
+                            CommandId::BindTransmitter
+                                | CommandId::BindReceiver
+                                | CommandId::BindTransceiver
+                        )
                     {
                         status = CommandStatus::EsmeRalybnd;
                     }
                     if id == CommandId::SubmitSm && matches!(self.state, BindState::Bound { .. }) {
                         return self.refuse_submit(bad.sequence_number, status, ctx);
                     }
-                    self.write(pdu::error_resp(id.matching_response(), status, bad.sequence_number), ctx);
+                    self.write(
+                        pdu::error_resp(id.matching_response(), status, bad.sequence_number),
+                        ctx,
+                    );
                 }
             }
             Err(e) => {
@@ -422,7 +501,9 @@ impl Handler<SendReceipt> for EsmeSession {
         let r = m.receipt;
         let text = format_receipt(&r.id, r.stat, &r.err, r.submit_ms, r.done_ms);
         let seq = self.next_seq();
-        let cmd = pdu::receipt_deliver_sm(seq, &r.id, &r.from, &r.to, r.to_ton, r.to_npi, r.stat, &text);
+        let cmd = pdu::receipt_deliver_sm(
+            seq, &r.id, &r.from, &r.to, r.to_ton, r.to_npi, r.stat, &text,
+        );
         tracing::debug!(peer = %self.peer, id = %r.id, to = %redact(&r.to), "receipt to ESME");
         self.outstanding.insert(seq, (r, Instant::now()));
         self.write(cmd, ctx);

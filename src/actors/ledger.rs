@@ -75,7 +75,13 @@ impl Ledger {
         routers: RouterShards,
         accounts: watch::Receiver<Arc<AccountTable>>,
     ) -> Self {
-        Ledger { kv, store, routers, accounts, books: HashMap::new() }
+        Ledger {
+            kv,
+            store,
+            routers,
+            accounts,
+            books: HashMap::new(),
+        }
     }
 
     fn book(&mut self, account: &str) -> Option<&mut Book> {
@@ -91,7 +97,11 @@ impl Ledger {
             };
             self.books.insert(
                 account.to_string(),
-                Book { balance, bucket: TokenBucket::new(acct.tps, Instant::now()), tps: acct.tps },
+                Book {
+                    balance,
+                    bucket: TokenBucket::new(acct.tps, Instant::now()),
+                    tps: acct.tps,
+                },
             );
             gauge_balance(account, balance);
         }
@@ -116,7 +126,12 @@ impl Handler<Accept> for Ledger {
     type Result = ResponseActFuture<Self, Result<String, Refusal>>;
 
     fn handle(&mut self, m: Accept, _ctx: &mut Context<Self>) -> Self::Result {
-        let Accept { mut meta, price, sm, raw } = m;
+        let Accept {
+            mut meta,
+            price,
+            sm,
+            raw,
+        } = m;
         let account = meta.account.clone();
         let kv = self.kv.clone();
         let Some(book) = self.book(&account) else {
@@ -148,23 +163,30 @@ impl Handler<Accept> for Ledger {
         batch.put(keys::balance(&account), balance.0.to_be_bytes().to_vec());
         let commit = self.store.commit(batch);
         let out = Arc::new(Outbound { meta, sm });
-        Box::pin(commit.into_actor(self).map(move |res, act, _ctx| match res {
-            Ok(()) => {
-                gauge_balance(&account, balance);
-                act.routers.route(RouteMessage { msg: out, attempt: 0 });
-                Ok(id)
-            }
-            Err(e) => {
-                // not stored: give the money back
-                if let Some(b) = act.books.get_mut(&account) {
-                    b.balance = Micros(b.balance.0 + charge.0);
-                }
-                match e {
-                    CommitError::Full => Err(Refusal::QueueFull),
-                    CommitError::Failed(_) => Err(Refusal::Failed),
-                }
-            }
-        }))
+        Box::pin(
+            commit
+                .into_actor(self)
+                .map(move |res, act, _ctx| match res {
+                    Ok(()) => {
+                        gauge_balance(&account, balance);
+                        act.routers.route(RouteMessage {
+                            msg: out,
+                            attempt: 0,
+                        });
+                        Ok(id)
+                    }
+                    Err(e) => {
+                        // not stored: give the money back
+                        if let Some(b) = act.books.get_mut(&account) {
+                            b.balance = Micros(b.balance.0 + charge.0);
+                        }
+                        match e {
+                            CommitError::Full => Err(Refusal::QueueFull),
+                            CommitError::Failed(_) => Err(Refusal::Failed),
+                        }
+                    }
+                }),
+        )
     }
 }
 

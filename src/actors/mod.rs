@@ -34,7 +34,15 @@ pub fn finalize(
     receipt_ttl_ms: u64,
 ) -> (WriteBatch, Option<OutboxReceipt>) {
     let mut b = WriteBatch::default();
-    keys::set_state(&mut b, &meta.id, &MessageState::Final { stat, err: err.to_string() }, now_ms);
+    keys::set_state(
+        &mut b,
+        &meta.id,
+        &MessageState::Final {
+            stat,
+            err: err.to_string(),
+        },
+        now_ms,
+    );
     // bits 1..0 = 10: receipt on failure only
     let wanted = match meta.registered_delivery & 0x03 {
         0x01 => true,
@@ -82,12 +90,27 @@ mod tests {
 
     #[test]
     fn receipts_only_when_asked() {
-        assert!(finalize(&meta(0), Stat::Delivrd, "000", 20, 1000).1.is_none());
-        assert!(finalize(&meta(1), Stat::Delivrd, "000", 20, 1000).1.is_some());
-        assert!(finalize(&meta(2), Stat::Delivrd, "000", 20, 1000).1.is_none());
+        assert!(
+            finalize(&meta(0), Stat::Delivrd, "000", 20, 1000)
+                .1
+                .is_none()
+        );
+        assert!(
+            finalize(&meta(1), Stat::Delivrd, "000", 20, 1000)
+                .1
+                .is_some()
+        );
+        assert!(
+            finalize(&meta(2), Stat::Delivrd, "000", 20, 1000)
+                .1
+                .is_none()
+        );
         let (b, r) = finalize(&meta(2), Stat::Undeliv, "001", 20, 1000);
         let r = r.unwrap();
-        assert_eq!((r.from.as_str(), r.to.as_str(), r.expires_ms), ("49", "S", 1020));
+        assert_eq!(
+            (r.from.as_str(), r.to.as_str(), r.expires_ms),
+            ("49", "S", 1020)
+        );
         assert_eq!(b.ops.len(), 4, "state, history, pending removal, outbox");
     }
 

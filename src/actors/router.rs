@@ -83,7 +83,14 @@ impl RouterShard {
         message_ttl_ms: u64,
         receipt_ttl_ms: u64,
     ) -> Self {
-        RouterShard { routes, carriers, store, delivery, message_ttl_ms, receipt_ttl_ms }
+        RouterShard {
+            routes,
+            carriers,
+            store,
+            delivery,
+            message_ttl_ms,
+            receipt_ttl_ms,
+        }
     }
 
     fn try_from(&mut self, msg: Arc<Outbound>, pos: usize, attempt: u32, ctx: &mut Context<Self>) {

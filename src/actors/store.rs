@@ -46,7 +46,12 @@ pub const STORE_MAILBOX: usize = 16_384;
 impl Store {
     /// A store writing to `kv`.
     pub fn new(kv: Arc<dyn Kv>, durability: Durability) -> Self {
-        Store { kv, durability, pending: Vec::new(), flushing: false }
+        Store {
+            kv,
+            durability,
+            pending: Vec::new(),
+            flushing: false,
+        }
     }
 
     fn maybe_flush(&mut self, ctx: &mut Context<Self>) {
@@ -73,16 +78,19 @@ impl Store {
             metrics::histogram!("tern_store_flush_seconds").record(t.elapsed().as_secs_f64());
             Ok(())
         };
-        ctx.spawn(fut.into_actor(self).map(move |res: CommitResult, act, ctx| {
-            if let Err(e) = &res {
-                tracing::error!(error = %e, batch = n, "store commit failed");
-            }
-            for w in waiters {
-                let _ = w.send(res.clone());
-            }
-            act.flushing = false;
-            act.maybe_flush(ctx);
-        }));
+        ctx.spawn(
+            fut.into_actor(self)
+                .map(move |res: CommitResult, act, ctx| {
+                    if let Err(e) = &res {
+                        tracing::error!(error = %e, batch = n, "store commit failed");
+                    }
+                    for w in waiters {
+                        let _ = w.send(res.clone());
+                    }
+                    act.flushing = false;
+                    act.maybe_flush(ctx);
+                }),
+        );
     }
 }
 
@@ -130,13 +138,18 @@ impl StoreHandle {
     }
 
     /// Commits `batch`; the future resolves once it is durable.
-    pub fn commit(&self, batch: WriteBatch) -> impl Future<Output = Result<(), CommitError>> + 'static {
+    pub fn commit(
+        &self,
+        batch: WriteBatch,
+    ) -> impl Future<Output = Result<(), CommitError>> + 'static {
         let (done, rx) = oneshot::channel();
         let sent = self.addr.try_send(Commit { batch, done });
         async move {
             match sent {
                 Err(SendError::Full(_)) => return Err(CommitError::Full),
-                Err(SendError::Closed(_)) => return Err(CommitError::Failed("store stopped".into())),
+                Err(SendError::Closed(_)) => {
+                    return Err(CommitError::Failed("store stopped".into()));
+                }
                 Ok(()) => {}
             }
             match rx.await {

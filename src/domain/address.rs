@@ -52,7 +52,12 @@ pub fn redact(addr: &str) -> String {
         return "*".repeat(n);
     }
     let head = if n >= 11 { 3 } else { 2 }.min(n - 2);
-    format!("{}{}{}", &digits[..head], "*".repeat(n - head - 2), &digits[n - 2..])
+    format!(
+        "{}{}{}",
+        &digits[..head],
+        "*".repeat(n - head - 2),
+        &digits[n - 2..]
+    )
 }
 
 #[cfg(test)]
@@ -64,18 +69,36 @@ mod tests {
         assert_eq!(check_destination("491701234567", 1, 1), Ok("491701234567"));
         assert_eq!(check_destination("+491701234567", 1, 1), Ok("491701234567"));
         assert_eq!(check_destination("1", 0, 0), Ok("1"));
-        assert_eq!(check_destination("123456789012345", 1, 1), Ok("123456789012345"));
+        assert_eq!(
+            check_destination("123456789012345", 1, 1),
+            Ok("123456789012345")
+        );
     }
 
     #[test]
     fn refuses_what_no_carrier_can_deliver() {
         assert_eq!(check_destination("", 1, 1), Err(AddressError::Empty));
         assert_eq!(check_destination("+", 1, 1), Err(AddressError::Empty));
-        assert_eq!(check_destination("49 170", 1, 1), Err(AddressError::NotDigits));
-        assert_eq!(check_destination("ACME", 1, 1), Err(AddressError::NotDigits));
-        assert_eq!(check_destination("1234567890123456", 1, 1), Err(AddressError::TooLong));
-        assert_eq!(check_destination("4917", 5, 0), Err(AddressError::BadTonNpi));
-        assert_eq!(check_destination("4917", 1, 9), Err(AddressError::BadTonNpi));
+        assert_eq!(
+            check_destination("49 170", 1, 1),
+            Err(AddressError::NotDigits)
+        );
+        assert_eq!(
+            check_destination("ACME", 1, 1),
+            Err(AddressError::NotDigits)
+        );
+        assert_eq!(
+            check_destination("1234567890123456", 1, 1),
+            Err(AddressError::TooLong)
+        );
+        assert_eq!(
+            check_destination("4917", 5, 0),
+            Err(AddressError::BadTonNpi)
+        );
+        assert_eq!(
+            check_destination("4917", 1, 9),
+            Err(AddressError::BadTonNpi)
+        );
     }
 
     #[test]

@@ -13,7 +13,11 @@ pub struct Backoff {
 impl Backoff {
     /// Starts at `base`, never waits longer than `cap`.
     pub fn new(base: Duration, cap: Duration) -> Self {
-        Backoff { base, cap, attempt: 0 }
+        Backoff {
+            base,
+            cap,
+            attempt: 0,
+        }
     }
 
     /// The un-jittered delay for the current attempt.

@@ -38,7 +38,13 @@ pub struct Breaker {
 impl Breaker {
     /// Opens after `threshold` failures in a row, stays open for `cool_down`.
     pub fn new(threshold: u32, cool_down: Duration) -> Self {
-        Breaker { threshold: threshold.max(1), cool_down, failures: 0, opened_at: None, probe_out: false }
+        Breaker {
+            threshold: threshold.max(1),
+            cool_down,
+            failures: 0,
+            opened_at: None,
+            probe_out: false,
+        }
     }
 
     /// Current state at `now`.

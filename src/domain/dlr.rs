@@ -224,7 +224,14 @@ mod tests {
     fn reads_appendix_b_text() {
         let t = b"id:0f3a9c sub:001 dlvrd:001 submit date:2601011200 done date:2601011201 stat:DELIVRD err:000 text:hello there";
         let r = Receipt::from_parts(t, None, None).unwrap();
-        assert_eq!(r, Receipt { id: "0f3a9c".into(), stat: Stat::Delivrd, err: "000".into() });
+        assert_eq!(
+            r,
+            Receipt {
+                id: "0f3a9c".into(),
+                stat: Stat::Delivrd,
+                err: "000".into()
+            }
+        );
     }
 
     #[test]
@@ -254,9 +261,18 @@ mod tests {
 
     #[test]
     fn missing_fields_are_errors() {
-        assert_eq!(Receipt::from_parts(b"stat:DELIVRD", None, None), Err(ReceiptError::NoId));
-        assert_eq!(Receipt::from_parts(b"id:1 stat:WHAT", None, None), Err(ReceiptError::NoState));
-        assert_eq!(Receipt::from_parts(&[0xff, 0xfe], None, None), Err(ReceiptError::NoId));
+        assert_eq!(
+            Receipt::from_parts(b"stat:DELIVRD", None, None),
+            Err(ReceiptError::NoId)
+        );
+        assert_eq!(
+            Receipt::from_parts(b"id:1 stat:WHAT", None, None),
+            Err(ReceiptError::NoState)
+        );
+        assert_eq!(
+            Receipt::from_parts(&[0xff, 0xfe], None, None),
+            Err(ReceiptError::NoId)
+        );
     }
 
     #[test]

@@ -10,8 +10,19 @@ use std::fmt;
 pub const MICROS_PER_UNIT: i64 = 1_000_000;
 
 /// An amount of money in micro-units (1 unit = 1,000,000 micros).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct Micros(pub i64);
 
 /// Why a decimal money string was refused.
@@ -96,12 +107,24 @@ mod tests {
 
     #[test]
     fn refuses_floats_in_disguise() {
-        assert!(matches!(Micros::parse("1e3"), Err(MoneyError::NotDecimal(_))));
+        assert!(matches!(
+            Micros::parse("1e3"),
+            Err(MoneyError::NotDecimal(_))
+        ));
         assert!(matches!(Micros::parse(""), Err(MoneyError::NotDecimal(_))));
         assert!(matches!(Micros::parse("."), Err(MoneyError::NotDecimal(_))));
-        assert!(matches!(Micros::parse("1.2.3"), Err(MoneyError::NotDecimal(_))));
-        assert!(matches!(Micros::parse("0.0000001"), Err(MoneyError::TooPrecise(_))));
-        assert!(matches!(Micros::parse("99999999999999999"), Err(MoneyError::TooLarge(_))));
+        assert!(matches!(
+            Micros::parse("1.2.3"),
+            Err(MoneyError::NotDecimal(_))
+        ));
+        assert!(matches!(
+            Micros::parse("0.0000001"),
+            Err(MoneyError::TooPrecise(_))
+        ));
+        assert!(matches!(
+            Micros::parse("99999999999999999"),
+            Err(MoneyError::TooLarge(_))
+        ));
     }
 
     #[test]

@@ -39,7 +39,10 @@ pub struct RouteTable {
 
 impl RouteTable {
     /// Validates `routes` against the known carrier ids and builds the table.
-    pub fn new(routes: Vec<Route>, known_carrier: impl Fn(&str) -> bool) -> Result<Self, RouteError> {
+    pub fn new(
+        routes: Vec<Route>,
+        known_carrier: impl Fn(&str) -> bool,
+    ) -> Result<Self, RouteError> {
         let mut by_prefix = HashMap::new();
         let mut max_len = 0;
         for r in &routes {
@@ -53,18 +56,27 @@ impl RouteTable {
             if let Some(c) = r.carriers.iter().find(|c| !known_carrier(c)) {
                 return Err(RouteError::UnknownCarrier(r.prefix.clone(), c.clone()));
             }
-            if by_prefix.insert(p.to_string(), Arc::from(r.carriers.clone())).is_some() {
+            if by_prefix
+                .insert(p.to_string(), Arc::from(r.carriers.clone()))
+                .is_some()
+            {
                 return Err(RouteError::Duplicate(r.prefix.clone()));
             }
             max_len = max_len.max(p.len());
         }
-        Ok(RouteTable { by_prefix, max_len, routes })
+        Ok(RouteTable {
+            by_prefix,
+            max_len,
+            routes,
+        })
     }
 
     /// The carriers for a destination (digits, no `+`), longest prefix first; `None`: no route.
     pub fn lookup(&self, dest: &str) -> Option<Arc<[String]>> {
         let n = dest.len().min(self.max_len);
-        (0..=n).rev().find_map(|l| dest.get(..l).and_then(|p| self.by_prefix.get(p)).cloned())
+        (0..=n)
+            .rev()
+            .find_map(|l| dest.get(..l).and_then(|p| self.by_prefix.get(p)).cloned())
     }
 
     /// The routes as configured.
@@ -78,13 +90,23 @@ mod tests {
     use super::*;
 
     fn r(p: &str, c: &[&str]) -> Route {
-        Route { prefix: p.into(), carriers: c.iter().map(|s| s.to_string()).collect() }
+        Route {
+            prefix: p.into(),
+            carriers: c.iter().map(|s| s.to_string()).collect(),
+        }
     }
 
     #[test]
     fn longest_prefix_wins() {
-        let t = RouteTable::new(vec![r("", &["a"]), r("49", &["b"]), r("4917", &["c", "a"])], |_| true).unwrap();
-        assert_eq!(&*t.lookup("491701234567").unwrap(), &["c".to_string(), "a".to_string()]);
+        let t = RouteTable::new(
+            vec![r("", &["a"]), r("49", &["b"]), r("4917", &["c", "a"])],
+            |_| true,
+        )
+        .unwrap();
+        assert_eq!(
+            &*t.lookup("491701234567").unwrap(),
+            &["c".to_string(), "a".to_string()]
+        );
         assert_eq!(&*t.lookup("491601234567").unwrap(), &["b".to_string()]);
         assert_eq!(&*t.lookup("331234").unwrap(), &["a".to_string()]);
     }
@@ -99,8 +121,14 @@ mod tests {
 
     #[test]
     fn validation() {
-        assert_eq!(RouteTable::new(vec![r("4x", &["a"])], |_| true).unwrap_err(), RouteError::BadPrefix("4x".into()));
-        assert_eq!(RouteTable::new(vec![r("4", &[])], |_| true).unwrap_err(), RouteError::NoCarriers("4".into()));
+        assert_eq!(
+            RouteTable::new(vec![r("4x", &["a"])], |_| true).unwrap_err(),
+            RouteError::BadPrefix("4x".into())
+        );
+        assert_eq!(
+            RouteTable::new(vec![r("4", &[])], |_| true).unwrap_err(),
+            RouteError::NoCarriers("4".into())
+        );
         assert_eq!(
             RouteTable::new(vec![r("4", &["a"]), r("4", &["b"])], |_| true).unwrap_err(),
             RouteError::Duplicate("4".into())

@@ -15,7 +15,12 @@ impl TokenBucket {
     /// A full bucket for `rate` per second (burst = rate, at least 1).
     pub fn new(rate: u32, now: Instant) -> Self {
         let burst = f64::from(rate.max(1));
-        TokenBucket { rate: f64::from(rate), burst, tokens: burst, last: now }
+        TokenBucket {
+            rate: f64::from(rate),
+            burst,
+            tokens: burst,
+            last: now,
+        }
     }
 
     fn refill(&mut self, now: Instant) {
@@ -74,6 +79,9 @@ mod tests {
             assert!(b.try_take(t0));
         }
         let w = b.wait_time(t0);
-        assert!(w > Duration::from_millis(240) && w <= Duration::from_millis(250), "{w:?}");
+        assert!(
+            w > Duration::from_millis(240) && w <= Duration::from_millis(250),
+            "{w:?}"
+        );
     }
 }

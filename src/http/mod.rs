@@ -53,7 +53,11 @@ fn authorized(req: &HttpRequest, st: &AppState) -> Result<(), HttpResponse> {
     if ok {
         Ok(())
     } else {
-        Err(error(actix_web::http::StatusCode::UNAUTHORIZED, "unauthorized", "missing or wrong bearer token"))
+        Err(error(
+            actix_web::http::StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "missing or wrong bearer token",
+        ))
     }
 }
 
@@ -70,12 +74,20 @@ async fn ready() -> HttpResponse {
 }
 
 async fn metrics(st: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(st.prom.render())
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(st.prom.render())
 }
 
 async fn account_json(st: &AppState, id: &str) -> Option<serde_json::Value> {
     let acct = st.accounts.borrow().get(id).cloned()?;
-    let balance = st.ledgers.for_account(id).send(GetBalance(id.to_string())).await.ok().flatten()?;
+    let balance = st
+        .ledgers
+        .for_account(id)
+        .send(GetBalance(id.to_string()))
+        .await
+        .ok()
+        .flatten()?;
     Some(json!({
         "system_id": acct.system_id,
         "tps": acct.tps,
@@ -101,27 +113,52 @@ async fn list_accounts(req: HttpRequest, st: web::Data<AppState>) -> HttpRespons
     HttpResponse::Ok().json(json!({"accounts": out}))
 }
 
-async fn get_account(req: HttpRequest, st: web::Data<AppState>, id: web::Path<String>) -> HttpResponse {
+async fn get_account(
+    req: HttpRequest,
+    st: web::Data<AppState>,
+    id: web::Path<String>,
+) -> HttpResponse {
     if let Err(r) = authorized(&req, &st) {
         return r;
     }
     match account_json(&st, &id).await {
         Some(a) => HttpResponse::Ok().json(a),
-        None => error(actix_web::http::StatusCode::NOT_FOUND, "not_found", "no such account"),
+        None => error(
+            actix_web::http::StatusCode::NOT_FOUND,
+            "not_found",
+            "no such account",
+        ),
     }
 }
 
-async fn get_message(req: HttpRequest, st: web::Data<AppState>, id: web::Path<String>) -> HttpResponse {
+async fn get_message(
+    req: HttpRequest,
+    st: web::Data<AppState>,
+    id: web::Path<String>,
+) -> HttpResponse {
     if let Err(r) = authorized(&req, &st) {
         return r;
     }
     let Ok(Some(v)) = st.kv.get(&keys::message(&id)) else {
-        return error(actix_web::http::StatusCode::NOT_FOUND, "not_found", "no such message");
+        return error(
+            actix_web::http::StatusCode::NOT_FOUND,
+            "not_found",
+            "no such message",
+        );
     };
     let Ok((meta, _)) = keys::decode_message(&v) else {
-        return error(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR, "corrupt", "message record unreadable");
+        return error(
+            actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "corrupt",
+            "message record unreadable",
+        );
     };
-    let state = st.kv.get(&keys::state(&id)).ok().flatten().and_then(|v| keys::decode_state(&v).ok());
+    let state = st
+        .kv
+        .get(&keys::state(&id))
+        .ok()
+        .flatten()
+        .and_then(|v| keys::decode_state(&v).ok());
     let history: Vec<_> = st
         .kv
         .scan_prefix(&keys::history_prefix(&id))
@@ -133,9 +170,10 @@ async fn get_message(req: HttpRequest, st: web::Data<AppState>, id: web::Path<St
         .iter()
         .rev()
         .find_map(|e| match &e.state {
-            crate::domain::message::MessageState::Submitted { carrier, carrier_id } => {
-                Some((Some(carrier.clone()), Some(carrier_id.clone())))
-            }
+            crate::domain::message::MessageState::Submitted {
+                carrier,
+                carrier_id,
+            } => Some((Some(carrier.clone()), Some(carrier_id.clone()))),
             _ => None,
         })
         .unwrap_or((None, None));
@@ -166,16 +204,28 @@ async fn list_carriers(req: HttpRequest, st: web::Data<AppState>) -> HttpRespons
     HttpResponse::Ok().json(json!({"carriers": out}))
 }
 
-async fn get_carrier(req: HttpRequest, st: web::Data<AppState>, id: web::Path<String>) -> HttpResponse {
+async fn get_carrier(
+    req: HttpRequest,
+    st: web::Data<AppState>,
+    id: web::Path<String>,
+) -> HttpResponse {
     if let Err(r) = authorized(&req, &st) {
         return r;
     }
     let Some(c) = st.carriers.get(id.as_str()) else {
-        return error(actix_web::http::StatusCode::NOT_FOUND, "not_found", "no such carrier");
+        return error(
+            actix_web::http::StatusCode::NOT_FOUND,
+            "not_found",
+            "no such carrier",
+        );
     };
     match c.send(GetStatus).await {
         Ok(s) => HttpResponse::Ok().json(s),
-        Err(_) => error(actix_web::http::StatusCode::SERVICE_UNAVAILABLE, "unavailable", "carrier not running"),
+        Err(_) => error(
+            actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "carrier not running",
+        ),
     }
 }
 
@@ -185,12 +235,20 @@ async fn sessions(req: HttpRequest, st: web::Data<AppState>) -> HttpResponse {
     }
     match st.delivery.send(ListBinds).await {
         Ok(b) => HttpResponse::Ok().json(json!({"sessions": b})),
-        Err(_) => error(actix_web::http::StatusCode::SERVICE_UNAVAILABLE, "unavailable", "delivery not running"),
+        Err(_) => error(
+            actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "delivery not running",
+        ),
     }
 }
 
 async fn not_found() -> HttpResponse {
-    error(actix_web::http::StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+    error(
+        actix_web::http::StatusCode::NOT_FOUND,
+        "not_found",
+        "no such endpoint",
+    )
 }
 
 /// Registers every route on an actix-web `App`.

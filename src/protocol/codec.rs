@@ -42,13 +42,18 @@ impl BadPdu {
     pub fn status(&self) -> CommandStatus {
         let id = CommandId::from(self.command_id);
         match (id, self.field()) {
-            (CommandId::BindTransmitter | CommandId::BindReceiver | CommandId::BindTransceiver, _) => {
+            (
+                CommandId::BindTransmitter | CommandId::BindReceiver | CommandId::BindTransceiver,
+                _,
+            ) => {
                 // an over-long system_id or password is simply a failed login: no enumeration
                 CommandStatus::EsmeRinvpaswd
             }
             (_, Some(SmppField::destination_addr)) => CommandStatus::EsmeRinvdstadr,
             (_, Some(SmppField::source_addr)) => CommandStatus::EsmeRinvsrcadr,
-            (_, Some(SmppField::short_message | SmppField::sm_length)) => CommandStatus::EsmeRinvmsglen,
+            (_, Some(SmppField::short_message | SmppField::sm_length)) => {
+                CommandStatus::EsmeRinvmsglen
+            }
             (_, Some(SmppField::service_type)) => CommandStatus::EsmeRinvsertyp,
             (_, Some(SmppField::schedule_delivery_time)) => CommandStatus::EsmeRinvsched,
             (_, Some(SmppField::validity_period)) => CommandStatus::EsmeRinvexpiry,
@@ -77,7 +82,10 @@ impl Default for SmppCodec {
 impl SmppCodec {
     /// A codec refusing frames longer than `max_len`.
     pub fn new(max_len: usize) -> Self {
-        SmppCodec { inner: CommandCodec::new().with_max_length(max_len), max_len }
+        SmppCodec {
+            inner: CommandCodec::new().with_max_length(max_len),
+            max_len,
+        }
     }
 }
 
@@ -95,10 +103,16 @@ impl Decoder for SmppCodec {
         }
         let len = be_u32(src, 0) as usize;
         if len < 16 {
-            return Err(DecodeError::MinLength { actual: len, min: 16 });
+            return Err(DecodeError::MinLength {
+                actual: len,
+                min: 16,
+            });
         }
         if len > self.max_len {
-            return Err(DecodeError::MaxLength { actual: len, max: self.max_len });
+            return Err(DecodeError::MaxLength {
+                actual: len,
+                max: self.max_len,
+            });
         }
         if src.len() < len {
             src.reserve(len - src.len());
@@ -116,7 +130,11 @@ impl Decoder for SmppCodec {
                 sequence_number,
                 error: rusmpp::decode::DecodeError::unexpected_eof(),
             }))),
-            Err(DecodeError::Decode(error)) => Ok(Some(Err(BadPdu { command_id, sequence_number, error }))),
+            Err(DecodeError::Decode(error)) => Ok(Some(Err(BadPdu {
+                command_id,
+                sequence_number,
+                error,
+            }))),
             Err(_) => Ok(Some(Err(BadPdu {
                 command_id,
                 sequence_number,

@@ -23,7 +23,11 @@ pub fn generic_nack(status: CommandStatus, seq: u32) -> Command {
 pub fn submit_sm_resp_ok(seq: u32, message_id: &str) -> Command {
     // tern ids are 16 hex digits, always a valid C-string of at most 64 characters.
     let id = COctetString::from_string(message_id.to_string()).unwrap_or_default();
-    Command::new(CommandStatus::EsmeRok, seq, SubmitSmResp::builder().message_id(id).build())
+    Command::new(
+        CommandStatus::EsmeRok,
+        seq,
+        SubmitSmResp::builder().message_id(id).build(),
+    )
 }
 
 /// An address as a rusmpp C-string, empty if it is not representable.
@@ -64,7 +68,9 @@ pub fn receipt_deliver_sm(
     if let Ok(id) = COctetString::from_string(tern_id.to_string()) {
         d.push_tlv(MessageDeliveryRequestTlvValue::ReceiptedMessageId(id));
     }
-    d.push_tlv(MessageDeliveryRequestTlvValue::MessageState(message_state(stat)));
+    d.push_tlv(MessageDeliveryRequestTlvValue::MessageState(message_state(
+        stat,
+    )));
     Command::new(CommandStatus::EsmeRok, seq, d)
 }
 
@@ -116,7 +122,9 @@ mod tests {
             .short_message(OctetString::from_vec(vec![5, 0, 3, 1, 2, 1, 0, 0x41]).unwrap())
             .build();
         let c = round_trip(&forward_submit_sm(sm.clone(), 3));
-        let Some(Pdu::SubmitSm(f)) = c.pdu() else { panic!() };
+        let Some(Pdu::SubmitSm(f)) = c.pdu() else {
+            panic!()
+        };
         assert_eq!(u8::from(f.registered_delivery), 0x11);
         assert_eq!(u8::from(f.esm_class), 0x40);
         assert_eq!(u8::from(f.data_coding), 0x08);
@@ -125,8 +133,19 @@ mod tests {
 
     #[test]
     fn receipt_carries_id_in_text_and_tlvs() {
-        let c = round_trip(&receipt_deliver_sm(1, "00000000000000ff", "4917", "ACME", 5, 0, Stat::Delivrd, "id:00000000000000ff stat:DELIVRD"));
-        let Some(Pdu::DeliverSm(d)) = c.pdu() else { panic!() };
+        let c = round_trip(&receipt_deliver_sm(
+            1,
+            "00000000000000ff",
+            "4917",
+            "ACME",
+            5,
+            0,
+            Stat::Delivrd,
+            "id:00000000000000ff stat:DELIVRD",
+        ));
+        let Some(Pdu::DeliverSm(d)) = c.pdu() else {
+            panic!()
+        };
         assert_eq!(u8::from(d.esm_class), 0x04);
         let mut id = None;
         let mut st = None;

@@ -6,10 +6,13 @@
 //! stops reading (and gives up after a timeout). The task batches whatever is queued into
 //! one write syscall.
 
+use std::time::Duration;
+
 use futures::SinkExt;
 use rusmpp::Command;
 use tokio::io::AsyncWrite;
 use tokio::sync::mpsc;
+use tokio::time::timeout;
 use tokio_util::codec::FramedWrite;
 
 use super::codec::SmppCodec;
@@ -17,17 +20,21 @@ use super::codec::SmppCodec;
 /// Commands queued per connection before the session must wait.
 pub const WRITE_QUEUE: usize = 1024;
 
+/// A write that makes no progress for this long ends the connection: the peer is not
+/// reading, and holding its socket open would hold its buffers forever.
+pub const WRITE_STALL: Duration = Duration::from_secs(15);
+
 /// Spawns the writer on the current runtime and returns its queue. The task ends when
 /// the queue is closed (all senders dropped) or the socket fails; it closes the socket then.
 pub fn spawn_writer<W>(w: W, cap: usize) -> mpsc::Sender<Command>
 where
-    W: AsyncWrite + Unpin + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
 {
     let (tx, mut rx) = mpsc::channel::<Command>(cap);
-    tokio::task::spawn_local(async move {
+    tokio::spawn(async move {
         let mut sink = FramedWrite::new(w, SmppCodec::default());
         while let Some(c) = rx.recv().await {
-            if sink.feed(c).await.is_err() {
+            if !matches!(timeout(WRITE_STALL, sink.feed(c)).await, Ok(Ok(()))) {
                 break;
             }
             // batch what is already queued into the same write
@@ -35,7 +42,7 @@ where
             while n < 256 {
                 match rx.try_recv() {
                     Ok(c) => {
-                        if sink.feed(c).await.is_err() {
+                        if !matches!(timeout(WRITE_STALL, sink.feed(c)).await, Ok(Ok(()))) {
                             return;
                         }
                         n += 1;
@@ -43,11 +50,14 @@ where
                     Err(_) => break,
                 }
             }
-            if SinkExt::<Command>::flush(&mut sink).await.is_err() {
+            if !matches!(
+                timeout(WRITE_STALL, SinkExt::<Command>::flush(&mut sink)).await,
+                Ok(Ok(()))
+            ) {
                 break;
             }
         }
-        let _ = SinkExt::<Command>::close(&mut sink).await;
+        let _ = timeout(WRITE_STALL, SinkExt::<Command>::close(&mut sink)).await;
     });
     tx
 }

@@ -13,7 +13,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
-use rusmpp::pdus::{BindReceiverResp, BindTransceiverResp, BindTransmitterResp, DeliverSm, SubmitSmResp};
+use rusmpp::pdus::{
+    BindReceiverResp, BindTransceiverResp, BindTransmitterResp, DeliverSm, SubmitSmResp,
+};
 use rusmpp::tlvs::MessageDeliveryRequestTlvValue;
 use rusmpp::types::{COctetString, OctetString};
 use rusmpp::values::{EsmClass, MessageState};
@@ -91,7 +93,10 @@ impl Sim {
                 }
             }
         }
-        s.parked.entry(system_id.to_string()).or_default().push_back(r);
+        s.parked
+            .entry(system_id.to_string())
+            .or_default()
+            .push_back(r);
     }
 }
 
@@ -116,8 +121,22 @@ pub async fn serve(listener: TcpListener, cfg: SimConfig) {
 }
 
 fn receipt_pdu(seq: u32, r: &PendingReceipt, decimal: bool) -> Command {
-    let id = if decimal { hex_id_as_decimal(&r.id).unwrap_or_else(|| r.id.clone()) } else { r.id.clone() };
-    let text = format_receipt(&id, r.stat, if r.stat == Stat::Delivrd { "000" } else { "001" }, r.submit_ms, now_ms());
+    let id = if decimal {
+        hex_id_as_decimal(&r.id).unwrap_or_else(|| r.id.clone())
+    } else {
+        r.id.clone()
+    };
+    let text = format_receipt(
+        &id,
+        r.stat,
+        if r.stat == Stat::Delivrd {
+            "000"
+        } else {
+            "001"
+        },
+        r.submit_ms,
+        now_ms(),
+    );
     let mut d = DeliverSm::builder()
         .source_addr(pdu::c_addr(&r.from))
         .destination_addr(pdu::c_addr(&r.to))
@@ -127,7 +146,9 @@ fn receipt_pdu(seq: u32, r: &PendingReceipt, decimal: bool) -> Command {
     if let Ok(cid) = COctetString::from_string(id) {
         d.push_tlv(MessageDeliveryRequestTlvValue::ReceiptedMessageId(cid));
     }
-    d.push_tlv(MessageDeliveryRequestTlvValue::MessageState(MessageState::from(r.stat.message_state())));
+    d.push_tlv(MessageDeliveryRequestTlvValue::MessageState(
+        MessageState::from(r.stat.message_state()),
+    ));
     Command::new(CommandStatus::EsmeRok, seq, d)
 }
 
@@ -267,7 +288,10 @@ async fn connection(sock: TcpStream, sim: Arc<Sim>) {
 
 fn bind(sim: &Sim, system_id: &str, conn_id: u64, tx: &mpsc::Sender<PendingReceipt>) {
     let mut s = sim.lock();
-    s.conns.entry(system_id.to_string()).or_default().push((conn_id, tx.clone()));
+    s.conns
+        .entry(system_id.to_string())
+        .or_default()
+        .push((conn_id, tx.clone()));
     if let Some(parked) = s.parked.remove(system_id) {
         for r in parked {
             let _ = tx.try_send(r);

@@ -81,7 +81,13 @@ fn json<T: Serialize>(v: &T) -> Vec<u8> {
 /// Adds "message `id` is now in `state`" to a batch: state, history, pending marker.
 pub fn set_state(b: &mut WriteBatch, id: &str, state_now: &MessageState, at_ms: u64) {
     b.put(state(id), json(state_now));
-    b.put(history(id, at_ms), json(&Event { at_ms, state: state_now.clone() }));
+    b.put(
+        history(id, at_ms),
+        json(&Event {
+            at_ms,
+            state: state_now.clone(),
+        }),
+    );
     if state_now.is_final() {
         b.del(pending(id));
     } else {
@@ -102,7 +108,8 @@ pub fn encode_message(meta: &MessageMeta, pdu: &[u8]) -> Vec<u8> {
 /// Decodes a message record into its meta and raw PDU.
 pub fn decode_message(v: &[u8]) -> Result<(MessageMeta, Vec<u8>), StoreError> {
     let bad = || StoreError("corrupt message record".into());
-    let len = u32::from_be_bytes(v.get(..4).ok_or_else(bad)?.try_into().map_err(|_| bad())?) as usize;
+    let len =
+        u32::from_be_bytes(v.get(..4).ok_or_else(bad)?.try_into().map_err(|_| bad())?) as usize;
     let meta_bytes = v.get(4..4 + len).ok_or_else(bad)?;
     let meta = serde_json::from_slice(meta_bytes).map_err(|e| StoreError(e.to_string()))?;
     Ok((meta, v[4 + len..].to_vec()))
@@ -200,7 +207,15 @@ mod tests {
         set_state(&mut b, "x", &MessageState::Accepted, 1);
         assert!(matches!(&b.ops[2], super::super::kv::Op::Put(k, _) if k == b"p/x"));
         let mut b = WriteBatch::default();
-        set_state(&mut b, "x", &MessageState::Final { stat: Stat::Delivrd, err: "000".into() }, 2);
+        set_state(
+            &mut b,
+            "x",
+            &MessageState::Final {
+                stat: Stat::Delivrd,
+                err: "000".into(),
+            },
+            2,
+        );
         assert!(matches!(&b.ops[2], super::super::kv::Op::Del(k) if k == b"p/x"));
     }
 }

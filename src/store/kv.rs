@@ -118,7 +118,10 @@ impl Kv for SledKv {
     fn scan_prefix(&self, prefix: &[u8]) -> Vec<Result<(Vec<u8>, Vec<u8>), StoreError>> {
         self.tree
             .scan_prefix(prefix)
-            .map(|r| r.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(StoreError::from))
+            .map(|r| {
+                r.map(|(k, v)| (k.to_vec(), v.to_vec()))
+                    .map_err(StoreError::from)
+            })
             .collect()
     }
 

@@ -23,7 +23,10 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_tern");
 pub const TOKEN: &str = "test-token";
 
 pub fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+    StdListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
 }
 
 /// Waits until something accepts on `addr`.
@@ -36,7 +39,10 @@ pub async fn wait_port(addr: SocketAddr, child: &mut Child) {
         if let Ok(Some(st)) = child.try_wait() {
             panic!("process exited before listening on {addr}: {st}");
         }
-        assert!(t0.elapsed() < Duration::from_secs(30), "nothing listening on {addr} after 30 s");
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "nothing listening on {addr} after 30 s"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -85,7 +91,11 @@ pub fn account(id: &str, pw: &str, extra: &str) -> String {
 
 /// TOML for a route.
 pub fn route(prefix: &str, carriers: &[&str]) -> String {
-    let list = carriers.iter().map(|c| format!("\"{c}\"")).collect::<Vec<_>>().join(", ");
+    let list = carriers
+        .iter()
+        .map(|c| format!("\"{c}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
     format!("[[routes]]\nprefix = \"{prefix}\"\ncarriers = [{list}]\n")
 }
 
@@ -110,7 +120,13 @@ impl Tern {
             dir.path().join("data").display()
         );
         std::fs::write(&config, text).expect("write config");
-        let mut t = Tern { smpp, http, config, dir, child: None };
+        let mut t = Tern {
+            smpp,
+            http,
+            config,
+            dir,
+            child: None,
+        };
         t.restart().await;
         t
     }
@@ -149,7 +165,10 @@ impl Tern {
     /// SIGTERM, then wait for the exit status.
     pub fn terminate(&mut self) -> ExitStatus {
         let mut c = self.child.take().expect("running");
-        let _ = Proc::new("kill").arg("-TERM").arg(c.id().to_string()).status();
+        let _ = Proc::new("kill")
+            .arg("-TERM")
+            .arg(c.id().to_string())
+            .status();
         let t0 = Instant::now();
         loop {
             if let Ok(Some(st)) = c.try_wait() {
@@ -184,7 +203,10 @@ impl Tern {
     pub async fn metric(&self, series: &str) -> f64 {
         let (_, body) = http_get(self.http, "/metrics", None).await;
         body.lines()
-            .find_map(|l| l.strip_prefix(series).and_then(|r| r.trim().parse::<f64>().ok()))
+            .find_map(|l| {
+                l.strip_prefix(series)
+                    .and_then(|r| r.trim().parse::<f64>().ok())
+            })
             .unwrap_or(0.0)
     }
 
@@ -209,13 +231,18 @@ impl Drop for Tern {
 
 pub async fn http_get(addr: SocketAddr, path: &str, token: Option<&str>) -> (u16, String) {
     let mut s = TcpStream::connect(addr).await.expect("connect http");
-    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
     let req = format!("GET {path} HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n");
     s.write_all(req.as_bytes()).await.expect("write http");
     let mut out = String::new();
     s.read_to_string(&mut out).await.expect("read http");
     let status = out.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let body = out.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let body = out
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
     (status, body)
 }
 
@@ -244,13 +271,20 @@ pub struct Esme {
 /// The command_status of a rusmppc error, if the server answered with one.
 pub fn status_of(e: &rusmppc::error::Error) -> Option<u32> {
     match e {
-        rusmppc::error::Error::UnexpectedResponse { response } => Some(u32::from(response.status())),
+        rusmppc::error::Error::UnexpectedResponse { response } => {
+            Some(u32::from(response.status()))
+        }
         _ => None,
     }
 }
 
 /// Binds; Err carries the bind_resp's command_status.
-pub async fn bind(addr: SocketAddr, system_id: &str, password: &str, mode: Mode) -> Result<Esme, u32> {
+pub async fn bind(
+    addr: SocketAddr,
+    system_id: &str,
+    password: &str,
+    mode: Mode,
+) -> Result<Esme, u32> {
     let stream = TcpStream::connect(addr).await.expect("connect smpp");
     let (client, mut events) = rusmppc::ConnectionBuilder::new()
         .no_enquire_link_interval()
@@ -260,9 +294,28 @@ pub async fn bind(addr: SocketAddr, system_id: &str, password: &str, mode: Mode)
     let sid = COctetString::from_str(system_id).expect("system_id");
     let pw = COctetString::from_str(password).expect("password");
     let res = match mode {
-        Mode::Tx => client.bind_transmitter(BindTransmitter::builder().system_id(sid).password(pw).build()).await.map(|_| ()),
-        Mode::Rx => client.bind_receiver(BindReceiver::builder().system_id(sid).password(pw).build()).await.map(|_| ()),
-        Mode::Trx => client.bind_transceiver(BindTransceiver::builder().system_id(sid).password(pw).build()).await.map(|_| ()),
+        Mode::Tx => client
+            .bind_transmitter(
+                BindTransmitter::builder()
+                    .system_id(sid)
+                    .password(pw)
+                    .build(),
+            )
+            .await
+            .map(|_| ()),
+        Mode::Rx => client
+            .bind_receiver(BindReceiver::builder().system_id(sid).password(pw).build())
+            .await
+            .map(|_| ()),
+        Mode::Trx => client
+            .bind_transceiver(
+                BindTransceiver::builder()
+                    .system_id(sid)
+                    .password(pw)
+                    .build(),
+            )
+            .await
+            .map(|_| ()),
     };
     if let Err(e) = res {
         return Err(status_of(&e).unwrap_or(u32::MAX));
@@ -283,13 +336,23 @@ pub async fn bind(addr: SocketAddr, system_id: &str, password: &str, mode: Mode)
                         }
                     }
                     let text = String::from_utf8_lossy(d.short_message().as_ref()).into_owned();
-                    let _ = c2.deliver_sm_resp(cmd.sequence_number(), DeliverSmResp::default()).await;
-                    let _ = tx.send(GotReceipt { tlv_id, state, text, esm_class: u8::from(d.esm_class) });
+                    let _ = c2
+                        .deliver_sm_resp(cmd.sequence_number(), DeliverSmResp::default())
+                        .await;
+                    let _ = tx.send(GotReceipt {
+                        tlv_id,
+                        state,
+                        text,
+                        esm_class: u8::from(d.esm_class),
+                    });
                 }
             }
         }
     });
-    Ok(Esme { client, receipts: rx })
+    Ok(Esme {
+        client,
+        receipts: rx,
+    })
 }
 
 /// A submit_sm to `dest` from `source`, asking for a receipt.
@@ -340,7 +403,9 @@ pub struct Raw {
 impl Raw {
     pub async fn connect(addr: SocketAddr) -> Raw {
         let s = TcpStream::connect(addr).await.expect("connect");
-        Raw { framed: tokio_util::codec::Framed::new(s, tern::protocol::codec::SmppCodec::default()) }
+        Raw {
+            framed: tokio_util::codec::Framed::new(s, tern::protocol::codec::SmppCodec::default()),
+        }
     }
 
     pub async fn send_bytes(&mut self, b: &[u8]) {
