@@ -342,10 +342,10 @@ impl Config {
                 }],
             }
         })?;
-        if let Ok(tok) = std::env::var("TERN_ADMIN_TOKEN") {
-            if !tok.is_empty() {
-                cfg.http.admin_token = tok;
-            }
+        if let Ok(tok) = std::env::var("TERN_ADMIN_TOKEN")
+            && !tok.is_empty()
+        {
+            cfg.http.admin_token = tok;
         }
         let problems = cfg.problems(text);
         if problems.is_empty() {
@@ -386,13 +386,13 @@ impl Config {
         if self.http.admin_token.is_empty() {
             p(top, "http.admin_token: must not be empty".into());
         }
-        if let Some(sim) = &self.simulator {
-            if sim.listen.parse::<SocketAddr>().is_err() {
-                p(
-                    top,
-                    format!("simulator.listen: {:?} is not an address:port", sim.listen),
-                );
-            }
+        if let Some(sim) = &self.simulator
+            && sim.listen.parse::<SocketAddr>().is_err()
+        {
+            p(
+                top,
+                format!("simulator.listen: {:?} is not an address:port", sim.listen),
+            );
         }
         let mut seen = std::collections::HashSet::new();
         for a in &self.accounts {
@@ -546,7 +546,7 @@ carriers = ["sim"]
         assert_eq!(problems.len(), 2, "{problems:?}");
         assert_eq!(problems[0].line, 5, "{problems:?}");
         assert!(problems[0].message.contains("password"));
-        assert_eq!(problems[1].line, 19, "{problems:?}");
+        assert_eq!(problems[1].line, 18, "{problems:?}");
         assert!(problems[1].message.contains("nope"));
     }
 

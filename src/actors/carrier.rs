@@ -277,10 +277,10 @@ impl Handler<SessionDown> for Carrier {
 impl Handler<SubmitDone> for Carrier {
     type Result = ();
     fn handle(&mut self, m: SubmitDone, ctx: &mut Context<Self>) {
-        if let Some(s) = self.slots.get_mut(m.idx) {
-            if s.up {
-                s.credits = (s.credits + 1).min(self.cfg.window);
-            }
+        if let Some(s) = self.slots.get_mut(m.idx)
+            && s.up
+        {
+            s.credits = (s.credits + 1).min(self.cfg.window);
         }
         let carrier = self.cfg.id.clone();
         let label = match &m.result {

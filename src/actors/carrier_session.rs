@@ -176,7 +176,7 @@ impl CarrierSession {
         let rt = Duration::from_secs(self.cfg.response_timeout_s);
         if let Some(sent) = self.enquire_sent {
             if now.duration_since(sent) > rt {
-                return self.fail("enquire_link unanswered", ctx);
+                self.fail("enquire_link unanswered", ctx)
             }
         } else if now.duration_since(self.last_enquire)
             >= Duration::from_secs(self.cfg.enquire_link_s)

@@ -131,10 +131,10 @@ impl Delivery {
         let rows = self.kv.scan_prefix(&keys::outbox_prefix(account));
         let q = self.accounts.entry(account.to_string()).or_default();
         for row in rows.into_iter().flatten() {
-            if let Ok(r) = keys::decode::<OutboxReceipt>(&row.1) {
-                if q.known.insert(r.id.clone()) {
-                    q.queue.push_back((r, 0));
-                }
+            if let Ok(r) = keys::decode::<OutboxReceipt>(&row.1)
+                && q.known.insert(r.id.clone())
+            {
+                q.queue.push_back((r, 0));
             }
         }
     }
@@ -278,10 +278,10 @@ impl Handler<NewReceipt> for Delivery {
         if !self.receivers(&account) {
             return; // waits in the outbox
         }
-        if let Some(q) = self.accounts.get_mut(&account) {
-            if q.known.insert(m.0.id.clone()) {
-                q.queue.push_back((m.0, 0));
-            }
+        if let Some(q) = self.accounts.get_mut(&account)
+            && q.known.insert(m.0.id.clone())
+        {
+            q.queue.push_back((m.0, 0));
         }
         self.pump(&account);
     }

@@ -162,10 +162,10 @@ impl DlrCorrelator {
             .into_iter()
             .flatten()
         {
-            if let Ok(e) = keys::decode::<EarlyReceipt>(&v) {
-                if e.at_ms < cutoff {
-                    b.del(k);
-                }
+            if let Ok(e) = keys::decode::<EarlyReceipt>(&v)
+                && e.at_ms < cutoff
+            {
+                b.del(k);
             }
         }
         if !b.is_empty() {

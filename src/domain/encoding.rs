@@ -31,7 +31,7 @@ impl Alphabet {
                     Alphabet::Octets
                 }
             }
-            0x10..=0x3F | 0x40..=0x7F => match (dc >> 2) & 0x03 {
+            0x10..=0x7F => match (dc >> 2) & 0x03 {
                 0 => Alphabet::Gsm7,
                 2 => Alphabet::Ucs2,
                 _ => Alphabet::Octets,

@@ -43,7 +43,7 @@ fn error(status: actix_web::http::StatusCode, code: &str, message: &str) -> Http
     HttpResponse::build(status).json(json!({"error": {"code": code, "message": message}}))
 }
 
-fn authorized(req: &HttpRequest, st: &AppState) -> Result<(), HttpResponse> {
+fn authorized(req: &HttpRequest, st: &AppState) -> Result<(), Box<HttpResponse>> {
     let ok = req
         .headers()
         .get("authorization")
@@ -53,11 +53,11 @@ fn authorized(req: &HttpRequest, st: &AppState) -> Result<(), HttpResponse> {
     if ok {
         Ok(())
     } else {
-        Err(error(
+        Err(Box::new(error(
             actix_web::http::StatusCode::UNAUTHORIZED,
             "unauthorized",
             "missing or wrong bearer token",
-        ))
+        )))
     }
 }
 
@@ -100,7 +100,7 @@ async fn account_json(st: &AppState, id: &str) -> Option<serde_json::Value> {
 
 async fn list_accounts(req: HttpRequest, st: web::Data<AppState>) -> HttpResponse {
     if let Err(r) = authorized(&req, &st) {
-        return r;
+        return *r;
     }
     let mut ids: Vec<String> = st.accounts.borrow().keys().cloned().collect();
     ids.sort();
@@ -119,7 +119,7 @@ async fn get_account(
     id: web::Path<String>,
 ) -> HttpResponse {
     if let Err(r) = authorized(&req, &st) {
-        return r;
+        return *r;
     }
     match account_json(&st, &id).await {
         Some(a) => HttpResponse::Ok().json(a),
@@ -137,7 +137,7 @@ async fn get_message(
     id: web::Path<String>,
 ) -> HttpResponse {
     if let Err(r) = authorized(&req, &st) {
-        return r;
+        return *r;
     }
     let Ok(Some(v)) = st.kv.get(&keys::message(&id)) else {
         return error(
@@ -192,7 +192,7 @@ async fn get_message(
 
 async fn list_carriers(req: HttpRequest, st: web::Data<AppState>) -> HttpResponse {
     if let Err(r) = authorized(&req, &st) {
-        return r;
+        return *r;
     }
     let mut out = Vec::new();
     for c in st.carriers.values() {
@@ -210,7 +210,7 @@ async fn get_carrier(
     id: web::Path<String>,
 ) -> HttpResponse {
     if let Err(r) = authorized(&req, &st) {
-        return r;
+        return *r;
     }
     let Some(c) = st.carriers.get(id.as_str()) else {
         return error(
@@ -231,7 +231,7 @@ async fn get_carrier(
 
 async fn sessions(req: HttpRequest, st: web::Data<AppState>) -> HttpResponse {
     if let Err(r) = authorized(&req, &st) {
-        return r;
+        return *r;
     }
     match st.delivery.send(ListBinds).await {
         Ok(b) => HttpResponse::Ok().json(json!({"sessions": b})),

@@ -205,7 +205,7 @@ async fn connection(sock: TcpStream, sim: Arc<Sim>) {
                         };
                         let n = sim.submits.fetch_add(1, Ordering::Relaxed) + 1;
                         let cfg = &sim.cfg;
-                        let status = if cfg.throttle_every > 0 && n % cfg.throttle_every == 0 {
+                        let status = if cfg.throttle_every > 0 && n.is_multiple_of(cfg.throttle_every) {
                             Some(CommandStatus::EsmeRthrottled)
                         } else if cfg.fail_rate > 0.0 && rand::random::<f64>() < cfg.fail_rate {
                             Some(CommandStatus::from(cfg.fail_status))
@@ -244,18 +244,16 @@ async fn connection(sock: TcpStream, sim: Arc<Sim>) {
                         } else {
                             let _ = out_tx.send(resp).await;
                         }
-                        if cfg.disconnect_every > 0 && n % cfg.disconnect_every == 0 {
+                        if cfg.disconnect_every > 0 && n.is_multiple_of(cfg.disconnect_every) {
                             break;
                         }
                     }
                     Some(Pdu::EnquireLink) => { let _ = out_tx.send(Command::new(CommandStatus::EsmeRok, s, Pdu::EnquireLinkResp)).await; }
                     Some(Pdu::Unbind) => { let _ = out_tx.send(Command::new(CommandStatus::EsmeRok, s, Pdu::UnbindResp)).await; break; }
                     _ if cmd.id() == CommandId::DeliverSmResp => {
-                        if let Some(r) = unacked.remove(&s) {
-                            if cmd.status() != CommandStatus::EsmeRok {
-                                if let Some(sid) = &system_id { sim.lock().parked.entry(sid.clone()).or_default().push_back(r); }
-                            }
-                        }
+                        if let Some(r) = unacked.remove(&s)
+                            && cmd.status() != CommandStatus::EsmeRok
+                                && let Some(sid) = &system_id { sim.lock().parked.entry(sid.clone()).or_default().push_back(r); }
                     }
                     _ if cmd.id().is_response() => {}
                     _ => { let _ = out_tx.send(pdu::generic_nack(CommandStatus::EsmeRinvcmdid, s)).await; }

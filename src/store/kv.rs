@@ -52,6 +52,9 @@ impl WriteBatch {
     }
 }
 
+/// One key and its value, from a scan.
+pub type Row = Result<(Vec<u8>, Vec<u8>), StoreError>;
+
 /// A future returned by [`Kv::flush`].
 pub type FlushFuture = Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send>>;
 
@@ -64,7 +67,7 @@ pub trait Kv: Send + Sync + 'static {
     /// Reads one key.
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
     /// Every key and value under `prefix`, in key order.
-    fn scan_prefix(&self, prefix: &[u8]) -> Vec<Result<(Vec<u8>, Vec<u8>), StoreError>>;
+    fn scan_prefix(&self, prefix: &[u8]) -> Vec<Row>;
     /// A crash-safe, strictly increasing id.
     fn generate_id(&self) -> Result<u64, StoreError>;
 }
@@ -115,7 +118,7 @@ impl Kv for SledKv {
         Ok(self.tree.get(key)?.map(|v| v.to_vec()))
     }
 
-    fn scan_prefix(&self, prefix: &[u8]) -> Vec<Result<(Vec<u8>, Vec<u8>), StoreError>> {
+    fn scan_prefix(&self, prefix: &[u8]) -> Vec<Row> {
         self.tree
             .scan_prefix(prefix)
             .map(|r| {

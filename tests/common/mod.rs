@@ -324,28 +324,28 @@ pub async fn bind(
     let c2 = client.clone();
     tokio::spawn(async move {
         while let Some(ev) = events.next().await {
-            if let Event::Incoming(cmd) = ev {
-                if let Some(Pdu::DeliverSm(d)) = cmd.pdu() {
-                    let mut tlv_id = None;
-                    let mut state = None;
-                    for t in d.tlvs() {
-                        match t.value() {
-                            Some(TlvValue::ReceiptedMessageId(v)) => tlv_id = Some(v.to_string()),
-                            Some(TlvValue::MessageState(s)) => state = Some(u8::from(*s)),
-                            _ => {}
-                        }
+            if let Event::Incoming(cmd) = ev
+                && let Some(Pdu::DeliverSm(d)) = cmd.pdu()
+            {
+                let mut tlv_id = None;
+                let mut state = None;
+                for t in d.tlvs() {
+                    match t.value() {
+                        Some(TlvValue::ReceiptedMessageId(v)) => tlv_id = Some(v.to_string()),
+                        Some(TlvValue::MessageState(s)) => state = Some(u8::from(*s)),
+                        _ => {}
                     }
-                    let text = String::from_utf8_lossy(d.short_message().as_ref()).into_owned();
-                    let _ = c2
-                        .deliver_sm_resp(cmd.sequence_number(), DeliverSmResp::default())
-                        .await;
-                    let _ = tx.send(GotReceipt {
-                        tlv_id,
-                        state,
-                        text,
-                        esm_class: u8::from(d.esm_class),
-                    });
                 }
+                let text = String::from_utf8_lossy(d.short_message().as_ref()).into_owned();
+                let _ = c2
+                    .deliver_sm_resp(cmd.sequence_number(), DeliverSmResp::default())
+                    .await;
+                let _ = tx.send(GotReceipt {
+                    tlv_id,
+                    state,
+                    text,
+                    esm_class: u8::from(d.esm_class),
+                });
             }
         }
     });
