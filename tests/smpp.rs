@@ -279,3 +279,32 @@ async fn a_client_that_never_reads_is_dropped_and_memory_stays_bounded() {
         .await
         .expect("bind after");
 }
+
+#[tokio::test]
+async fn an_idle_esme_is_unbound() {
+    let sim = Sim::start(&[]).await;
+    let t = Tern::start_with("inactivity_timeout_s = 1", &body(sim.port)).await;
+    let mut r = Raw::connect(t.smpp).await;
+    r.send_bytes(&frame(0x09, 0, 1, &bind_body("demo", "demopass", 0x34)))
+        .await;
+    assert_eq!(r.recv().await.status(), CommandStatus::EsmeRok);
+    let t0 = Instant::now();
+    let c = r.recv().await;
+    assert_eq!(c.id(), CommandId::Unbind, "tern unbinds an idle ESME");
+    assert!(
+        t0.elapsed() >= Duration::from_millis(900),
+        "not before the timeout"
+    );
+    // and the bind slot is freed
+    let (_, sessions) = {
+        let t1 = Instant::now();
+        loop {
+            let s = t.get("/api/v1/sessions").await;
+            if !s.1.contains("demo") || t1.elapsed() > Duration::from_secs(10) {
+                break s;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    assert!(!sessions.contains("\"demo\""), "{sessions}");
+}
