@@ -1,4 +1,321 @@
-fn main() {
-    eprintln!("tern-load: not built yet (issue 3)");
-    std::process::exit(2);
+//! `tern-load`: an SMPP load generator for tern.
+//!
+//! `tern-load esme` binds S transceiver sessions, keeps W submit_sm outstanding on each,
+//! sends N messages in all with registered_delivery=1 to unique destinations, answers every
+//! deliver_sm, matches receipts to the ids from submit_sm_resp, and reports throughput and
+//! latency percentiles. (The end-to-end harness, plots and scenarios come with issue 3.)
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use clap::{Parser, Subcommand};
+use futures::{SinkExt, StreamExt};
+use hdrhistogram::Histogram;
+use rusmpp::pdus::{BindTransceiver, DeliverSmResp, SubmitSm};
+use rusmpp::tlvs::TlvValue;
+use rusmpp::types::{COctetString, OctetString};
+use rusmpp::values::{EsmClass, Npi, RegisteredDelivery, Ton};
+use rusmpp::{Command, CommandId, CommandStatus, Pdu};
+use tern::protocol::codec::SmppCodec;
+use tokio::net::TcpStream;
+use tokio::sync::Mutex;
+use tokio_util::codec::Framed;
+
+#[derive(Parser)]
+#[command(name = "tern-load")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Drive ESME load against an SMPP server.
+    Esme {
+        /// SMPP address.
+        #[arg(long, default_value = "127.0.0.1:2775")]
+        addr: String,
+        /// system_id.
+        #[arg(long, default_value = "demo")]
+        system_id: String,
+        /// password.
+        #[arg(long, default_value = "demopass")]
+        password: String,
+        /// Sessions.
+        #[arg(long, short = 's', default_value_t = 1)]
+        sessions: usize,
+        /// Outstanding submit_sm per session.
+        #[arg(long, short = 'w', default_value_t = 100)]
+        window: usize,
+        /// Messages in all.
+        #[arg(long, short = 'n', default_value_t = 10_000)]
+        messages: u64,
+        /// Seconds to wait for receipts after the last submit.
+        #[arg(long, default_value_t = 60)]
+        receipt_wait_s: u64,
+    },
+}
+
+#[derive(Default)]
+struct Totals {
+    /// tern id -> when its submit_sm went out; receipts may come back on any session
+    sent_at: std::sync::Mutex<HashMap<String, Instant>>,
+    /// receipts that overtook their submit_sm_resp (read on another session first)
+    early: std::sync::Mutex<std::collections::HashSet<String>>,
+    resps: AtomicU64,
+    ok: AtomicU64,
+    refused: Mutex<HashMap<u32, u64>>,
+    receipts: AtomicU64,
+    unmatched: AtomicU64,
+}
+
+fn sm(i: u64) -> SubmitSm {
+    SubmitSm::builder()
+        .source_addr_ton(Ton::Alphanumeric)
+        .source_addr_npi(Npi::Unknown)
+        .source_addr(COctetString::from_static_slice(b"LOAD\0").unwrap_or_default())
+        .dest_addr_ton(Ton::International)
+        .dest_addr_npi(Npi::Isdn)
+        .destination_addr(
+            COctetString::from_string(format!("4917{:08}", i % 100_000_000)).unwrap_or_default(),
+        )
+        .esm_class(EsmClass::from(0u8))
+        .registered_delivery(RegisteredDelivery::from(1u8))
+        .short_message(OctetString::from_static_slice(b"load test message").unwrap_or_default())
+        .build()
+}
+
+struct SessionResult {
+    submit_lat: Histogram<u64>,
+    receipt_lat: Histogram<u64>,
+}
+
+async fn session(
+    addr: String,
+    sid: String,
+    pw: String,
+    window: usize,
+    next: Arc<AtomicU64>,
+    total: u64,
+    totals: Arc<Totals>,
+    wait: Duration,
+) -> Result<SessionResult, String> {
+    let sock = TcpStream::connect(&addr)
+        .await
+        .map_err(|e| format!("connect {addr}: {e}"))?;
+    let _ = sock.set_nodelay(true);
+    let mut f = Framed::new(sock, SmppCodec::default());
+    let bind = BindTransceiver::builder()
+        .system_id(COctetString::from_string(sid).map_err(|e| format!("{e:?}"))?)
+        .password(COctetString::from_string(pw).map_err(|e| format!("{e:?}"))?)
+        .build();
+    f.send(Command::new(CommandStatus::EsmeRok, 1, bind))
+        .await
+        .map_err(|e| e.to_string())?;
+    match f.next().await {
+        Some(Ok(Ok(c))) if c.status() == CommandStatus::EsmeRok => {}
+        other => return Err(format!("bind failed: {other:?}")),
+    }
+    let mut submit_lat = Histogram::<u64>::new(3).map_err(|e| e.to_string())?;
+    let mut receipt_lat = Histogram::<u64>::new(3).map_err(|e| e.to_string())?;
+    let mut seq: u32 = 1;
+    let mut in_flight: HashMap<u32, Instant> = HashMap::new();
+    let mut acked = 0u64;
+    let mut done_sending = false;
+    let mut last = Instant::now();
+    loop {
+        while !done_sending && in_flight.len() < window {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            if i >= total {
+                done_sending = true;
+                break;
+            }
+            seq += 1;
+            f.feed(Command::new(CommandStatus::EsmeRok, seq, sm(i)))
+                .await
+                .map_err(|e| e.to_string())?;
+            in_flight.insert(seq, Instant::now());
+        }
+        SinkExt::<Command>::flush(&mut f)
+            .await
+            .map_err(|e| e.to_string())?;
+        if done_sending
+            && in_flight.is_empty()
+            && totals.resps.load(Ordering::Relaxed) >= total
+            && totals.sent_at.lock().map(|m| m.is_empty()).unwrap_or(true)
+        {
+            break;
+        }
+        let item = match tokio::time::timeout(Duration::from_secs(1), f.next()).await {
+            Ok(Some(Ok(Ok(c)))) => c,
+            Ok(Some(Ok(Err(bad)))) => return Err(format!("bad PDU from server: {}", bad.error)),
+            Ok(_) => return Err("connection closed".into()),
+            Err(_) => {
+                if done_sending && last.elapsed() > wait {
+                    break;
+                }
+                continue;
+            }
+        };
+        last = Instant::now();
+        match item.id() {
+            CommandId::SubmitSmResp => {
+                let Some(t) = in_flight.remove(&item.sequence_number()) else {
+                    continue;
+                };
+                totals.resps.fetch_add(1, Ordering::Relaxed);
+                if item.status() == CommandStatus::EsmeRok {
+                    let _ = submit_lat.record(t.elapsed().as_micros() as u64);
+                    if let Some(Pdu::SubmitSmResp(r)) = item.pdu() {
+                        let id = r.message_id().to_string();
+                        let overtaken = totals
+                            .early
+                            .lock()
+                            .map(|mut e| e.remove(&id))
+                            .unwrap_or(false);
+                        if overtaken {
+                            let _ = receipt_lat.record(t.elapsed().as_micros() as u64);
+                        } else if let Ok(mut m) = totals.sent_at.lock() {
+                            m.insert(id, t);
+                        }
+                    }
+                    acked += 1;
+                } else {
+                    *totals
+                        .refused
+                        .lock()
+                        .await
+                        .entry(u32::from(item.status()))
+                        .or_default() += 1;
+                }
+            }
+            CommandId::DeliverSm => {
+                f.feed(Command::new(
+                    CommandStatus::EsmeRok,
+                    item.sequence_number(),
+                    DeliverSmResp::default(),
+                ))
+                .await
+                .map_err(|e| e.to_string())?;
+                let Some(Pdu::DeliverSm(d)) = item.pdu() else {
+                    continue;
+                };
+                let id = d.tlvs().iter().find_map(|t| match t.value() {
+                    Some(TlvValue::ReceiptedMessageId(v)) => Some(v.to_string()),
+                    _ => None,
+                });
+                totals.receipts.fetch_add(1, Ordering::Relaxed);
+                let Some(id) = id else {
+                    totals.unmatched.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                };
+                let matched = totals.sent_at.lock().ok().and_then(|mut m| m.remove(&id));
+                match matched {
+                    Some(t) => {
+                        let _ = receipt_lat.record(t.elapsed().as_micros() as u64);
+                    }
+                    None => {
+                        // its submit_sm_resp is still unread on another session
+                        if let Ok(mut e) = totals.early.lock() {
+                            e.insert(id);
+                        }
+                    }
+                }
+            }
+            CommandId::EnquireLink => {
+                f.feed(Command::new(
+                    CommandStatus::EsmeRok,
+                    item.sequence_number(),
+                    Pdu::EnquireLinkResp,
+                ))
+                .await
+                .map_err(|e| e.to_string())?;
+            }
+            _ => {}
+        }
+    }
+    totals.ok.fetch_add(acked, Ordering::Relaxed);
+    Ok(SessionResult {
+        submit_lat,
+        receipt_lat,
+    })
+}
+
+fn pct(h: &Histogram<u64>) -> String {
+    let ms = |v: u64| v as f64 / 1000.0;
+    format!(
+        "p50 {:.2} ms  p90 {:.2} ms  p99 {:.2} ms  p99.9 {:.2} ms  max {:.2} ms",
+        ms(h.value_at_quantile(0.5)),
+        ms(h.value_at_quantile(0.9)),
+        ms(h.value_at_quantile(0.99)),
+        ms(h.value_at_quantile(0.999)),
+        ms(h.max())
+    )
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let Cli {
+        cmd:
+            Cmd::Esme {
+                addr,
+                system_id,
+                password,
+                sessions,
+                window,
+                messages,
+                receipt_wait_s,
+            },
+    } = Cli::parse();
+    let next = Arc::new(AtomicU64::new(0));
+    let totals = Arc::new(Totals::default());
+    let t0 = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..sessions {
+        tasks.push(tokio::spawn(session(
+            addr.clone(),
+            system_id.clone(),
+            password.clone(),
+            window,
+            next.clone(),
+            messages,
+            totals.clone(),
+            Duration::from_secs(receipt_wait_s),
+        )));
+    }
+    let mut submit =
+        Histogram::<u64>::new(3).unwrap_or_else(|_| unreachable!("3 significant digits is valid"));
+    let mut receipt = submit.clone();
+    for t in tasks {
+        match t.await {
+            Ok(Ok(r)) => {
+                let _ = submit.add(&r.submit_lat);
+                let _ = receipt.add(&r.receipt_lat);
+            }
+            Ok(Err(e)) => eprintln!("session failed: {e}"),
+            Err(e) => eprintln!("session panicked: {e}"),
+        }
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    let ok = totals.ok.load(Ordering::Relaxed);
+    let receipts = receipt.len();
+    println!("sessions {sessions}, window {window}, messages {messages}");
+    println!("accepted {ok}, refused {:?}", totals.refused.lock().await);
+    println!(
+        "receipts matched {receipts}, unmatched {}",
+        totals.unmatched.load(Ordering::Relaxed)
+    );
+    println!(
+        "end to end: {:.0} msg/s over {secs:.2} s",
+        receipts as f64 / secs
+    );
+    println!("submit -> resp:    {}", pct(&submit));
+    println!("submit -> receipt: {}", pct(&receipt));
+    if receipts == ok && ok == messages {
+        std::process::ExitCode::SUCCESS
+    } else {
+        std::process::ExitCode::from(1)
+    }
 }
