@@ -92,6 +92,7 @@ struct SessionResult {
     receipt_lat: Histogram<u64>,
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn session(
     addr: String,
     sid: String,
