@@ -59,7 +59,8 @@ pub enum Durability {
     /// fsync before the ack (default): nothing acknowledged is lost on power loss.
     #[default]
     Fsync,
-    /// Ack once the write is in the OS: survives a crash of tern, not of the machine.
+    /// Ack once the write is applied in the store; sled writes and syncs it in the
+    /// background (about once a second), so a crash can lose the last second of acks.
     Os,
 }
 

@@ -201,6 +201,34 @@ async fn ten_thousand_messages_window_100_all_receipted() {
     assert_eq!(t.balance("demo").await, "900.000000");
 }
 
+#[tokio::test]
+async fn durability_os_acks_and_survives_a_clean_restart() {
+    let sim = Sim::start(&[]).await;
+    let body = format!(
+        "{}{}{}",
+        account("demo", "demopass", "balance = \"10\"\nprice = \"0.01\""),
+        carrier("c1", sim.port, ""),
+        route("", &["c1"])
+    );
+    let mut t = Tern::start_full("durability = \"os\"", "", &body).await;
+    let mut e = bind(t.smpp, "demo", "demopass", Mode::Trx)
+        .await
+        .expect("bind");
+    let id = submit(&e.client, sm("ACME", "4917", "x"))
+        .await
+        .expect("accepted");
+    assert_eq!(
+        e.next_receipt(20).await.tlv_id.as_deref(),
+        Some(id.as_str())
+    );
+    // a clean stop flushes what "os" acknowledged without waiting for it
+    assert!(t.terminate().success());
+    t.restart().await;
+    assert_eq!(t.balance("demo").await, "9.990000");
+    let (code, body) = t.get(&format!("/api/v1/messages/{id}")).await;
+    assert_eq!(code, 200, "{body}");
+}
+
 #[test]
 fn check_config_reports_file_and_line() {
     let dir = tempfile::tempdir().unwrap();

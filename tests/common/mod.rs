@@ -116,12 +116,17 @@ impl Tern {
 
     /// As [`Tern::start`], with extra `[smpp]` settings.
     pub async fn start_with(smpp_extra: &str, body: &str) -> Tern {
+        Tern::start_full("", smpp_extra, body).await
+    }
+
+    /// As [`Tern::start`], with extra `[node]` and `[smpp]` settings.
+    pub async fn start_full(node_extra: &str, smpp_extra: &str, body: &str) -> Tern {
         let dir = tempfile::tempdir().expect("tempdir");
         let smpp = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let http = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let config = dir.path().join("tern.toml");
         let text = format!(
-            "[node]\ndata_dir = \"{}\"\n\n[smpp]\nlisten = \"{smpp}\"\n{smpp_extra}\n\n[http]\nlisten = \"{http}\"\nadmin_token = \"{TOKEN}\"\n\n{body}",
+            "[node]\ndata_dir = \"{}\"\n{node_extra}\n\n[smpp]\nlisten = \"{smpp}\"\n{smpp_extra}\n\n[http]\nlisten = \"{http}\"\nadmin_token = \"{TOKEN}\"\n\n{body}",
             dir.path().join("data").display()
         );
         std::fs::write(&config, text).expect("write config");
