@@ -26,7 +26,8 @@ pub struct NodeConfig {
     /// How long a receipt waits for the ESME to bind a receiver before it is dropped.
     #[serde(default = "default_receipt_ttl")]
     pub receipt_ttl_s: u64,
-    /// How long tern keeps retrying a message no carrier takes before it ends EXPIRED.
+    /// How long a message may stay unfinished (retried, or awaiting its carrier's receipt)
+    /// before it ends EXPIRED.
     #[serde(default = "default_message_ttl")]
     pub message_ttl_s: u64,
 }

@@ -133,7 +133,7 @@ pub async fn run(cfg: Config) -> Result<(), String> {
             .map(|i| {
                 let (k, s, d) = (kv.clone(), store.clone(), delivery.clone());
                 DlrCorrelator::start_in_arbiter(&handles[i], move |_| {
-                    DlrCorrelator::new(k, s, d, receipt_ttl_ms)
+                    DlrCorrelator::new(k, s, d, receipt_ttl_ms, message_ttl_ms, (i, nshards))
                 })
             })
             .collect::<Vec<_>>()
@@ -275,10 +275,10 @@ fn resume(kv: &dyn Kv, routers: &RouterShards) -> Result<usize, String> {
             continue;
         };
         let mut buf = bytes::BytesMut::from(&raw[..]);
-        let sm = match tokio_util::codec::Decoder::decode(
-            &mut rusmpp::tokio_codec::CommandCodec::new(),
-            &mut buf,
-        ) {
+        // stored PDUs can be as long as any PDU tern accepts
+        let mut codec = rusmpp::tokio_codec::CommandCodec::new()
+            .with_max_length(crate::protocol::codec::MAX_PDU);
+        let sm = match tokio_util::codec::Decoder::decode(&mut codec, &mut buf) {
             Ok(Some(cmd)) => match cmd.pdu() {
                 Some(rusmpp::Pdu::SubmitSm(sm)) => sm.clone(),
                 _ => continue,

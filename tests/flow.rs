@@ -394,3 +394,74 @@ async fn decimal_receipt_ids_quirk() {
         .expect("accepted");
     assert_eq!(e.next_receipt(20).await.tlv_id, Some(id));
 }
+
+#[tokio::test]
+async fn receipts_on_a_dropped_bind_go_out_on_another() {
+    use rusmpp::{CommandId, CommandStatus};
+    let sim = Sim::start(&["--dlr-delay-ms", "0"]).await;
+    let t = Tern::start(&format!(
+        "{}{}{}",
+        demo(""),
+        carrier("c1", sim.port, ""),
+        route("", &["c1"])
+    ))
+    .await;
+    // a receiver that takes receipts and never answers them
+    let mut mute = Raw::connect(t.smpp).await;
+    let mut body = b"demo\0demopass\0\0".to_vec();
+    body.extend_from_slice(&[0x34, 0, 0, 0]);
+    mute.send_bytes(&frame(0x01, 0, 1, &body)).await;
+    let c = mute.recv().await;
+    assert_eq!(
+        (c.id(), c.status()),
+        (CommandId::BindReceiverResp, CommandStatus::EsmeRok)
+    );
+    let mut good = bind(t.smpp, "demo", "demopass", Mode::Rx)
+        .await
+        .expect("bind rx");
+    let tx = bind(t.smpp, "demo", "demopass", Mode::Tx)
+        .await
+        .expect("bind tx");
+    let mut ids = HashSet::new();
+    for i in 0..10 {
+        ids.insert(
+            submit(&tx.client, sm("ACME", &format!("4917{i:04}"), "x"))
+                .await
+                .expect("accepted"),
+        );
+    }
+    // the mute bind gets its share, then goes away without answering
+    let first = mute.recv().await;
+    assert_eq!(first.id(), CommandId::DeliverSm);
+    drop(mute);
+    let mut got = HashSet::new();
+    while got.len() < ids.len() {
+        got.insert(good.next_receipt(20).await.tlv_id.unwrap());
+    }
+    assert_eq!(got, ids);
+}
+
+#[tokio::test]
+async fn a_receipt_that_never_comes_ends_expired() {
+    let sim = Sim::start(&["--dlr-delay-ms", "3600000"]).await;
+    let t = Tern::start_full(
+        "message_ttl_s = 2",
+        "",
+        &format!(
+            "{}{}{}",
+            demo(""),
+            carrier("c1", sim.port, ""),
+            route("", &["c1"])
+        ),
+    )
+    .await;
+    let mut e = bind(t.smpp, "demo", "demopass", Mode::Trx)
+        .await
+        .expect("bind");
+    let id = submit(&e.client, sm("ACME", "4917", "x"))
+        .await
+        .expect("accepted");
+    let r = e.next_receipt(20).await;
+    assert_eq!(r.tlv_id.as_deref(), Some(id.as_str()));
+    assert_eq!(field(&r.text, "stat"), Some("EXPIRED"), "{}", r.text);
+}

@@ -262,6 +262,10 @@ impl Handler<SessionDown> for Carrier {
             s.credits = 0;
         }
         tracing::warn!(carrier = %self.cfg.id, bind = m.idx, in_flight = m.returned.len(), "carrier bind down");
+        if !m.returned.is_empty() {
+            // a lost bind is a failure; this also frees a half-open probe that was on it
+            self.breaker.on_failure(Instant::now());
+        }
         let others_up = self.binds_up() > 0;
         for job in m.returned.into_iter().rev() {
             if others_up {

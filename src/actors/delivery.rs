@@ -47,7 +47,18 @@ pub struct UnregisterBind {
 #[rtype(result = "()")]
 pub struct NewReceipt(pub OutboxReceipt);
 
-/// A session finished with a receipt: `ok` when the ESME acknowledged it.
+/// How the ESME answered a receipt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReceiptOutcome {
+    /// deliver_sm_resp with ESME_ROK: done.
+    Acked,
+    /// deliver_sm_resp (or generic_nack) with an error status: counts as an attempt.
+    Refused,
+    /// No answer in time: sent again, not counted.
+    TimedOut,
+}
+
+/// A session finished with a receipt.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct ReceiptDone {
@@ -55,10 +66,10 @@ pub struct ReceiptDone {
     pub account: String,
     /// The bind that carried it.
     pub bind_id: u64,
-    /// The receipt.
-    pub receipt: OutboxReceipt,
-    /// Acknowledged with ESME_ROK.
-    pub ok: bool,
+    /// tern's message id of the receipt.
+    pub id: String,
+    /// What the ESME said.
+    pub outcome: ReceiptOutcome,
 }
 
 /// Live binds, for `GET /sessions` and shutdown.
@@ -87,6 +98,8 @@ struct Bind {
     addr: Addr<EsmeSession>,
     receiver: bool,
     credits: usize,
+    /// Receipts sent on this bind and not yet answered: sent again elsewhere if it drops.
+    inflight: HashMap<String, OutboxReceipt>,
 }
 
 #[derive(Default)]
@@ -176,6 +189,7 @@ impl Delivery {
                 }
                 let b = &mut q.binds[i];
                 b.credits -= 1;
+                b.inflight.insert(r.id.clone(), r.clone());
                 b.addr.do_send(SendReceipt {
                     receipt: r,
                     bind_id: b.id,
@@ -242,6 +256,7 @@ impl Handler<RegisterBind> for Delivery {
             addr: m.addr,
             receiver: m.receiver,
             credits: m.window,
+            inflight: HashMap::new(),
         });
         gauge_binds(&m.account, q.binds.len());
         if m.receiver && !had_receiver {
@@ -258,8 +273,20 @@ impl Handler<UnregisterBind> for Delivery {
         let Some(q) = self.accounts.get_mut(&m.account) else {
             return;
         };
-        q.binds.retain(|b| b.id != m.bind_id);
+        let mut orphaned = Vec::new();
+        q.binds.retain_mut(|b| {
+            if b.id == m.bind_id {
+                orphaned.extend(b.inflight.drain().map(|(_, r)| r));
+                false
+            } else {
+                true
+            }
+        });
         gauge_binds(&m.account, q.binds.len());
+        // receipts that were on the dropped bind go out again first
+        for r in orphaned {
+            q.queue.push_front((r, 0));
+        }
         if !q.binds.iter().any(|b| b.receiver) {
             // receipts stay in the store's outbox; reload when a receiver binds again
             q.queue.clear();
@@ -290,26 +317,33 @@ impl Handler<NewReceipt> for Delivery {
 impl Handler<ReceiptDone> for Delivery {
     type Result = ();
     fn handle(&mut self, m: ReceiptDone, _: &mut Context<Self>) {
-        let mut drop_it = false;
+        let mut forget = None;
         if let Some(q) = self.accounts.get_mut(&m.account) {
-            if let Some(b) = q.binds.iter_mut().find(|b| b.id == m.bind_id) {
-                b.credits += 1;
-            }
-            if !m.ok {
-                let n = q.attempts.entry(m.receipt.id.clone()).or_insert(0);
-                *n += 1;
-                if *n >= MAX_ATTEMPTS {
-                    tracing::warn!(id = %m.receipt.id, "ESME refused the receipt {MAX_ATTEMPTS} times; dropped");
-                    drop_it = true;
-                } else if q.binds.iter().any(|b| b.receiver) {
-                    q.queue.push_back((m.receipt.clone(), *n));
-                } else {
-                    q.known.remove(&m.receipt.id);
+            let Some(b) = q.binds.iter_mut().find(|b| b.id == m.bind_id) else {
+                return;
+            };
+            let Some(r) = b.inflight.remove(&m.id) else {
+                return;
+            };
+            b.credits += 1;
+            match m.outcome {
+                ReceiptOutcome::Acked => forget = Some(r),
+                ReceiptOutcome::TimedOut => q.queue.push_back((r, 0)),
+                ReceiptOutcome::Refused => {
+                    let n = q.attempts.entry(r.id.clone()).or_insert(0);
+                    *n += 1;
+                    if *n >= MAX_ATTEMPTS {
+                        tracing::warn!(id = %r.id, "ESME refused the receipt {MAX_ATTEMPTS} times; dropped");
+                        forget = Some(r);
+                    } else {
+                        let n = *n;
+                        q.queue.push_back((r, n));
+                    }
                 }
             }
         }
-        if m.ok || drop_it {
-            self.forget(&m.receipt);
+        if let Some(r) = forget {
+            self.forget(&r);
         }
         self.pump(&m.account);
     }

@@ -22,7 +22,7 @@ use super::delivery::{Delivery, NewReceipt};
 use super::store::StoreHandle;
 
 /// The carrier accepted tern's message `tern_id` under `carrier_id`.
-#[derive(Message)]
+#[derive(Message, Clone)]
 #[rtype(result = "()")]
 pub struct Register {
     /// Carrier (config id).
@@ -57,6 +57,8 @@ pub struct DlrCorrelator {
     store: StoreHandle,
     delivery: Addr<Delivery>,
     receipt_ttl_ms: u64,
+    message_ttl_ms: u64,
+    shard: (usize, usize),
     registering: HashMap<(String, String), String>,
     finishing: HashSet<String>,
     early_pending: HashMap<(String, String), EarlyReceipt>,
@@ -64,17 +66,23 @@ pub struct DlrCorrelator {
 
 impl DlrCorrelator {
     /// A shard.
+    /// Shard `shard.0` of `shard.1`. Receipts wait `message_ttl_ms` after acceptance at most;
+    /// then the message ends EXPIRED.
     pub fn new(
         kv: Arc<dyn Kv>,
         store: StoreHandle,
         delivery: Addr<Delivery>,
         receipt_ttl_ms: u64,
+        message_ttl_ms: u64,
+        shard: (usize, usize),
     ) -> Self {
         DlrCorrelator {
             kv,
             store,
             delivery,
             receipt_ttl_ms,
+            message_ttl_ms,
+            shard,
             registering: HashMap::new(),
             finishing: HashSet::new(),
             early_pending: HashMap::new(),
@@ -153,6 +161,48 @@ impl DlrCorrelator {
         }))
     }
 
+    /// Ends messages of this shard whose receipt never came within the message TTL.
+    fn sweep_stale(&mut self, ctx: &mut Context<Self>) {
+        let cutoff = now_ms().saturating_sub(self.message_ttl_ms);
+        for (k, _) in self
+            .kv
+            .scan_prefix(keys::PENDING_PREFIX)
+            .into_iter()
+            .flatten()
+        {
+            let id = String::from_utf8_lossy(&k[keys::PENDING_PREFIX.len()..]).into_owned();
+            let Ok(Some(v)) = self.kv.get(&keys::state(&id)) else {
+                continue;
+            };
+            let Ok(MessageState::Submitted {
+                carrier,
+                carrier_id,
+            }) = keys::decode_state(&v)
+            else {
+                continue;
+            };
+            if super::shard_of(&carrier_id, self.shard.1) != self.shard.0
+                || self.finishing.contains(&id)
+            {
+                continue;
+            }
+            let Some(meta) = self.meta(&id) else { continue };
+            if meta.accepted_ms > cutoff {
+                continue;
+            }
+            tracing::info!(%id, %carrier, "no receipt within the message TTL; ending EXPIRED");
+            let f = self.finish(
+                meta,
+                &carrier,
+                Stat::Expired,
+                "000",
+                WriteBatch::default(),
+                ctx,
+            );
+            ctx.spawn(f.map(|_, _, _| ()));
+        }
+    }
+
     fn sweep_early(&mut self) {
         let cutoff = now_ms().saturating_sub(EARLY_TTL_MS);
         let mut b = WriteBatch::default();
@@ -186,6 +236,8 @@ impl Actor for DlrCorrelator {
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.set_mailbox_capacity(65_536);
         ctx.run_interval(Duration::from_secs(60), |act, _| act.sweep_early());
+        let every = Duration::from_millis((self.message_ttl_ms / 4).clamp(1000, 600_000));
+        ctx.run_interval(every, |act, ctx| act.sweep_stale(ctx));
     }
 }
 
@@ -209,17 +261,31 @@ impl Handler<Register> for DlrCorrelator {
             batch.del(keys::early(&m.carrier, &m.carrier_id));
             keys::set_state(&mut batch, &m.tern_id, &submitted, at);
             if let Some(meta) = self.meta(&m.tern_id) {
+                let again = m.clone();
                 let f = self.finish(meta, &m.carrier, early.stat, &early.err, batch, ctx);
-                return Box::pin(f.map(|_, _, _| ()));
+                return Box::pin(f.map(move |res, _, ctx| {
+                    if res.is_err() {
+                        ctx.notify_later(again, Duration::from_secs(1));
+                    }
+                }));
             }
         }
         keys::set_state(&mut batch, &m.tern_id, &submitted, at);
         let key = (m.carrier, m.carrier_id);
         self.registering.insert(key.clone(), m.tern_id);
         let commit = self.store.commit(batch);
-        Box::pin(commit.into_actor(self).map(move |res, act, _| {
+        Box::pin(commit.into_actor(self).map(move |res, act, ctx| {
             if let Err(e) = res {
-                tracing::error!(error = %e, "could not store carrier id mapping");
+                // keep the mapping in memory and try again: without it the receipt is lost
+                tracing::error!(error = %e, "could not store carrier id mapping; retrying");
+                let tern_id = act.registering.get(&key).cloned().unwrap_or_default();
+                let again = Register {
+                    carrier: key.0.clone(),
+                    carrier_id: key.1.clone(),
+                    tern_id,
+                };
+                ctx.notify_later(again, Duration::from_secs(1));
+                return;
             }
             act.registering.remove(&key);
         }))

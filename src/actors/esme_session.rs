@@ -33,7 +33,7 @@ use crate::protocol::codec::Frame;
 use crate::protocol::pdu;
 use crate::store::keys::OutboxReceipt;
 
-use super::delivery::{Delivery, ReceiptDone, RegisterBind, UnregisterBind};
+use super::delivery::{Delivery, ReceiptDone, ReceiptOutcome, RegisterBind, UnregisterBind};
 use super::ledger::{Accept, LedgerShards, Refusal};
 
 /// Deliver this receipt on this bind (from `Delivery`).
@@ -90,6 +90,16 @@ enum BindState {
 }
 
 type Inbound = Result<Frame, DecodeError>;
+
+/// Concurrent argon2 checks, node-wide.
+static BIND_CHECKS: std::sync::LazyLock<Arc<tokio::sync::Semaphore>> =
+    std::sync::LazyLock::new(|| {
+        Arc::new(tokio::sync::Semaphore::new(
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
+        ))
+    });
 
 /// How long a deliver_sm may go unanswered before it is retried elsewhere.
 const DELIVER_TIMEOUT: Duration = Duration::from_secs(30);
@@ -175,7 +185,13 @@ impl EsmeSession {
             .as_ref()
             .map(|a| a.password_hash.clone())
             .unwrap_or_else(|| (*self.env.decoy_hash).clone());
-        let verify = tokio::task::spawn_blocking(move || verify_password(&password, &hash));
+        // at most one password check per core at a time: a bind flood cannot exhaust memory
+        // (argon2 takes ~19 MiB per check) or starve the blocking pool
+        let permit = BIND_CHECKS.clone();
+        let verify = async move {
+            let _p = permit.acquire_owned().await;
+            tokio::task::spawn_blocking(move || verify_password(&password, &hash)).await
+        };
         let delivery = self.env.delivery.clone();
         let addr = ctx.address();
         let window = self.env.window;
@@ -317,6 +333,10 @@ impl EsmeSession {
                 Command::new(CommandStatus::EsmeRok, seq, Pdu::EnquireLinkResp),
                 ctx,
             ),
+            CommandId::Unbind if !matches!(self.state, BindState::Bound { .. }) => self.write(
+                pdu::error_resp(CommandId::UnbindResp, CommandStatus::EsmeRinvbndsts, seq),
+                ctx,
+            ),
             CommandId::Unbind => {
                 self.write(
                     Command::new(CommandStatus::EsmeRok, seq, Pdu::UnbindResp),
@@ -350,10 +370,15 @@ impl EsmeSession {
         let Some((receipt, _)) = self.outstanding.remove(&seq) else {
             return;
         };
-        self.done(receipt, status == 0);
+        let outcome = if status == 0 {
+            ReceiptOutcome::Acked
+        } else {
+            ReceiptOutcome::Refused
+        };
+        self.done(receipt, outcome);
     }
 
-    fn done(&self, receipt: OutboxReceipt, ok: bool) {
+    fn done(&self, receipt: OutboxReceipt, outcome: ReceiptOutcome) {
         if let BindState::Bound {
             account, bind_id, ..
         } = &self.state
@@ -361,8 +386,8 @@ impl EsmeSession {
             self.env.delivery.do_send(ReceiptDone {
                 account: account.system_id.clone(),
                 bind_id: *bind_id,
-                receipt,
-                ok,
+                id: receipt.id,
+                outcome,
             });
         }
     }
@@ -384,7 +409,7 @@ impl EsmeSession {
             .collect();
         for s in late {
             if let Some((r, _)) = self.outstanding.remove(&s) {
-                self.done(r, false);
+                self.done(r, ReceiptOutcome::TimedOut);
             }
         }
     }
@@ -420,10 +445,8 @@ impl Actor for EsmeSession {
     }
 
     fn stopped(&mut self, _: &mut Context<Self>) {
-        let outstanding: Vec<_> = self.outstanding.drain().map(|(_, (r, _))| r).collect();
-        for r in outstanding {
-            self.done(r, false);
-        }
+        // Delivery sends this bind's unanswered receipts again when it hears of the unbind
+        self.outstanding.clear();
         if let BindState::Bound {
             account, bind_id, ..
         } = &self.state
@@ -475,6 +498,17 @@ impl StreamHandler<Inbound> for EsmeSession {
                         )
                     {
                         status = CommandStatus::EsmeRalybnd;
+                    }
+                    if id == CommandId::SubmitSm
+                        && matches!(
+                            self.state,
+                            BindState::Bound {
+                                mode: Mode::Receiver,
+                                ..
+                            }
+                        )
+                    {
+                        status = CommandStatus::EsmeRinvbndsts;
                     }
                     if id == CommandId::SubmitSm && matches!(self.state, BindState::Bound { .. }) {
                         return self.refuse_submit(bad.sequence_number, status, ctx);

@@ -93,7 +93,12 @@ impl Ledger {
                     b.copy_from_slice(&v);
                     Micros(i64::from_be_bytes(b))
                 }
-                _ => acct.opening_balance,
+                Ok(None) => acct.opening_balance,
+                // never guess a balance: refuse the account's traffic until it can be read
+                Ok(Some(_)) | Err(_) => {
+                    tracing::error!(%account, "stored balance unreadable; submits refused");
+                    return None;
+                }
             };
             self.books.insert(
                 account.to_string(),
@@ -153,40 +158,51 @@ impl Handler<Accept> for Ledger {
                 return Box::pin(fut::ready(Err(Refusal::Failed)));
             }
         };
-        book.balance = Micros(book.balance.0 - charge.0);
-        let balance = book.balance;
+        let balance = Micros(book.balance.0 - charge.0);
         meta.id = id.clone();
         meta.charged = charge;
         let mut batch = WriteBatch::default();
         batch.put(keys::message(&id), keys::encode_message(&meta, &raw));
         keys::set_state(&mut batch, &id, &MessageState::Accepted, meta.accepted_ms);
         batch.put(keys::balance(&account), balance.0.to_be_bytes().to_vec());
-        let commit = self.store.commit(batch);
+        // Batches reach the store in the order they are queued here, each carrying the
+        // absolute balance; the in-memory balance moves only once the batch is queued.
+        let commit = match self.store.try_commit(batch) {
+            Ok(c) => c,
+            Err(CommitError::Full) => return Box::pin(fut::ready(Err(Refusal::QueueFull))),
+            Err(CommitError::Failed(_)) => return Box::pin(fut::ready(Err(Refusal::Failed))),
+        };
+        if let Some(b) = self.books.get_mut(&account) {
+            b.balance = balance;
+        }
         let out = Arc::new(Outbound { meta, sm });
-        Box::pin(
-            commit
-                .into_actor(self)
-                .map(move |res, act, _ctx| match res {
-                    Ok(()) => {
-                        gauge_balance(&account, balance);
-                        act.routers.route(RouteMessage {
-                            msg: out,
-                            attempt: 0,
-                        });
-                        Ok(id)
-                    }
-                    Err(e) => {
-                        // not stored: give the money back
-                        if let Some(b) = act.books.get_mut(&account) {
-                            b.balance = Micros(b.balance.0 + charge.0);
+        Box::pin(commit.into_actor(self).map(move |res, act, _ctx| match res {
+            Ok(()) => {
+                gauge_balance(&account, balance);
+                act.routers.route(RouteMessage { msg: out, attempt: 0 });
+                Ok(id)
+            }
+            Err(e) => {
+                // Not acknowledged. Give the money back and write the corrected balance, so
+                // the stored balance matches the stored messages again.
+                tracing::error!(%id, error = %e, "submit not stored; charge refunded");
+                if let Some(b) = act.books.get_mut(&account) {
+                    b.balance = Micros(b.balance.0 + charge.0);
+                    let mut fix = WriteBatch::default();
+                    fix.put(keys::balance(&account), b.balance.0.to_be_bytes().to_vec());
+                    let c = act.store.commit(fix);
+                    actix::spawn(async move {
+                        if let Err(e) = c.await {
+                            tracing::error!(error = %e, "could not store corrected balance");
                         }
-                        match e {
-                            CommitError::Full => Err(Refusal::QueueFull),
-                            CommitError::Failed(_) => Err(Refusal::Failed),
-                        }
-                    }
-                }),
-        )
+                    });
+                }
+                match e {
+                    CommitError::Full => Err(Refusal::QueueFull),
+                    CommitError::Failed(_) => Err(Refusal::Failed),
+                }
+            }
+        }))
     }
 }
 

@@ -43,6 +43,12 @@ pub struct Store {
 /// Mailbox size: commits queued beyond this are refused and the ESME gets ESME_RMSGQFUL.
 pub const STORE_MAILBOX: usize = 16_384;
 
+/// Commits waiting for the next group beyond this are refused as well (a slow fsync must
+/// not let the queue grow without bound).
+pub const MAX_PENDING_COMMITS: usize = 65_536;
+
+const FULL: &str = "store queue full";
+
 impl Store {
     /// A store writing to `kv`.
     pub fn new(kv: Arc<dyn Kv>, durability: Durability) -> Self {
@@ -101,6 +107,10 @@ impl Actor for Store {
 impl Handler<Commit> for Store {
     type Result = ();
     fn handle(&mut self, c: Commit, ctx: &mut Context<Self>) {
+        if self.pending.len() >= MAX_PENDING_COMMITS {
+            let _ = c.done.send(Err(StoreError(FULL.into())));
+            return;
+        }
         self.pending.push(c);
         self.maybe_flush(ctx);
     }
@@ -142,22 +152,30 @@ impl StoreHandle {
         &self,
         batch: WriteBatch,
     ) -> impl Future<Output = Result<(), CommitError>> + 'static {
+        let queued = self.try_commit(batch);
+        async move { queued?.await }
+    }
+
+    /// Queues `batch` now, or refuses at once when the store is saturated; the returned
+    /// future resolves once the batch is durable.
+    pub fn try_commit(
+        &self,
+        batch: WriteBatch,
+    ) -> Result<impl Future<Output = Result<(), CommitError>> + 'static, CommitError> {
         let (done, rx) = oneshot::channel();
-        let sent = self.addr.try_send(Commit { batch, done });
-        async move {
-            match sent {
-                Err(SendError::Full(_)) => return Err(CommitError::Full),
-                Err(SendError::Closed(_)) => {
-                    return Err(CommitError::Failed("store stopped".into()));
-                }
-                Ok(()) => {}
-            }
+        match self.addr.try_send(Commit { batch, done }) {
+            Err(SendError::Full(_)) => return Err(CommitError::Full),
+            Err(SendError::Closed(_)) => return Err(CommitError::Failed("store stopped".into())),
+            Ok(()) => {}
+        }
+        Ok(async move {
             match rx.await {
                 Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) if e.0 == FULL => Err(CommitError::Full),
                 Ok(Err(e)) => Err(CommitError::Failed(e.0)),
                 Err(_) => Err(CommitError::Failed("store stopped".into())),
             }
-        }
+        })
     }
 
     /// Flushes everything written so far.
