@@ -52,6 +52,9 @@ enum Cmd {
         /// Messages in all.
         #[arg(long, short = 'n', default_value_t = 10_000)]
         messages: u64,
+        /// Submit at most this many messages per second in all (0: as fast as the window allows).
+        #[arg(long, default_value_t = 0)]
+        rate: u64,
         /// Seconds to wait for receipts after the last submit.
         #[arg(long, default_value_t = 60)]
         receipt_wait_s: u64,
@@ -102,6 +105,7 @@ async fn session(
     total: u64,
     totals: Arc<Totals>,
     wait: Duration,
+    pace: Option<(Instant, u64)>,
 ) -> Result<SessionResult, String> {
     let sock = TcpStream::connect(&addr)
         .await
@@ -126,12 +130,28 @@ async fn session(
     let mut acked = 0u64;
     let mut done_sending = false;
     let mut last = Instant::now();
+    // a message index taken but not yet due (paced runs)
+    let mut held: Option<u64> = None;
     loop {
+        let mut wake = Duration::from_secs(1);
         while !done_sending && in_flight.len() < window {
-            let i = next.fetch_add(1, Ordering::Relaxed);
+            let i = match held.take() {
+                Some(i) => i,
+                None => next.fetch_add(1, Ordering::Relaxed),
+            };
             if i >= total {
                 done_sending = true;
                 break;
+            }
+            if let Some((start, rate)) = pace {
+                // message i goes out no earlier than i/rate seconds after the start
+                let due = start + Duration::from_secs_f64(i as f64 / rate as f64);
+                let now = Instant::now();
+                if due > now {
+                    held = Some(i);
+                    wake = due - now;
+                    break;
+                }
             }
             seq += 1;
             f.feed(Command::new(CommandStatus::EsmeRok, seq, sm(i)))
@@ -149,6 +169,30 @@ async fn session(
         {
             break;
         }
+        if held.is_some() && wake < Duration::from_secs(1) {
+            // paced: read what arrives until the next message is due
+            match tokio::time::timeout(wake, f.next()).await {
+                Err(_) => continue,
+                Ok(Some(Ok(Ok(c)))) => {
+                    last = Instant::now();
+                    handle_incoming(
+                        c,
+                        &mut f,
+                        &mut in_flight,
+                        &totals,
+                        &mut submit_lat,
+                        &mut receipt_lat,
+                        &mut acked,
+                    )
+                    .await?;
+                    continue;
+                }
+                Ok(Some(Ok(Err(bad)))) => {
+                    return Err(format!("bad PDU from server: {}", bad.error));
+                }
+                Ok(_) => return Err("connection closed".into()),
+            }
+        }
         let item = match tokio::time::timeout(Duration::from_secs(1), f.next()).await {
             Ok(Some(Ok(Ok(c)))) => c,
             Ok(Some(Ok(Err(bad)))) => return Err(format!("bad PDU from server: {}", bad.error)),
@@ -161,87 +205,110 @@ async fn session(
             }
         };
         last = Instant::now();
-        match item.id() {
-            CommandId::SubmitSmResp => {
-                let Some(t) = in_flight.remove(&item.sequence_number()) else {
-                    continue;
-                };
-                totals.resps.fetch_add(1, Ordering::Relaxed);
-                if item.status() == CommandStatus::EsmeRok {
-                    let _ = submit_lat.record(t.elapsed().as_micros() as u64);
-                    if let Some(Pdu::SubmitSmResp(r)) = item.pdu() {
-                        let id = r.message_id().to_string();
-                        let overtaken = totals
-                            .early
-                            .lock()
-                            .map(|mut e| e.remove(&id))
-                            .unwrap_or(false);
-                        if overtaken {
-                            let _ = receipt_lat.record(t.elapsed().as_micros() as u64);
-                        } else if let Ok(mut m) = totals.sent_at.lock() {
-                            m.insert(id, t);
-                        }
-                    }
-                    acked += 1;
-                } else {
-                    *totals
-                        .refused
-                        .lock()
-                        .await
-                        .entry(u32::from(item.status()))
-                        .or_default() += 1;
-                }
-            }
-            CommandId::DeliverSm => {
-                f.feed(Command::new(
-                    CommandStatus::EsmeRok,
-                    item.sequence_number(),
-                    DeliverSmResp::default(),
-                ))
-                .await
-                .map_err(|e| e.to_string())?;
-                let Some(Pdu::DeliverSm(d)) = item.pdu() else {
-                    continue;
-                };
-                let id = d.tlvs().iter().find_map(|t| match t.value() {
-                    Some(TlvValue::ReceiptedMessageId(v)) => Some(v.to_string()),
-                    _ => None,
-                });
-                totals.receipts.fetch_add(1, Ordering::Relaxed);
-                let Some(id) = id else {
-                    totals.unmatched.fetch_add(1, Ordering::Relaxed);
-                    continue;
-                };
-                let matched = totals.sent_at.lock().ok().and_then(|mut m| m.remove(&id));
-                match matched {
-                    Some(t) => {
-                        let _ = receipt_lat.record(t.elapsed().as_micros() as u64);
-                    }
-                    None => {
-                        // its submit_sm_resp is still unread on another session
-                        if let Ok(mut e) = totals.early.lock() {
-                            e.insert(id);
-                        }
-                    }
-                }
-            }
-            CommandId::EnquireLink => {
-                f.feed(Command::new(
-                    CommandStatus::EsmeRok,
-                    item.sequence_number(),
-                    Pdu::EnquireLinkResp,
-                ))
-                .await
-                .map_err(|e| e.to_string())?;
-            }
-            _ => {}
-        }
+        handle_incoming(
+            item,
+            &mut f,
+            &mut in_flight,
+            &totals,
+            &mut submit_lat,
+            &mut receipt_lat,
+            &mut acked,
+        )
+        .await?;
     }
     totals.ok.fetch_add(acked, Ordering::Relaxed);
     Ok(SessionResult {
         submit_lat,
         receipt_lat,
     })
+}
+
+/// One PDU from the server: a submit_sm_resp, a receipt, or an enquire_link.
+async fn handle_incoming(
+    item: Command,
+    f: &mut Framed<TcpStream, SmppCodec>,
+    in_flight: &mut HashMap<u32, Instant>,
+    totals: &Totals,
+    submit_lat: &mut Histogram<u64>,
+    receipt_lat: &mut Histogram<u64>,
+    acked: &mut u64,
+) -> Result<(), String> {
+    match item.id() {
+        CommandId::SubmitSmResp => {
+            let Some(t) = in_flight.remove(&item.sequence_number()) else {
+                return Ok(());
+            };
+            totals.resps.fetch_add(1, Ordering::Relaxed);
+            if item.status() == CommandStatus::EsmeRok {
+                let _ = submit_lat.record(t.elapsed().as_micros() as u64);
+                if let Some(Pdu::SubmitSmResp(r)) = item.pdu() {
+                    let id = r.message_id().to_string();
+                    let overtaken = totals
+                        .early
+                        .lock()
+                        .map(|mut e| e.remove(&id))
+                        .unwrap_or(false);
+                    if overtaken {
+                        let _ = receipt_lat.record(t.elapsed().as_micros() as u64);
+                    } else if let Ok(mut m) = totals.sent_at.lock() {
+                        m.insert(id, t);
+                    }
+                }
+                *acked += 1;
+            } else {
+                *totals
+                    .refused
+                    .lock()
+                    .await
+                    .entry(u32::from(item.status()))
+                    .or_default() += 1;
+            }
+        }
+        CommandId::DeliverSm => {
+            f.feed(Command::new(
+                CommandStatus::EsmeRok,
+                item.sequence_number(),
+                DeliverSmResp::default(),
+            ))
+            .await
+            .map_err(|e| e.to_string())?;
+            let Some(Pdu::DeliverSm(d)) = item.pdu() else {
+                return Ok(());
+            };
+            let id = d.tlvs().iter().find_map(|t| match t.value() {
+                Some(TlvValue::ReceiptedMessageId(v)) => Some(v.to_string()),
+                _ => None,
+            });
+            totals.receipts.fetch_add(1, Ordering::Relaxed);
+            let Some(id) = id else {
+                totals.unmatched.fetch_add(1, Ordering::Relaxed);
+                return Ok(());
+            };
+            let matched = totals.sent_at.lock().ok().and_then(|mut m| m.remove(&id));
+            match matched {
+                Some(t) => {
+                    let _ = receipt_lat.record(t.elapsed().as_micros() as u64);
+                }
+                None => {
+                    // its submit_sm_resp is still unread on another session
+                    if let Ok(mut e) = totals.early.lock() {
+                        e.insert(id);
+                    }
+                }
+            }
+        }
+        CommandId::EnquireLink => {
+            f.feed(Command::new(
+                CommandStatus::EsmeRok,
+                item.sequence_number(),
+                Pdu::EnquireLinkResp,
+            ))
+            .await
+            .map_err(|e| e.to_string())?;
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 fn pct(h: &Histogram<u64>) -> String {
@@ -267,12 +334,14 @@ async fn main() -> std::process::ExitCode {
                 sessions,
                 window,
                 messages,
+                rate,
                 receipt_wait_s,
             },
     } = Cli::parse();
     let next = Arc::new(AtomicU64::new(0));
     let totals = Arc::new(Totals::default());
     let t0 = Instant::now();
+    let pace = (rate > 0).then_some((t0, rate));
     let mut tasks = Vec::new();
     for _ in 0..sessions {
         tasks.push(tokio::spawn(session(
@@ -284,6 +353,7 @@ async fn main() -> std::process::ExitCode {
             messages,
             totals.clone(),
             Duration::from_secs(receipt_wait_s),
+            pace,
         )));
     }
     let mut submit =
