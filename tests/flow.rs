@@ -7,6 +7,18 @@ use std::time::Duration;
 
 use common::*;
 
+/// The simulator with `sim_args`, and tern with the demo account routing everything to it.
+async fn demo_switch(sim_args: &[&str]) -> (Sim, Tern) {
+    let sim = Sim::start(sim_args).await;
+    let body = format!(
+        "{}{}{}",
+        demo(""),
+        carrier("c1", sim.port, ""),
+        route("", &["c1"])
+    );
+    (sim, Tern::start(&body).await)
+}
+
 fn demo(extra: &str) -> String {
     account(
         "demo",
@@ -17,14 +29,7 @@ fn demo(extra: &str) -> String {
 
 #[tokio::test]
 async fn submit_then_receipt_carries_the_submit_id() {
-    let sim = Sim::start(&["--dlr-delay-ms", "50"]).await;
-    let t = Tern::start(&format!(
-        "{}{}{}",
-        demo(""),
-        carrier("c1", sim.port, ""),
-        route("", &["c1"])
-    ))
-    .await;
+    let (_sim, t) = demo_switch(&["--dlr-delay-ms", "50"]).await;
     let mut e = bind(t.smpp, "demo", "demopass", Mode::Trx)
         .await
         .expect("bind");
@@ -60,14 +65,7 @@ async fn submit_then_receipt_carries_the_submit_id() {
 
 #[tokio::test]
 async fn transmitter_submits_and_a_separate_receiver_gets_the_receipt() {
-    let sim = Sim::start(&["--dlr-delay-ms", "20"]).await;
-    let t = Tern::start(&format!(
-        "{}{}{}",
-        demo(""),
-        carrier("c1", sim.port, ""),
-        route("", &["c1"])
-    ))
-    .await;
+    let (_sim, t) = demo_switch(&["--dlr-delay-ms", "20"]).await;
     let tx = bind(t.smpp, "demo", "demopass", Mode::Tx)
         .await
         .expect("bind tx");
@@ -94,14 +92,7 @@ async fn transmitter_submits_and_a_separate_receiver_gets_the_receipt() {
 
 #[tokio::test]
 async fn receipts_wait_until_a_receiver_binds() {
-    let sim = Sim::start(&["--dlr-delay-ms", "0"]).await;
-    let t = Tern::start(&format!(
-        "{}{}{}",
-        demo(""),
-        carrier("c1", sim.port, ""),
-        route("", &["c1"])
-    ))
-    .await;
+    let (_sim, t) = demo_switch(&["--dlr-delay-ms", "0"]).await;
     let tx = bind(t.smpp, "demo", "demopass", Mode::Tx)
         .await
         .expect("bind tx");
@@ -285,14 +276,7 @@ async fn fails_over_when_the_first_carrier_is_down() {
 
 #[tokio::test]
 async fn permanent_carrier_error_ends_rejected_with_a_receipt() {
-    let sim = Sim::start(&["--fail-rate", "1.0", "--fail-status", "0x0B"]).await;
-    let t = Tern::start(&format!(
-        "{}{}{}",
-        demo(""),
-        carrier("c1", sim.port, ""),
-        route("", &["c1"])
-    ))
-    .await;
+    let (_sim, t) = demo_switch(&["--fail-rate", "1.0", "--fail-status", "0x0B"]).await;
     let mut e = bind(t.smpp, "demo", "demopass", Mode::Trx)
         .await
         .expect("bind");
@@ -307,14 +291,7 @@ async fn permanent_carrier_error_ends_rejected_with_a_receipt() {
 
 #[tokio::test]
 async fn receipt_before_submit_resp_is_matched() {
-    let sim = Sim::start(&["--dlr-before-resp"]).await;
-    let t = Tern::start(&format!(
-        "{}{}{}",
-        demo(""),
-        carrier("c1", sim.port, ""),
-        route("", &["c1"])
-    ))
-    .await;
+    let (_sim, t) = demo_switch(&["--dlr-before-resp"]).await;
     let mut e = bind(t.smpp, "demo", "demopass", Mode::Trx)
         .await
         .expect("bind");
@@ -335,14 +312,7 @@ async fn receipt_before_submit_resp_is_matched() {
 
 #[tokio::test]
 async fn duplicate_receipts_reach_the_esme_once() {
-    let sim = Sim::start(&["--duplicate-dlr", "--dlr-delay-ms", "10"]).await;
-    let t = Tern::start(&format!(
-        "{}{}{}",
-        demo(""),
-        carrier("c1", sim.port, ""),
-        route("", &["c1"])
-    ))
-    .await;
+    let (_sim, t) = demo_switch(&["--duplicate-dlr", "--dlr-delay-ms", "10"]).await;
     let mut e = bind(t.smpp, "demo", "demopass", Mode::Trx)
         .await
         .expect("bind");
@@ -398,14 +368,7 @@ async fn decimal_receipt_ids_quirk() {
 #[tokio::test]
 async fn receipts_on_a_dropped_bind_go_out_on_another() {
     use rusmpp::{CommandId, CommandStatus};
-    let sim = Sim::start(&["--dlr-delay-ms", "0"]).await;
-    let t = Tern::start(&format!(
-        "{}{}{}",
-        demo(""),
-        carrier("c1", sim.port, ""),
-        route("", &["c1"])
-    ))
-    .await;
+    let (_sim, t) = demo_switch(&["--dlr-delay-ms", "0"]).await;
     // a receiver that takes receipts and never answers them
     let mut mute = Raw::connect(t.smpp).await;
     let mut body = b"demo\0demopass\0\0".to_vec();
