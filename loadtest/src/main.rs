@@ -1,38 +1,50 @@
-//! `tern-load`: an SMPP load generator for tern.
+//! `tern-load`: the benchmark for tern.
 //!
-//! `tern-load esme` binds S transceiver sessions, keeps W submit_sm outstanding on each,
-//! sends N messages in all with registered_delivery=1 to unique destinations, answers every
-//! deliver_sm, matches receipts to the ids from submit_sm_resp, and reports throughput and
-//! latency percentiles. (The end-to-end harness, plots and scenarios come with issue 3.)
+//! `tern-load esme` offers ESME load to a running SMPP server; `tern-load e2e` starts the
+//! simulator and tern itself, measures the direct hop and the hop through tern, and reports
+//! both with their ratio. See loadtest/README.md.
 
-use std::collections::HashMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+mod e2e;
+mod esme;
+mod report;
 
-use clap::{Parser, Subcommand};
-use futures::{SinkExt, StreamExt};
-use hdrhistogram::Histogram;
-use rusmpp::pdus::{BindTransceiver, DeliverSmResp, SubmitSm};
-use rusmpp::tlvs::TlvValue;
-use rusmpp::types::{COctetString, OctetString};
-use rusmpp::values::{EsmClass, Npi, RegisteredDelivery, Ton};
-use rusmpp::{Command, CommandId, CommandStatus, Pdu};
-use tern::protocol::codec::SmppCodec;
-use tokio::net::TcpStream;
-use tokio::sync::Mutex;
-use tokio_util::codec::Framed;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::esme::Load;
 
 #[derive(Parser)]
-#[command(name = "tern-load")]
+#[command(name = "tern-load", about = "Load generator and benchmark for tern")]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
 }
 
+#[derive(Args, Clone)]
+struct LoadArgs {
+    /// Sessions (transceiver binds).
+    #[arg(long, short = 's', default_value_t = 4)]
+    sessions: usize,
+    /// Outstanding submit_sm per session.
+    #[arg(long, short = 'w', default_value_t = 100)]
+    window: usize,
+    /// Messages in all.
+    #[arg(long, short = 'n', default_value_t = 100_000)]
+    messages: u64,
+    /// Submit at most this many messages per second in all (0: as fast as the window allows).
+    #[arg(long, default_value_t = 0)]
+    rate: u64,
+    /// Seconds to wait for outstanding receipts once no PDU arrives.
+    #[arg(long, default_value_t = 30)]
+    receipt_wait_s: u64,
+}
+
 #[derive(Subcommand)]
 enum Cmd {
-    /// Drive ESME load against an SMPP server.
+    /// Drive ESME load against a running SMPP server.
     Esme {
         /// SMPP address.
         #[arg(long, default_value = "127.0.0.1:2775")]
@@ -40,353 +52,116 @@ enum Cmd {
         /// system_id.
         #[arg(long, default_value = "demo")]
         system_id: String,
-        /// password.
+        /// Password.
         #[arg(long, default_value = "demopass")]
         password: String,
-        /// Sessions.
-        #[arg(long, short = 's', default_value_t = 1)]
-        sessions: usize,
-        /// Outstanding submit_sm per session.
-        #[arg(long, short = 'w', default_value_t = 100)]
-        window: usize,
-        /// Messages in all.
-        #[arg(long, short = 'n', default_value_t = 10_000)]
-        messages: u64,
-        /// Submit at most this many messages per second in all (0: as fast as the window allows).
-        #[arg(long, default_value_t = 0)]
-        rate: u64,
-        /// Seconds to wait for receipts after the last submit.
-        #[arg(long, default_value_t = 60)]
-        receipt_wait_s: u64,
+        #[command(flatten)]
+        load: LoadArgs,
+    },
+    /// Start the simulator and tern, measure the direct hop and the hop through tern.
+    E2e {
+        /// The tern binary; default: `tern` next to this program.
+        #[arg(long)]
+        tern_bin: Option<PathBuf>,
+        /// Store durability for the run: fsync or os.
+        #[arg(long, default_value = "fsync")]
+        durability: String,
+        /// The simulator's receipt delay.
+        #[arg(long, default_value_t = 10)]
+        dlr_delay_ms: u64,
+        #[command(flatten)]
+        load: LoadArgs,
     },
 }
 
-#[derive(Default)]
-struct Totals {
-    /// tern id -> when its submit_sm went out; receipts may come back on any session
-    sent_at: std::sync::Mutex<HashMap<String, Instant>>,
-    /// receipts that overtook their submit_sm_resp (read on another session first)
-    early: std::sync::Mutex<std::collections::HashSet<String>>,
-    resps: AtomicU64,
-    ok: AtomicU64,
-    refused: Mutex<HashMap<u32, u64>>,
-    receipts: AtomicU64,
-    unmatched: AtomicU64,
-}
-
-fn sm(i: u64) -> SubmitSm {
-    SubmitSm::builder()
-        .source_addr_ton(Ton::Alphanumeric)
-        .source_addr_npi(Npi::Unknown)
-        .source_addr(COctetString::from_static_slice(b"LOAD\0").unwrap_or_default())
-        .dest_addr_ton(Ton::International)
-        .dest_addr_npi(Npi::Isdn)
-        .destination_addr(
-            COctetString::from_string(format!("4917{:08}", i % 100_000_000)).unwrap_or_default(),
-        )
-        .esm_class(EsmClass::from(0u8))
-        .registered_delivery(RegisteredDelivery::from(1u8))
-        .short_message(OctetString::from_static_slice(b"load test message").unwrap_or_default())
-        .build()
-}
-
-struct SessionResult {
-    submit_lat: Histogram<u64>,
-    receipt_lat: Histogram<u64>,
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn session(
-    addr: String,
-    sid: String,
-    pw: String,
-    window: usize,
-    next: Arc<AtomicU64>,
-    total: u64,
-    totals: Arc<Totals>,
-    wait: Duration,
-    pace: Option<(Instant, u64)>,
-) -> Result<SessionResult, String> {
-    let sock = TcpStream::connect(&addr)
-        .await
-        .map_err(|e| format!("connect {addr}: {e}"))?;
-    let _ = sock.set_nodelay(true);
-    let mut f = Framed::new(sock, SmppCodec::default());
-    let bind = BindTransceiver::builder()
-        .system_id(COctetString::from_string(sid).map_err(|e| format!("{e:?}"))?)
-        .password(COctetString::from_string(pw).map_err(|e| format!("{e:?}"))?)
-        .build();
-    f.send(Command::new(CommandStatus::EsmeRok, 1, bind))
-        .await
-        .map_err(|e| e.to_string())?;
-    match f.next().await {
-        Some(Ok(Ok(c))) if c.status() == CommandStatus::EsmeRok => {}
-        other => return Err(format!("bind failed: {other:?}")),
+fn load(addr: String, system_id: String, password: String, a: &LoadArgs) -> Load {
+    Load {
+        addr,
+        system_id,
+        password,
+        sessions: a.sessions,
+        window: a.window,
+        messages: a.messages,
+        rate: a.rate,
+        receipt_wait: Duration::from_secs(a.receipt_wait_s),
     }
-    let mut submit_lat = Histogram::<u64>::new(3).map_err(|e| e.to_string())?;
-    let mut receipt_lat = Histogram::<u64>::new(3).map_err(|e| e.to_string())?;
-    let mut seq: u32 = 1;
-    let mut in_flight: HashMap<u32, Instant> = HashMap::new();
-    let mut acked = 0u64;
-    let mut done_sending = false;
-    let mut last = Instant::now();
-    // a message index taken but not yet due (paced runs)
-    let mut held: Option<u64> = None;
-    loop {
-        let mut wake = Duration::from_secs(1);
-        while !done_sending && in_flight.len() < window {
-            let i = match held.take() {
-                Some(i) => i,
-                None => next.fetch_add(1, Ordering::Relaxed),
-            };
-            if i >= total {
-                done_sending = true;
-                break;
-            }
-            if let Some((start, rate)) = pace {
-                // message i goes out no earlier than i/rate seconds after the start
-                let due = start + Duration::from_secs_f64(i as f64 / rate as f64);
-                let now = Instant::now();
-                if due > now {
-                    held = Some(i);
-                    wake = due - now;
-                    break;
-                }
-            }
-            seq += 1;
-            f.feed(Command::new(CommandStatus::EsmeRok, seq, sm(i)))
-                .await
-                .map_err(|e| e.to_string())?;
-            in_flight.insert(seq, Instant::now());
-        }
-        SinkExt::<Command>::flush(&mut f)
-            .await
-            .map_err(|e| e.to_string())?;
-        if done_sending
-            && in_flight.is_empty()
-            && totals.resps.load(Ordering::Relaxed) >= total
-            && totals.sent_at.lock().map(|m| m.is_empty()).unwrap_or(true)
-        {
-            break;
-        }
-        if held.is_some() && wake < Duration::from_secs(1) {
-            // paced: read what arrives until the next message is due
-            match tokio::time::timeout(wake, f.next()).await {
-                Err(_) => continue,
-                Ok(Some(Ok(Ok(c)))) => {
-                    last = Instant::now();
-                    handle_incoming(
-                        c,
-                        &mut f,
-                        &mut in_flight,
-                        &totals,
-                        &mut submit_lat,
-                        &mut receipt_lat,
-                        &mut acked,
-                    )
-                    .await?;
-                    continue;
-                }
-                Ok(Some(Ok(Err(bad)))) => {
-                    return Err(format!("bad PDU from server: {}", bad.error));
-                }
-                Ok(_) => return Err("connection closed".into()),
-            }
-        }
-        let item = match tokio::time::timeout(Duration::from_secs(1), f.next()).await {
-            Ok(Some(Ok(Ok(c)))) => c,
-            Ok(Some(Ok(Err(bad)))) => return Err(format!("bad PDU from server: {}", bad.error)),
-            Ok(_) => return Err("connection closed".into()),
-            Err(_) => {
-                if done_sending && last.elapsed() > wait {
-                    break;
-                }
-                continue;
-            }
-        };
-        last = Instant::now();
-        handle_incoming(
-            item,
-            &mut f,
-            &mut in_flight,
-            &totals,
-            &mut submit_lat,
-            &mut receipt_lat,
-            &mut acked,
-        )
-        .await?;
-    }
-    totals.ok.fetch_add(acked, Ordering::Relaxed);
-    Ok(SessionResult {
-        submit_lat,
-        receipt_lat,
-    })
 }
 
-/// One PDU from the server: a submit_sm_resp, a receipt, or an enquire_link.
-async fn handle_incoming(
-    item: Command,
-    f: &mut Framed<TcpStream, SmppCodec>,
-    in_flight: &mut HashMap<u32, Instant>,
-    totals: &Totals,
-    submit_lat: &mut Histogram<u64>,
-    receipt_lat: &mut Histogram<u64>,
-    acked: &mut u64,
-) -> Result<(), String> {
-    match item.id() {
-        CommandId::SubmitSmResp => {
-            let Some(t) = in_flight.remove(&item.sequence_number()) else {
-                return Ok(());
-            };
-            totals.resps.fetch_add(1, Ordering::Relaxed);
-            if item.status() == CommandStatus::EsmeRok {
-                let _ = submit_lat.record(t.elapsed().as_micros() as u64);
-                if let Some(Pdu::SubmitSmResp(r)) = item.pdu() {
-                    let id = r.message_id().to_string();
-                    let overtaken = totals
-                        .early
-                        .lock()
-                        .map(|mut e| e.remove(&id))
-                        .unwrap_or(false);
-                    if overtaken {
-                        let _ = receipt_lat.record(t.elapsed().as_micros() as u64);
-                    } else if let Ok(mut m) = totals.sent_at.lock() {
-                        m.insert(id, t);
-                    }
-                }
-                *acked += 1;
-            } else {
-                *totals
-                    .refused
-                    .lock()
-                    .await
-                    .entry(u32::from(item.status()))
-                    .or_default() += 1;
-            }
-        }
-        CommandId::DeliverSm => {
-            f.feed(Command::new(
-                CommandStatus::EsmeRok,
-                item.sequence_number(),
-                DeliverSmResp::default(),
-            ))
-            .await
-            .map_err(|e| e.to_string())?;
-            let Some(Pdu::DeliverSm(d)) = item.pdu() else {
-                return Ok(());
-            };
-            let id = d.tlvs().iter().find_map(|t| match t.value() {
-                Some(TlvValue::ReceiptedMessageId(v)) => Some(v.to_string()),
-                _ => None,
-            });
-            totals.receipts.fetch_add(1, Ordering::Relaxed);
-            let Some(id) = id else {
-                totals.unmatched.fetch_add(1, Ordering::Relaxed);
-                return Ok(());
-            };
-            let matched = totals.sent_at.lock().ok().and_then(|mut m| m.remove(&id));
-            match matched {
-                Some(t) => {
-                    let _ = receipt_lat.record(t.elapsed().as_micros() as u64);
-                }
-                None => {
-                    // its submit_sm_resp is still unread on another session
-                    if let Ok(mut e) = totals.early.lock() {
-                        e.insert(id);
-                    }
-                }
-            }
-        }
-        CommandId::EnquireLink => {
-            f.feed(Command::new(
-                CommandStatus::EsmeRok,
-                item.sequence_number(),
-                Pdu::EnquireLinkResp,
-            ))
-            .await
-            .map_err(|e| e.to_string())?;
-        }
-        _ => {}
-    }
-    Ok(())
-}
-
-fn pct(h: &Histogram<u64>) -> String {
-    let ms = |v: u64| v as f64 / 1000.0;
+fn load_line(l: &Load) -> String {
+    let rate = if l.rate > 0 {
+        format!("{}/s", l.rate)
+    } else {
+        "unpaced".into()
+    };
     format!(
-        "p50 {:.2} ms  p90 {:.2} ms  p99 {:.2} ms  p99.9 {:.2} ms  max {:.2} ms",
-        ms(h.value_at_quantile(0.5)),
-        ms(h.value_at_quantile(0.9)),
-        ms(h.value_at_quantile(0.99)),
-        ms(h.value_at_quantile(0.999)),
-        ms(h.max())
+        "{} messages, {} sessions x window {}, {rate}",
+        l.messages, l.sessions, l.window
     )
 }
 
 #[tokio::main]
-async fn main() -> std::process::ExitCode {
-    let Cli {
-        cmd:
-            Cmd::Esme {
-                addr,
-                system_id,
-                password,
-                sessions,
-                window,
-                messages,
-                rate,
-                receipt_wait_s,
-            },
-    } = Cli::parse();
-    let next = Arc::new(AtomicU64::new(0));
-    let totals = Arc::new(Totals::default());
-    let t0 = Instant::now();
-    let pace = (rate > 0).then_some((t0, rate));
-    let mut tasks = Vec::new();
-    for _ in 0..sessions {
-        tasks.push(tokio::spawn(session(
-            addr.clone(),
-            system_id.clone(),
-            password.clone(),
-            window,
-            next.clone(),
-            messages,
-            totals.clone(),
-            Duration::from_secs(receipt_wait_s),
-            pace,
-        )));
-    }
-    let mut submit =
-        Histogram::<u64>::new(3).unwrap_or_else(|_| unreachable!("3 significant digits is valid"));
-    let mut receipt = submit.clone();
-    for t in tasks {
-        match t.await {
-            Ok(Ok(r)) => {
-                let _ = submit.add(&r.submit_lat);
-                let _ = receipt.add(&r.receipt_lat);
+async fn main() -> ExitCode {
+    match Cli::parse().cmd {
+        Cmd::Esme {
+            addr,
+            system_id,
+            password,
+            load: a,
+        } => {
+            let l = load(addr, system_id, password, &a);
+            let r = esme::run(&l).await;
+            r.print(&load_line(&l));
+            if r.complete() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
             }
-            Ok(Err(e)) => eprintln!("session failed: {e}"),
-            Err(e) => eprintln!("session panicked: {e}"),
         }
-    }
-    let secs = t0.elapsed().as_secs_f64();
-    let ok = totals.ok.load(Ordering::Relaxed);
-    let receipts = receipt.len();
-    println!("sessions {sessions}, window {window}, messages {messages}");
-    println!("accepted {ok}, refused {:?}", totals.refused.lock().await);
-    println!(
-        "receipts matched {receipts}, unmatched {}",
-        totals.unmatched.load(Ordering::Relaxed)
-    );
-    println!(
-        "end to end: {:.0} msg/s over {secs:.2} s",
-        receipts as f64 / secs
-    );
-    println!("submit -> resp:    {}", pct(&submit));
-    println!("submit -> receipt: {}", pct(&receipt));
-    if receipts == ok && ok == messages {
-        std::process::ExitCode::SUCCESS
-    } else {
-        std::process::ExitCode::from(1)
+        Cmd::E2e {
+            tern_bin,
+            durability,
+            dlr_delay_ms,
+            load: a,
+        } => {
+            let tern_bin = tern_bin
+                .or_else(|| {
+                    std::env::current_exe()
+                        .ok()
+                        .and_then(|p| p.parent().map(|d| d.join("tern")))
+                })
+                .unwrap_or_else(|| PathBuf::from("tern"));
+            let l = load(String::new(), String::new(), String::new(), &a);
+            let e = e2e::E2e {
+                tern_bin,
+                load: l.clone(),
+                durability: durability.clone(),
+                dlr_delay_ms,
+            };
+            match e2e::run(&e).await {
+                Ok((direct, through, usage)) => {
+                    println!(
+                        "{} (durability {durability}, receipt delay {dlr_delay_ms} ms)",
+                        load_line(&l)
+                    );
+                    direct.print("direct hop: ESME -> simulator");
+                    through.print("through tern: ESME -> tern -> simulator");
+                    println!(
+                        "== tern/direct throughput ratio {:.2}; tern CPU avg {:.0}% of a core, RSS max {:.0} MiB",
+                        through.throughput() / direct.throughput().max(1e-9),
+                        usage.cpu_avg,
+                        usage.rss_max_mib
+                    );
+                    if direct.complete() && through.complete() {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::from(1)
+                    }
+                }
+                Err(err) => {
+                    eprintln!("tern-load e2e: {err}");
+                    ExitCode::from(2)
+                }
+            }
+        }
     }
 }

@@ -1,0 +1,239 @@
+//! `tern-load e2e`: one command that needs nothing running. It starts the carrier
+//! simulator, measures the direct hop (the same load straight against the simulator),
+//! starts `tern run` on a fresh temp data dir with a generated config, drives the load
+//! through it while sampling tern's CPU and RSS, stops everything and reports both runs and
+//! their ratio, so figures from a noisy machine still compare.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::esme::{self, Load};
+use crate::report::Report;
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct E2e {
+    /// The `tern` binary (release build).
+    pub tern_bin: PathBuf,
+    /// The load; its address is filled in per run.
+    pub load: Load,
+    /// `fsync` or `os`.
+    pub durability: String,
+    /// The simulator's receipt delay.
+    pub dlr_delay_ms: u64,
+}
+
+/// tern's resource use during the run.
+#[derive(Debug, Clone, Default)]
+pub struct Usage {
+    /// Average CPU over the run, percent of one core.
+    pub cpu_avg: f64,
+    /// Highest RSS seen, MiB.
+    pub rss_max_mib: f64,
+}
+
+/// A child process killed when dropped.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_addr() -> Result<SocketAddr, String> {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(|e| format!("no free port: {e}"))
+}
+
+async fn wait_listening(addr: SocketAddr, child: &mut Child, what: &str) -> Result<(), String> {
+    let t0 = Instant::now();
+    loop {
+        if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            return Ok(());
+        }
+        if let Ok(Some(st)) = child.try_wait() {
+            return Err(format!("{what} exited before listening: {st}"));
+        }
+        if t0.elapsed() > Duration::from_secs(30) {
+            return Err(format!("{what} not listening on {addr} after 30 s"));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// CPU ticks (user + system) and RSS in KiB of a process, from /proc.
+fn sample(pid: u32) -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = stat.rsplit_once(')')?.1;
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let rss = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())?;
+    Some((ticks, rss))
+}
+
+fn config(
+    dir: &Path,
+    smpp: SocketAddr,
+    http: SocketAddr,
+    sim: SocketAddr,
+    durability: &str,
+) -> String {
+    format!(
+        r#"[node]
+data_dir = "{data}"
+durability = "{durability}"
+
+[smpp]
+listen = "{smpp}"
+max_pending_submits = 100000
+
+[http]
+listen = "{http}"
+admin_token = "load"
+
+[[accounts]]
+system_id = "load"
+password = "load"
+tps = 10000000
+max_binds = 1000
+balance = "1000000000"
+price = "0.0001"
+
+[[carriers]]
+id = "sim"
+host = "{host}"
+port = {port}
+system_id = "tern"
+password = "tern"
+binds = 2
+tps = 10000000
+window = 1000
+
+[[routes]]
+prefix = ""
+carriers = ["sim"]
+"#,
+        data = dir.join("data").display(),
+        host = sim.ip(),
+        port = sim.port(),
+    )
+}
+
+/// Runs the direct hop and the run through tern; returns (direct, tern, tern's usage).
+pub async fn run(e: &E2e) -> Result<(Report, Report, Usage), String> {
+    let dir = std::env::temp_dir().join(format!("tern-e2e-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).map_err(|err| format!("{}: {err}", dir.display()))?;
+    let result = run_in(e, &dir).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+async fn run_in(e: &E2e, dir: &Path) -> Result<(Report, Report, Usage), String> {
+    let sim_addr = free_addr()?;
+    let log = |name: &str| std::fs::File::create(dir.join(name)).map_err(|err| err.to_string());
+    let mut sim = Proc(
+        Command::new(&e.tern_bin)
+            .args([
+                "sim",
+                "--listen",
+                &sim_addr.to_string(),
+                "--dlr-delay-ms",
+                &e.dlr_delay_ms.to_string(),
+            ])
+            .stdout(Stdio::null())
+            .stderr(log("sim.log")?)
+            .spawn()
+            .map_err(|err| format!("{}: {err}", e.tern_bin.display()))?,
+    );
+    wait_listening(sim_addr, &mut sim.0, "simulator").await?;
+
+    let direct_load = Load {
+        addr: sim_addr.to_string(),
+        system_id: "direct".into(),
+        ..e.load.clone()
+    };
+    let direct = esme::run(&direct_load).await;
+
+    let (smpp, http) = (free_addr()?, free_addr()?);
+    let cfg = dir.join("tern.toml");
+    std::fs::write(&cfg, config(dir, smpp, http, sim_addr, &e.durability))
+        .map_err(|err| err.to_string())?;
+    let mut tern = Proc(
+        Command::new(&e.tern_bin)
+            .args(["run", "--config"])
+            .arg(&cfg)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(log("tern.log")?)
+            .spawn()
+            .map_err(|err| format!("{}: {err}", e.tern_bin.display()))?,
+    );
+    wait_listening(smpp, &mut tern.0, "tern").await?;
+    wait_listening(http, &mut tern.0, "tern").await?;
+
+    let pid = tern.0.id();
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop2 = stop.clone();
+    let sampler = tokio::spawn(async move {
+        let t0 = Instant::now();
+        let first = sample(pid);
+        let mut rss_max = first.map(|s| s.1).unwrap_or(0);
+        let mut last = first;
+        while !stop2.load(Ordering::Relaxed) {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            if let Some(s) = sample(pid) {
+                rss_max = rss_max.max(s.1);
+                last = Some(s);
+            }
+        }
+        let secs = t0.elapsed().as_secs_f64();
+        // Linux reports CPU time in clock ticks of 1/100 s
+        let cpu = match (first, last) {
+            (Some(a), Some(b)) if secs > 0.0 => (b.0 - a.0) as f64 / 100.0 / secs * 100.0,
+            _ => 0.0,
+        };
+        Usage {
+            cpu_avg: cpu,
+            rss_max_mib: rss_max as f64 / 1024.0,
+        }
+    });
+
+    let tern_load = Load {
+        addr: smpp.to_string(),
+        system_id: "load".into(),
+        password: "load".into(),
+        ..e.load.clone()
+    };
+    let through = esme::run(&tern_load).await;
+    stop.store(true, Ordering::Relaxed);
+    let usage = sampler.await.map_err(|err| err.to_string())?;
+
+    // graceful stop, so a slow shutdown shows up as an error here
+    let _ = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
+    let t0 = Instant::now();
+    loop {
+        match tern.0.try_wait() {
+            Ok(Some(st)) if st.success() => break,
+            Ok(Some(st)) => return Err(format!("tern exited with {st} on SIGTERM")),
+            _ if t0.elapsed() > Duration::from_secs(20) => {
+                return Err("tern did not stop within 20 s".into());
+            }
+            _ => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+    Ok((direct, through, usage))
+}

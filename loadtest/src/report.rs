@@ -1,0 +1,100 @@
+//! What a load run measured, and how it is printed.
+
+use std::collections::HashMap;
+
+use hdrhistogram::Histogram;
+
+/// The outcome of one load run.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// Messages offered.
+    pub messages: u64,
+    /// Accepted (submit_sm_resp OK).
+    pub accepted: u64,
+    /// Refused, by command_status.
+    pub refused: HashMap<u32, u64>,
+    /// Receipts matched to an accepted message.
+    pub matched: u64,
+    /// Receipts with no id tern-load knows.
+    pub unmatched: u64,
+    /// Wall time of the run.
+    pub seconds: f64,
+    /// submit_sm → submit_sm_resp, microseconds.
+    pub submit_latency: Histogram<u64>,
+    /// submit_sm → its receipt, microseconds.
+    pub receipt_latency: Histogram<u64>,
+    /// Sessions that failed.
+    pub errors: Vec<String>,
+}
+
+impl Report {
+    /// An empty report for `messages` offered.
+    pub fn new(messages: u64) -> Report {
+        let h = Histogram::<u64>::new(3)
+            .unwrap_or_else(|_| unreachable!("3 significant digits is valid"));
+        Report {
+            messages,
+            accepted: 0,
+            refused: HashMap::new(),
+            matched: 0,
+            unmatched: 0,
+            seconds: 0.0,
+            submit_latency: h.clone(),
+            receipt_latency: h,
+            errors: Vec::new(),
+        }
+    }
+
+    /// Receipted messages per second, start to last receipt.
+    pub fn throughput(&self) -> f64 {
+        if self.seconds > 0.0 {
+            self.matched as f64 / self.seconds
+        } else {
+            0.0
+        }
+    }
+
+    /// Every message accepted and receipted exactly once, nothing unknown.
+    pub fn complete(&self) -> bool {
+        self.accepted == self.messages
+            && self.matched == self.accepted
+            && self.unmatched == 0
+            && self.errors.is_empty()
+    }
+
+    /// Prints the human table.
+    pub fn print(&self, title: &str) {
+        println!("== {title}");
+        for e in &self.errors {
+            println!("   error: {e}");
+        }
+        println!(
+            "   accepted {} of {}, refused {:?}",
+            self.accepted, self.messages, self.refused
+        );
+        println!(
+            "   receipts matched {}, unmatched {}",
+            self.matched, self.unmatched
+        );
+        println!(
+            "   end to end: {:.0} msg/s over {:.2} s",
+            self.throughput(),
+            self.seconds
+        );
+        println!("   submit -> resp:    {}", pct(&self.submit_latency));
+        println!("   submit -> receipt: {}", pct(&self.receipt_latency));
+    }
+}
+
+/// p50 … max of a microsecond histogram, in milliseconds.
+pub fn pct(h: &Histogram<u64>) -> String {
+    let ms = |v: u64| v as f64 / 1000.0;
+    format!(
+        "p50 {:.2} ms  p90 {:.2} ms  p99 {:.2} ms  p99.9 {:.2} ms  max {:.2} ms",
+        ms(h.value_at_quantile(0.5)),
+        ms(h.value_at_quantile(0.9)),
+        ms(h.value_at_quantile(0.99)),
+        ms(h.value_at_quantile(0.999)),
+        ms(h.max())
+    )
+}
