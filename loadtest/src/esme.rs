@@ -150,31 +150,8 @@ async fn session(
         {
             break;
         }
-        if held.is_some() && wake < Duration::from_secs(1) {
-            // paced: read what arrives until the next message is due
-            match tokio::time::timeout(wake, f.next()).await {
-                Err(_) => continue,
-                Ok(Some(Ok(Ok(c)))) => {
-                    last = Instant::now();
-                    handle_incoming(
-                        c,
-                        &mut f,
-                        &mut in_flight,
-                        &totals,
-                        &mut submit_lat,
-                        &mut receipt_lat,
-                        &mut acked,
-                    )
-                    .await?;
-                    continue;
-                }
-                Ok(Some(Ok(Err(bad)))) => {
-                    return Err(format!("bad PDU from server: {}", bad.error));
-                }
-                Ok(_) => return Err("connection closed".into()),
-            }
-        }
-        let item = match tokio::time::timeout(Duration::from_secs(1), f.next()).await {
+        // paced runs wake when the next message is due; otherwise after a quiet second
+        let item = match tokio::time::timeout(wake, f.next()).await {
             Ok(Some(Ok(Ok(c)))) => c,
             Ok(Some(Ok(Err(bad)))) => return Err(format!("bad PDU from server: {}", bad.error)),
             Ok(_) => return Err("connection closed".into()),
