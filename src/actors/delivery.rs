@@ -190,10 +190,7 @@ impl Delivery {
                 let b = &mut q.binds[i];
                 b.credits -= 1;
                 b.inflight.insert(r.id.clone(), r.clone());
-                b.addr.do_send(SendReceipt {
-                    receipt: r,
-                    bind_id: b.id,
-                });
+                b.addr.do_send(SendReceipt { receipt: r });
             }
         }
         for r in expired {

@@ -134,7 +134,6 @@ impl DlrCorrelator {
         stat: Stat,
         err: &str,
         mut extra: WriteBatch,
-        ctx: &mut Context<Self>,
     ) -> ResponseActFuture<Self, Result<(), ()>> {
         let (batch, receipt) = super::finalize(&meta, stat, err, now_ms(), self.receipt_ttl_ms);
         extra.ops.extend(batch.ops);
@@ -143,7 +142,6 @@ impl DlrCorrelator {
         let id = meta.id.clone();
         self.finishing.insert(id.clone());
         let commit = self.store.commit(extra);
-        let _ = ctx;
         Box::pin(commit.into_actor(self).map(move |res, act, _| {
             act.finishing.remove(&id);
             match res {
@@ -191,14 +189,7 @@ impl DlrCorrelator {
                 continue;
             }
             tracing::info!(%id, %carrier, "no receipt within the message TTL; ending EXPIRED");
-            let f = self.finish(
-                meta,
-                &carrier,
-                Stat::Expired,
-                "000",
-                WriteBatch::default(),
-                ctx,
-            );
+            let f = self.finish(meta, &carrier, Stat::Expired, "000", WriteBatch::default());
             ctx.spawn(f.map(|_, _, _| ()));
         }
     }
@@ -243,7 +234,7 @@ impl Actor for DlrCorrelator {
 
 impl Handler<Register> for DlrCorrelator {
     type Result = ResponseActFuture<Self, ()>;
-    fn handle(&mut self, m: Register, ctx: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, m: Register, _: &mut Context<Self>) -> Self::Result {
         let submitted = MessageState::Submitted {
             carrier: m.carrier.clone(),
             carrier_id: m.carrier_id.clone(),
@@ -262,7 +253,7 @@ impl Handler<Register> for DlrCorrelator {
             keys::set_state(&mut batch, &m.tern_id, &submitted, at);
             if let Some(meta) = self.meta(&m.tern_id) {
                 let again = m.clone();
-                let f = self.finish(meta, &m.carrier, early.stat, &early.err, batch, ctx);
+                let f = self.finish(meta, &m.carrier, early.stat, &early.err, batch);
                 return Box::pin(f.map(move |res, _, ctx| {
                     if res.is_err() {
                         ctx.notify_later(again, Duration::from_secs(1));
@@ -294,7 +285,7 @@ impl Handler<Register> for DlrCorrelator {
 
 impl Handler<CarrierReceipt> for DlrCorrelator {
     type Result = ResponseActFuture<Self, Result<(), ()>>;
-    fn handle(&mut self, m: CarrierReceipt, ctx: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, m: CarrierReceipt, _: &mut Context<Self>) -> Self::Result {
         if !m.stat.is_final() {
             return Box::pin(fut::ready(Ok(())));
         }
@@ -326,7 +317,7 @@ impl Handler<CarrierReceipt> for DlrCorrelator {
             tracing::warn!(%tern_id, "receipt for a message with no record");
             return Box::pin(fut::ready(Ok(())));
         };
-        self.finish(meta, &m.carrier, m.stat, &m.err, WriteBatch::default(), ctx)
+        self.finish(meta, &m.carrier, m.stat, &m.err, WriteBatch::default())
     }
 }
 

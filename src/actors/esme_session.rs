@@ -42,8 +42,6 @@ use super::ledger::{Accept, LedgerShards, Refusal};
 pub struct SendReceipt {
     /// The receipt.
     pub receipt: OutboxReceipt,
-    /// The bind id Delivery knows this session by.
-    pub bind_id: u64,
 }
 
 /// Unbind and close (shutdown).
@@ -531,7 +529,6 @@ impl StreamHandler<Inbound> for EsmeSession {
 impl Handler<SendReceipt> for EsmeSession {
     type Result = ();
     fn handle(&mut self, m: SendReceipt, ctx: &mut Context<Self>) {
-        let _ = m.bind_id;
         let r = m.receipt;
         let text = format_receipt(&r.id, r.stat, &r.err, r.submit_ms, r.done_ms);
         let seq = self.next_seq();
