@@ -40,6 +40,9 @@ struct LoadArgs {
     /// Seconds to wait for outstanding receipts once no PDU arrives.
     #[arg(long, default_value_t = 30)]
     receipt_wait_s: u64,
+    /// Print the report as JSON instead of a table.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Subcommand)]
@@ -110,7 +113,11 @@ async fn main() -> ExitCode {
         } => {
             let l = load(addr, system_id, password, &a);
             let r = esme::run(&l).await;
-            r.print(&load_line(&l));
+            if a.json {
+                println!("{}", r.json());
+            } else {
+                r.print(&load_line(&l));
+            }
             if r.complete() {
                 ExitCode::SUCCESS
             } else {
@@ -139,18 +146,31 @@ async fn main() -> ExitCode {
             };
             match e2e::run(&e).await {
                 Ok((direct, through, usage)) => {
-                    println!(
-                        "{} (durability {durability}, receipt delay {dlr_delay_ms} ms)",
-                        load_line(&l)
-                    );
-                    direct.print("direct hop: ESME -> simulator");
-                    through.print("through tern: ESME -> tern -> simulator");
-                    println!(
-                        "== tern/direct throughput ratio {:.2}; tern CPU avg {:.0}% of a core, RSS max {:.0} MiB",
-                        through.throughput() / direct.throughput().max(1e-9),
-                        usage.cpu_avg,
-                        usage.rss_max_mib
-                    );
+                    let ratio = through.throughput() / direct.throughput().max(1e-9);
+                    if a.json {
+                        let v = serde_json::json!({
+                            "load": load_line(&l),
+                            "durability": durability,
+                            "dlr_delay_ms": dlr_delay_ms,
+                            "direct": direct.json(),
+                            "tern": through.json(),
+                            "ratio_tern_direct": ratio,
+                            "tern_cpu_avg_percent": usage.cpu_avg,
+                            "tern_rss_max_mib": usage.rss_max_mib,
+                        });
+                        println!("{v}");
+                    } else {
+                        println!(
+                            "{} (durability {durability}, receipt delay {dlr_delay_ms} ms)",
+                            load_line(&l)
+                        );
+                        direct.print("direct hop: ESME -> simulator");
+                        through.print("through tern: ESME -> tern -> simulator");
+                        println!(
+                            "== tern/direct throughput ratio {ratio:.2}; tern CPU avg {:.0}% of a core, RSS max {:.0} MiB",
+                            usage.cpu_avg, usage.rss_max_mib
+                        );
+                    }
                     if direct.complete() && through.complete() {
                         ExitCode::SUCCESS
                     } else {

@@ -62,6 +62,38 @@ impl Report {
             && self.errors.is_empty()
     }
 
+    /// The report as JSON (latencies in milliseconds).
+    pub fn json(&self) -> serde_json::Value {
+        let lat = |h: &Histogram<u64>| {
+            let ms = |v: u64| v as f64 / 1000.0;
+            serde_json::json!({
+                "p50": ms(h.value_at_quantile(0.5)),
+                "p90": ms(h.value_at_quantile(0.9)),
+                "p99": ms(h.value_at_quantile(0.99)),
+                "p99_9": ms(h.value_at_quantile(0.999)),
+                "max": ms(h.max()),
+            })
+        };
+        let refused: serde_json::Map<String, serde_json::Value> = self
+            .refused
+            .iter()
+            .map(|(k, v)| (format!("0x{k:08x}"), (*v).into()))
+            .collect();
+        serde_json::json!({
+            "messages": self.messages,
+            "accepted": self.accepted,
+            "refused": refused,
+            "receipts_matched": self.matched,
+            "receipts_unmatched": self.unmatched,
+            "seconds": self.seconds,
+            "throughput_msg_s": self.throughput(),
+            "submit_to_resp_ms": lat(&self.submit_latency),
+            "submit_to_receipt_ms": lat(&self.receipt_latency),
+            "complete": self.complete(),
+            "errors": self.errors,
+        })
+    }
+
     /// Prints the human table.
     pub fn print(&self, title: &str) {
         println!("== {title}");
