@@ -65,7 +65,6 @@ pub struct DlrCorrelator {
 }
 
 impl DlrCorrelator {
-    /// A shard.
     /// Shard `shard.0` of `shard.1`. Receipts wait `message_ttl_ms` after acceptance at most;
     /// then the message ends EXPIRED.
     pub fn new(

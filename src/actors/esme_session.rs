@@ -113,7 +113,8 @@ pub struct EsmeSession {
     last_rx: Instant,
     pending: usize,
     seq: u32,
-    outstanding: HashMap<u32, (OutboxReceipt, Instant)>,
+    /// deliver_sm sequence number → (tern id of the receipt, when it was sent)
+    outstanding: HashMap<u32, (String, Instant)>,
     closing: bool,
 }
 
@@ -376,7 +377,7 @@ impl EsmeSession {
         self.done(receipt, outcome);
     }
 
-    fn done(&self, receipt: OutboxReceipt, outcome: ReceiptOutcome) {
+    fn done(&self, id: String, outcome: ReceiptOutcome) {
         if let BindState::Bound {
             account, bind_id, ..
         } = &self.state
@@ -384,7 +385,7 @@ impl EsmeSession {
             self.env.delivery.do_send(ReceiptDone {
                 account: account.system_id.clone(),
                 bind_id: *bind_id,
-                id: receipt.id,
+                id,
                 outcome,
             });
         }
@@ -536,7 +537,7 @@ impl Handler<SendReceipt> for EsmeSession {
             seq, &r.id, &r.from, &r.to, r.to_ton, r.to_npi, r.stat, &text,
         );
         tracing::debug!(peer = %self.peer, id = %r.id, to = %redact(&r.to), "receipt to ESME");
-        self.outstanding.insert(seq, (r, Instant::now()));
+        self.outstanding.insert(seq, (r.id, Instant::now()));
         self.write(cmd, ctx);
     }
 }
