@@ -8,6 +8,11 @@ use clap::{Parser, Subcommand};
 use tern::config::{Config, ConfigError};
 use tern::sim::{self, SimConfig};
 
+/// glibc malloc was ~40% of tern's CPU under load (sled copies leaf nodes on every write,
+/// and every PDU allocates); mimalloc's per-thread free lists cut that (loadtest/README.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "tern",

@@ -260,10 +260,7 @@ fn resume(kv: &dyn Kv, routers: &RouterShards) -> Result<usize, String> {
     for row in kv.scan_prefix(keys::PENDING_PREFIX) {
         let (k, _) = row.map_err(|e| e.to_string())?;
         let id = String::from_utf8_lossy(&k[keys::PENDING_PREFIX.len()..]).into_owned();
-        let state = kv.get(&keys::state(&id)).map_err(|e| e.to_string())?;
-        let Some(state) = state.and_then(|v| keys::decode_state(&v).ok()) else {
-            continue;
-        };
+        let state = keys::state_of(kv, &id).map_err(|e| e.to_string())?;
         if state != MessageState::Accepted {
             continue; // submitted: its receipt will come
         }

@@ -97,12 +97,9 @@ impl DlrCorrelator {
         if self.finishing.contains(id) {
             return true;
         }
-        match self.kv.get(&keys::state(id)) {
-            Ok(Some(v)) => keys::decode_state(&v)
-                .map(|s| s.is_final())
-                .unwrap_or(false),
-            _ => false,
-        }
+        keys::state_of(self.kv.as_ref(), id)
+            .map(|s| s.is_final())
+            .unwrap_or(false)
     }
 
     fn lookup(&self, carrier: &str, cid: &str) -> Option<String> {
@@ -168,13 +165,10 @@ impl DlrCorrelator {
             .flatten()
         {
             let id = String::from_utf8_lossy(&k[keys::PENDING_PREFIX.len()..]).into_owned();
-            let Ok(Some(v)) = self.kv.get(&keys::state(&id)) else {
-                continue;
-            };
             let Ok(MessageState::Submitted {
                 carrier,
                 carrier_id,
-            }) = keys::decode_state(&v)
+            }) = keys::state_of(self.kv.as_ref(), &id)
             else {
                 continue;
             };

@@ -11,7 +11,7 @@ use rusmpp::pdus::SubmitSm;
 use tokio::sync::watch;
 
 use crate::accounts::AccountTable;
-use crate::domain::message::{MessageMeta, MessageState, format_id};
+use crate::domain::message::{MessageMeta, format_id};
 use crate::domain::money::Micros;
 use crate::domain::throttle::TokenBucket;
 use crate::store::keys;
@@ -162,8 +162,7 @@ impl Handler<Accept> for Ledger {
         meta.id = id.clone();
         meta.charged = charge;
         let mut batch = WriteBatch::default();
-        batch.put(keys::message(&id), keys::encode_message(&meta, &raw));
-        keys::set_state(&mut batch, &id, &MessageState::Accepted, meta.accepted_ms);
+        keys::accept(&mut batch, &meta, &raw);
         batch.put(keys::balance(&account), balance.0.to_be_bytes().to_vec());
         // Batches reach the store in the order they are queued here, each carrying the
         // absolute balance; the in-memory balance moves only once the batch is queued.

@@ -111,7 +111,7 @@ mod tests {
             (r.from.as_str(), r.to.as_str(), r.expires_ms),
             ("49", "S", 1020)
         );
-        assert_eq!(b.ops.len(), 4, "state, history, pending removal, outbox");
+        assert_eq!(b.ops.len(), 3, "history, pending removal, outbox");
     }
 
     #[test]

@@ -1,9 +1,12 @@
 //! The `Store` actor: group commit over the [`Kv`] store.
 //!
-//! Writers send a [`Commit`] with a batch and a oneshot for the result. While one flush
-//! runs, new batches queue; when it ends, everything queued is applied and flushed together.
-//! Under load the batch grows by itself; idle, a lone write is flushed at once. A write is
-//! acknowledged only after the flush (durability "fsync") or after it is applied ("os").
+//! Writers send a [`Commit`] with a batch and a oneshot for the result. Commits that arrive
+//! together are applied together as one batch (sled then writes each key once per group, so
+//! a busy account's balance is one write, not one per message). Applying and fsync overlap:
+//! while one flush runs, the next group is applied, and it is flushed as soon as the first
+//! flush ends. Under load the groups grow by themselves; idle, a lone write is flushed at
+//! once. A write is acknowledged only after a flush that began after it was applied
+//! (durability "fsync"), or once it is applied ("os").
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -32,11 +35,22 @@ pub struct Commit {
 #[rtype(result = "CommitResult")]
 pub struct FlushAll;
 
+/// Apply the commits received so far (sent to itself once per mailbox drain).
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Apply;
+
 /// The group-commit writer. One per node, on its own arbiter.
 pub struct Store {
     kv: Arc<dyn Kv>,
     durability: Durability,
+    /// Received, not applied yet.
     pending: Vec<Commit>,
+    /// An [`Apply`] is on its way.
+    apply_queued: bool,
+    /// Applied, waiting for the next flush.
+    applied: Vec<oneshot::Sender<CommitResult>>,
+    /// A flush is running.
     flushing: bool,
 }
 
@@ -47,6 +61,9 @@ pub const STORE_MAILBOX: usize = 16_384;
 /// not let the queue grow without bound).
 pub const MAX_PENDING_COMMITS: usize = 65_536;
 
+/// Commits applied as one batch at most (bounds the latency of the first in a group).
+const MAX_GROUP: usize = 4096;
+
 const FULL: &str = "store queue full";
 
 impl Store {
@@ -56,15 +73,17 @@ impl Store {
             kv,
             durability,
             pending: Vec::new(),
+            apply_queued: false,
+            applied: Vec::new(),
             flushing: false,
         }
     }
 
-    fn maybe_flush(&mut self, ctx: &mut Context<Self>) {
-        if self.flushing || self.pending.is_empty() {
+    /// Applies every pending commit as one batch; they then wait for a flush.
+    fn apply_pending(&mut self, ctx: &mut Context<Self>) {
+        if self.pending.is_empty() {
             return;
         }
-        self.flushing = true;
         let group = std::mem::take(&mut self.pending);
         let mut merged = WriteBatch::default();
         let mut waiters = Vec::with_capacity(group.len());
@@ -72,31 +91,48 @@ impl Store {
             merged.ops.extend(c.batch.ops);
             waiters.push(c.done);
         }
-        let kv = self.kv.clone();
-        let fsync = self.durability == Durability::Fsync;
-        let n = waiters.len();
-        let fut = async move {
-            let t = Instant::now();
-            kv.apply(merged)?;
-            if fsync {
-                kv.flush().await?;
+        let t = Instant::now();
+        let res = self.kv.apply(merged);
+        metrics::histogram!("tern_store_apply_seconds").record(t.elapsed().as_secs_f64());
+        match res {
+            Err(e) => {
+                tracing::error!(error = %e, batch = waiters.len(), "store apply failed");
+                for w in waiters {
+                    let _ = w.send(Err(e.clone()));
+                }
             }
+            Ok(()) if self.durability == Durability::Os => {
+                for w in waiters {
+                    let _ = w.send(Ok(()));
+                }
+            }
+            Ok(()) => {
+                self.applied.extend(waiters);
+                self.maybe_flush(ctx);
+            }
+        }
+    }
+
+    /// Starts a flush for everything applied so far, unless one is running.
+    fn maybe_flush(&mut self, ctx: &mut Context<Self>) {
+        if self.flushing || self.applied.is_empty() {
+            return;
+        }
+        self.flushing = true;
+        let waiters = std::mem::take(&mut self.applied);
+        let flush = self.kv.flush();
+        let t = Instant::now();
+        ctx.spawn(flush.into_actor(self).map(move |res, act, ctx| {
             metrics::histogram!("tern_store_flush_seconds").record(t.elapsed().as_secs_f64());
-            Ok(())
-        };
-        ctx.spawn(
-            fut.into_actor(self)
-                .map(move |res: CommitResult, act, ctx| {
-                    if let Err(e) = &res {
-                        tracing::error!(error = %e, batch = n, "store commit failed");
-                    }
-                    for w in waiters {
-                        let _ = w.send(res.clone());
-                    }
-                    act.flushing = false;
-                    act.maybe_flush(ctx);
-                }),
-        );
+            if let Err(e) = &res {
+                tracing::error!(error = %e, batch = waiters.len(), "store flush failed");
+            }
+            for w in waiters {
+                let _ = w.send(res.clone());
+            }
+            act.flushing = false;
+            act.maybe_flush(ctx);
+        }));
     }
 }
 
@@ -107,18 +143,34 @@ impl Actor for Store {
 impl Handler<Commit> for Store {
     type Result = ();
     fn handle(&mut self, c: Commit, ctx: &mut Context<Self>) {
-        if self.pending.len() >= MAX_PENDING_COMMITS {
+        if self.pending.len() + self.applied.len() >= MAX_PENDING_COMMITS {
             let _ = c.done.send(Err(StoreError(FULL.into())));
             return;
         }
         self.pending.push(c);
-        self.maybe_flush(ctx);
+        if self.pending.len() >= MAX_GROUP {
+            // writers faster than the mailbox drains: do not let one group grow forever
+            self.apply_pending(ctx);
+        } else if !self.apply_queued {
+            // runs after the commits already in the mailbox, so they make one group
+            self.apply_queued = true;
+            ctx.notify(Apply);
+        }
+    }
+}
+
+impl Handler<Apply> for Store {
+    type Result = ();
+    fn handle(&mut self, _: Apply, ctx: &mut Context<Self>) {
+        self.apply_queued = false;
+        self.apply_pending(ctx);
     }
 }
 
 impl Handler<FlushAll> for Store {
     type Result = ResponseFuture<CommitResult>;
-    fn handle(&mut self, _: FlushAll, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, _: FlushAll, ctx: &mut Context<Self>) -> Self::Result {
+        self.apply_pending(ctx);
         let kv = self.kv.clone();
         Box::pin(async move { kv.flush().await })
     }

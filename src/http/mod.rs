@@ -153,19 +153,14 @@ async fn get_message(
             "message record unreadable",
         );
     };
-    let state = st
-        .kv
-        .get(&keys::state(&id))
-        .ok()
-        .flatten()
-        .and_then(|v| keys::decode_state(&v).ok());
-    let history: Vec<_> = st
-        .kv
-        .scan_prefix(&keys::history_prefix(&id))
-        .into_iter()
-        .flatten()
-        .filter_map(|(_, v)| keys::decode_event(&v).ok())
-        .collect();
+    let Ok(history) = keys::history_of(st.kv.as_ref(), &meta) else {
+        return error(
+            actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "corrupt",
+            "message history unreadable",
+        );
+    };
+    let state = history.last().map(|e| e.state.clone());
     let (carrier, carrier_id) = history
         .iter()
         .rev()

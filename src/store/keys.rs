@@ -3,8 +3,7 @@
 //! | key | value | written by |
 //! |---|---|---|
 //! | `m/<id>` | [`MessageMeta`] + the ESME's submit_sm PDU | Ledger, with the charge |
-//! | `s/<id>` | current [`MessageState`] | whoever moves the message on |
-//! | `h/<id>/<seq>` | one history [`Event`] | same |
+//! | `h/<id>/<ms><seq>` | one history [`Event`] after acceptance; the last is the state | Correlator / Router |
 //! | `p/<id>` | empty: the message is not final (resumed on start) | Ledger / Correlator |
 //! | `b/<account>` | balance, i64 big-endian micro-units | Ledger, with each charge |
 //! | `c/<carrier>/<carrier id>` | tern id | DlrCorrelator |
@@ -12,6 +11,12 @@
 //! | `o/<account>/<id>` | a receipt waiting for the ESME ([`OutboxReceipt`]) | DlrCorrelator / Router |
 //!
 //! Charge and message go in one batch, so after any crash balances and messages agree.
+//!
+//! Every key written is paid for in sled (a log record, a leaf copy), so a message costs as
+//! few as tern can make it: acceptance is implied by `m/` (no `Accepted` event is stored) and
+//! the current state is the last `h/` event, not a key of its own. A message with a receipt
+//! makes nine writes in its life: `m/ p/ b/` at acceptance, `c/ h/` when a carrier takes it,
+//! `h/`, `p/` removed and `o/` at its receipt, `o/` removed once the ESME has it.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -20,15 +25,11 @@ use serde::{Deserialize, Serialize};
 use crate::domain::dlr::Stat;
 use crate::domain::message::{Event, MessageMeta, MessageState};
 
-use super::kv::{StoreError, WriteBatch};
+use super::kv::{Kv, StoreError, WriteBatch};
 
 /// Message record key.
 pub fn message(id: &str) -> Vec<u8> {
     format!("m/{id}").into_bytes()
-}
-/// Message state key.
-pub fn state(id: &str) -> Vec<u8> {
-    format!("s/{id}").into_bytes()
 }
 /// Pending marker key.
 pub fn pending(id: &str) -> Vec<u8> {
@@ -78,9 +79,15 @@ fn json<T: Serialize>(v: &T) -> Vec<u8> {
     serde_json::to_vec(v).unwrap_or_default()
 }
 
-/// Adds "message `id` is now in `state`" to a batch: state, history, pending marker.
+/// Adds the writes that accept message `meta`: its record and its pending marker.
+pub fn accept(b: &mut WriteBatch, meta: &MessageMeta, pdu: &[u8]) {
+    b.put(message(&meta.id), encode_message(meta, pdu));
+    b.put(pending(&meta.id), Vec::new());
+}
+
+/// Adds "message `id` is now in `state_now`" to a batch: a history event, and the pending
+/// marker's removal once the state is final. (`Accepted` is never recorded: [`accept`] is.)
 pub fn set_state(b: &mut WriteBatch, id: &str, state_now: &MessageState, at_ms: u64) {
-    b.put(state(id), json(state_now));
     b.put(
         history(id, at_ms),
         json(&Event {
@@ -90,9 +97,27 @@ pub fn set_state(b: &mut WriteBatch, id: &str, state_now: &MessageState, at_ms: 
     );
     if state_now.is_final() {
         b.del(pending(id));
-    } else {
-        b.put(pending(id), Vec::new());
     }
+}
+
+/// Message `id`'s current state: its last history event, or `Accepted` when it has none.
+pub fn state_of(kv: &dyn Kv, id: &str) -> Result<MessageState, StoreError> {
+    match kv.last_with_prefix(&history_prefix(id))? {
+        Some((_, v)) => Ok(decode_event(&v)?.state),
+        None => Ok(MessageState::Accepted),
+    }
+}
+
+/// Message `meta`'s whole history, oldest first, its acceptance included.
+pub fn history_of(kv: &dyn Kv, meta: &MessageMeta) -> Result<Vec<Event>, StoreError> {
+    let mut out = vec![Event {
+        at_ms: meta.accepted_ms,
+        state: MessageState::Accepted,
+    }];
+    for row in kv.scan_prefix(&history_prefix(&meta.id)) {
+        out.push(decode_event(&row?.1)?);
+    }
+    Ok(out)
 }
 
 /// Encodes a message record: meta length (u32 BE), meta JSON, then the raw submit_sm PDU.
@@ -113,11 +138,6 @@ pub fn decode_message(v: &[u8]) -> Result<(MessageMeta, Vec<u8>), StoreError> {
     let meta_bytes = v.get(4..4 + len).ok_or_else(bad)?;
     let meta = serde_json::from_slice(meta_bytes).map_err(|e| StoreError(e.to_string()))?;
     Ok((meta, v[4 + len..].to_vec()))
-}
-
-/// Decodes a stored state.
-pub fn decode_state(v: &[u8]) -> Result<MessageState, StoreError> {
-    serde_json::from_slice(v).map_err(|e| StoreError(e.to_string()))
 }
 
 /// Decodes a stored history event.
@@ -204,8 +224,16 @@ mod tests {
     #[test]
     fn final_state_clears_the_pending_marker() {
         let mut b = WriteBatch::default();
-        set_state(&mut b, "x", &MessageState::Accepted, 1);
-        assert!(matches!(&b.ops[2], super::super::kv::Op::Put(k, _) if k == b"p/x"));
+        let submitted = MessageState::Submitted {
+            carrier: "c".into(),
+            carrier_id: "1".into(),
+        };
+        set_state(&mut b, "x", &submitted, 1);
+        assert_eq!(
+            b.ops.len(),
+            1,
+            "a submit keeps the marker and adds one event"
+        );
         let mut b = WriteBatch::default();
         set_state(
             &mut b,
@@ -216,6 +244,52 @@ mod tests {
             },
             2,
         );
-        assert!(matches!(&b.ops[2], super::super::kv::Op::Del(k) if k == b"p/x"));
+        assert!(matches!(&b.ops[1], super::super::kv::Op::Del(k) if k == b"p/x"));
+    }
+
+    #[test]
+    fn the_last_event_is_the_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let kv = super::super::kv::SledKv::open(dir.path()).unwrap();
+        let meta = MessageMeta {
+            id: "0000000000000001".into(),
+            account: "demo".into(),
+            source: "ACME".into(),
+            source_ton: 5,
+            source_npi: 0,
+            dest: "491701234567".into(),
+            registered_delivery: 1,
+            parts: 1,
+            charged: Micros(1),
+            accepted_ms: 5,
+        };
+        let mut b = WriteBatch::default();
+        accept(&mut b, &meta, &[0]);
+        kv.apply(b).unwrap();
+        assert_eq!(state_of(&kv, &meta.id).unwrap(), MessageState::Accepted);
+        let submitted = MessageState::Submitted {
+            carrier: "c".into(),
+            carrier_id: "9".into(),
+        };
+        let fin = MessageState::Final {
+            stat: Stat::Delivrd,
+            err: "000".into(),
+        };
+        let mut b = WriteBatch::default();
+        set_state(&mut b, &meta.id, &submitted, 6);
+        kv.apply(b).unwrap();
+        // a different id sharing the prefix must not leak into this one's state
+        let mut b = WriteBatch::default();
+        set_state(&mut b, "00000000000000010", &fin, 7);
+        kv.apply(b).unwrap();
+        assert_eq!(state_of(&kv, &meta.id).unwrap(), submitted);
+        let mut b = WriteBatch::default();
+        set_state(&mut b, &meta.id, &fin, 8);
+        kv.apply(b).unwrap();
+        assert_eq!(state_of(&kv, &meta.id).unwrap(), fin);
+        let h = history_of(&kv, &meta).unwrap();
+        let states: Vec<_> = h.iter().map(|e| e.state.clone()).collect();
+        assert_eq!(states, vec![MessageState::Accepted, submitted, fin]);
+        assert!(kv.get(&pending(&meta.id)).unwrap().is_none());
     }
 }

@@ -68,6 +68,8 @@ pub trait Kv: Send + Sync + 'static {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
     /// Every key and value under `prefix`, in key order.
     fn scan_prefix(&self, prefix: &[u8]) -> Vec<Row>;
+    /// The greatest key under `prefix` and its value.
+    fn last_with_prefix(&self, prefix: &[u8]) -> Result<Option<(Vec<u8>, Vec<u8>)>, StoreError>;
     /// A crash-safe, strictly increasing id.
     fn generate_id(&self) -> Result<u64, StoreError>;
 }
@@ -126,6 +128,16 @@ impl Kv for SledKv {
                     .map_err(StoreError::from)
             })
             .collect()
+    }
+
+    fn last_with_prefix(&self, prefix: &[u8]) -> Result<Option<(Vec<u8>, Vec<u8>)>, StoreError> {
+        match self.tree.scan_prefix(prefix).next_back() {
+            Some(r) => {
+                let (k, v) = r?;
+                Ok(Some((k.to_vec(), v.to_vec())))
+            }
+            None => Ok(None),
+        }
     }
 
     fn generate_id(&self) -> Result<u64, StoreError> {
