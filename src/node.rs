@@ -28,8 +28,9 @@ use crate::domain::message::MessageState;
 use crate::protocol::codec::SmppCodec;
 use crate::protocol::writer::{WRITE_QUEUE, spawn_writer};
 use crate::sim::{self, SimConfig};
+use crate::store::engine::Engine;
 use crate::store::keys;
-use crate::store::kv::{Kv, SledKv, WriteBatch};
+use crate::store::kv::{Kv, WriteBatch};
 
 /// Installs the Prometheus recorder (once per process) with histogram buckets.
 pub fn install_metrics() -> Result<PrometheusHandle, String> {
@@ -82,7 +83,7 @@ pub async fn run(cfg: Config) -> Result<(), String> {
     }
 
     std::fs::create_dir_all(&cfg.node.data_dir).map_err(|e| format!("data_dir: {e}"))?;
-    let kv: Arc<dyn Kv> = Arc::new(SledKv::open(&cfg.node.data_dir).map_err(|e| e.to_string())?);
+    let kv: Arc<dyn Kv> = Engine::open(&cfg.node.data_dir).map_err(|e| e.to_string())?;
     let store_arb = Arbiter::new();
     let (k2, dur) = (kv.clone(), cfg.node.durability);
     let store = StoreHandle::new(Store::start_in_arbiter(&store_arb.handle(), move |ctx| {
@@ -260,18 +261,19 @@ fn resume(kv: &dyn Kv, routers: &RouterShards) -> Result<usize, String> {
     for row in kv.scan_prefix(keys::PENDING_PREFIX) {
         let (k, _) = row.map_err(|e| e.to_string())?;
         let id = String::from_utf8_lossy(&k[keys::PENDING_PREFIX.len()..]).into_owned();
-        let state = keys::state_of(kv, &id).map_err(|e| e.to_string())?;
-        if state != MessageState::Accepted {
+        let rec = match keys::record_of(kv, &id) {
+            Ok(Some(rec)) => rec,
+            Ok(None) => continue,
+            Err(e) => {
+                tracing::error!(%id, error = %e, "unreadable message record; not resumed");
+                continue;
+            }
+        };
+        if rec.state() != MessageState::Accepted {
             continue; // submitted: its receipt will come
         }
-        let Some(rec) = kv.get(&keys::message(&id)).map_err(|e| e.to_string())? else {
-            continue;
-        };
-        let Ok((meta, raw)) = keys::decode_message(&rec) else {
-            tracing::error!(%id, "unreadable message record; not resumed");
-            continue;
-        };
-        let mut buf = bytes::BytesMut::from(&raw[..]);
+        let meta = rec.meta;
+        let mut buf = bytes::BytesMut::from(&rec.pdu[..]);
         // stored PDUs can be as long as any PDU tern accepts
         let mut codec = rusmpp::tokio_codec::CommandCodec::new()
             .with_max_length(crate::protocol::codec::MAX_PDU);

@@ -58,8 +58,11 @@ pub enum SubmitResult {
     Accepted(String),
     /// Refused with this command_status.
     Refused(u32),
-    /// No answer in time, or the bind went away.
+    /// No answer in time, or the bind went away with it in flight.
     Timeout,
+    /// Never sent: the bind was not up or its write queue was full. Says nothing about the
+    /// carrier, so its breaker is not charged.
+    NotSent,
 }
 
 /// A session finished one submit.
@@ -291,6 +294,7 @@ impl Handler<SubmitDone> for Carrier {
             SubmitResult::Accepted(_) => status::name(status::OK),
             SubmitResult::Refused(s) => status::name(*s),
             SubmitResult::Timeout => "timeout".to_string(),
+            SubmitResult::NotSent => "not_sent".to_string(),
         };
         metrics::counter!("tern_carrier_submit_total", "carrier" => carrier.clone(), "status" => label)
             .increment(1);
@@ -320,6 +324,7 @@ impl Handler<SubmitDone> for Carrier {
                 self.breaker.on_failure(Instant::now());
                 Self::fail(m.job, Failure::Temporary);
             }
+            SubmitResult::NotSent => Self::fail(m.job, Failure::Temporary),
         }
         self.pump(ctx);
     }

@@ -129,7 +129,9 @@ impl CarrierSession {
         let _ = sock.set_nodelay(true);
         let (r, w) = sock.into_split();
         ctx.add_stream(FramedRead::new(r, SmppCodec::default()));
-        self.tx = Some(spawn_writer(w, WRITE_QUEUE));
+        // room for the whole window of submits plus the responses tern owes the carrier, so
+        // a submit is never refused by tern's own queue while the window has credit
+        self.tx = Some(spawn_writer(w, self.cfg.window + WRITE_QUEUE));
         let (Ok(system_id), Ok(password)) = (
             COctetString::from_string(self.cfg.system_id.clone()),
             COctetString::from_string(self.cfg.password.clone()),
@@ -354,7 +356,7 @@ impl Handler<SessionSubmit> for CarrierSession {
             return self.carrier.do_send(SubmitDone {
                 idx: self.idx,
                 job: m.job,
-                result: SubmitResult::Timeout,
+                result: SubmitResult::NotSent,
             });
         }
         let seq = self.next_seq();
@@ -366,7 +368,7 @@ impl Handler<SessionSubmit> for CarrierSession {
             self.carrier.do_send(SubmitDone {
                 idx: self.idx,
                 job: m.job,
-                result: SubmitResult::Timeout,
+                result: SubmitResult::NotSent,
             });
         }
     }

@@ -97,9 +97,7 @@ impl DlrCorrelator {
         if self.finishing.contains(id) {
             return true;
         }
-        keys::state_of(self.kv.as_ref(), id)
-            .map(|s| s.is_final())
-            .unwrap_or(false)
+        matches!(keys::record_of(self.kv.as_ref(), id), Ok(Some(r)) if r.state().is_final())
     }
 
     fn lookup(&self, carrier: &str, cid: &str) -> Option<String> {
@@ -165,10 +163,13 @@ impl DlrCorrelator {
             .flatten()
         {
             let id = String::from_utf8_lossy(&k[keys::PENDING_PREFIX.len()..]).into_owned();
-            let Ok(MessageState::Submitted {
+            let Ok(Some(rec)) = keys::record_of(self.kv.as_ref(), &id) else {
+                continue;
+            };
+            let MessageState::Submitted {
                 carrier,
                 carrier_id,
-            }) = keys::state_of(self.kv.as_ref(), &id)
+            } = rec.state()
             else {
                 continue;
             };
@@ -177,7 +178,7 @@ impl DlrCorrelator {
             {
                 continue;
             }
-            let Some(meta) = self.meta(&id) else { continue };
+            let meta = rec.meta;
             if meta.accepted_ms > cutoff {
                 continue;
             }

@@ -172,7 +172,11 @@ impl Handler<FlushAll> for Store {
     fn handle(&mut self, _: FlushAll, ctx: &mut Context<Self>) -> Self::Result {
         self.apply_pending(ctx);
         let kv = self.kv.clone();
-        Box::pin(async move { kv.flush().await })
+        Box::pin(async move {
+            kv.flush().await?;
+            // leave nothing for the next start to replay
+            kv.checkpoint()
+        })
     }
 }
 

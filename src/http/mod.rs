@@ -146,20 +146,15 @@ async fn get_message(
             "no such message",
         );
     };
-    let Ok((meta, _)) = keys::decode_message(&v) else {
+    let Ok(rec) = keys::decode_record(&v) else {
         return error(
             actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
             "corrupt",
             "message record unreadable",
         );
     };
-    let Ok(history) = keys::history_of(st.kv.as_ref(), &meta) else {
-        return error(
-            actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
-            "corrupt",
-            "message history unreadable",
-        );
-    };
+    let history = rec.history();
+    let meta = rec.meta;
     let state = history.last().map(|e| e.state.clone());
     let (carrier, carrier_id) = history
         .iter()

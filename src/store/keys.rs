@@ -2,8 +2,7 @@
 //!
 //! | key | value | written by |
 //! |---|---|---|
-//! | `m/<id>` | [`MessageMeta`] + the ESME's submit_sm PDU | Ledger, with the charge |
-//! | `h/<id>/<ms><seq>` | one history [`Event`] after acceptance; the last is the state | Correlator / Router |
+//! | `m/<id>` | [`MessageMeta`], the ESME's submit_sm PDU, then each [`Event`] after acceptance, appended; the last is the state | Ledger, with the charge; then Correlator / Router |
 //! | `p/<id>` | empty: the message is not final (resumed on start) | Ledger / Correlator |
 //! | `b/<account>` | balance, i64 big-endian micro-units | Ledger, with each charge |
 //! | `c/<carrier>/<carrier id>` | tern id | DlrCorrelator |
@@ -12,13 +11,11 @@
 //!
 //! Charge and message go in one batch, so after any crash balances and messages agree.
 //!
-//! Every key written is paid for in sled (a log record, a leaf copy), so a message costs as
-//! few as tern can make it: acceptance is implied by `m/` (no `Accepted` event is stored) and
-//! the current state is the last `h/` event, not a key of its own. A message with a receipt
-//! makes nine writes in its life: `m/ p/ b/` at acceptance, `c/ h/` when a carrier takes it,
-//! `h/`, `p/` removed and `o/` at its receipt, `o/` removed once the ESME has it.
-
-use std::sync::atomic::{AtomicU64, Ordering};
+//! Every key that reaches sled is paid for (a log record, a leaf copy), so a message touches
+//! as few as tern can make it: acceptance is implied by `m/` (no `Accepted` event is stored),
+//! later events are appended to `m/` itself ([`Op::Append`](super::kv::Op::Append)) rather
+//! than kept under keys of their own, and the engine's checkpoints coalesce the rest. A
+//! message whose receipt comes within a checkpoint reaches sled as `m/` and `c/` only.
 
 use serde::{Deserialize, Serialize};
 
@@ -59,21 +56,6 @@ pub fn outbox(account: &str, id: &str) -> Vec<u8> {
 pub fn outbox_prefix(account: &str) -> Vec<u8> {
     format!("o/{account}/").into_bytes()
 }
-/// Prefix of a message's history.
-pub fn history_prefix(id: &str) -> Vec<u8> {
-    format!("h/{id}/").into_bytes()
-}
-
-static HISTORY_SEQ: AtomicU64 = AtomicU64::new(0);
-
-fn history(id: &str, at_ms: u64) -> Vec<u8> {
-    let n = HISTORY_SEQ.fetch_add(1, Ordering::Relaxed);
-    let mut k = history_prefix(id);
-    k.extend_from_slice(&at_ms.to_be_bytes());
-    k.extend_from_slice(&n.to_be_bytes());
-    k
-}
-
 fn json<T: Serialize>(v: &T) -> Vec<u8> {
     // Serialising these plain structs (strings, integers, enums) to JSON cannot fail.
     serde_json::to_vec(v).unwrap_or_default()
@@ -85,59 +67,96 @@ pub fn accept(b: &mut WriteBatch, meta: &MessageMeta, pdu: &[u8]) {
     b.put(pending(&meta.id), Vec::new());
 }
 
-/// Adds "message `id` is now in `state_now`" to a batch: a history event, and the pending
-/// marker's removal once the state is final. (`Accepted` is never recorded: [`accept`] is.)
+/// Adds "message `id` is now in `state_now`" to a batch: an event appended to its record,
+/// and the pending marker's removal once the state is final. (`Accepted` is never
+/// recorded: [`accept`] is.)
 pub fn set_state(b: &mut WriteBatch, id: &str, state_now: &MessageState, at_ms: u64) {
-    b.put(
-        history(id, at_ms),
-        json(&Event {
-            at_ms,
-            state: state_now.clone(),
-        }),
-    );
+    let ev = json(&Event {
+        at_ms,
+        state: state_now.clone(),
+    });
+    let mut v = Vec::with_capacity(4 + ev.len());
+    v.extend_from_slice(&(ev.len() as u32).to_be_bytes());
+    v.extend_from_slice(&ev);
+    b.append(message(id), v);
     if state_now.is_final() {
         b.del(pending(id));
     }
 }
 
-/// Message `id`'s current state: its last history event, or `Accepted` when it has none.
-pub fn state_of(kv: &dyn Kv, id: &str) -> Result<MessageState, StoreError> {
-    match kv.last_with_prefix(&history_prefix(id))? {
-        Some((_, v)) => Ok(decode_event(&v)?.state),
-        None => Ok(MessageState::Accepted),
+/// A message record as stored: what was accepted and what happened since.
+#[derive(Debug, Clone)]
+pub struct MessageRecord {
+    /// What was accepted.
+    pub meta: MessageMeta,
+    /// The ESME's submit_sm PDU as received.
+    pub pdu: Vec<u8>,
+    /// Every event after acceptance, oldest first.
+    pub events: Vec<Event>,
+}
+
+impl MessageRecord {
+    /// The current state: the last event, or `Accepted`.
+    pub fn state(&self) -> MessageState {
+        self.events
+            .last()
+            .map_or(MessageState::Accepted, |e| e.state.clone())
+    }
+
+    /// The whole history, oldest first, acceptance included.
+    pub fn history(&self) -> Vec<Event> {
+        let mut out = Vec::with_capacity(self.events.len() + 1);
+        out.push(Event {
+            at_ms: self.meta.accepted_ms,
+            state: MessageState::Accepted,
+        });
+        out.extend(self.events.iter().cloned());
+        out
     }
 }
 
-/// Message `meta`'s whole history, oldest first, its acceptance included.
-pub fn history_of(kv: &dyn Kv, meta: &MessageMeta) -> Result<Vec<Event>, StoreError> {
-    let mut out = vec![Event {
-        at_ms: meta.accepted_ms,
-        state: MessageState::Accepted,
-    }];
-    for row in kv.scan_prefix(&history_prefix(&meta.id)) {
-        out.push(decode_event(&row?.1)?);
-    }
-    Ok(out)
-}
-
-/// Encodes a message record: meta length (u32 BE), meta JSON, then the raw submit_sm PDU.
+/// Encodes a message record at acceptance: meta length (u32 BE), meta JSON, PDU length
+/// (u32 BE), the raw submit_sm PDU. Events are appended later, each length-prefixed.
 pub fn encode_message(meta: &MessageMeta, pdu: &[u8]) -> Vec<u8> {
     let m = json(meta);
-    let mut v = Vec::with_capacity(4 + m.len() + pdu.len());
+    let mut v = Vec::with_capacity(8 + m.len() + pdu.len());
     v.extend_from_slice(&(m.len() as u32).to_be_bytes());
     v.extend_from_slice(&m);
+    v.extend_from_slice(&(pdu.len() as u32).to_be_bytes());
     v.extend_from_slice(pdu);
     v
 }
 
+/// Splits off one length-prefixed field.
+fn field<'a>(v: &mut &'a [u8]) -> Result<&'a [u8], StoreError> {
+    let bad = || StoreError("corrupt message record".into());
+    let (len, rest) = v.split_at_checked(4).ok_or_else(bad)?;
+    let len = u32::from_be_bytes(len.try_into().map_err(|_| bad())?) as usize;
+    let (f, rest) = rest.split_at_checked(len).ok_or_else(bad)?;
+    *v = rest;
+    Ok(f)
+}
+
+/// Decodes a whole message record.
+pub fn decode_record(mut v: &[u8]) -> Result<MessageRecord, StoreError> {
+    let meta = serde_json::from_slice(field(&mut v)?).map_err(|e| StoreError(e.to_string()))?;
+    let pdu = field(&mut v)?.to_vec();
+    let mut events = Vec::new();
+    while !v.is_empty() {
+        events.push(decode_event(field(&mut v)?)?);
+    }
+    Ok(MessageRecord { meta, pdu, events })
+}
+
 /// Decodes a message record into its meta and raw PDU.
 pub fn decode_message(v: &[u8]) -> Result<(MessageMeta, Vec<u8>), StoreError> {
-    let bad = || StoreError("corrupt message record".into());
-    let len =
-        u32::from_be_bytes(v.get(..4).ok_or_else(bad)?.try_into().map_err(|_| bad())?) as usize;
-    let meta_bytes = v.get(4..4 + len).ok_or_else(bad)?;
-    let meta = serde_json::from_slice(meta_bytes).map_err(|e| StoreError(e.to_string()))?;
-    Ok((meta, v[4 + len..].to_vec()))
+    let r = decode_record(v)?;
+    Ok((r.meta, r.pdu))
+}
+
+/// Message `id`'s record.
+pub fn record_of(kv: &dyn Kv, id: &str) -> Result<Option<MessageRecord>, StoreError> {
+    kv.get(&message(id))?.map(|v| decode_record(&v)).transpose()
 }
 
 /// Decodes a stored history event.
@@ -232,7 +251,7 @@ mod tests {
         assert_eq!(
             b.ops.len(),
             1,
-            "a submit keeps the marker and adds one event"
+            "a submit keeps the marker and appends one event"
         );
         let mut b = WriteBatch::default();
         set_state(
@@ -250,7 +269,8 @@ mod tests {
     #[test]
     fn the_last_event_is_the_state() {
         let dir = tempfile::tempdir().unwrap();
-        let kv = super::super::kv::SledKv::open(dir.path()).unwrap();
+        let kv = super::super::engine::Engine::open(dir.path()).unwrap();
+        let kv: &dyn Kv = &*kv;
         let meta = MessageMeta {
             id: "0000000000000001".into(),
             account: "demo".into(),
@@ -264,9 +284,11 @@ mod tests {
             accepted_ms: 5,
         };
         let mut b = WriteBatch::default();
-        accept(&mut b, &meta, &[0]);
+        accept(&mut b, &meta, &[0, 1]);
         kv.apply(b).unwrap();
-        assert_eq!(state_of(&kv, &meta.id).unwrap(), MessageState::Accepted);
+        let rec = record_of(kv, &meta.id).unwrap().unwrap();
+        assert_eq!(rec.state(), MessageState::Accepted);
+        assert_eq!(rec.pdu, vec![0, 1]);
         let submitted = MessageState::Submitted {
             carrier: "c".into(),
             carrier_id: "9".into(),
@@ -278,18 +300,16 @@ mod tests {
         let mut b = WriteBatch::default();
         set_state(&mut b, &meta.id, &submitted, 6);
         kv.apply(b).unwrap();
-        // a different id sharing the prefix must not leak into this one's state
-        let mut b = WriteBatch::default();
-        set_state(&mut b, "00000000000000010", &fin, 7);
-        kv.apply(b).unwrap();
-        assert_eq!(state_of(&kv, &meta.id).unwrap(), submitted);
+        assert_eq!(record_of(kv, &meta.id).unwrap().unwrap().state(), submitted);
+        kv.checkpoint().unwrap();
         let mut b = WriteBatch::default();
         set_state(&mut b, &meta.id, &fin, 8);
         kv.apply(b).unwrap();
-        assert_eq!(state_of(&kv, &meta.id).unwrap(), fin);
-        let h = history_of(&kv, &meta).unwrap();
-        let states: Vec<_> = h.iter().map(|e| e.state.clone()).collect();
+        let rec = record_of(kv, &meta.id).unwrap().unwrap();
+        assert_eq!(rec.state(), fin);
+        let states: Vec<_> = rec.history().into_iter().map(|e| e.state).collect();
         assert_eq!(states, vec![MessageState::Accepted, submitted, fin]);
+        assert_eq!(rec.meta.id, meta.id);
         assert!(kv.get(&pending(&meta.id)).unwrap().is_none());
     }
 }

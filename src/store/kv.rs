@@ -1,9 +1,10 @@
-//! The small storage trait tern needs, and its sled 0.34 implementation.
+//! The small storage trait tern needs, and sled 0.34 underneath it.
 //!
 //! sled 0.34 is the last stable sled and is no longer maintained (crates.md §4); keeping
 //! the rest of tern behind [`Kv`] means another engine can replace it without touching the
-//! actors.
+//! actors. [`SledKv`] is only the checkpointed layer of [`super::engine::Engine`].
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::pin::Pin;
 
@@ -28,6 +29,8 @@ pub enum Op {
     Put(Vec<u8>, Vec<u8>),
     /// Remove `key`.
     Del(Vec<u8>),
+    /// Append `value` to `key`'s value (an absent key counts as empty).
+    Append(Vec<u8>, Vec<u8>),
 }
 
 /// Writes applied atomically together.
@@ -45,6 +48,10 @@ impl WriteBatch {
     /// Adds a delete.
     pub fn del(&mut self, k: impl Into<Vec<u8>>) {
         self.ops.push(Op::Del(k.into()));
+    }
+    /// Adds an append.
+    pub fn append(&mut self, k: impl Into<Vec<u8>>, v: impl Into<Vec<u8>>) {
+        self.ops.push(Op::Append(k.into(), v.into()));
     }
     /// True when there is nothing to write.
     pub fn is_empty(&self) -> bool {
@@ -68,13 +75,16 @@ pub trait Kv: Send + Sync + 'static {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
     /// Every key and value under `prefix`, in key order.
     fn scan_prefix(&self, prefix: &[u8]) -> Vec<Row>;
-    /// The greatest key under `prefix` and its value.
-    fn last_with_prefix(&self, prefix: &[u8]) -> Result<Option<(Vec<u8>, Vec<u8>)>, StoreError>;
     /// A crash-safe, strictly increasing id.
     fn generate_id(&self) -> Result<u64, StoreError>;
+    /// Moves everything written so far into the long-term store (shutdown calls this so the
+    /// next start has nothing to replay).
+    fn checkpoint(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
-/// sled 0.34 behind [`Kv`]: one tree, so every batch is atomic.
+/// sled 0.34: one tree, written only by checkpoints, each one batch.
 #[derive(Clone)]
 pub struct SledKv {
     db: sled::Db,
@@ -87,40 +97,48 @@ impl SledKv {
         let db = sled::Config::new()
             .path(dir)
             .cache_capacity(128 * 1024 * 1024)
-            // tern flushes explicitly per batch; the background flush is only a backstop
+            // checkpoints flush explicitly; the background flush is only a backstop
             .flush_every_ms(Some(1000))
             .open()?;
         let tree = db.open_tree("tern")?;
         Ok(SledKv { db, tree })
     }
-}
 
-impl Kv for SledKv {
-    fn apply(&self, batch: WriteBatch) -> Result<(), StoreError> {
-        let mut b = sled::Batch::default();
-        for op in batch.ops {
-            match op {
-                Op::Put(k, v) => b.insert(k, v),
-                Op::Del(k) => b.remove(k),
-            }
+    /// Writes every entry of `table` (a `None` removes the key), key by key.
+    ///
+    /// Not one batch on purpose: a sled batch takes a global lock that blocks every sled
+    /// read for its whole length, and a checkpoint holds a second of traffic. Atomicity is
+    /// not needed here: the journal holds the same writes as resolved values, so a crash
+    /// halfway is repaired by replaying it.
+    pub fn apply_all(&self, table: &BTreeMap<Vec<u8>, Option<Vec<u8>>>) -> Result<(), StoreError> {
+        for (k, v) in table {
+            match v {
+                Some(v) => self.tree.insert(k.as_slice(), v.as_slice())?,
+                None => self.tree.remove(k.as_slice())?,
+            };
         }
-        self.tree.apply_batch(b)?;
         Ok(())
     }
 
-    fn flush(&self) -> FlushFuture {
-        let tree = self.tree.clone();
-        Box::pin(async move {
-            tree.flush_async().await?;
-            Ok(())
-        })
+    /// Records that sled holds every journal segment up to `upto`.
+    pub fn set_marker(&self, marker: &[u8], upto: u64) -> Result<(), StoreError> {
+        self.tree.insert(marker, &upto.to_be_bytes())?;
+        Ok(())
     }
 
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+    /// Makes everything applied durable, now.
+    pub fn flush_now(&self) -> Result<(), StoreError> {
+        self.tree.flush()?;
+        Ok(())
+    }
+
+    /// Reads one key.
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self.tree.get(key)?.map(|v| v.to_vec()))
     }
 
-    fn scan_prefix(&self, prefix: &[u8]) -> Vec<Row> {
+    /// Every key and value under `prefix`, in key order.
+    pub fn scan_prefix(&self, prefix: &[u8]) -> Vec<Row> {
         self.tree
             .scan_prefix(prefix)
             .map(|r| {
@@ -130,17 +148,8 @@ impl Kv for SledKv {
             .collect()
     }
 
-    fn last_with_prefix(&self, prefix: &[u8]) -> Result<Option<(Vec<u8>, Vec<u8>)>, StoreError> {
-        match self.tree.scan_prefix(prefix).next_back() {
-            Some(r) => {
-                let (k, v) = r?;
-                Ok(Some((k.to_vec(), v.to_vec())))
-            }
-            None => Ok(None),
-        }
-    }
-
-    fn generate_id(&self) -> Result<u64, StoreError> {
+    /// A crash-safe, strictly increasing id.
+    pub fn generate_id(&self) -> Result<u64, StoreError> {
         Ok(self.db.generate_id()?)
     }
 }
