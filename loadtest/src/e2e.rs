@@ -34,6 +34,9 @@ pub struct Usage {
     pub cpu_avg: f64,
     /// Highest RSS seen, MiB.
     pub rss_max_mib: f64,
+    /// Samples: seconds since the load started, CPU % of one core since the last sample,
+    /// RSS MiB.
+    pub samples: Vec<(f64, f64, f64)>,
 }
 
 /// A child process killed when dropped.
@@ -97,6 +100,9 @@ durability = "{durability}"
 [smpp]
 listen = "{smpp}"
 max_pending_submits = 100000
+# receipts outstanding per ESME bind: the default 64 caps a few binds at the receipt rate
+# one round trip allows, well below what tern can send
+window = 1000
 
 [http]
 listen = "{http}"
@@ -191,15 +197,24 @@ async fn run_in(e: &E2e, dir: &Path) -> Result<(Report, Report, Usage), String> 
         let first = sample(pid);
         let mut rss_max = first.map(|s| s.1).unwrap_or(0);
         let mut last = first;
+        let mut prev = (0.0, first);
+        let mut samples = Vec::new();
         while !stop2.load(Ordering::Relaxed) {
             tokio::time::sleep(Duration::from_millis(250)).await;
-            if let Some(s) = sample(pid) {
-                rss_max = rss_max.max(s.1);
-                last = Some(s);
+            let Some(s) = sample(pid) else { continue };
+            rss_max = rss_max.max(s.1);
+            last = Some(s);
+            let now = t0.elapsed().as_secs_f64();
+            if let (_, Some(p)) = prev
+                && now - prev.0 >= 0.99
+            {
+                // Linux reports CPU time in clock ticks of 1/100 s
+                let cpu = (s.0 - p.0) as f64 / (now - prev.0);
+                samples.push((now, cpu, s.1 as f64 / 1024.0));
+                prev = (now, Some(s));
             }
         }
         let secs = t0.elapsed().as_secs_f64();
-        // Linux reports CPU time in clock ticks of 1/100 s
         let cpu = match (first, last) {
             (Some(a), Some(b)) if secs > 0.0 => (b.0 - a.0) as f64 / 100.0 / secs * 100.0,
             _ => 0.0,
@@ -207,6 +222,7 @@ async fn run_in(e: &E2e, dir: &Path) -> Result<(Report, Report, Usage), String> 
         Usage {
             cpu_avg: cpu,
             rss_max_mib: rss_max as f64 / 1024.0,
+            samples,
         }
     });
 

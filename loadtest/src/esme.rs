@@ -20,6 +20,7 @@ use tokio::sync::Mutex;
 use tokio_util::codec::Framed;
 
 use crate::report::Report;
+use crate::timeline::Timeline;
 
 /// What load to offer.
 #[derive(Debug, Clone)]
@@ -74,6 +75,29 @@ fn sm(i: u64) -> SubmitSm {
 struct SessionResult {
     submit_lat: Histogram<u64>,
     receipt_lat: Histogram<u64>,
+    timeline: Timeline,
+}
+
+/// Where a session records: whole-run histograms and the per-second timeline.
+struct Record {
+    t0: Instant,
+    submit_lat: Histogram<u64>,
+    receipt_lat: Histogram<u64>,
+    timeline: Timeline,
+}
+
+impl Record {
+    fn resp(&mut self, sent: Instant) {
+        let us = sent.elapsed().as_micros() as u64;
+        let _ = self.submit_lat.record(us);
+        self.timeline.resp(self.t0.elapsed().as_secs() as usize, us);
+    }
+    fn receipt(&mut self, sent: Instant) {
+        let us = sent.elapsed().as_micros() as u64;
+        let _ = self.receipt_lat.record(us);
+        self.timeline
+            .receipt(self.t0.elapsed().as_secs() as usize, us);
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -86,7 +110,8 @@ async fn session(
     total: u64,
     totals: Arc<Totals>,
     wait: Duration,
-    pace: Option<(Instant, u64)>,
+    t0: Instant,
+    pace: Option<u64>,
 ) -> Result<SessionResult, String> {
     let sock = TcpStream::connect(&addr)
         .await
@@ -104,8 +129,12 @@ async fn session(
         Some(Ok(Ok(c))) if c.status() == CommandStatus::EsmeRok => {}
         other => return Err(format!("bind failed: {other:?}")),
     }
-    let mut submit_lat = Histogram::<u64>::new(3).map_err(|e| e.to_string())?;
-    let mut receipt_lat = Histogram::<u64>::new(3).map_err(|e| e.to_string())?;
+    let mut rec = Record {
+        t0,
+        submit_lat: Histogram::<u64>::new(3).map_err(|e| e.to_string())?,
+        receipt_lat: Histogram::<u64>::new(3).map_err(|e| e.to_string())?,
+        timeline: Timeline::default(),
+    };
     let mut seq: u32 = 1;
     let mut in_flight: HashMap<u32, Instant> = HashMap::new();
     let mut acked = 0u64;
@@ -124,9 +153,9 @@ async fn session(
                 done_sending = true;
                 break;
             }
-            if let Some((start, rate)) = pace {
+            if let Some(rate) = pace {
                 // message i goes out no earlier than i/rate seconds after the start
-                let due = start + Duration::from_secs_f64(i as f64 / rate as f64);
+                let due = t0 + Duration::from_secs_f64(i as f64 / rate as f64);
                 let now = Instant::now();
                 if due > now {
                     held = Some(i);
@@ -163,21 +192,13 @@ async fn session(
             }
         };
         last = Instant::now();
-        handle_incoming(
-            item,
-            &mut f,
-            &mut in_flight,
-            &totals,
-            &mut submit_lat,
-            &mut receipt_lat,
-            &mut acked,
-        )
-        .await?;
+        handle_incoming(item, &mut f, &mut in_flight, &totals, &mut rec, &mut acked).await?;
     }
     totals.ok.fetch_add(acked, Ordering::Relaxed);
     Ok(SessionResult {
-        submit_lat,
-        receipt_lat,
+        submit_lat: rec.submit_lat,
+        receipt_lat: rec.receipt_lat,
+        timeline: rec.timeline,
     })
 }
 
@@ -187,8 +208,7 @@ async fn handle_incoming(
     f: &mut Framed<TcpStream, SmppCodec>,
     in_flight: &mut HashMap<u32, Instant>,
     totals: &Totals,
-    submit_lat: &mut Histogram<u64>,
-    receipt_lat: &mut Histogram<u64>,
+    rec: &mut Record,
     acked: &mut u64,
 ) -> Result<(), String> {
     match item.id() {
@@ -198,7 +218,7 @@ async fn handle_incoming(
             };
             totals.resps.fetch_add(1, Ordering::Relaxed);
             if item.status() == CommandStatus::EsmeRok {
-                let _ = submit_lat.record(t.elapsed().as_micros() as u64);
+                rec.resp(t);
                 if let Some(Pdu::SubmitSmResp(r)) = item.pdu() {
                     let id = r.message_id().to_string();
                     let overtaken = totals
@@ -207,7 +227,7 @@ async fn handle_incoming(
                         .map(|mut e| e.remove(&id))
                         .unwrap_or(false);
                     if overtaken {
-                        let _ = receipt_lat.record(t.elapsed().as_micros() as u64);
+                        rec.receipt(t);
                     } else if let Ok(mut m) = totals.sent_at.lock() {
                         m.insert(id, t);
                     }
@@ -244,9 +264,7 @@ async fn handle_incoming(
             };
             let matched = totals.sent_at.lock().ok().and_then(|mut m| m.remove(&id));
             match matched {
-                Some(t) => {
-                    let _ = receipt_lat.record(t.elapsed().as_micros() as u64);
-                }
+                Some(t) => rec.receipt(t),
                 None => {
                     // its submit_sm_resp is still unread on another session
                     if let Ok(mut e) = totals.early.lock() {
@@ -274,7 +292,7 @@ pub async fn run(load: &Load) -> Report {
     let next = Arc::new(AtomicU64::new(0));
     let totals = Arc::new(Totals::default());
     let t0 = Instant::now();
-    let pace = (load.rate > 0).then_some((t0, load.rate));
+    let pace = (load.rate > 0).then_some(load.rate);
     let mut tasks = Vec::new();
     for _ in 0..load.sessions {
         tasks.push(tokio::spawn(session(
@@ -286,6 +304,7 @@ pub async fn run(load: &Load) -> Report {
             load.messages,
             totals.clone(),
             load.receipt_wait,
+            t0,
             pace,
         )));
     }
@@ -295,6 +314,7 @@ pub async fn run(load: &Load) -> Report {
             Ok(Ok(r)) => {
                 let _ = report.submit_latency.add(&r.submit_lat);
                 let _ = report.receipt_latency.add(&r.receipt_lat);
+                report.timeline.merge(&r.timeline);
             }
             Ok(Err(e)) => report.errors.push(format!("session failed: {e}")),
             Err(e) => report.errors.push(format!("session panicked: {e}")),

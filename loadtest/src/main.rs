@@ -6,7 +6,10 @@
 
 mod e2e;
 mod esme;
+mod plot;
 mod report;
+mod scenario;
+mod timeline;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -72,12 +75,27 @@ enum Cmd {
         /// The simulator's receipt delay.
         #[arg(long, default_value_t = 10)]
         dlr_delay_ms: u64,
+        /// Write the JSON report and the SVG plot here.
+        #[arg(long)]
+        out: Option<PathBuf>,
         #[command(flatten)]
         load: LoadArgs,
     },
+    /// Run a named scenario (see loadtest/README.md) end to end; JSON and SVG go to --out.
+    Scenario {
+        /// Which one.
+        #[arg(value_enum)]
+        name: scenario::Name,
+        /// The tern binary; default: `tern` next to this program.
+        #[arg(long)]
+        tern_bin: Option<PathBuf>,
+        /// Where the JSON reports and SVG plots go.
+        #[arg(long, default_value = "loadtest/out")]
+        out: PathBuf,
+    },
 }
 
-fn load(addr: String, system_id: String, password: String, a: &LoadArgs) -> Load {
+pub(crate) fn load(addr: String, system_id: String, password: String, a: &LoadArgs) -> Load {
     Load {
         addr,
         system_id,
@@ -90,7 +108,7 @@ fn load(addr: String, system_id: String, password: String, a: &LoadArgs) -> Load
     }
 }
 
-fn load_line(l: &Load) -> String {
+pub(crate) fn load_line(l: &Load) -> String {
     let rate = if l.rate > 0 {
         format!("{}/s", l.rate)
     } else {
@@ -128,60 +146,46 @@ async fn main() -> ExitCode {
             tern_bin,
             durability,
             dlr_delay_ms,
+            out,
             load: a,
         } => {
-            let tern_bin = tern_bin
-                .or_else(|| {
-                    std::env::current_exe()
-                        .ok()
-                        .and_then(|p| p.parent().map(|d| d.join("tern")))
-                })
-                .unwrap_or_else(|| PathBuf::from("tern"));
             let l = load(String::new(), String::new(), String::new(), &a);
             let e = e2e::E2e {
-                tern_bin,
-                load: l.clone(),
-                durability: durability.clone(),
+                tern_bin: tern_bin_or_default(tern_bin),
+                load: l,
+                durability,
                 dlr_delay_ms,
             };
-            match e2e::run(&e).await {
-                Ok((direct, through, usage)) => {
-                    let ratio = through.throughput() / direct.throughput().max(1e-9);
-                    if a.json {
-                        let v = serde_json::json!({
-                            "load": load_line(&l),
-                            "durability": durability,
-                            "dlr_delay_ms": dlr_delay_ms,
-                            "direct": direct.json(),
-                            "tern": through.json(),
-                            "ratio_tern_direct": ratio,
-                            "tern_cpu_avg_percent": usage.cpu_avg,
-                            "tern_rss_max_mib": usage.rss_max_mib,
-                        });
-                        println!("{v}");
-                    } else {
-                        println!(
-                            "{} (durability {durability}, receipt delay {dlr_delay_ms} ms)",
-                            load_line(&l)
-                        );
-                        direct.print("direct hop: ESME -> simulator");
-                        through.print("through tern: ESME -> tern -> simulator");
-                        println!(
-                            "== tern/direct throughput ratio {ratio:.2}; tern CPU avg {:.0}% of a core, RSS max {:.0} MiB",
-                            usage.cpu_avg, usage.rss_max_mib
-                        );
-                    }
-                    if direct.complete() && through.complete() {
-                        ExitCode::SUCCESS
-                    } else {
-                        ExitCode::from(1)
-                    }
-                }
+            match scenario::run_e2e("e2e", &e, a.json, out.as_deref()).await {
+                Ok(run) if run.complete() => ExitCode::SUCCESS,
+                Ok(_) => ExitCode::from(1),
                 Err(err) => {
                     eprintln!("tern-load e2e: {err}");
                     ExitCode::from(2)
                 }
             }
         }
+        Cmd::Scenario {
+            name,
+            tern_bin,
+            out,
+        } => match scenario::run(name, tern_bin_or_default(tern_bin), &out).await {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::from(1),
+            Err(err) => {
+                eprintln!("tern-load scenario: {err}");
+                ExitCode::from(2)
+            }
+        },
     }
+}
+
+/// `tern` next to this program unless told otherwise.
+fn tern_bin_or_default(b: Option<PathBuf>) -> PathBuf {
+    b.or_else(|| {
+        std::env::current_exe()
+            .ok()
+            .and_then(|p| p.parent().map(|d| d.join("tern")))
+    })
+    .unwrap_or_else(|| PathBuf::from("tern"))
 }

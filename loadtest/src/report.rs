@@ -4,6 +4,8 @@ use std::collections::HashMap;
 
 use hdrhistogram::Histogram;
 
+use crate::timeline::Timeline;
+
 /// The outcome of one load run.
 #[derive(Debug, Clone)]
 pub struct Report {
@@ -25,6 +27,8 @@ pub struct Report {
     pub receipt_latency: Histogram<u64>,
     /// Sessions that failed.
     pub errors: Vec<String>,
+    /// The run second by second.
+    pub timeline: Timeline,
 }
 
 impl Report {
@@ -42,6 +46,7 @@ impl Report {
             submit_latency: h.clone(),
             receipt_latency: h,
             errors: Vec::new(),
+            timeline: Timeline::default(),
         }
     }
 
