@@ -62,6 +62,9 @@ pub struct DlrCorrelator {
     registering: HashMap<(String, String), String>,
     finishing: HashSet<String>,
     early_pending: HashMap<(String, String), EarlyReceipt>,
+    /// Early receipts of this shard held in the store: only these are looked up there, so
+    /// the usual case (no early receipt) costs no store read.
+    early_stored: HashSet<(String, String)>,
 }
 
 impl DlrCorrelator {
@@ -85,19 +88,13 @@ impl DlrCorrelator {
             registering: HashMap::new(),
             finishing: HashSet::new(),
             early_pending: HashMap::new(),
+            early_stored: HashSet::new(),
         }
     }
 
     fn meta(&self, id: &str) -> Option<MessageMeta> {
         let v = self.kv.get(&keys::message(id)).ok()??;
         keys::decode_message(&v).ok().map(|(m, _)| m)
-    }
-
-    fn is_final(&self, id: &str) -> bool {
-        if self.finishing.contains(id) {
-            return true;
-        }
-        matches!(keys::record_of(self.kv.as_ref(), id), Ok(Some(r)) if r.state().is_final())
     }
 
     fn lookup(&self, carrier: &str, cid: &str) -> Option<String> {
@@ -115,6 +112,12 @@ impl DlrCorrelator {
             .get(&(carrier.to_string(), cid.to_string()))
         {
             return Some(e.clone());
+        }
+        if !self
+            .early_stored
+            .contains(&(carrier.to_string(), cid.to_string()))
+        {
+            return None;
         }
         let v = self.kv.get(&keys::early(carrier, cid)).ok()??;
         keys::decode(&v).ok()
@@ -188,6 +191,23 @@ impl DlrCorrelator {
         }
     }
 
+    fn early_pairs(&self, k: &[u8]) -> Vec<(String, String)> {
+        early_pairs(k, self.shard)
+    }
+
+    /// Learns which early receipts of this shard the store holds (on start).
+    fn load_early(&mut self) {
+        for (k, _) in self
+            .kv
+            .scan_prefix(keys::EARLY_PREFIX)
+            .into_iter()
+            .flatten()
+        {
+            let pairs = self.early_pairs(&k);
+            self.early_stored.extend(pairs);
+        }
+    }
+
     fn sweep_early(&mut self) {
         let cutoff = now_ms().saturating_sub(EARLY_TTL_MS);
         let mut b = WriteBatch::default();
@@ -197,9 +217,16 @@ impl DlrCorrelator {
             .into_iter()
             .flatten()
         {
+            let pairs = self.early_pairs(&k);
+            if pairs.is_empty() {
+                continue; // another shard's
+            }
             if let Ok(e) = keys::decode::<EarlyReceipt>(&v)
                 && e.at_ms < cutoff
             {
+                for p in &pairs {
+                    self.early_stored.remove(p);
+                }
                 b.del(k);
             }
         }
@@ -216,10 +243,24 @@ impl DlrCorrelator {
     }
 }
 
+/// The (carrier, carrier id) pairs an early-receipt key can stand for that belong to
+/// `shard` (a carrier id may itself hold a `/`, so every split is a candidate).
+fn early_pairs(k: &[u8], shard: (usize, usize)) -> Vec<(String, String)> {
+    let Some(rest) = k.strip_prefix(keys::EARLY_PREFIX) else {
+        return Vec::new();
+    };
+    let rest = String::from_utf8_lossy(rest);
+    rest.match_indices('/')
+        .map(|(i, _)| (rest[..i].to_string(), rest[i + 1..].to_string()))
+        .filter(|(_, cid)| super::shard_of(cid, shard.1) == shard.0)
+        .collect()
+}
+
 impl Actor for DlrCorrelator {
     type Context = Context<Self>;
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.set_mailbox_capacity(65_536);
+        self.load_early();
         ctx.run_interval(Duration::from_secs(60), |act, _| act.sweep_early());
         let every = Duration::from_millis((self.message_ttl_ms / 4).clamp(1000, 600_000));
         ctx.run_interval(every, |act, ctx| act.sweep_stale(ctx));
@@ -241,8 +282,9 @@ impl Handler<Register> for DlrCorrelator {
         let at = now_ms();
         if let Some(early) = self.early(&m.carrier, &m.carrier_id) {
             // the receipt came first: record the submit and end the message in one batch
-            self.early_pending
-                .remove(&(m.carrier.clone(), m.carrier_id.clone()));
+            let key = (m.carrier.clone(), m.carrier_id.clone());
+            self.early_pending.remove(&key);
+            self.early_stored.remove(&key);
             batch.del(keys::early(&m.carrier, &m.carrier_id));
             keys::set_state(&mut batch, &m.tern_id, &submitted, at);
             if let Some(meta) = self.meta(&m.tern_id) {
@@ -300,18 +342,25 @@ impl Handler<CarrierReceipt> for DlrCorrelator {
             let commit = self.store.commit(b);
             return Box::pin(commit.into_actor(self).map(move |res, act, _| {
                 act.early_pending.remove(&key);
+                if res.is_ok() {
+                    act.early_stored.insert(key);
+                }
                 res.map_err(|_| ())
             }));
         };
-        if self.is_final(&tern_id) {
+        // one read of the record answers both "already final?" and "what was it?"
+        let rec = match keys::record_of(self.kv.as_ref(), &tern_id) {
+            Ok(Some(rec)) => rec,
+            _ => {
+                tracing::warn!(%tern_id, "receipt for a message with no readable record");
+                return Box::pin(fut::ready(Ok(())));
+            }
+        };
+        if self.finishing.contains(&tern_id) || rec.state().is_final() {
             metrics::counter!("tern_dlr_duplicate_total", "carrier" => m.carrier).increment(1);
             return Box::pin(fut::ready(Ok(())));
         }
-        let Some(meta) = self.meta(&tern_id) else {
-            tracing::warn!(%tern_id, "receipt for a message with no record");
-            return Box::pin(fut::ready(Ok(())));
-        };
-        self.finish(meta, &m.carrier, m.stat, &m.err, WriteBatch::default())
+        self.finish(rec.meta, &m.carrier, m.stat, &m.err, WriteBatch::default())
     }
 }
 
@@ -323,5 +372,21 @@ impl CorrelatorShards {
     /// The shard that owns `carrier_id`.
     pub fn for_id(&self, carrier_id: &str) -> &Addr<DlrCorrelator> {
         &self.0[super::shard_of(carrier_id, self.0.len())]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn early_receipt_keys_name_their_carrier_and_id() {
+        let k = keys::early("sim", "a/b");
+        let all: Vec<_> = (0..4).flat_map(|i| early_pairs(&k, (i, 4))).collect();
+        // both readings of the ambiguous key are kept, each by the shard of its id
+        assert!(all.contains(&("sim".into(), "a/b".into())));
+        assert!(all.contains(&("sim/a".into(), "b".into())));
+        assert_eq!(all.len(), 2);
+        assert!(early_pairs(b"x/sim/1", (0, 1)).is_empty());
     }
 }

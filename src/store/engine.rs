@@ -73,11 +73,7 @@ fn poisoned() -> StoreError {
 }
 
 /// Applies `ops` to `table` in order; appends read their base from `table`, then `lower`.
-fn fold(
-    table: &mut Memtable,
-    ops: Vec<Op>,
-    lower: Lower<'_>,
-) -> Result<(), StoreError> {
+fn fold(table: &mut Memtable, ops: Vec<Op>, lower: Lower<'_>) -> Result<(), StoreError> {
     for op in ops {
         match op {
             Op::Put(k, v) => {
