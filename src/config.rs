@@ -30,6 +30,9 @@ pub struct NodeConfig {
     /// before it ends EXPIRED.
     #[serde(default = "default_message_ttl")]
     pub message_ttl_s: u64,
+    /// sled's page cache, MiB (the largest part of tern's memory).
+    #[serde(default = "default_store_cache_mb")]
+    pub store_cache_mb: u64,
 }
 
 fn default_data_dir() -> PathBuf {
@@ -41,6 +44,9 @@ fn default_receipt_ttl() -> u64 {
 fn default_message_ttl() -> u64 {
     24 * 3600
 }
+fn default_store_cache_mb() -> u64 {
+    48
+}
 
 impl Default for NodeConfig {
     fn default() -> Self {
@@ -49,6 +55,7 @@ impl Default for NodeConfig {
             durability: Durability::default(),
             receipt_ttl_s: default_receipt_ttl(),
             message_ttl_s: default_message_ttl(),
+            store_cache_mb: default_store_cache_mb(),
         }
     }
 }

@@ -83,7 +83,8 @@ pub async fn run(cfg: Config) -> Result<(), String> {
     }
 
     std::fs::create_dir_all(&cfg.node.data_dir).map_err(|e| format!("data_dir: {e}"))?;
-    let kv: Arc<dyn Kv> = Engine::open(&cfg.node.data_dir).map_err(|e| e.to_string())?;
+    let kv: Arc<dyn Kv> =
+        Engine::open(&cfg.node.data_dir, cfg.node.store_cache_mb).map_err(|e| e.to_string())?;
     let store_arb = Arbiter::new();
     let (k2, dur) = (kv.clone(), cfg.node.durability);
     let store = StoreHandle::new(Store::start_in_arbiter(&store_arb.handle(), move |ctx| {

@@ -96,10 +96,10 @@ fn fold(table: &mut Memtable, ops: Vec<Op>, lower: Lower<'_>) -> Result<(), Stor
 }
 
 impl Engine {
-    /// Opens sled and the journal in `dir`, replays what the journal holds beyond sled's
-    /// checkpoint, and starts the checkpoint thread.
-    pub fn open(dir: &Path) -> Result<Arc<Engine>, StoreError> {
-        let sled = SledKv::open(dir)?;
+    /// Opens sled (page cache `cache_mb` MiB) and the journal in `dir`, replays what the
+    /// journal holds beyond sled's checkpoint, and starts the checkpoint thread.
+    pub fn open(dir: &Path, cache_mb: u64) -> Result<Arc<Engine>, StoreError> {
+        let sled = SledKv::open(dir, cache_mb)?;
         let (journal, segments) = Journal::open(&dir.join("journal"))?;
         let applied = match sled.get(MARKER)? {
             Some(v) if v.len() == 8 => u64::from_be_bytes(v.try_into().unwrap_or([0; 8])),
@@ -315,7 +315,7 @@ mod tests {
     #[test]
     fn reads_see_writes_before_and_after_a_checkpoint() {
         let dir = tempfile::tempdir().unwrap();
-        let e = Engine::open(dir.path()).unwrap();
+        let e = Engine::open(dir.path(), 16).unwrap();
         e.apply(put("p/1", "a")).unwrap();
         e.apply(put("p/2", "b")).unwrap();
         let mut b = WriteBatch::default();
@@ -346,7 +346,7 @@ mod tests {
     fn journaled_writes_survive_a_crash_before_any_checkpoint() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let e = Engine::open(dir.path()).unwrap();
+            let e = Engine::open(dir.path(), 16).unwrap();
             e.apply(put("k", "1")).unwrap();
             e.checkpoint().unwrap();
             let mut b = WriteBatch::default();
@@ -358,12 +358,12 @@ mod tests {
             rt.block_on(e.flush()).unwrap();
             // dropped without a checkpoint: only the journal has the second batch
         }
-        let e = Engine::open(dir.path()).unwrap();
+        let e = Engine::open(dir.path(), 16).unwrap();
         assert_eq!(get(&e, "k").as_deref(), Some("12"));
         assert_eq!(get(&e, "j").as_deref(), Some("x"));
         drop(e);
         // replayed once: opening again must not append "2" a second time
-        let e = Engine::open(dir.path()).unwrap();
+        let e = Engine::open(dir.path(), 16).unwrap();
         assert_eq!(get(&e, "k").as_deref(), Some("12"));
     }
 }

@@ -269,7 +269,7 @@ mod tests {
     #[test]
     fn the_last_event_is_the_state() {
         let dir = tempfile::tempdir().unwrap();
-        let kv = super::super::engine::Engine::open(dir.path()).unwrap();
+        let kv = super::super::engine::Engine::open(dir.path(), 16).unwrap();
         let kv: &dyn Kv = &*kv;
         let meta = MessageMeta {
             id: "0000000000000001".into(),

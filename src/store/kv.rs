@@ -92,11 +92,11 @@ pub struct SledKv {
 }
 
 impl SledKv {
-    /// Opens (or creates) the database in `dir`.
-    pub fn open(dir: &Path) -> Result<SledKv, StoreError> {
+    /// Opens (or creates) the database in `dir` with a page cache of `cache_mb` MiB.
+    pub fn open(dir: &Path, cache_mb: u64) -> Result<SledKv, StoreError> {
         let db = sled::Config::new()
             .path(dir)
-            .cache_capacity(128 * 1024 * 1024)
+            .cache_capacity(cache_mb.saturating_mul(1024 * 1024))
             // checkpoints flush explicitly; the background flush is only a backstop
             .flush_every_ms(Some(1000))
             .open()?;
