@@ -309,7 +309,7 @@ impl Handler<SubmitDone> for Carrier {
                 self.correlators.for_id(&key).do_send(Register {
                     carrier,
                     carrier_id: key,
-                    tern_id: m.job.msg.meta.id.clone(),
+                    msg: m.job.msg,
                 });
             }
             SubmitResult::Refused(s) if status::is_temporary(s) => {

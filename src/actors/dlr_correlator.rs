@@ -6,8 +6,12 @@
 //! Registration and receipts for one carrier id always reach the same shard, so they are
 //! handled in order. Writes not yet durable are remembered in memory (`registering`,
 //! `finishing`, `early_pending`) so a receipt racing its own registration is still matched.
+//!
+//! The messages most recently handed to carriers are also kept in memory (`awaiting`, a
+//! bounded cache), so a receipt that comes soon after its submit_sm_resp, the usual case,
+//! ends its message without a single store read; older ones are looked up in the store.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,6 +23,7 @@ use crate::store::keys::{self, EarlyReceipt};
 use crate::store::kv::{Kv, WriteBatch};
 
 use super::delivery::{Delivery, NewReceipt};
+use super::router::Outbound;
 use super::store::StoreHandle;
 
 /// The carrier accepted tern's message `tern_id` under `carrier_id`.
@@ -29,8 +34,8 @@ pub struct Register {
     pub carrier: String,
     /// The carrier's id, in the form its receipts will use.
     pub carrier_id: String,
-    /// tern's id.
-    pub tern_id: String,
+    /// The message (tern's id is `msg.meta.id`).
+    pub msg: Arc<Outbound>,
 }
 
 /// A receipt from a carrier. Answered once it is durable (then the carrier gets its
@@ -51,6 +56,34 @@ pub struct CarrierReceipt {
 /// How long an early receipt waits for its submit_sm_resp.
 const EARLY_TTL_MS: u64 = 10 * 60 * 1000;
 
+/// Messages per shard whose receipt is awaited in memory; older ones are found in the store.
+const AWAITING_MAX: usize = 20_000;
+
+/// The most recently registered messages by (carrier, carrier id), oldest first out.
+#[derive(Default)]
+struct Awaiting {
+    by_id: HashMap<(String, String), Arc<Outbound>>,
+    order: VecDeque<(String, String)>,
+}
+
+impl Awaiting {
+    fn insert(&mut self, key: (String, String), msg: Arc<Outbound>) {
+        self.order.push_back(key.clone());
+        self.by_id.insert(key, msg);
+        // `order` may still name keys whose receipt came: it is trimmed by length, so it
+        // never holds more than AWAITING_MAX names whatever arrives
+        while self.order.len() > AWAITING_MAX {
+            if let Some(old) = self.order.pop_front() {
+                self.by_id.remove(&old);
+            }
+        }
+    }
+
+    fn take(&mut self, key: &(String, String)) -> Option<Arc<Outbound>> {
+        self.by_id.remove(key)
+    }
+}
+
 /// A correlator shard.
 pub struct DlrCorrelator {
     kv: Arc<dyn Kv>,
@@ -65,6 +98,8 @@ pub struct DlrCorrelator {
     /// Early receipts of this shard held in the store: only these are looked up there, so
     /// the usual case (no early receipt) costs no store read.
     early_stored: HashSet<(String, String)>,
+    /// Registered messages whose receipt has not come yet (bounded; a cache of the store).
+    awaiting: Awaiting,
 }
 
 impl DlrCorrelator {
@@ -89,12 +124,8 @@ impl DlrCorrelator {
             finishing: HashSet::new(),
             early_pending: HashMap::new(),
             early_stored: HashSet::new(),
+            awaiting: Awaiting::default(),
         }
-    }
-
-    fn meta(&self, id: &str) -> Option<MessageMeta> {
-        let v = self.kv.get(&keys::message(id)).ok()??;
-        keys::decode_message(&v).ok().map(|(m, _)| m)
     }
 
     fn lookup(&self, carrier: &str, cid: &str) -> Option<String> {
@@ -185,6 +216,7 @@ impl DlrCorrelator {
             if meta.accepted_ms > cutoff {
                 continue;
             }
+            self.awaiting.take(&(carrier.clone(), carrier_id));
             tracing::info!(%id, %carrier, "no receipt within the message TTL; ending EXPIRED");
             let f = self.finish(meta, &carrier, Stat::Expired, "000", WriteBatch::default());
             ctx.spawn(f.map(|_, _, _| ()));
@@ -270,6 +302,7 @@ impl Actor for DlrCorrelator {
 impl Handler<Register> for DlrCorrelator {
     type Result = ResponseActFuture<Self, ()>;
     fn handle(&mut self, m: Register, _: &mut Context<Self>) -> Self::Result {
+        let tern_id = m.msg.meta.id.clone();
         let submitted = MessageState::Submitted {
             carrier: m.carrier.clone(),
             carrier_id: m.carrier_id.clone(),
@@ -277,39 +310,44 @@ impl Handler<Register> for DlrCorrelator {
         let mut batch = WriteBatch::default();
         batch.put(
             keys::correlation(&m.carrier, &m.carrier_id),
-            m.tern_id.clone().into_bytes(),
+            tern_id.clone().into_bytes(),
         );
-        let at = now_ms();
-        if let Some(early) = self.early(&m.carrier, &m.carrier_id) {
-            // the receipt came first: record the submit and end the message in one batch
-            let key = (m.carrier.clone(), m.carrier_id.clone());
-            self.early_pending.remove(&key);
-            self.early_stored.remove(&key);
-            batch.del(keys::early(&m.carrier, &m.carrier_id));
-            keys::set_state(&mut batch, &m.tern_id, &submitted, at);
-            if let Some(meta) = self.meta(&m.tern_id) {
-                let again = m.clone();
-                let f = self.finish(meta, &m.carrier, early.stat, &early.err, batch);
-                return Box::pin(f.map(move |res, _, ctx| {
-                    if res.is_err() {
-                        ctx.notify_later(again, Duration::from_secs(1));
-                    }
-                }));
-            }
-        }
-        keys::set_state(&mut batch, &m.tern_id, &submitted, at);
+        keys::set_state(&mut batch, &tern_id, &submitted, now_ms());
         let key = (m.carrier, m.carrier_id);
-        self.registering.insert(key.clone(), m.tern_id);
+        if let Some(early) = self.early(&key.0, &key.1) {
+            // the receipt came first: record the submit and end the message in one batch
+            self.early_pending.remove(&key);
+            let was_stored = self.early_stored.remove(&key);
+            batch.del(keys::early(&key.0, &key.1));
+            let f = self.finish(m.msg.meta.clone(), &key.0, early.stat, &early.err, batch);
+            return Box::pin(f.map(move |res, act, ctx| {
+                if res.is_err() {
+                    // nothing of the batch was stored: the early receipt is still where it was
+                    if was_stored {
+                        act.early_stored.insert(key.clone());
+                    } else {
+                        act.early_pending.insert(key.clone(), early);
+                    }
+                    let again = Register {
+                        carrier: key.0,
+                        carrier_id: key.1,
+                        msg: m.msg,
+                    };
+                    ctx.notify_later(again, Duration::from_secs(1));
+                }
+            }));
+        }
+        self.registering.insert(key.clone(), tern_id);
+        self.awaiting.insert(key.clone(), m.msg.clone());
         let commit = self.store.commit(batch);
         Box::pin(commit.into_actor(self).map(move |res, act, ctx| {
             if let Err(e) = res {
                 // keep the mapping in memory and try again: without it the receipt is lost
                 tracing::error!(error = %e, "could not store carrier id mapping; retrying");
-                let tern_id = act.registering.get(&key).cloned().unwrap_or_default();
                 let again = Register {
                     carrier: key.0.clone(),
                     carrier_id: key.1.clone(),
-                    tern_id,
+                    msg: m.msg,
                 };
                 ctx.notify_later(again, Duration::from_secs(1));
                 return;
@@ -325,9 +363,25 @@ impl Handler<CarrierReceipt> for DlrCorrelator {
         if !m.stat.is_final() {
             return Box::pin(fut::ready(Ok(())));
         }
-        let Some(tern_id) = self.lookup(&m.carrier, &m.carrier_id) else {
+        let key = (m.carrier, m.carrier_id);
+        if let Some(msg) = self.awaiting.take(&key) {
+            // registered recently and no receipt for it yet: no store read needed
+            if self.finishing.contains(&msg.meta.id) {
+                metrics::counter!("tern_dlr_duplicate_total", "carrier" => key.0).increment(1);
+                return Box::pin(fut::ready(Ok(())));
+            }
+            return self.finish(
+                msg.meta.clone(),
+                &key.0,
+                m.stat,
+                &m.err,
+                WriteBatch::default(),
+            );
+        }
+        let (carrier, carrier_id) = key;
+        let Some(tern_id) = self.lookup(&carrier, &carrier_id) else {
             // before its submit_sm_resp (or unknown): hold it durably until it is matched
-            let key = (m.carrier.clone(), m.carrier_id.clone());
+            let key = (carrier, carrier_id);
             if self.early_pending.contains_key(&key) {
                 return Box::pin(fut::ready(Ok(())));
             }
@@ -337,7 +391,7 @@ impl Handler<CarrierReceipt> for DlrCorrelator {
                 at_ms: now_ms(),
             };
             let mut b = WriteBatch::default();
-            b.put(keys::early(&m.carrier, &m.carrier_id), keys::encode(&e));
+            b.put(keys::early(&key.0, &key.1), keys::encode(&e));
             self.early_pending.insert(key.clone(), e);
             let commit = self.store.commit(b);
             return Box::pin(commit.into_actor(self).map(move |res, act, _| {
@@ -357,10 +411,10 @@ impl Handler<CarrierReceipt> for DlrCorrelator {
             }
         };
         if self.finishing.contains(&tern_id) || rec.state().is_final() {
-            metrics::counter!("tern_dlr_duplicate_total", "carrier" => m.carrier).increment(1);
+            metrics::counter!("tern_dlr_duplicate_total", "carrier" => carrier).increment(1);
             return Box::pin(fut::ready(Ok(())));
         }
-        self.finish(rec.meta, &m.carrier, m.stat, &m.err, WriteBatch::default())
+        self.finish(rec.meta, &carrier, m.stat, &m.err, WriteBatch::default())
     }
 }
 
