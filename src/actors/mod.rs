@@ -63,7 +63,9 @@ pub fn finalize(
         expires_ms: now_ms.saturating_add(receipt_ttl_ms),
     });
     if let Some(r) = &receipt {
-        b.put(keys::outbox(&r.account, &r.id), keys::encode(r));
+        // one receipt per message id: a receipt the ESME takes before the next checkpoint
+        // never reaches sled
+        b.insert_new(keys::outbox(&r.account, &r.id), keys::encode(r));
     }
     (b, receipt)
 }

@@ -23,8 +23,19 @@ use std::time::Duration;
 use super::journal::Journal;
 use super::kv::{FlushFuture, Kv, Op, Row, SledKv, StoreError, WriteBatch};
 
-/// Key → value, or a tombstone.
-type Memtable = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
+/// A memtable entry: the value, or `None` for a tombstone; and whether the key is known to
+/// be absent from every layer below (the frozen memtable and sled). Removing a fresh key
+/// needs no tombstone: the entry is dropped, and sled never hears of the key. A message's
+/// pending marker and its outbox receipt usually live and die within one checkpoint, so
+/// this keeps them out of sled altogether.
+#[derive(Debug, Clone)]
+struct Entry {
+    value: Option<Vec<u8>>,
+    fresh: bool,
+}
+
+/// Key → entry.
+type Memtable = BTreeMap<Vec<u8>, Entry>;
 
 /// Where an append finds the value it extends when the table being built lacks the key.
 type Lower<'a> = &'a dyn Fn(&[u8]) -> Result<Option<Vec<u8>>, StoreError>;
@@ -53,9 +64,9 @@ impl Layers {
     /// The value of `key` in the memtables: `Some(None)` is a tombstone, `None` means ask sled.
     fn get(&self, key: &[u8]) -> Option<Option<Vec<u8>>> {
         if let Some(v) = self.active.get(key) {
-            return Some(v.clone());
+            return Some(v.value.clone());
         }
-        self.frozen.as_ref()?.get(key).cloned()
+        self.frozen.as_ref()?.get(key).map(|e| e.value.clone())
     }
 }
 
@@ -73,26 +84,65 @@ fn poisoned() -> StoreError {
 }
 
 /// Applies `ops` to `table` in order; appends read their base from `table`, then `lower`.
+/// A key stays fresh (see [`Entry`]) across later writes in the same table.
 fn fold(table: &mut Memtable, ops: Vec<Op>, lower: Lower<'_>) -> Result<(), StoreError> {
-    for op in ops {
-        match op {
-            Op::Put(k, v) => {
-                table.insert(k, Some(v));
+    fn set(table: &mut Memtable, k: Vec<u8>, value: Option<Vec<u8>>, fresh: bool) {
+        match table.get_mut(&k) {
+            Some(e) => {
+                e.value = value;
+                e.fresh |= fresh;
             }
-            Op::Del(k) => {
-                table.insert(k, None);
-            }
-            Op::Append(k, v) => {
-                let mut base = match table.get(&k) {
-                    Some(cur) => cur.clone().unwrap_or_default(),
-                    None => lower(&k)?.unwrap_or_default(),
-                };
-                base.extend_from_slice(&v);
-                table.insert(k, Some(base));
+            None => {
+                table.insert(k, Entry { value, fresh });
             }
         }
     }
+    for op in ops {
+        match op {
+            Op::Put(k, v) => set(table, k, Some(v), false),
+            Op::Insert(k, v) => set(table, k, Some(v), true),
+            Op::Del(k) => set(table, k, None, false),
+            Op::Append(k, v) => match table.get_mut(&k) {
+                Some(Entry {
+                    value: Some(cur), ..
+                }) => cur.extend_from_slice(&v),
+                Some(e) => e.value = Some(v),
+                None => {
+                    let mut base = lower(&k)?.unwrap_or_default();
+                    base.extend_from_slice(&v);
+                    table.insert(
+                        k,
+                        Entry {
+                            value: Some(base),
+                            fresh: false,
+                        },
+                    );
+                }
+            },
+        }
+    }
     Ok(())
+}
+
+/// Moves a staged batch into the active memtable. A key fresh in either stays fresh; a
+/// fresh key removed leaves nothing behind.
+fn merge(active: &mut Memtable, staged: Memtable) {
+    for (k, mut e) in staged {
+        match active.get_mut(&k) {
+            Some(cur) => {
+                e.fresh |= cur.fresh;
+                if e.value.is_none() && e.fresh {
+                    active.remove(&k);
+                } else {
+                    *cur = e;
+                }
+            }
+            None if e.value.is_none() && e.fresh => {}
+            None => {
+                active.insert(k, e);
+            }
+        }
+    }
 }
 
 impl Engine {
@@ -120,7 +170,7 @@ impl Engine {
         }
         if let Some(last) = last {
             let upto = last.max(applied);
-            sled.apply_all(&replay)?;
+            sled.apply_all(replay.iter().map(|(k, e)| (k, &e.value)))?;
             sled.flush_now()?;
             sled.set_marker(MARKER, upto)?;
             sled.flush_now()?;
@@ -168,7 +218,8 @@ impl Engine {
             None => self.journal.lock().map_err(|_| poisoned())?.current() - 1,
         };
         metrics::histogram!("tern_store_checkpoint_keys").record(frozen.len() as f64);
-        self.sled.apply_all(&frozen)?;
+        self.sled
+            .apply_all(frozen.iter().map(|(k, e)| (k, &e.value)))?;
         self.sled.flush_now()?;
         self.sled.set_marker(MARKER, upto)?;
         self.sled.flush_now()?;
@@ -224,9 +275,9 @@ impl Kv for Engine {
                 None => self.sled.get(k),
             })?;
         }
-        journal.stage_resolved(staged.len(), staged.iter());
+        journal.stage_resolved(staged.len(), staged.iter().map(|(k, e)| (k, &e.value)));
         journal.write_staged()?;
-        layers.active.extend(staged);
+        merge(&mut layers.active, staged);
         Ok(())
     }
 
@@ -267,7 +318,7 @@ impl Kv for Engine {
                     if !k.starts_with(prefix) {
                         break;
                     }
-                    newer.push((k.clone(), v.clone()));
+                    newer.push((k.clone(), v.value.clone()));
                 }
             }
         }
@@ -340,6 +391,51 @@ mod tests {
             .map(|r| String::from_utf8(r.unwrap().0).unwrap())
             .collect();
         assert_eq!(keys, vec!["p/2", "p/3"]);
+    }
+
+    #[test]
+    fn a_new_key_removed_before_its_checkpoint_never_reaches_sled() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = Engine::open(dir.path(), 16).unwrap();
+        let mut b = WriteBatch::default();
+        b.insert_new("p/1".as_bytes(), "".as_bytes());
+        b.insert_new("p/2".as_bytes(), "".as_bytes());
+        e.apply(b).unwrap();
+        let mut b = WriteBatch::default();
+        b.append("p/1".as_bytes(), "x".as_bytes());
+        b.del("p/1".as_bytes());
+        e.apply(b).unwrap();
+        assert_eq!(get(&e, "p/1"), None);
+        assert!(
+            !e.layers
+                .read()
+                .unwrap()
+                .active
+                .contains_key(b"p/1".as_slice()),
+            "no tombstone kept for a fresh key"
+        );
+        e.checkpoint().unwrap();
+        assert_eq!(e.sled.get(b"p/2").unwrap().as_deref(), Some(&b""[..]));
+        // once checkpointed the key is in sled: removing it must reach sled too
+        let mut b = WriteBatch::default();
+        b.del("p/2".as_bytes());
+        e.apply(b).unwrap();
+        assert_eq!(get(&e, "p/2"), None);
+        e.checkpoint().unwrap();
+        assert_eq!(e.sled.get(b"p/2").unwrap(), None);
+        // a key frozen for a checkpoint in progress is not fresh for the active table
+        let mut b = WriteBatch::default();
+        b.insert_new("p/3".as_bytes(), "v".as_bytes());
+        e.apply(b).unwrap();
+        {
+            let mut l = e.layers.write().unwrap();
+            let f = Arc::new(std::mem::take(&mut l.active));
+            l.frozen = Some(f);
+        }
+        let mut b = WriteBatch::default();
+        b.del("p/3".as_bytes());
+        e.apply(b).unwrap();
+        assert_eq!(get(&e, "p/3"), None, "the tombstone hides the frozen value");
     }
 
     #[test]

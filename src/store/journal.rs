@@ -42,7 +42,8 @@ pub fn encode_batch(b: &WriteBatch, out: &mut Vec<u8>) {
     out.extend_from_slice(&(b.ops.len() as u32).to_le_bytes());
     for op in &b.ops {
         match op {
-            Op::Put(k, v) => {
+            // replay needs no freshness: an insert is a put there
+            Op::Put(k, v) | Op::Insert(k, v) => {
                 out.push(TAG_PUT);
                 bytes(out, k);
                 bytes(out, v);

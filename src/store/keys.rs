@@ -63,8 +63,10 @@ fn json<T: Serialize>(v: &T) -> Vec<u8> {
 
 /// Adds the writes that accept message `meta`: its record and its pending marker.
 pub fn accept(b: &mut WriteBatch, meta: &MessageMeta, pdu: &[u8]) {
-    b.put(message(&meta.id), encode_message(meta, pdu));
-    b.put(pending(&meta.id), Vec::new());
+    // ids are never reused, so both keys are new: a marker removed before the next
+    // checkpoint never reaches sled
+    b.insert_new(message(&meta.id), encode_message(meta, pdu));
+    b.insert_new(pending(&meta.id), Vec::new());
 }
 
 /// Adds "message `id` is now in `state_now`" to a batch: an event appended to its record,

@@ -4,7 +4,6 @@
 //! the rest of tern behind [`Kv`] means another engine can replace it without touching the
 //! actors. [`SledKv`] is only the checkpointed layer of [`super::engine::Engine`].
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::pin::Pin;
 
@@ -27,6 +26,9 @@ impl From<sled::Error> for StoreError {
 pub enum Op {
     /// Set `key` to `value`.
     Put(Vec<u8>, Vec<u8>),
+    /// Set `key`, which the writer knows was never written before (a key named by a new
+    /// message id): removing it while it is still in memory costs sled nothing.
+    Insert(Vec<u8>, Vec<u8>),
     /// Remove `key`.
     Del(Vec<u8>),
     /// Append `value` to `key`'s value (an absent key counts as empty).
@@ -44,6 +46,10 @@ impl WriteBatch {
     /// Adds a put.
     pub fn put(&mut self, k: impl Into<Vec<u8>>, v: impl Into<Vec<u8>>) {
         self.ops.push(Op::Put(k.into(), v.into()));
+    }
+    /// Adds the first write of a key that has never existed (see [`Op::Insert`]).
+    pub fn insert_new(&mut self, k: impl Into<Vec<u8>>, v: impl Into<Vec<u8>>) {
+        self.ops.push(Op::Insert(k.into(), v.into()));
     }
     /// Adds a delete.
     pub fn del(&mut self, k: impl Into<Vec<u8>>) {
@@ -110,7 +116,10 @@ impl SledKv {
     /// read for its whole length, and a checkpoint holds a second of traffic. Atomicity is
     /// not needed here: the journal holds the same writes as resolved values, so a crash
     /// halfway is repaired by replaying it.
-    pub fn apply_all(&self, table: &BTreeMap<Vec<u8>, Option<Vec<u8>>>) -> Result<(), StoreError> {
+    pub fn apply_all<'a>(
+        &self,
+        table: impl Iterator<Item = (&'a Vec<u8>, &'a Option<Vec<u8>>)>,
+    ) -> Result<(), StoreError> {
         for (k, v) in table {
             match v {
                 Some(v) => self.tree.insert(k.as_slice(), v.as_slice())?,
