@@ -260,7 +260,7 @@ pub async fn run(cfg: Config) -> Result<(), String> {
 fn resume(kv: &dyn Kv, routers: &RouterShards) -> Result<usize, String> {
     let mut n = 0;
     for row in kv.scan_prefix(keys::PENDING_PREFIX) {
-        let (k, _) = row.map_err(|e| e.to_string())?;
+        let (k, stored_pdu) = row.map_err(|e| e.to_string())?;
         let id = String::from_utf8_lossy(&k[keys::PENDING_PREFIX.len()..]).into_owned();
         let rec = match keys::record_of(kv, &id) {
             Ok(Some(rec)) => rec,
@@ -274,7 +274,13 @@ fn resume(kv: &dyn Kv, routers: &RouterShards) -> Result<usize, String> {
             continue; // submitted: its receipt will come
         }
         let meta = rec.meta;
-        let mut buf = bytes::BytesMut::from(&rec.pdu[..]);
+        // the PDU is the pending marker's value (records from before kept it in m/)
+        let pdu = if stored_pdu.is_empty() {
+            rec.pdu
+        } else {
+            stored_pdu
+        };
+        let mut buf = bytes::BytesMut::from(&pdu[..]);
         // stored PDUs can be as long as any PDU tern accepts
         let mut codec = rusmpp::tokio_codec::CommandCodec::new()
             .with_max_length(crate::protocol::codec::MAX_PDU);

@@ -2,8 +2,8 @@
 //!
 //! | key | value | written by |
 //! |---|---|---|
-//! | `m/<id>` | [`MessageMeta`], the ESME's submit_sm PDU, then each [`Event`] after acceptance, appended; the last is the state | Ledger, with the charge; then Correlator / Router |
-//! | `p/<id>` | empty: the message is not final (resumed on start) | Ledger / Correlator |
+//! | `m/<id>` | [`MessageMeta`], then each [`Event`] after acceptance, appended; the last is the state (binary: [`super::record`]) | Ledger, with the charge; then Correlator / Router |
+//! | `p/<id>` | the ESME's submit_sm PDU as received: the message is not final (resumed on start) | Ledger / Correlator |
 //! | `b/<account>` | balance, i64 big-endian micro-units | Ledger, with each charge |
 //! | `c/<carrier>/<carrier id>` | tern id | DlrCorrelator |
 //! | `e/<carrier>/<carrier id>` | an early receipt waiting for its submit_sm_resp | DlrCorrelator |
@@ -15,7 +15,8 @@
 //! as few as tern can make it: acceptance is implied by `m/` (no `Accepted` event is stored),
 //! later events are appended to `m/` itself ([`Op::Append`](super::kv::Op::Append)) rather
 //! than kept under keys of their own, and the engine's checkpoints coalesce the rest. A
-//! message whose receipt comes within a checkpoint reaches sled as `m/` and `c/` only.
+//! message whose receipt comes within a checkpoint reaches sled as `m/` and `c/` only, and
+//! its PDU, needed only until it is final, lives under `p/`, never in sled.
 
 use serde::{Deserialize, Serialize};
 
@@ -61,19 +62,20 @@ fn json<T: Serialize>(v: &T) -> Vec<u8> {
     serde_json::to_vec(v).unwrap_or_default()
 }
 
-/// Adds the writes that accept message `meta`: its record and its pending marker.
+/// Adds the writes that accept message `meta`: its record, and its pending marker holding
+/// the submit_sm PDU (all a restart needs to send it on).
 pub fn accept(b: &mut WriteBatch, meta: &MessageMeta, pdu: &[u8]) {
     // ids are never reused, so both keys are new: a marker removed before the next
     // checkpoint never reaches sled
-    b.insert_new(message(&meta.id), encode_message(meta, pdu));
-    b.insert_new(pending(&meta.id), Vec::new());
+    b.insert_new(message(&meta.id), encode_message(meta));
+    b.insert_new(pending(&meta.id), pdu.to_vec());
 }
 
 /// Adds "message `id` is now in `state_now`" to a batch: an event appended to its record,
 /// and the pending marker's removal once the state is final. (`Accepted` is never
 /// recorded: [`accept`] is.)
 pub fn set_state(b: &mut WriteBatch, id: &str, state_now: &MessageState, at_ms: u64) {
-    let ev = json(&Event {
+    let ev = super::record::encode_event(&Event {
         at_ms,
         state: state_now.clone(),
     });
@@ -91,7 +93,8 @@ pub fn set_state(b: &mut WriteBatch, id: &str, state_now: &MessageState, at_ms: 
 pub struct MessageRecord {
     /// What was accepted.
     pub meta: MessageMeta,
-    /// The ESME's submit_sm PDU as received.
+    /// The ESME's submit_sm PDU as received, in records written before the PDU moved to
+    /// the pending marker; empty in newer ones.
     pub pdu: Vec<u8>,
     /// Every event after acceptance, oldest first.
     pub events: Vec<Event>,
@@ -117,15 +120,14 @@ impl MessageRecord {
     }
 }
 
-/// Encodes a message record at acceptance: meta length (u32 BE), meta JSON, PDU length
-/// (u32 BE), the raw submit_sm PDU. Events are appended later, each length-prefixed.
-pub fn encode_message(meta: &MessageMeta, pdu: &[u8]) -> Vec<u8> {
-    let m = json(meta);
-    let mut v = Vec::with_capacity(8 + m.len() + pdu.len());
-    v.extend_from_slice(&(m.len() as u32).to_be_bytes());
-    v.extend_from_slice(&m);
-    v.extend_from_slice(&(pdu.len() as u32).to_be_bytes());
-    v.extend_from_slice(pdu);
+/// Encodes a message record at acceptance: the binary meta ([`super::record`]). Events are
+/// appended later, each length-prefixed (u32 BE).
+///
+/// Records written before this form began with the meta's length (u32 BE), the meta as
+/// JSON, the PDU's length and the PDU; [`decode_record`] reads both.
+pub fn encode_message(meta: &MessageMeta) -> Vec<u8> {
+    let mut v = Vec::with_capacity(96);
+    super::record::encode_meta(meta, &mut v);
     v
 }
 
@@ -141,19 +143,23 @@ fn field<'a>(v: &mut &'a [u8]) -> Result<&'a [u8], StoreError> {
 
 /// Decodes a whole message record.
 pub fn decode_record(mut v: &[u8]) -> Result<MessageRecord, StoreError> {
-    let meta = serde_json::from_slice(field(&mut v)?).map_err(|e| StoreError(e.to_string()))?;
-    let pdu = field(&mut v)?.to_vec();
+    let (meta, pdu) = match v.split_first() {
+        Some((&super::record::FORMAT, rest)) => {
+            let (meta, rest) = super::record::decode_meta(rest)?;
+            v = rest;
+            (meta, Vec::new())
+        }
+        _ => {
+            let meta =
+                serde_json::from_slice(field(&mut v)?).map_err(|e| StoreError(e.to_string()))?;
+            (meta, field(&mut v)?.to_vec())
+        }
+    };
     let mut events = Vec::new();
     while !v.is_empty() {
         events.push(decode_event(field(&mut v)?)?);
     }
     Ok(MessageRecord { meta, pdu, events })
-}
-
-/// Decodes a message record into its meta and raw PDU.
-pub fn decode_message(v: &[u8]) -> Result<(MessageMeta, Vec<u8>), StoreError> {
-    let r = decode_record(v)?;
-    Ok((r.meta, r.pdu))
 }
 
 /// Message `id`'s record.
@@ -163,7 +169,7 @@ pub fn record_of(kv: &dyn Kv, id: &str) -> Result<Option<MessageRecord>, StoreEr
 
 /// Decodes a stored history event.
 pub fn decode_event(v: &[u8]) -> Result<Event, StoreError> {
-    serde_json::from_slice(v).map_err(|e| StoreError(e.to_string()))
+    super::record::decode_event(v)
 }
 
 /// A receipt on its way to the ESME, kept until an RX/TRX bind takes it or it expires.
@@ -233,13 +239,47 @@ mod tests {
             charged: Micros(20_000),
             accepted_ms: 1,
         };
-        let v = encode_message(&meta, &[1, 2, 3]);
-        let (m, pdu) = decode_message(&v).unwrap();
-        assert_eq!(m.id, meta.id);
-        assert_eq!(m.charged, Micros(20_000));
-        assert_eq!(pdu, vec![1, 2, 3]);
-        assert!(decode_message(&v[..3]).is_err());
-        assert!(decode_message(&[0, 0, 0, 99, b'{']).is_err());
+        let mut v = encode_message(&meta);
+        set_state_bytes(&mut v, &MessageState::Accepted);
+        let r = decode_record(&v).unwrap();
+        assert_eq!(r.meta.id, meta.id);
+        assert_eq!(r.meta.charged, Micros(20_000));
+        assert!(r.pdu.is_empty(), "the PDU lives under p/ now");
+        assert_eq!(r.events.len(), 1);
+        assert!(decode_record(&v[..3]).is_err());
+        assert!(decode_record(&[0, 0, 0, 99, b'{']).is_err());
+
+        // a record as written before the binary form: JSON meta, the PDU, a JSON event
+        let m = serde_json::to_vec(&meta).unwrap();
+        let ev = serde_json::to_vec(&Event {
+            at_ms: 3,
+            state: MessageState::Final {
+                stat: Stat::Delivrd,
+                err: "000".into(),
+            },
+        })
+        .unwrap();
+        let mut old = Vec::new();
+        for f in [&m[..], &[1, 2, 3], &ev[..]] {
+            old.extend_from_slice(&(f.len() as u32).to_be_bytes());
+            old.extend_from_slice(f);
+        }
+        let r = decode_record(&old).unwrap();
+        assert_eq!(
+            (r.meta.id.as_str(), r.pdu.clone()),
+            (meta.id.as_str(), vec![1, 2, 3])
+        );
+        assert!(r.state().is_final());
+    }
+
+    /// Appends one event the way [`set_state`] does.
+    fn set_state_bytes(v: &mut Vec<u8>, state: &MessageState) {
+        let ev = super::super::record::encode_event(&Event {
+            at_ms: 1,
+            state: state.clone(),
+        });
+        v.extend_from_slice(&(ev.len() as u32).to_be_bytes());
+        v.extend_from_slice(&ev);
     }
 
     #[test]
@@ -290,7 +330,7 @@ mod tests {
         kv.apply(b).unwrap();
         let rec = record_of(kv, &meta.id).unwrap().unwrap();
         assert_eq!(rec.state(), MessageState::Accepted);
-        assert_eq!(rec.pdu, vec![0, 1]);
+        assert_eq!(kv.get(&pending(&meta.id)).unwrap(), Some(vec![0, 1]));
         let submitted = MessageState::Submitted {
             carrier: "c".into(),
             carrier_id: "9".into(),

@@ -6,3 +6,4 @@ pub mod engine;
 pub mod journal;
 pub mod keys;
 pub mod kv;
+pub mod record;
