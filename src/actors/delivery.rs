@@ -120,7 +120,15 @@ pub struct Delivery {
     store: StoreHandle,
     accounts: HashMap<String, AccountQueue>,
     next_bind: u64,
+    /// Outbox entries of delivered receipts, removed from the store together once the
+    /// mailbox is drained: one commit for many receipts.
+    delivered: WriteBatch,
 }
+
+/// Remove the delivered receipts from the outbox (sent to itself).
+#[derive(Message)]
+#[rtype(result = "()")]
+struct CommitDelivered;
 
 impl Delivery {
     /// Delivery over the node's store.
@@ -130,6 +138,7 @@ impl Delivery {
             store,
             accounts: HashMap::new(),
             next_bind: 1,
+            delivered: WriteBatch::default(),
         }
     }
 
@@ -152,22 +161,21 @@ impl Delivery {
         }
     }
 
-    fn forget(&mut self, r: &OutboxReceipt) {
-        let mut b = WriteBatch::default();
-        b.del(keys::outbox(&r.account, &r.id));
-        let commit = self.store.commit(b);
-        actix::spawn(async move {
-            if let Err(e) = commit.await {
-                tracing::warn!(error = %e, "could not remove delivered receipt from outbox");
-            }
-        });
+    /// Drops a receipt that needs no more delivery. Its outbox entry is removed with the
+    /// next [`CommitDelivered`]; should tern stop before that is durable, the receipt is
+    /// sent again after the restart (at least once, never lost).
+    fn forget(&mut self, r: &OutboxReceipt, ctx: &mut Context<Self>) {
+        if self.delivered.is_empty() {
+            ctx.notify(CommitDelivered);
+        }
+        self.delivered.del(keys::outbox(&r.account, &r.id));
         if let Some(q) = self.accounts.get_mut(&r.account) {
             q.known.remove(&r.id);
             q.attempts.remove(&r.id);
         }
     }
 
-    fn pump(&mut self, account: &str) {
+    fn pump(&mut self, account: &str, ctx: &mut Context<Self>) {
         let now = now_ms();
         let mut expired = Vec::new();
         if let Some(q) = self.accounts.get_mut(account) {
@@ -195,7 +203,7 @@ impl Delivery {
         }
         for r in expired {
             tracing::info!(id = %r.id, "receipt expired before the ESME bound a receiver");
-            self.forget(&r);
+            self.forget(&r, ctx);
         }
     }
 
@@ -240,7 +248,7 @@ fn gauge_binds(account: &str, n: usize) {
 
 impl Handler<RegisterBind> for Delivery {
     type Result = Result<u64, ()>;
-    fn handle(&mut self, m: RegisterBind, _: &mut Context<Self>) -> Result<u64, ()> {
+    fn handle(&mut self, m: RegisterBind, ctx: &mut Context<Self>) -> Result<u64, ()> {
         let had_receiver = self.receivers(&m.account);
         let q = self.accounts.entry(m.account.clone()).or_default();
         if q.binds.len() >= m.max_binds as usize {
@@ -259,7 +267,7 @@ impl Handler<RegisterBind> for Delivery {
         if m.receiver && !had_receiver {
             self.load_outbox(&m.account);
         }
-        self.pump(&m.account);
+        self.pump(&m.account, ctx);
         Ok(id)
     }
 }
@@ -297,7 +305,7 @@ impl Handler<UnregisterBind> for Delivery {
 
 impl Handler<NewReceipt> for Delivery {
     type Result = ();
-    fn handle(&mut self, m: NewReceipt, _: &mut Context<Self>) {
+    fn handle(&mut self, m: NewReceipt, ctx: &mut Context<Self>) {
         let account = m.0.account.clone();
         if !self.receivers(&account) {
             return; // waits in the outbox
@@ -307,13 +315,13 @@ impl Handler<NewReceipt> for Delivery {
         {
             q.queue.push_back((m.0, 0));
         }
-        self.pump(&account);
+        self.pump(&account, ctx);
     }
 }
 
 impl Handler<ReceiptDone> for Delivery {
     type Result = ();
-    fn handle(&mut self, m: ReceiptDone, _: &mut Context<Self>) {
+    fn handle(&mut self, m: ReceiptDone, ctx: &mut Context<Self>) {
         let mut forget = None;
         if let Some(q) = self.accounts.get_mut(&m.account) {
             let Some(b) = q.binds.iter_mut().find(|b| b.id == m.bind_id) else {
@@ -340,9 +348,25 @@ impl Handler<ReceiptDone> for Delivery {
             }
         }
         if let Some(r) = forget {
-            self.forget(&r);
+            self.forget(&r, ctx);
         }
-        self.pump(&m.account);
+        self.pump(&m.account, ctx);
+    }
+}
+
+impl Handler<CommitDelivered> for Delivery {
+    type Result = ();
+    fn handle(&mut self, _: CommitDelivered, _: &mut Context<Self>) {
+        let batch = std::mem::take(&mut self.delivered);
+        if batch.is_empty() {
+            return;
+        }
+        let commit = self.store.commit(batch);
+        actix::spawn(async move {
+            if let Err(e) = commit.await {
+                tracing::warn!(error = %e, "could not remove delivered receipts from the outbox");
+            }
+        });
     }
 }
 
