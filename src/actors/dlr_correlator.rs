@@ -100,6 +100,8 @@ pub struct DlrCorrelator {
     early_stored: HashSet<(String, String)>,
     /// Registered messages whose receipt has not come yet (bounded; a cache of the store).
     awaiting: Awaiting,
+    /// `tern_dlr_total` by carrier and stat, registered once each.
+    dlr_counters: HashMap<String, HashMap<Stat, metrics::Counter>>,
 }
 
 impl DlrCorrelator {
@@ -125,6 +127,7 @@ impl DlrCorrelator {
             early_pending: HashMap::new(),
             early_stored: HashSet::new(),
             awaiting: Awaiting::default(),
+            dlr_counters: HashMap::new(),
         }
     }
 
@@ -165,8 +168,17 @@ impl DlrCorrelator {
     ) -> ResponseActFuture<Self, Result<(), ()>> {
         let (batch, receipt) = super::finalize(&meta, stat, err, now_ms(), self.receipt_ttl_ms);
         extra.ops.extend(batch.ops);
-        metrics::counter!("tern_dlr_total", "carrier" => carrier.to_string(), "stat" => stat.as_str())
-            .increment(1);
+        match self.dlr_counters.get(carrier).and_then(|m| m.get(&stat)) {
+            Some(c) => c.increment(1),
+            None => {
+                let c = metrics::counter!("tern_dlr_total", "carrier" => carrier.to_string(), "stat" => stat.as_str());
+                c.increment(1);
+                self.dlr_counters
+                    .entry(carrier.to_string())
+                    .or_default()
+                    .insert(stat, c);
+            }
+        }
         let id = meta.id.clone();
         self.finishing.insert(id.clone());
         let commit = self.store.commit(extra);

@@ -116,6 +116,10 @@ pub struct EsmeSession {
     /// deliver_sm sequence number → (tern id of the receipt, when it was sent)
     outstanding: HashMap<u32, (String, Instant)>,
     closing: bool,
+    /// `tern_submit_total{status="ESME_ROK"}` of the bound account, registered at bind.
+    submit_ok: Option<metrics::Counter>,
+    /// `tern_submit_latency_seconds`.
+    latency: metrics::Histogram,
 }
 
 impl EsmeSession {
@@ -131,6 +135,8 @@ impl EsmeSession {
             seq: 0,
             outstanding: HashMap::new(),
             closing: false,
+            submit_ok: None,
+            latency: metrics::histogram!("tern_submit_latency_seconds"),
         }
     }
 
@@ -215,6 +221,7 @@ impl EsmeSession {
         ctx.wait(fut.into_actor(self).map(move |res, act, ctx| match res {
             Ok((account, bind_id)) => {
                 tracing::info!(peer = %act.peer, system_id = %account.system_id, ?mode, "ESME bound");
+                act.submit_ok = Some(metrics::counter!("tern_submit_total", "account" => account.system_id.clone(), "status" => "ESME_ROK"));
                 act.state = BindState::Bound { account, mode, bind_id };
                 let sid = COctetString::from_static_slice(b"tern\0").unwrap_or_default();
                 let resp = match mode {
@@ -307,9 +314,10 @@ impl EsmeSession {
             act.pending -= 1;
             let status = match res {
                 Ok(Ok(id)) => {
-                    metrics::counter!("tern_submit_total", "account" => act.account_name().to_string(), "status" => "ESME_ROK")
-                        .increment(1);
-                    metrics::histogram!("tern_submit_latency_seconds").record(t0.elapsed().as_secs_f64());
+                    if let Some(c) = &act.submit_ok {
+                        c.increment(1);
+                    }
+                    act.latency.record(t0.elapsed().as_secs_f64());
                     return act.write(pdu::submit_sm_resp_ok(seq, &id), ctx);
                 }
                 Ok(Err(Refusal::Throttled)) => CommandStatus::EsmeRthrottled,

@@ -54,6 +54,8 @@ pub struct GetBalance(pub String);
 
 struct Book {
     balance: Micros,
+    /// `tern_account_balance` for this account.
+    gauge: metrics::Gauge,
     bucket: TokenBucket,
     tps: u32,
 }
@@ -100,15 +102,17 @@ impl Ledger {
                     return None;
                 }
             };
+            let gauge = metrics::gauge!("tern_account_balance", "account" => account.to_string());
+            gauge.set(balance.0 as f64 / 1e6);
             self.books.insert(
                 account.to_string(),
                 Book {
                     balance,
+                    gauge,
                     bucket: TokenBucket::new(acct.tps, Instant::now()),
                     tps: acct.tps,
                 },
             );
-            gauge_balance(account, balance);
         }
         let book = self.books.get_mut(account)?;
         if book.tps != acct.tps {
@@ -117,10 +121,6 @@ impl Ledger {
         }
         Some(book)
     }
-}
-
-fn gauge_balance(account: &str, b: Micros) {
-    metrics::gauge!("tern_account_balance", "account" => account.to_string()).set(b.0 as f64 / 1e6);
 }
 
 impl Actor for Ledger {
@@ -177,7 +177,9 @@ impl Handler<Accept> for Ledger {
         let out = Arc::new(Outbound { meta, sm });
         Box::pin(commit.into_actor(self).map(move |res, act, _ctx| match res {
             Ok(()) => {
-                gauge_balance(&account, balance);
+                if let Some(b) = act.books.get(&account) {
+                    b.gauge.set(balance.0 as f64 / 1e6);
+                }
                 act.routers.route(RouteMessage { msg: out, attempt: 0 });
                 Ok(id)
             }
