@@ -45,7 +45,7 @@ fn default_message_ttl() -> u64 {
     24 * 3600
 }
 fn default_store_cache_mb() -> u64 {
-    48
+    16
 }
 
 impl Default for NodeConfig {
