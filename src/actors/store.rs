@@ -85,7 +85,9 @@ impl Store {
             return;
         }
         let group = std::mem::take(&mut self.pending);
-        let mut merged = WriteBatch::default();
+        let mut merged = WriteBatch {
+            ops: Vec::with_capacity(group.iter().map(|c| c.batch.ops.len()).sum()),
+        };
         let mut waiters = Vec::with_capacity(group.len());
         for c in group {
             merged.ops.extend(c.batch.ops);
