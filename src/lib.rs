@@ -11,6 +11,7 @@
 pub mod accounts;
 pub mod actors;
 pub mod config;
+pub mod credentials;
 pub mod domain;
 pub mod http;
 pub mod node;

@@ -212,6 +212,7 @@ pub async fn run(cfg: Config) -> Result<(), String> {
                 .await
                 .map_err(|e| e.to_string())?,
         ),
+        verified: Arc::new(crate::credentials::VerifiedCache::default()),
         inactivity: Duration::from_secs(cfg.smpp.inactivity_timeout_s),
         window: cfg.smpp.window,
         max_pending: cfg.smpp.max_pending_submits,

@@ -23,6 +23,7 @@ use tokio::sync::watch;
 use tokio_util::codec::Encoder;
 
 use crate::accounts::{Account, AccountTable, verify_password};
+use crate::credentials::VerifiedCache;
 use crate::domain::address::{check_destination, redact};
 use crate::domain::dlr::format_receipt;
 use crate::domain::encoding::parts;
@@ -62,6 +63,8 @@ pub struct SessionEnv {
     pub routes: watch::Receiver<Arc<RouteTable>>,
     /// Hash verified for unknown system_ids (constant-time-ish failure).
     pub decoy_hash: Arc<String>,
+    /// Passwords argon2 has already accepted.
+    pub verified: Arc<VerifiedCache>,
     /// Idle limit.
     pub inactivity: Duration,
     /// Outstanding deliver_sm per bind.
@@ -193,9 +196,27 @@ impl EsmeSession {
         // at most one password check per core at a time: a bind flood cannot exhaust memory
         // (argon2 takes ~19 MiB per check) or starve the blocking pool
         let permit = BIND_CHECKS.clone();
+        let verified = self.env.verified.clone();
+        let known = account.is_some() && verified.is_verified(&system_id, &password, &hash);
+        let sid = system_id.clone();
         let verify = async move {
+            if known {
+                return Ok(true);
+            }
             let _p = permit.acquire_owned().await;
-            tokio::task::spawn_blocking(move || verify_password(&password, &hash)).await
+            let ok = tokio::task::spawn_blocking(move || {
+                // binds that queued behind the first check of the same password find it here
+                if verified.is_verified(&sid, &password, &hash) {
+                    return true;
+                }
+                let ok = verify_password(&password, &hash);
+                if ok {
+                    verified.remember(&sid, &password, &hash);
+                }
+                ok
+            })
+            .await;
+            ok
         };
         let delivery = self.env.delivery.clone();
         let addr = ctx.address();
