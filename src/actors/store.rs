@@ -52,6 +52,8 @@ pub struct Store {
     applied: Vec<oneshot::Sender<CommitResult>>,
     /// A flush is running.
     flushing: bool,
+    /// The group being applied; kept between groups so its room is allocated once.
+    merged: WriteBatch,
 }
 
 /// Mailbox size: commits queued beyond this are refused and the ESME gets ESME_RMSGQFUL.
@@ -76,6 +78,7 @@ impl Store {
             apply_queued: false,
             applied: Vec::new(),
             flushing: false,
+            merged: WriteBatch::default(),
         }
     }
 
@@ -84,17 +87,15 @@ impl Store {
         if self.pending.is_empty() {
             return;
         }
-        let group = std::mem::take(&mut self.pending);
-        let mut merged = WriteBatch {
-            ops: Vec::with_capacity(group.iter().map(|c| c.batch.ops.len()).sum()),
-        };
-        let mut waiters = Vec::with_capacity(group.len());
-        for c in group {
-            merged.ops.extend(c.batch.ops);
+        let mut waiters = Vec::with_capacity(self.pending.len());
+        for c in self.pending.drain(..) {
+            self.merged.ops.extend(c.batch.ops);
             waiters.push(c.done);
         }
         let t = Instant::now();
-        let res = self.kv.apply(merged);
+        let res = self.kv.apply(&mut self.merged);
+        // a failed apply may leave writes behind: they belong to the failed group
+        self.merged.ops.clear();
         metrics::histogram!("tern_store_apply_seconds").record(t.elapsed().as_secs_f64());
         match res {
             Err(e) => {

@@ -85,7 +85,11 @@ fn poisoned() -> StoreError {
 
 /// Applies `ops` to `table` in order; appends read their base from `table`, then `lower`.
 /// A key stays fresh (see [`Entry`]) across later writes in the same table.
-fn fold(table: &mut Memtable, ops: Vec<Op>, lower: Lower<'_>) -> Result<(), StoreError> {
+fn fold(
+    table: &mut Memtable,
+    ops: impl IntoIterator<Item = Op>,
+    lower: Lower<'_>,
+) -> Result<(), StoreError> {
     fn set(table: &mut Memtable, k: Vec<u8>, value: Option<Vec<u8>>, fresh: bool) {
         match table.get_mut(&k) {
             Some(e) => {
@@ -256,7 +260,7 @@ fn checkpoint_loop(engine: Weak<Engine>) {
 }
 
 impl Kv for Engine {
-    fn apply(&self, batch: WriteBatch) -> Result<(), StoreError> {
+    fn apply(&self, batch: &mut WriteBatch) -> Result<(), StoreError> {
         let mut journal = self.journal.lock().map_err(|_| poisoned())?;
         let mut layers = self.layers.write().map_err(|_| poisoned())?;
         if layers.active.len() >= MAX_ACTIVE_KEYS {
@@ -270,7 +274,7 @@ impl Kv for Engine {
         let mut staged = Memtable::new();
         {
             let layers = &*layers;
-            fold(&mut staged, batch.ops, &|k| match layers.get(k) {
+            fold(&mut staged, batch.ops.drain(..), &|k| match layers.get(k) {
                 Some(v) => Ok(v),
                 None => self.sled.get(k),
             })?;
@@ -367,19 +371,19 @@ mod tests {
     fn reads_see_writes_before_and_after_a_checkpoint() {
         let dir = tempfile::tempdir().unwrap();
         let e = Engine::open(dir.path(), 16).unwrap();
-        e.apply(put("p/1", "a")).unwrap();
-        e.apply(put("p/2", "b")).unwrap();
+        e.apply(&mut put("p/1", "a")).unwrap();
+        e.apply(&mut put("p/2", "b")).unwrap();
         let mut b = WriteBatch::default();
         b.append("p/2".as_bytes(), "c".as_bytes());
         b.del("p/1".as_bytes());
-        e.apply(b).unwrap();
+        e.apply(&mut b).unwrap();
         assert_eq!(get(&e, "p/1"), None);
         assert_eq!(get(&e, "p/2").as_deref(), Some("bc"));
         e.checkpoint().unwrap();
-        e.apply(put("p/3", "d")).unwrap();
+        e.apply(&mut put("p/3", "d")).unwrap();
         let mut b = WriteBatch::default();
         b.append("p/2".as_bytes(), "e".as_bytes());
-        e.apply(b).unwrap();
+        e.apply(&mut b).unwrap();
         assert_eq!(
             get(&e, "p/2").as_deref(),
             Some("bce"),
@@ -400,11 +404,11 @@ mod tests {
         let mut b = WriteBatch::default();
         b.insert_new("p/1".as_bytes(), "".as_bytes());
         b.insert_new("p/2".as_bytes(), "".as_bytes());
-        e.apply(b).unwrap();
+        e.apply(&mut b).unwrap();
         let mut b = WriteBatch::default();
         b.append("p/1".as_bytes(), "x".as_bytes());
         b.del("p/1".as_bytes());
-        e.apply(b).unwrap();
+        e.apply(&mut b).unwrap();
         assert_eq!(get(&e, "p/1"), None);
         assert!(
             !e.layers
@@ -419,14 +423,14 @@ mod tests {
         // once checkpointed the key is in sled: removing it must reach sled too
         let mut b = WriteBatch::default();
         b.del("p/2".as_bytes());
-        e.apply(b).unwrap();
+        e.apply(&mut b).unwrap();
         assert_eq!(get(&e, "p/2"), None);
         e.checkpoint().unwrap();
         assert_eq!(e.sled.get(b"p/2").unwrap(), None);
         // a key frozen for a checkpoint in progress is not fresh for the active table
         let mut b = WriteBatch::default();
         b.insert_new("p/3".as_bytes(), "v".as_bytes());
-        e.apply(b).unwrap();
+        e.apply(&mut b).unwrap();
         {
             let mut l = e.layers.write().unwrap();
             let f = Arc::new(std::mem::take(&mut l.active));
@@ -434,7 +438,7 @@ mod tests {
         }
         let mut b = WriteBatch::default();
         b.del("p/3".as_bytes());
-        e.apply(b).unwrap();
+        e.apply(&mut b).unwrap();
         assert_eq!(get(&e, "p/3"), None, "the tombstone hides the frozen value");
     }
 
@@ -443,12 +447,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let e = Engine::open(dir.path(), 16).unwrap();
-            e.apply(put("k", "1")).unwrap();
+            e.apply(&mut put("k", "1")).unwrap();
             e.checkpoint().unwrap();
             let mut b = WriteBatch::default();
             b.append("k".as_bytes(), "2".as_bytes());
             b.put("j".as_bytes(), "x".as_bytes());
-            e.apply(b).unwrap();
+            e.apply(&mut b).unwrap();
             // flush syncs on tokio's blocking pool
             let rt = tokio::runtime::Runtime::new().unwrap();
             rt.block_on(e.flush()).unwrap();

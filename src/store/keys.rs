@@ -327,7 +327,7 @@ mod tests {
         };
         let mut b = WriteBatch::default();
         accept(&mut b, &meta, &[0, 1]);
-        kv.apply(b).unwrap();
+        kv.apply(&mut b).unwrap();
         let rec = record_of(kv, &meta.id).unwrap().unwrap();
         assert_eq!(rec.state(), MessageState::Accepted);
         assert_eq!(kv.get(&pending(&meta.id)).unwrap(), Some(vec![0, 1]));
@@ -341,12 +341,12 @@ mod tests {
         };
         let mut b = WriteBatch::default();
         set_state(&mut b, &meta.id, &submitted, 6);
-        kv.apply(b).unwrap();
+        kv.apply(&mut b).unwrap();
         assert_eq!(record_of(kv, &meta.id).unwrap().unwrap().state(), submitted);
         kv.checkpoint().unwrap();
         let mut b = WriteBatch::default();
         set_state(&mut b, &meta.id, &fin, 8);
-        kv.apply(b).unwrap();
+        kv.apply(&mut b).unwrap();
         let rec = record_of(kv, &meta.id).unwrap().unwrap();
         assert_eq!(rec.state(), fin);
         let states: Vec<_> = rec.history().into_iter().map(|e| e.state).collect();

@@ -74,7 +74,8 @@ pub type FlushFuture = Pin<Box<dyn Future<Output = Result<(), StoreError>> + Sen
 /// An ordered key-value store with atomic batches and an explicit durability point.
 pub trait Kv: Send + Sync + 'static {
     /// Applies `batch` atomically; visible to reads at once, durable after [`Kv::flush`].
-    fn apply(&self, batch: WriteBatch) -> Result<(), StoreError>;
+    /// Takes the writes out of `batch` and leaves it empty, its room kept for the next.
+    fn apply(&self, batch: &mut WriteBatch) -> Result<(), StoreError>;
     /// Makes every write applied before this call durable (fsync).
     fn flush(&self) -> FlushFuture;
     /// Reads one key.
