@@ -53,6 +53,11 @@ pub struct CarrierReceipt {
     pub err: String,
 }
 
+/// Commit the registrations received so far (sent to itself once per mailbox drain).
+#[derive(Message)]
+#[rtype(result = "()")]
+struct CommitRegistrations;
+
 /// How long an early receipt waits for its submit_sm_resp.
 const EARLY_TTL_MS: u64 = 10 * 60 * 1000;
 
@@ -100,6 +105,12 @@ pub struct DlrCorrelator {
     early_stored: HashSet<(String, String)>,
     /// Registered messages whose receipt has not come yet (bounded; a cache of the store).
     awaiting: Awaiting,
+    /// Registrations not yet handed to the store: committed together once the mailbox is
+    /// drained, and always before any other write of this shard, so a message's events
+    /// reach the store in the order they happened.
+    registrations: WriteBatch,
+    /// The messages in `registrations`, to try again should the commit fail.
+    registered: Vec<((String, String), Arc<Outbound>)>,
     /// `tern_dlr_total` by carrier and stat, registered once each.
     dlr_counters: HashMap<String, HashMap<Stat, metrics::Counter>>,
 }
@@ -128,6 +139,8 @@ impl DlrCorrelator {
             early_stored: HashSet::new(),
             awaiting: Awaiting::default(),
             dlr_counters: HashMap::new(),
+            registrations: WriteBatch::default(),
+            registered: Vec::new(),
         }
     }
 
@@ -157,6 +170,34 @@ impl DlrCorrelator {
         keys::decode(&v).ok()
     }
 
+    /// Hands the registrations received so far to the store as one commit.
+    fn commit_registrations(&mut self, ctx: &mut Context<Self>) {
+        if self.registrations.is_empty() {
+            return;
+        }
+        let batch = std::mem::take(&mut self.registrations);
+        let regs = std::mem::take(&mut self.registered);
+        let commit = self.store.commit(batch);
+        ctx.spawn(commit.into_actor(self).map(move |res, act, ctx| {
+            if let Err(e) = res {
+                // keep the mappings in memory and try again: without them receipts are lost
+                tracing::error!(error = %e, count = regs.len(), "could not store carrier id mappings; retrying");
+                for ((carrier, carrier_id), msg) in regs {
+                    let again = Register {
+                        carrier,
+                        carrier_id,
+                        msg,
+                    };
+                    ctx.notify_later(again, Duration::from_secs(1));
+                }
+                return;
+            }
+            for (key, _) in &regs {
+                act.registering.remove(key);
+            }
+        }));
+    }
+
     /// Ends `meta`'s message with a receipt; `extra` writes go in the same batch.
     fn finish(
         &mut self,
@@ -165,7 +206,9 @@ impl DlrCorrelator {
         stat: Stat,
         err: &str,
         mut extra: WriteBatch,
+        ctx: &mut Context<Self>,
     ) -> ResponseActFuture<Self, Result<(), ()>> {
+        self.commit_registrations(ctx);
         let (batch, receipt) = super::finalize(&meta, stat, err, now_ms(), self.receipt_ttl_ms);
         extra.ops.extend(batch.ops);
         match self.dlr_counters.get(carrier).and_then(|m| m.get(&stat)) {
@@ -230,7 +273,14 @@ impl DlrCorrelator {
             }
             self.awaiting.take(&(carrier.clone(), carrier_id));
             tracing::info!(%id, %carrier, "no receipt within the message TTL; ending EXPIRED");
-            let f = self.finish(meta, &carrier, Stat::Expired, "000", WriteBatch::default());
+            let f = self.finish(
+                meta,
+                &carrier,
+                Stat::Expired,
+                "000",
+                WriteBatch::default(),
+                ctx,
+            );
             ctx.spawn(f.map(|_, _, _| ()));
         }
     }
@@ -313,7 +363,7 @@ impl Actor for DlrCorrelator {
 
 impl Handler<Register> for DlrCorrelator {
     type Result = ResponseActFuture<Self, ()>;
-    fn handle(&mut self, m: Register, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, m: Register, ctx: &mut Context<Self>) -> Self::Result {
         let tern_id = m.msg.meta.id.clone();
         let submitted = MessageState::Submitted {
             carrier: m.carrier.clone(),
@@ -331,7 +381,14 @@ impl Handler<Register> for DlrCorrelator {
             self.early_pending.remove(&key);
             let was_stored = self.early_stored.remove(&key);
             batch.del(keys::early(&key.0, &key.1));
-            let f = self.finish(m.msg.meta.clone(), &key.0, early.stat, &early.err, batch);
+            let f = self.finish(
+                m.msg.meta.clone(),
+                &key.0,
+                early.stat,
+                &early.err,
+                batch,
+                ctx,
+            );
             return Box::pin(f.map(move |res, act, ctx| {
                 if res.is_err() {
                     // nothing of the batch was stored: the early receipt is still where it was
@@ -351,27 +408,26 @@ impl Handler<Register> for DlrCorrelator {
         }
         self.registering.insert(key.clone(), tern_id);
         self.awaiting.insert(key.clone(), m.msg.clone());
-        let commit = self.store.commit(batch);
-        Box::pin(commit.into_actor(self).map(move |res, act, ctx| {
-            if let Err(e) = res {
-                // keep the mapping in memory and try again: without it the receipt is lost
-                tracing::error!(error = %e, "could not store carrier id mapping; retrying");
-                let again = Register {
-                    carrier: key.0.clone(),
-                    carrier_id: key.1.clone(),
-                    msg: m.msg,
-                };
-                ctx.notify_later(again, Duration::from_secs(1));
-                return;
-            }
-            act.registering.remove(&key);
-        }))
+        if self.registrations.is_empty() {
+            // runs after the messages already in the mailbox: one commit for all of them
+            ctx.notify(CommitRegistrations);
+        }
+        self.registrations.ops.extend(batch.ops);
+        self.registered.push((key, m.msg));
+        Box::pin(fut::ready(()))
+    }
+}
+
+impl Handler<CommitRegistrations> for DlrCorrelator {
+    type Result = ();
+    fn handle(&mut self, _: CommitRegistrations, ctx: &mut Context<Self>) {
+        self.commit_registrations(ctx);
     }
 }
 
 impl Handler<CarrierReceipt> for DlrCorrelator {
     type Result = ResponseActFuture<Self, Result<(), ()>>;
-    fn handle(&mut self, m: CarrierReceipt, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, m: CarrierReceipt, ctx: &mut Context<Self>) -> Self::Result {
         if !m.stat.is_final() {
             return Box::pin(fut::ready(Ok(())));
         }
@@ -388,6 +444,7 @@ impl Handler<CarrierReceipt> for DlrCorrelator {
                 m.stat,
                 &m.err,
                 WriteBatch::default(),
+                ctx,
             );
         }
         let (carrier, carrier_id) = key;
@@ -426,7 +483,14 @@ impl Handler<CarrierReceipt> for DlrCorrelator {
             metrics::counter!("tern_dlr_duplicate_total", "carrier" => carrier).increment(1);
             return Box::pin(fut::ready(Ok(())));
         }
-        self.finish(rec.meta, &carrier, m.stat, &m.err, WriteBatch::default())
+        self.finish(
+            rec.meta,
+            &carrier,
+            m.stat,
+            &m.err,
+            WriteBatch::default(),
+            ctx,
+        )
     }
 }
 
