@@ -26,7 +26,7 @@ use crate::domain::backoff::Backoff;
 use crate::domain::dlr::Receipt;
 use crate::protocol::codec::{Frame, SmppCodec};
 use crate::protocol::pdu;
-use crate::protocol::writer::{WRITE_QUEUE, spawn_writer};
+use crate::protocol::writer::{WRITE_QUEUE, WRITE_STALL, spawn_writer};
 
 use super::carrier::{Carrier, CarrierSubmit, SessionDown, SessionUp, SubmitDone, SubmitResult};
 use super::dlr_correlator::{CarrierReceipt, CorrelatorShards};
@@ -90,10 +90,30 @@ impl CarrierSession {
         self.seq
     }
 
-    fn send(&mut self, c: Command) -> bool {
-        match &self.tx {
-            Some(tx) => tx.try_send(c).is_ok(),
-            None => false,
+    /// Queues `c` for the socket. When the queue is full the session waits for room (it
+    /// reads nothing meanwhile, so a carrier sending receipts faster than tern can answer
+    /// is slowed down by TCP), and gives the bind up if no room comes in time. Nothing
+    /// queued is dropped. False only when there is no connection.
+    fn send(&mut self, c: Command, ctx: &mut Context<Self>) -> bool {
+        let Some(tx) = &self.tx else {
+            return false;
+        };
+        match tx.try_send(c) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(c)) => {
+                let tx = tx.clone();
+                ctx.wait(
+                    async move { tokio::time::timeout(WRITE_STALL, tx.send(c)).await }
+                        .into_actor(self)
+                        .map(|r, act, ctx| {
+                            if !matches!(r, Ok(Ok(()))) {
+                                act.fail("carrier not reading its socket", ctx);
+                            }
+                        }),
+                );
+                true
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
         }
     }
 
@@ -144,7 +164,7 @@ impl CarrierSession {
             .interface_version(InterfaceVersion::Smpp3_4)
             .build();
         let seq = self.next_seq();
-        self.send(Command::new(CommandStatus::EsmeRok, seq, bind));
+        self.send(Command::new(CommandStatus::EsmeRok, seq, bind), ctx);
         ctx.run_later(
             Duration::from_secs(self.cfg.response_timeout_s),
             |act, ctx| {
@@ -184,7 +204,10 @@ impl CarrierSession {
             >= Duration::from_secs(self.cfg.enquire_link_s)
         {
             let seq = self.next_seq();
-            self.send(Command::new(CommandStatus::EsmeRok, seq, Pdu::EnquireLink));
+            self.send(
+                Command::new(CommandStatus::EsmeRok, seq, Pdu::EnquireLink),
+                ctx,
+            );
             self.enquire_sent = Some(now);
             self.last_enquire = now;
         }
@@ -201,7 +224,7 @@ impl CarrierSession {
             // mobile-originated messages are not handled by tern yet: acknowledge and drop
             metrics::counter!("tern_mo_dropped_total", "carrier" => self.cfg.id.clone())
                 .increment(1);
-            self.send(ok);
+            self.send(ok, ctx);
             return;
         }
         let mut tlv_id = None;
@@ -223,7 +246,7 @@ impl CarrierSession {
                 tracing::warn!(carrier = %self.cfg.id, error = %e, "unreadable receipt acknowledged and dropped");
                 metrics::counter!("tern_dlr_unreadable_total", "carrier" => self.cfg.id.clone())
                     .increment(1);
-                self.send(ok);
+                self.send(ok, ctx);
                 return;
             }
         };
@@ -234,13 +257,13 @@ impl CarrierSession {
             err: receipt.err,
         };
         let fut = self.correlators.for_id(&receipt.id).send(m);
-        ctx.spawn(fut.into_actor(self).map(move |res, act, _| {
+        ctx.spawn(fut.into_actor(self).map(move |res, act, ctx| {
             let reply = match res {
                 Ok(Ok(())) => ok,
                 // not stored: ask the carrier to send it again later
                 _ => pdu::error_resp(CommandId::DeliverSmResp, CommandStatus::EsmeRxTAppn, seq),
             };
-            act.send(reply);
+            act.send(reply, ctx);
         }));
     }
 
@@ -283,15 +306,17 @@ impl CarrierSession {
             }
             CommandId::DeliverSm => self.on_deliver_sm(cmd, ctx),
             CommandId::EnquireLink => {
-                self.send(Command::new(
-                    CommandStatus::EsmeRok,
-                    seq,
-                    Pdu::EnquireLinkResp,
-                ));
+                self.send(
+                    Command::new(CommandStatus::EsmeRok, seq, Pdu::EnquireLinkResp),
+                    ctx,
+                );
             }
             CommandId::EnquireLinkResp => self.enquire_sent = None,
             CommandId::Unbind => {
-                self.send(Command::new(CommandStatus::EsmeRok, seq, Pdu::UnbindResp));
+                self.send(
+                    Command::new(CommandStatus::EsmeRok, seq, Pdu::UnbindResp),
+                    ctx,
+                );
                 self.fail("carrier unbound", ctx);
             }
             CommandId::GenericNack => {
@@ -305,7 +330,7 @@ impl CarrierSession {
             }
             id if id.is_response() => {}
             _ => {
-                self.send(pdu::generic_nack(CommandStatus::EsmeRinvcmdid, seq));
+                self.send(pdu::generic_nack(CommandStatus::EsmeRinvcmdid, seq), ctx);
             }
         }
     }
@@ -337,7 +362,7 @@ impl StreamHandler<Inbound> for CarrierSession {
             Ok(Err(bad)) => {
                 tracing::warn!(carrier = %self.cfg.id, error = %bad.error, "malformed PDU from carrier");
                 if CommandId::from(bad.command_id).is_operation() {
-                    self.send(pdu::generic_nack(bad.status(), bad.sequence_number));
+                    self.send(pdu::generic_nack(bad.status(), bad.sequence_number), ctx);
                 }
             }
             Err(e) => self.fail(&format!("framing: {e}"), ctx),
@@ -351,7 +376,7 @@ impl StreamHandler<Inbound> for CarrierSession {
 
 impl Handler<SessionSubmit> for CarrierSession {
     type Result = ();
-    fn handle(&mut self, m: SessionSubmit, _: &mut Context<Self>) {
+    fn handle(&mut self, m: SessionSubmit, ctx: &mut Context<Self>) {
         if !self.bound {
             return self.carrier.do_send(SubmitDone {
                 idx: self.idx,
@@ -361,7 +386,7 @@ impl Handler<SessionSubmit> for CarrierSession {
         }
         let seq = self.next_seq();
         let cmd = pdu::forward_submit_sm(m.job.msg.sm.clone(), seq);
-        if self.send(cmd) {
+        if self.send(cmd, ctx) {
             let deadline = Instant::now() + Duration::from_secs(self.cfg.response_timeout_s);
             self.inflight.insert(seq, (m.job, deadline));
         } else {
