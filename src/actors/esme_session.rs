@@ -204,7 +204,7 @@ impl EsmeSession {
                 return Ok(true);
             }
             let _p = permit.acquire_owned().await;
-            let ok = tokio::task::spawn_blocking(move || {
+            tokio::task::spawn_blocking(move || {
                 // binds that queued behind the first check of the same password find it here
                 if verified.is_verified(&sid, &password, &hash) {
                     return true;
@@ -215,8 +215,7 @@ impl EsmeSession {
                 }
                 ok
             })
-            .await;
-            ok
+            .await
         };
         let delivery = self.env.delivery.clone();
         let addr = ctx.address();
