@@ -1,15 +1,17 @@
-//! The ESME side of the load: S transceiver sessions, W submit_sm outstanding on each,
-//! N messages with registered_delivery=1 to distinct destinations, every deliver_sm
-//! answered, receipts matched to submit ids whichever session they arrive on.
+//! The ESME side of the load: S transceiver sessions (or S transmitters and S separate
+//! receivers), W submit_sm outstanding on each, N messages (or as many as T seconds allow)
+//! to distinct destinations, with registered_delivery=1 unless receipts are off; every
+//! deliver_sm answered, receipts matched to submit ids whichever session they arrive on,
+//! duplicates counted.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
-use rusmpp::pdus::{BindTransceiver, DeliverSmResp, SubmitSm};
+use rusmpp::pdus::{BindReceiver, BindTransceiver, BindTransmitter, DeliverSmResp, SubmitSm};
 use rusmpp::tlvs::TlvValue;
 use rusmpp::types::{COctetString, OctetString};
 use rusmpp::values::{EsmClass, Npi, RegisteredDelivery, Ton};
@@ -21,6 +23,29 @@ use tokio_util::codec::Framed;
 
 use crate::report::Report;
 use crate::timeline::Timeline;
+
+/// How the load's sessions bind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BindMode {
+    /// Each session a transceiver: submits and receipts on the same bind.
+    Trx,
+    /// Each session a transmitter, plus as many receivers that only take receipts.
+    TxRx,
+}
+
+/// What one session does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Transceiver,
+    Transmitter,
+    Receiver,
+}
+
+impl Role {
+    fn sends(self) -> bool {
+        self != Role::Receiver
+    }
+}
 
 /// What load to offer.
 #[derive(Debug, Clone)]
@@ -41,6 +66,36 @@ pub struct Load {
     pub rate: u64,
     /// How long to wait for receipts after the last response.
     pub receipt_wait: Duration,
+    /// Transceivers, or transmitters with separate receivers.
+    pub bind: BindMode,
+    /// Send for this long instead of `messages` (then `messages` is only a ceiling).
+    pub duration: Option<Duration>,
+    /// Ask for receipts (registered_delivery=1) and wait for them.
+    pub receipts: bool,
+}
+
+impl Load {
+    /// The load in one line, for report titles.
+    pub fn line(&self) -> String {
+        let rate = if self.rate > 0 {
+            format!("{}/s", self.rate)
+        } else {
+            "unpaced".into()
+        };
+        let amount = match self.duration {
+            Some(d) => format!("{} s of messages", d.as_secs()),
+            None => format!("{} messages", self.messages),
+        };
+        let bind = match self.bind {
+            BindMode::Trx => format!("{} sessions", self.sessions),
+            BindMode::TxRx => format!("{} TX + {} RX sessions", self.sessions, self.sessions),
+        };
+        let receipts = if self.receipts { "" } else { ", no receipts" };
+        format!(
+            "{amount}, {bind} x window {}, {rate}{receipts}",
+            self.window
+        )
+    }
 }
 
 #[derive(Default)]
@@ -48,7 +103,15 @@ struct Totals {
     /// tern id -> when its submit_sm went out; receipts may come back on any session
     sent_at: std::sync::Mutex<HashMap<String, Instant>>,
     /// receipts that overtook their submit_sm_resp (read on another session first)
-    early: std::sync::Mutex<std::collections::HashSet<String>>,
+    early: std::sync::Mutex<HashSet<String>>,
+    /// ids whose receipt came: a second receipt for one is a duplicate
+    receipted: std::sync::Mutex<HashSet<String>>,
+    duplicates: AtomicU64,
+    /// submit_sm sent, all sessions
+    sent: AtomicU64,
+    /// sending sessions that have sent their last submit_sm
+    senders_done: AtomicUsize,
+    senders: usize,
     resps: AtomicU64,
     ok: AtomicU64,
     refused: Mutex<HashMap<u32, u64>>,
@@ -56,7 +119,16 @@ struct Totals {
     unmatched: AtomicU64,
 }
 
-fn sm(i: u64) -> SubmitSm {
+impl Totals {
+    /// Every sender is done, every submit answered, every receipt in (when asked for).
+    fn finished(&self, receipts: bool) -> bool {
+        self.senders_done.load(Ordering::Acquire) >= self.senders
+            && self.resps.load(Ordering::Relaxed) >= self.sent.load(Ordering::Relaxed)
+            && (!receipts || self.sent_at.lock().map(|m| m.is_empty()).unwrap_or(true))
+    }
+}
+
+fn sm(i: u64, receipts: bool) -> SubmitSm {
     SubmitSm::builder()
         .source_addr_ton(Ton::Alphanumeric)
         .source_addr_npi(Npi::Unknown)
@@ -67,7 +139,7 @@ fn sm(i: u64) -> SubmitSm {
             COctetString::from_string(format!("4917{:08}", i % 100_000_000)).unwrap_or_default(),
         )
         .esm_class(EsmClass::from(0u8))
-        .registered_delivery(RegisteredDelivery::from(1u8))
+        .registered_delivery(RegisteredDelivery::from(u8::from(receipts)))
         .short_message(OctetString::from_static_slice(b"load test message").unwrap_or_default())
         .build()
 }
@@ -100,31 +172,61 @@ impl Record {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn session(
-    addr: String,
-    sid: String,
-    pw: String,
-    window: usize,
-    next: Arc<AtomicU64>,
-    total: u64,
-    totals: Arc<Totals>,
-    wait: Duration,
+/// What every session of a run shares.
+struct Shared {
+    load: Load,
+    next: AtomicU64,
+    totals: Totals,
     t0: Instant,
-    pace: Option<u64>,
-) -> Result<SessionResult, String> {
-    let sock = TcpStream::connect(&addr)
+}
+
+async fn session(sh: Arc<Shared>, role: Role) -> Result<SessionResult, String> {
+    let mut counted = false;
+    let r = run_session(&sh, role, &mut counted).await;
+    if role.sends() && !counted {
+        // a failed sender sends no more: do not keep the others waiting for it
+        sh.totals.senders_done.fetch_add(1, Ordering::AcqRel);
+    }
+    r
+}
+
+/// One session; `counted` is set once it has told the others it sends no more.
+async fn run_session(sh: &Shared, role: Role, counted: &mut bool) -> Result<SessionResult, String> {
+    let (load, totals, t0) = (&sh.load, &sh.totals, sh.t0);
+    let (window, total, wait) = (load.window, load.messages, load.receipt_wait);
+    let pace = (load.rate > 0).then_some(load.rate);
+    let addr = &load.addr;
+    let sock = TcpStream::connect(addr)
         .await
         .map_err(|e| format!("connect {addr}: {e}"))?;
     let _ = sock.set_nodelay(true);
     let mut f = Framed::new(sock, SmppCodec::default());
-    let bind = BindTransceiver::builder()
-        .system_id(COctetString::from_string(sid).map_err(|e| format!("{e:?}"))?)
-        .password(COctetString::from_string(pw).map_err(|e| format!("{e:?}"))?)
-        .build();
-    f.send(Command::new(CommandStatus::EsmeRok, 1, bind))
-        .await
-        .map_err(|e| e.to_string())?;
+    let sid = COctetString::from_string(load.system_id.clone()).map_err(|e| format!("{e:?}"))?;
+    let pw = COctetString::from_string(load.password.clone()).map_err(|e| format!("{e:?}"))?;
+    let bind = match role {
+        Role::Transceiver => Command::new(
+            CommandStatus::EsmeRok,
+            1,
+            BindTransceiver::builder()
+                .system_id(sid)
+                .password(pw)
+                .build(),
+        ),
+        Role::Transmitter => Command::new(
+            CommandStatus::EsmeRok,
+            1,
+            BindTransmitter::builder()
+                .system_id(sid)
+                .password(pw)
+                .build(),
+        ),
+        Role::Receiver => Command::new(
+            CommandStatus::EsmeRok,
+            1,
+            BindReceiver::builder().system_id(sid).password(pw).build(),
+        ),
+    };
+    f.send(bind).await.map_err(|e| e.to_string())?;
     match f.next().await {
         Some(Ok(Ok(c))) if c.status() == CommandStatus::EsmeRok => {}
         other => return Err(format!("bind failed: {other:?}")),
@@ -138,19 +240,23 @@ async fn session(
     let mut seq: u32 = 1;
     let mut in_flight: HashMap<u32, Instant> = HashMap::new();
     let mut acked = 0u64;
-    let mut done_sending = false;
+    let mut done_sending = !role.sends();
     let mut last = Instant::now();
     // a message index taken but not yet due (paced runs)
     let mut held: Option<u64> = None;
     loop {
         let mut wake = Duration::from_secs(1);
         while !done_sending && in_flight.len() < window {
+            let out_of_time = load.duration.is_some_and(|d| t0.elapsed() >= d);
             let i = match held.take() {
                 Some(i) => i,
-                None => next.fetch_add(1, Ordering::Relaxed),
+                None if out_of_time => total,
+                None => sh.next.fetch_add(1, Ordering::Relaxed),
             };
-            if i >= total {
+            if i >= total || out_of_time {
                 done_sending = true;
+                *counted = true;
+                totals.senders_done.fetch_add(1, Ordering::AcqRel);
                 break;
             }
             if let Some(rate) = pace {
@@ -164,19 +270,20 @@ async fn session(
                 }
             }
             seq += 1;
-            f.feed(Command::new(CommandStatus::EsmeRok, seq, sm(i)))
-                .await
-                .map_err(|e| e.to_string())?;
+            f.feed(Command::new(
+                CommandStatus::EsmeRok,
+                seq,
+                sm(i, load.receipts),
+            ))
+            .await
+            .map_err(|e| e.to_string())?;
+            totals.sent.fetch_add(1, Ordering::Relaxed);
             in_flight.insert(seq, Instant::now());
         }
         SinkExt::<Command>::flush(&mut f)
             .await
             .map_err(|e| e.to_string())?;
-        if done_sending
-            && in_flight.is_empty()
-            && totals.resps.load(Ordering::Relaxed) >= total
-            && totals.sent_at.lock().map(|m| m.is_empty()).unwrap_or(true)
-        {
+        if done_sending && in_flight.is_empty() && totals.finished(load.receipts) {
             break;
         }
         // paced runs wake when the next message is due; otherwise after a quiet second
@@ -192,7 +299,7 @@ async fn session(
             }
         };
         last = Instant::now();
-        handle_incoming(item, &mut f, &mut in_flight, &totals, &mut rec, &mut acked).await?;
+        handle_incoming(item, &mut f, &mut in_flight, totals, &mut rec, &mut acked).await?;
     }
     totals.ok.fetch_add(acked, Ordering::Relaxed);
     Ok(SessionResult {
@@ -228,7 +335,13 @@ async fn handle_incoming(
                         .unwrap_or(false);
                     if overtaken {
                         rec.receipt(t);
-                    } else if let Ok(mut m) = totals.sent_at.lock() {
+                    } else if !totals
+                        .receipted
+                        .lock()
+                        .map(|r| r.contains(&id))
+                        .unwrap_or(false)
+                        && let Ok(mut m) = totals.sent_at.lock()
+                    {
                         m.insert(id, t);
                     }
                 }
@@ -263,10 +376,18 @@ async fn handle_incoming(
                 return Ok(());
             };
             let matched = totals.sent_at.lock().ok().and_then(|mut m| m.remove(&id));
+            let seen = |id: String| totals.receipted.lock().map(|mut r| !r.insert(id));
             match matched {
-                Some(t) => rec.receipt(t),
+                Some(t) => {
+                    rec.receipt(t);
+                    let _ = seen(id);
+                }
+                None if seen(id.clone()).unwrap_or(false) => {
+                    totals.duplicates.fetch_add(1, Ordering::Relaxed);
+                }
                 None => {
-                    // its submit_sm_resp is still unread on another session
+                    // its submit_sm_resp is still unread on another session (or it is
+                    // unknown: what is left here at the end counts as unmatched)
                     if let Ok(mut e) = totals.early.lock() {
                         e.insert(id);
                     }
@@ -289,26 +410,30 @@ async fn handle_incoming(
 
 /// Runs the load and reports what came back.
 pub async fn run(load: &Load) -> Report {
-    let next = Arc::new(AtomicU64::new(0));
-    let totals = Arc::new(Totals::default());
-    let t0 = Instant::now();
-    let pace = (load.rate > 0).then_some(load.rate);
+    let roles: Vec<Role> = match load.bind {
+        BindMode::Trx => vec![Role::Transceiver; load.sessions],
+        BindMode::TxRx => {
+            let mut r = vec![Role::Receiver; load.sessions];
+            r.extend(vec![Role::Transmitter; load.sessions]);
+            r
+        }
+    };
+    let sh = Arc::new(Shared {
+        load: load.clone(),
+        next: AtomicU64::new(0),
+        totals: Totals {
+            senders: roles.iter().filter(|r| r.sends()).count(),
+            ..Totals::default()
+        },
+        t0: Instant::now(),
+    });
     let mut tasks = Vec::new();
-    for _ in 0..load.sessions {
-        tasks.push(tokio::spawn(session(
-            load.addr.clone(),
-            load.system_id.clone(),
-            load.password.clone(),
-            load.window,
-            next.clone(),
-            load.messages,
-            totals.clone(),
-            load.receipt_wait,
-            t0,
-            pace,
-        )));
+    for role in roles {
+        tasks.push(tokio::spawn(session(sh.clone(), role)));
     }
+    let (totals, t0) = (&sh.totals, sh.t0);
     let mut report = Report::new(load.messages);
+    report.receipts_expected = load.receipts;
     for t in tasks {
         match t.await {
             Ok(Ok(r)) => {
@@ -321,9 +446,14 @@ pub async fn run(load: &Load) -> Report {
         }
     }
     report.seconds = t0.elapsed().as_secs_f64();
+    if load.duration.is_some() {
+        report.messages = totals.sent.load(Ordering::Relaxed);
+    }
     report.accepted = totals.ok.load(Ordering::Relaxed);
     report.refused = totals.refused.lock().await.clone();
     report.matched = report.receipt_latency.len();
-    report.unmatched = totals.unmatched.load(Ordering::Relaxed);
+    report.duplicates = totals.duplicates.load(Ordering::Relaxed);
+    let stray = totals.early.lock().map(|e| e.len() as u64).unwrap_or(0);
+    report.unmatched = totals.unmatched.load(Ordering::Relaxed) + stray;
     report
 }

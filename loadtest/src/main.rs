@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::esme::Load;
+use crate::esme::{BindMode, Load};
 
 #[derive(Parser)]
 #[command(name = "tern-load", about = "Load generator and benchmark for tern")]
@@ -43,6 +43,15 @@ struct LoadArgs {
     /// Seconds to wait for outstanding receipts once no PDU arrives.
     #[arg(long, default_value_t = 30)]
     receipt_wait_s: u64,
+    /// Send for this many seconds instead of --messages (0: send --messages).
+    #[arg(long, default_value_t = 0)]
+    duration_s: u64,
+    /// Transceiver sessions, or transmitters each with a separate receiver.
+    #[arg(long, value_enum, default_value = "trx")]
+    bind: BindMode,
+    /// Ask for no receipts (registered_delivery=0): measures the submit path alone.
+    #[arg(long)]
+    no_receipts: bool,
     /// Print the report as JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -102,22 +111,22 @@ pub(crate) fn load(addr: String, system_id: String, password: String, a: &LoadAr
         password,
         sessions: a.sessions,
         window: a.window,
-        messages: a.messages,
+        // a duration run stops by time alone
+        messages: if a.duration_s > 0 {
+            u64::MAX
+        } else {
+            a.messages
+        },
         rate: a.rate,
         receipt_wait: Duration::from_secs(a.receipt_wait_s),
+        bind: a.bind,
+        duration: (a.duration_s > 0).then(|| Duration::from_secs(a.duration_s)),
+        receipts: !a.no_receipts,
     }
 }
 
 pub(crate) fn load_line(l: &Load) -> String {
-    let rate = if l.rate > 0 {
-        format!("{}/s", l.rate)
-    } else {
-        "unpaced".into()
-    };
-    format!(
-        "{} messages, {} sessions x window {}, {rate}",
-        l.messages, l.sessions, l.window
-    )
+    l.line()
 }
 
 #[tokio::main]

@@ -19,6 +19,10 @@ pub struct Report {
     pub matched: u64,
     /// Receipts with no id tern-load knows.
     pub unmatched: u64,
+    /// Second (or later) receipts for one message.
+    pub duplicates: u64,
+    /// The messages asked for receipts.
+    pub receipts_expected: bool,
     /// Wall time of the run.
     pub seconds: f64,
     /// submit_sm → submit_sm_resp, microseconds.
@@ -42,6 +46,8 @@ impl Report {
             refused: HashMap::new(),
             matched: 0,
             unmatched: 0,
+            duplicates: 0,
+            receipts_expected: true,
             seconds: 0.0,
             submit_latency: h.clone(),
             receipt_latency: h,
@@ -50,20 +56,32 @@ impl Report {
         }
     }
 
-    /// Receipted messages per second, start to last receipt.
+    /// Receipted messages per second, start to last receipt (accepted ones when the run
+    /// asked for no receipts).
     pub fn throughput(&self) -> f64 {
+        let done = if self.receipts_expected {
+            self.matched
+        } else {
+            self.accepted
+        };
         if self.seconds > 0.0 {
-            self.matched as f64 / self.seconds
+            done as f64 / self.seconds
         } else {
             0.0
         }
     }
 
-    /// Every message accepted and receipted exactly once, nothing unknown.
+    /// Every message accepted and receipted exactly once (when asked), nothing unknown.
     pub fn complete(&self) -> bool {
+        let receipts = if self.receipts_expected {
+            self.accepted
+        } else {
+            0
+        };
         self.accepted == self.messages
-            && self.matched == self.accepted
+            && self.matched == receipts
             && self.unmatched == 0
+            && self.duplicates == 0
             && self.errors.is_empty()
     }
 
@@ -90,6 +108,7 @@ impl Report {
             "refused": refused,
             "receipts_matched": self.matched,
             "receipts_unmatched": self.unmatched,
+            "receipts_duplicate": self.duplicates,
             "seconds": self.seconds,
             "throughput_msg_s": self.throughput(),
             "submit_to_resp_ms": lat(&self.submit_latency),
@@ -110,8 +129,8 @@ impl Report {
             self.accepted, self.messages, self.refused
         );
         println!(
-            "   receipts matched {}, unmatched {}",
-            self.matched, self.unmatched
+            "   receipts matched {}, unmatched {}, duplicate {}",
+            self.matched, self.unmatched, self.duplicates
         );
         println!(
             "   end to end: {:.0} msg/s over {:.2} s",

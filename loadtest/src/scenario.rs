@@ -125,6 +125,9 @@ fn load(sessions: usize, window: usize, messages: u64, rate: u64) -> Load {
         messages,
         rate,
         receipt_wait: Duration::from_secs(30),
+        bind: crate::esme::BindMode::Trx,
+        duration: None,
+        receipts: true,
     }
 }
 

@@ -158,8 +158,18 @@ async fn connection(sock: TcpStream, sim: Arc<Sim>) {
     let (out_tx, mut out_rx) = mpsc::channel::<Command>(4096);
     let writer = tokio::spawn(async move {
         let mut sink = FramedWrite::new(w, SmppCodec::default());
+        // one write for whatever is queued: a PDU per syscall made the simulator, which
+        // shares the benchmark machine with tern, cost more CPU than the switch it feeds
         while let Some(c) = out_rx.recv().await {
-            if sink.send(c).await.is_err() {
+            if sink.feed(c).await.is_err() {
+                return;
+            }
+            while let Ok(c) = out_rx.try_recv() {
+                if sink.feed(c).await.is_err() {
+                    return;
+                }
+            }
+            if SinkExt::<Command>::flush(&mut sink).await.is_err() {
                 break;
             }
         }
@@ -218,7 +228,17 @@ async fn connection(sock: TcpStream, sim: Arc<Sim>) {
                                 let id = format!("{:x}", sim.next_id.fetch_add(1, Ordering::Relaxed));
                                 let stat = if cfg.undeliverable_rate > 0.0 && rand::random::<f64>() < cfg.undeliverable_rate { Stat::Undeliv } else { Stat::Delivrd };
                                 let r = PendingReceipt { id: id.clone(), stat, from: sm.destination_addr.to_string(), to: sm.source_addr.to_string(), submit_ms: now_ms() };
-                                let copies = if cfg.duplicate_dlr { 2 } else { 1 };
+                                // registered_delivery bits 1..0: 01 always, 10 on failure only, 00 never
+                                let wanted = match u8::from(sm.registered_delivery) & 0x03 {
+                                    0x01 => true,
+                                    0x02 => stat != Stat::Delivrd,
+                                    _ => false,
+                                };
+                                let copies = match (wanted, cfg.duplicate_dlr) {
+                                    (false, _) => 0,
+                                    (true, true) => 2,
+                                    (true, false) => 1,
+                                };
                                 let delay = if cfg.dlr_before_resp { 0 } else { cfg.dlr_delay_ms + cfg.response_delay_ms };
                                 for _ in 0..copies {
                                     let sim2 = sim.clone();
