@@ -21,6 +21,7 @@ use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
 
 use super::journal::Journal;
+use super::keys;
 use super::kv::{FlushFuture, Kv, Op, Row, SledKv, StoreError, WriteBatch};
 
 /// A memtable entry: the value, or `None` for a tombstone; and whether the key is known to
@@ -32,6 +33,8 @@ use super::kv::{FlushFuture, Kv, Op, Row, SledKv, StoreError, WriteBatch};
 struct Entry {
     value: Option<Vec<u8>>,
     fresh: bool,
+    /// The checkpoint generation in which the key entered the memtables.
+    born: u32,
 }
 
 /// Key → entry.
@@ -53,6 +56,13 @@ const CHECKPOINT_TICK: Duration = Duration::from_millis(250);
 const CHECKPOINT_EVERY_TICKS: u32 = 2;
 /// Checkpoint early once the active memtable holds this many keys.
 const CHECKPOINT_KEYS: usize = 200_000;
+/// A fresh key that [`keys::hold_back`] names is held back from sled (carried into the next
+/// memtable) for at most this many checkpoints (10 s): a message waiting for its receipt
+/// keeps its record and pending marker in memory, and reaches sled once, final, instead of
+/// its record twice and its marker as a write and a removal.
+const HOLD_GENERATIONS: u32 = 20;
+/// At most this many keys are carried over at once; the rest go to sled as before.
+const CARRY_MAX_KEYS: usize = 300_000;
 /// Writes are refused once the active memtable holds this many keys (checkpoints failing):
 /// memory stays bounded and the ESMEs are told, instead of the process growing until killed.
 const MAX_ACTIVE_KEYS: usize = 1_000_000;
@@ -61,6 +71,12 @@ const MAX_ACTIVE_KEYS: usize = 1_000_000;
 struct Layers {
     active: Memtable,
     frozen: Option<Arc<Memtable>>,
+    /// Checkpoints so far (ages the entries).
+    generation: u32,
+    /// Keys carried into `active` by the last checkpoint.
+    carried: usize,
+    /// Written since the last checkpoint.
+    dirty: bool,
 }
 
 impl Layers {
@@ -100,7 +116,14 @@ fn fold(
                 e.fresh |= fresh;
             }
             None => {
-                table.insert(k, Entry { value, fresh });
+                table.insert(
+                    k,
+                    Entry {
+                        value,
+                        fresh,
+                        born: 0,
+                    },
+                );
             }
         }
     }
@@ -122,6 +145,7 @@ fn fold(
                         Entry {
                             value: Some(base),
                             fresh: false,
+                            born: 0,
                         },
                     );
                 }
@@ -131,13 +155,14 @@ fn fold(
     Ok(())
 }
 
-/// Moves a staged batch into the active memtable. A key fresh in either stays fresh; a
-/// fresh key removed leaves nothing behind.
-fn merge(active: &mut Memtable, staged: Memtable) {
+/// Moves a staged batch into the active memtable, new keys born in `generation`. A key fresh in either
+/// stays fresh and keeps its age; a fresh key removed leaves nothing behind.
+fn merge(active: &mut Memtable, staged: Memtable, generation: u32) {
     for (k, mut e) in staged {
         match active.get_mut(&k) {
             Some(cur) => {
                 e.fresh |= cur.fresh;
+                e.born = cur.born;
                 if e.value.is_none() && e.fresh {
                     active.remove(&k);
                 } else {
@@ -146,6 +171,7 @@ fn merge(active: &mut Memtable, staged: Memtable) {
             }
             None if e.value.is_none() && e.fresh => {}
             None => {
+                e.born = generation;
                 active.insert(k, e);
             }
         }
@@ -200,9 +226,19 @@ impl Engine {
         Ok(engine)
     }
 
-    /// Writes everything in the memtables into sled and syncs it. Safe to call at any time;
-    /// the checkpoint thread calls it about every half second.
+    /// Writes everything in the memtables into sled and syncs it. Safe to call at any time
+    /// (a clean stop calls it: the next start then has nothing to replay).
     pub fn checkpoint(&self) -> Result<(), StoreError> {
+        self.checkpoint_holding(false)
+    }
+
+    /// A checkpoint. With `hold`, young fresh keys are not written to sled but carried into
+    /// the next memtable and journaled again at the head of the new journal segment, which
+    /// is synced before the segments behind it are given up; so a message whose receipt
+    /// comes within [`HOLD_GENERATIONS`] checkpoints reaches sled once, in its final state,
+    /// and its pending marker never. Without writes since the last checkpoint nothing is
+    /// held: an idle store drains into sled.
+    fn checkpoint_holding(&self, hold: bool) -> Result<(), StoreError> {
         let _one = self.checkpointing.lock().map_err(|_| poisoned())?;
         let (frozen, upto) = {
             let mut journal = self.journal.lock().map_err(|_| poisoned())?;
@@ -213,7 +249,41 @@ impl Engine {
                 None if layers.active.is_empty() => return Ok(()),
                 None => {
                     let upto = journal.rotate()?;
-                    let f = Arc::new(std::mem::take(&mut layers.active));
+                    let mut all = std::mem::take(&mut layers.active);
+                    let hold = hold && layers.dirty;
+                    layers.generation = layers.generation.wrapping_add(1);
+                    let generation = layers.generation;
+                    let mut carry = Memtable::new();
+                    if hold {
+                        let young = |e: &Entry| {
+                            e.fresh
+                                && e.value.is_some()
+                                && generation.wrapping_sub(e.born) < HOLD_GENERATIONS
+                        };
+                        let live = |k: &[u8]| all.get(k).is_some_and(young);
+                        let held: Vec<Vec<u8>> = all
+                            .iter()
+                            .filter(|(k, e)| young(e) && keys::hold_back(k, &live))
+                            .map(|(k, _)| k.clone())
+                            .take(CARRY_MAX_KEYS)
+                            .collect();
+                        for k in held {
+                            if let Some(e) = all.remove(&k) {
+                                carry.insert(k, e);
+                            }
+                        }
+                    }
+                    if !carry.is_empty() {
+                        // the new segment's first record: it must replay before anything
+                        // written after it, and it is the only copy once older segments go
+                        journal
+                            .stage_resolved(carry.len(), carry.iter().map(|(k, e)| (k, &e.value)));
+                        journal.write_staged()?;
+                    }
+                    layers.carried = carry.len();
+                    layers.active = carry;
+                    layers.dirty = false;
+                    let f = Arc::new(all);
                     layers.frozen = Some(f.clone());
                     (f, Some(upto))
                 }
@@ -228,6 +298,12 @@ impl Engine {
         self.sled
             .apply_all(frozen.iter().map(|(k, e)| (k, &e.value)))?;
         self.sled.flush_now()?;
+        // the carried keys live only in the current segment once the marker moves past the
+        // older ones: make it durable first
+        let current = self.journal.lock().map_err(|_| poisoned())?.sync_handle();
+        current
+            .sync_data()
+            .map_err(|e| StoreError(format!("journal sync: {e}")))?;
         self.sled.set_marker(MARKER, upto)?;
         self.sled.flush_now()?;
         self.layers.write().map_err(|_| poisoned())?.frozen = None;
@@ -238,8 +314,12 @@ impl Engine {
         Ok(())
     }
 
+    /// Keys written since the last checkpoint (carried ones not counted).
     fn active_len(&self) -> usize {
-        self.layers.read().map(|l| l.active.len()).unwrap_or(0)
+        self.layers
+            .read()
+            .map(|l| l.active.len().saturating_sub(l.carried))
+            .unwrap_or(0)
     }
 }
 
@@ -254,7 +334,7 @@ fn checkpoint_loop(engine: Weak<Engine>) {
         }
         ticks = 0;
         let t = std::time::Instant::now();
-        match e.checkpoint() {
+        match e.checkpoint_holding(true) {
             Ok(()) => metrics::histogram!("tern_store_checkpoint_seconds")
                 .record(t.elapsed().as_secs_f64()),
             Err(err) => tracing::error!(error = %err, "store checkpoint failed; will retry"),
@@ -284,7 +364,9 @@ impl Kv for Engine {
         }
         journal.stage_resolved(staged.len(), staged.iter().map(|(k, e)| (k, &e.value)));
         journal.write_staged()?;
-        merge(&mut layers.active, staged);
+        let generation = layers.generation;
+        merge(&mut layers.active, staged, generation);
+        layers.dirty = true;
         Ok(())
     }
 
@@ -443,6 +525,79 @@ mod tests {
         b.del("p/3".as_bytes());
         e.apply(&mut b).unwrap();
         assert_eq!(get(&e, "p/3"), None, "the tombstone hides the frozen value");
+    }
+
+    fn in_sled(e: &Engine, k: &str) -> bool {
+        e.sled.get(k.as_bytes()).unwrap().is_some()
+    }
+
+    #[test]
+    fn a_pending_message_stays_out_of_sled_until_it_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = Engine::open(dir.path(), 16).unwrap();
+        let mut b = WriteBatch::default();
+        b.insert_new("m/1".as_bytes(), "meta".as_bytes());
+        b.insert_new("p/1".as_bytes(), "pdu".as_bytes());
+        b.insert_new("c/x/9".as_bytes(), "1".as_bytes());
+        e.apply(&mut b).unwrap();
+        e.checkpoint_holding(true).unwrap();
+        assert!(!in_sled(&e, "m/1") && !in_sled(&e, "p/1"), "held back");
+        assert!(in_sled(&e, "c/x/9"), "only records and markers are held");
+        assert_eq!(get(&e, "p/1").as_deref(), Some("pdu"), "still readable");
+        // the receipt: the marker goes, the record gets its final event
+        let mut b = WriteBatch::default();
+        b.append("m/1".as_bytes(), "+final".as_bytes());
+        b.del("p/1".as_bytes());
+        e.apply(&mut b).unwrap();
+        e.checkpoint_holding(true).unwrap();
+        assert_eq!(
+            e.sled.get(b"m/1").unwrap().as_deref(),
+            Some(&b"meta+final"[..])
+        );
+        assert!(!in_sled(&e, "p/1"), "the marker never reached sled");
+    }
+
+    #[test]
+    fn held_keys_survive_a_crash_after_their_segment_is_gone() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let e = Engine::open(dir.path(), 16).unwrap();
+            let mut b = WriteBatch::default();
+            b.insert_new("p/2".as_bytes(), "pdu".as_bytes());
+            e.apply(&mut b).unwrap();
+            e.checkpoint_holding(true).unwrap();
+            assert!(!in_sled(&e, "p/2"));
+            // dropped without another checkpoint: the segment that first held p/2 is gone,
+            // so only the record carried into the new one has it
+        }
+        let e = Engine::open(dir.path(), 16).unwrap();
+        assert_eq!(get(&e, "p/2").as_deref(), Some("pdu"));
+    }
+
+    #[test]
+    fn held_keys_reach_sled_when_old_or_idle() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = Engine::open(dir.path(), 16).unwrap();
+        let mut b = WriteBatch::default();
+        b.insert_new("p/3".as_bytes(), "pdu".as_bytes());
+        e.apply(&mut b).unwrap();
+        for i in 0..HOLD_GENERATIONS {
+            assert!(!in_sled(&e, "p/3"), "held at checkpoint {i}");
+            // other traffic keeps the store busy
+            let mut b = WriteBatch::default();
+            b.put(format!("b/{i}").into_bytes(), b"1".to_vec());
+            e.apply(&mut b).unwrap();
+            e.checkpoint_holding(true).unwrap();
+        }
+        assert!(in_sled(&e, "p/3"), "written once old");
+
+        let mut b = WriteBatch::default();
+        b.insert_new("p/4".as_bytes(), "pdu".as_bytes());
+        e.apply(&mut b).unwrap();
+        e.checkpoint_holding(true).unwrap();
+        assert!(!in_sled(&e, "p/4"));
+        e.checkpoint_holding(true).unwrap();
+        assert!(in_sled(&e, "p/4"), "no writes since: an idle store drains");
     }
 
     #[test]

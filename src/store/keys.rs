@@ -57,6 +57,21 @@ pub fn outbox(account: &str, id: &str) -> Vec<u8> {
 pub fn outbox_prefix(account: &str) -> Vec<u8> {
     format!("o/{account}/").into_bytes()
 }
+/// Should `key`, new and young, stay out of sled for now (the engine's checkpoints carry
+/// it over)? Pending markers and outbox receipts: they are removed soon,
+/// usually before they would have been worth writing. A message record: while its pending
+/// marker is held too (`held_young` says which keys are), since it will change once more
+/// when the message ends.
+pub fn hold_back(key: &[u8], held_young: &dyn Fn(&[u8]) -> bool) -> bool {
+    if key.starts_with(PENDING_PREFIX) || key.starts_with(b"o/") {
+        return true;
+    }
+    match key.strip_prefix(b"m/") {
+        Some(id) => held_young(&[PENDING_PREFIX, id].concat()),
+        None => false,
+    }
+}
+
 fn json<T: Serialize>(v: &T) -> Vec<u8> {
     // Serialising these plain structs (strings, integers, enums) to JSON cannot fail.
     serde_json::to_vec(v).unwrap_or_default()
