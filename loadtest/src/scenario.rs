@@ -24,6 +24,9 @@ pub enum Name {
     Sessions,
     /// The steady load with durability "fsync", then "os".
     Durability,
+    /// Receipts 3 s after submit (as real carriers send them) at 15,000 msg/s offered,
+    /// 300,000 messages: tens of thousands of messages wait for their receipt at once.
+    LateReceipts,
 }
 
 /// One e2e run's results.
@@ -140,6 +143,9 @@ fn e2e(tern_bin: &Path, load: Load, durability: &str) -> E2e {
     }
 }
 
+/// How late the late-receipts scenario's receipts come.
+const LATE_RECEIPT_MS: u64 = 3_000;
+
 /// Runs scenario `name`; true when every run was complete (and, for growth, linear).
 pub async fn run(name: Name, tern_bin: PathBuf, out: &Path) -> Result<bool, String> {
     let out = Some(out);
@@ -165,6 +171,13 @@ pub async fn run(name: Name, tern_bin: PathBuf, out: &Path) -> Result<bool, Stri
                     .complete();
             }
             Ok(ok)
+        }
+        Name::LateReceipts => {
+            let e = E2e {
+                dlr_delay_ms: LATE_RECEIPT_MS,
+                ..e2e(&tern_bin, load(4, 100, 300_000, 15_000), "fsync")
+            };
+            Ok(run_e2e("late-receipts", &e, false, out).await?.complete())
         }
         Name::Growth => {
             let e = e2e(&tern_bin, load(4, 100, 1_000_000, 0), "fsync");
