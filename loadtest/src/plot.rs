@@ -19,7 +19,7 @@ pub struct Series {
 
 const WIDTH: f64 = 960.0;
 const PANEL_H: f64 = 220.0;
-const LEFT: f64 = 70.0;
+const LEFT: f64 = 90.0;
 const RIGHT: f64 = 20.0;
 const TOP: f64 = 30.0;
 const BOTTOM: f64 = 30.0;
@@ -103,8 +103,9 @@ fn panel(out: &mut String, y0: f64, title: &str, unit: &str, x_max: f64, series:
             s.color,
             pts.join(" ")
         );
-        let lx = LEFT + 10.0 + 220.0 * i as f64;
-        let ly = y0 + TOP + 14.0;
+        // legends on the panel's title line, clear of the curves
+        let lx = LEFT + 250.0 + 210.0 * i as f64;
+        let ly = y0 + 14.0;
         let _ = writeln!(
             out,
             r#"<line x1="{lx}" x2="{}" y1="{ly}" y2="{ly}" stroke="{}" stroke-width="3"/><text x="{}" y="{}" font-size="12">{}</text>"#,
