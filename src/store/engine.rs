@@ -62,7 +62,7 @@ const CHECKPOINT_KEYS: usize = 200_000;
 /// its record twice and its marker as a write and a removal.
 const HOLD_GENERATIONS: u32 = 20;
 /// At most this many keys are carried over at once; the rest go to sled as before.
-const CARRY_MAX_KEYS: usize = 300_000;
+const CARRY_MAX_KEYS: usize = 150_000;
 /// Writes are refused once the active memtable holds this many keys (checkpoints failing):
 /// memory stays bounded and the ESMEs are told, instead of the process growing until killed.
 const MAX_ACTIVE_KEYS: usize = 1_000_000;
@@ -261,12 +261,17 @@ impl Engine {
                                 && generation.wrapping_sub(e.born) < HOLD_GENERATIONS
                         };
                         let live = |k: &[u8]| all.get(k).is_some_and(young);
-                        let held: Vec<Vec<u8>> = all
+                        let mut held: Vec<Vec<u8>> = all
                             .iter()
                             .filter(|(k, e)| young(e) && keys::hold_back(k, &live))
                             .map(|(k, _)| k.clone())
-                            .take(CARRY_MAX_KEYS)
                             .collect();
+                        if held.len() > CARRY_MAX_KEYS {
+                            // over the cap, keep the markers and receipts (they would cost
+                            // a write and a removal) before the records (a second write)
+                            held.sort_by_key(|k| k.starts_with(b"m/"));
+                            held.truncate(CARRY_MAX_KEYS);
+                        }
                         for k in held {
                             if let Some(e) = all.remove(&k) {
                                 carry.insert(k, e);
@@ -278,7 +283,13 @@ impl Engine {
                         // written after it, and it is the only copy once older segments go
                         journal
                             .stage_resolved(carry.len(), carry.iter().map(|(k, e)| (k, &e.value)));
-                        journal.write_staged()?;
+                        if let Err(e) = journal.write_staged() {
+                            // nothing is lost: the memtable stays as it was, its writes are
+                            // still in the older segments, and the next checkpoint tries again
+                            all.append(&mut carry);
+                            layers.active = all;
+                            return Err(e);
+                        }
                     }
                     layers.carried = carry.len();
                     layers.active = carry;

@@ -108,6 +108,8 @@ pub struct Journal {
     dir: PathBuf,
     seq: u64,
     file: Arc<File>,
+    /// Bytes of whole records in the current segment.
+    len: u64,
     buf: Vec<u8>,
 }
 
@@ -186,6 +188,7 @@ impl Journal {
                 dir: dir.to_path_buf(),
                 seq,
                 file,
+                len: 0,
                 buf: Vec::new(),
             },
             found,
@@ -259,9 +262,15 @@ impl Journal {
         self.buf[4..8].copy_from_slice(&crc.to_le_bytes());
     }
 
-    /// Writes the record [`Journal::stage`] encoded.
+    /// Writes the record [`Journal::stage`] encoded. If the write fails, whatever part of
+    /// it reached the file is cut off again, so the records after it do not follow torn
+    /// bytes (which replay would take for corruption).
     pub fn write_staged(&mut self) -> Result<(), StoreError> {
-        (&*self.file).write_all(&self.buf).map_err(err)?;
+        if let Err(e) = (&*self.file).write_all(&self.buf) {
+            let _ = self.file.set_len(self.len);
+            return Err(err(e));
+        }
+        self.len += self.buf.len() as u64;
         if self.buf.capacity() > 1 << 20 {
             self.buf = Vec::new();
         }
@@ -285,6 +294,7 @@ impl Journal {
         let old = self.seq;
         self.file = Self::create(&self.dir, old + 1)?;
         self.seq = old + 1;
+        self.len = 0;
         Ok(old)
     }
 
