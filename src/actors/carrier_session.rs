@@ -6,7 +6,7 @@
 //! receipt is durable. On any failure it returns its in-flight messages to the carrier and
 //! stops; the supervisor restarts it after an exponential backoff with jitter (max 60 s).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -26,7 +26,7 @@ use crate::domain::backoff::Backoff;
 use crate::domain::dlr::Receipt;
 use crate::protocol::codec::{Frame, SmppCodec};
 use crate::protocol::pdu;
-use crate::protocol::writer::{WRITE_QUEUE, WRITE_STALL, spawn_writer};
+use crate::protocol::writer::{WRITE_QUEUE, spawn_writer};
 
 use super::carrier::{Carrier, CarrierSubmit, SessionDown, SessionUp, SubmitDone, SubmitResult};
 use super::dlr_correlator::{CarrierReceipt, CorrelatorShards};
@@ -55,7 +55,14 @@ pub struct CarrierSession {
     inflight: HashMap<u32, (CarrierSubmit, Instant)>,
     enquire_sent: Option<Instant>,
     last_enquire: Instant,
+    /// Commands waiting for room in the writer's queue, in order.
+    overflow: VecDeque<Command>,
+    /// A retry of the overflow is scheduled.
+    drain_scheduled: bool,
 }
+
+/// Commands a bind holds back for a carrier that is slow to read before it gives up.
+const MAX_OVERFLOW: usize = 65_536;
 
 impl CarrierSession {
     /// Session `idx` of a carrier.
@@ -78,6 +85,8 @@ impl CarrierSession {
             inflight: HashMap::new(),
             enquire_sent: None,
             last_enquire: Instant::now(),
+            overflow: VecDeque::new(),
+            drain_scheduled: false,
         }
     }
 
@@ -90,31 +99,53 @@ impl CarrierSession {
         self.seq
     }
 
-    /// Queues `c` for the socket. When the queue is full the session waits for room (it
-    /// reads nothing meanwhile, so a carrier sending receipts faster than tern can answer
-    /// is slowed down by TCP), and gives the bind up if no room comes in time. Nothing
-    /// queued is dropped. False only when there is no connection.
+    /// Queues `c` for the socket, in order. When the writer's queue is full, `c` waits in
+    /// the session's overflow and goes out as soon as there is room: nothing is dropped,
+    /// a submit is not bounced to the router for a retry seconds later, and the session
+    /// keeps reading (stopping would deadlock with a carrier that itself stops reading
+    /// while its writes to tern block). A carrier that reads nothing at all is dropped by
+    /// the writer's stall timeout, or here once the overflow holds [`MAX_OVERFLOW`].
+    /// False only when there is no connection.
     fn send(&mut self, c: Command, ctx: &mut Context<Self>) -> bool {
+        if self.tx.is_none() {
+            return false;
+        }
+        self.overflow.push_back(c);
+        self.drain_overflow(ctx)
+    }
+
+    /// Moves what fits from the overflow into the writer's queue; schedules another try
+    /// while something is left. False when the connection is gone.
+    fn drain_overflow(&mut self, ctx: &mut Context<Self>) -> bool {
         let Some(tx) = &self.tx else {
+            self.overflow.clear();
             return false;
         };
-        match tx.try_send(c) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(c)) => {
-                let tx = tx.clone();
-                ctx.wait(
-                    async move { tokio::time::timeout(WRITE_STALL, tx.send(c)).await }
-                        .into_actor(self)
-                        .map(|r, act, ctx| {
-                            if !matches!(r, Ok(Ok(()))) {
-                                act.fail("carrier not reading its socket", ctx);
-                            }
-                        }),
-                );
-                true
+        while let Some(c) = self.overflow.pop_front() {
+            match tx.try_send(c) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(c)) => {
+                    self.overflow.push_front(c);
+                    break;
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => {
+                    self.overflow.clear();
+                    return false;
+                }
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
         }
+        if self.overflow.len() > MAX_OVERFLOW {
+            self.fail("carrier not reading its socket", ctx);
+            return false;
+        }
+        if !self.overflow.is_empty() && !self.drain_scheduled {
+            self.drain_scheduled = true;
+            ctx.run_later(Duration::from_millis(2), |act, ctx| {
+                act.drain_scheduled = false;
+                act.drain_overflow(ctx);
+            });
+        }
+        true
     }
 
     /// Gives everything in flight back, and stops; the supervisor restarts after a backoff.
@@ -129,6 +160,7 @@ impl CarrierSession {
         }
         self.bound = false;
         self.tx = None;
+        self.overflow.clear();
         self.delay = self.backoff.next_delay(rand::random::<f64>());
         ctx.stop();
     }
@@ -352,6 +384,8 @@ impl Supervised for CarrierSession {
         self.tx = None;
         self.inflight.clear();
         self.enquire_sent = None;
+        self.overflow.clear();
+        self.drain_scheduled = false;
     }
 }
 
