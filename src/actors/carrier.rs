@@ -328,6 +328,7 @@ impl Handler<SubmitDone> for Carrier {
                     carrier,
                     carrier_id: key,
                     msg: m.job.msg,
+                    retry: false,
                 });
             }
             SubmitResult::Refused(s) if status::is_temporary(s) => {

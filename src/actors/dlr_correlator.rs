@@ -36,6 +36,8 @@ pub struct Register {
     pub carrier_id: String,
     /// The message (tern's id is `msg.meta.id`).
     pub msg: Arc<Outbound>,
+    /// A second try after a failed commit: the message may have ended meanwhile.
+    pub retry: bool,
 }
 
 /// A receipt from a carrier. Answered once it is durable (then the carrier gets its
@@ -179,23 +181,40 @@ impl DlrCorrelator {
         let regs = std::mem::take(&mut self.registered);
         let commit = self.store.commit(batch);
         ctx.spawn(commit.into_actor(self).map(move |res, act, ctx| {
-            if let Err(e) = res {
-                // keep the mappings in memory and try again: without them receipts are lost
-                tracing::error!(error = %e, count = regs.len(), "could not store carrier id mappings; retrying");
-                for ((carrier, carrier_id), msg) in regs {
-                    let again = Register {
-                        carrier,
-                        carrier_id,
-                        msg,
-                    };
-                    ctx.notify_later(again, Duration::from_secs(1));
-                }
-                return;
-            }
-            for (key, _) in &regs {
-                act.registering.remove(key);
-            }
+            act.registrations_done(regs, res.is_ok(), ctx);
         }));
+    }
+
+    /// After the commit that carried `regs`: forget them, or, when it failed, try again
+    /// (without the mapping a receipt would be lost). A retry checks first whether the
+    /// message ended meanwhile, so a late Submitted event never follows a Final one.
+    fn registrations_done(
+        &mut self,
+        regs: Vec<((String, String), Arc<Outbound>)>,
+        stored: bool,
+        ctx: &mut Context<Self>,
+    ) {
+        if stored {
+            for (key, _) in &regs {
+                self.registering.remove(key);
+            }
+            return;
+        }
+        if !regs.is_empty() {
+            tracing::error!(
+                count = regs.len(),
+                "could not store carrier id mappings; retrying"
+            );
+        }
+        for ((carrier, carrier_id), msg) in regs {
+            let again = Register {
+                carrier,
+                carrier_id,
+                msg,
+                retry: true,
+            };
+            ctx.notify_later(again, Duration::from_secs(1));
+        }
     }
 
     /// Ends `meta`'s message with a receipt; `extra` writes go in the same batch.
@@ -206,9 +225,14 @@ impl DlrCorrelator {
         stat: Stat,
         err: &str,
         mut extra: WriteBatch,
-        ctx: &mut Context<Self>,
+        _ctx: &mut Context<Self>,
     ) -> ResponseActFuture<Self, Result<(), ()>> {
-        self.commit_registrations(ctx);
+        // registrations not yet sent go first in the same batch: one commit, so the store
+        // can never take this message's Final event and refuse its Submitted one
+        let mut batch = std::mem::take(&mut self.registrations);
+        let regs = std::mem::take(&mut self.registered);
+        batch.ops.append(&mut extra.ops);
+        let mut extra = batch;
         let (batch, receipt) = super::finalize(&meta, stat, err, now_ms(), self.receipt_ttl_ms);
         extra.ops.extend(batch.ops);
         match self.dlr_counters.get(carrier).and_then(|m| m.get(&stat)) {
@@ -225,8 +249,9 @@ impl DlrCorrelator {
         let id = meta.id.clone();
         self.finishing.insert(id.clone());
         let commit = self.store.commit(extra);
-        Box::pin(commit.into_actor(self).map(move |res, act, _| {
+        Box::pin(commit.into_actor(self).map(move |res, act, ctx| {
             act.finishing.remove(&id);
+            act.registrations_done(regs, res.is_ok(), ctx);
             match res {
                 Ok(()) => {
                     if let Some(r) = receipt {
@@ -365,6 +390,17 @@ impl Handler<Register> for DlrCorrelator {
     type Result = ResponseActFuture<Self, ()>;
     fn handle(&mut self, m: Register, ctx: &mut Context<Self>) -> Self::Result {
         let tern_id = m.msg.meta.id.clone();
+        if m.retry
+            && (self.finishing.contains(&tern_id)
+                || keys::record_of(self.kv.as_ref(), &tern_id)
+                    .ok()
+                    .flatten()
+                    .is_some_and(|r| r.state().is_final()))
+        {
+            // it ended while its registration waited for a second try: nothing to add
+            self.registering.remove(&(m.carrier, m.carrier_id));
+            return Box::pin(fut::ready(()));
+        }
         let submitted = MessageState::Submitted {
             carrier: m.carrier.clone(),
             carrier_id: m.carrier_id.clone(),
@@ -401,6 +437,7 @@ impl Handler<Register> for DlrCorrelator {
                         carrier: key.0,
                         carrier_id: key.1,
                         msg: m.msg,
+                        retry: true,
                     };
                     ctx.notify_later(again, Duration::from_secs(1));
                 }
