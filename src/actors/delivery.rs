@@ -356,17 +356,23 @@ impl Handler<ReceiptDone> for Delivery {
 
 impl Handler<CommitDelivered> for Delivery {
     type Result = ();
-    fn handle(&mut self, _: CommitDelivered, _: &mut Context<Self>) {
+    fn handle(&mut self, _: CommitDelivered, ctx: &mut Context<Self>) {
         let batch = std::mem::take(&mut self.delivered);
         if batch.is_empty() {
             return;
         }
+        let again = batch.clone();
         let commit = self.store.commit(batch);
-        actix::spawn(async move {
-            if let Err(e) = commit.await {
-                tracing::warn!(error = %e, "could not remove delivered receipts from the outbox");
+        ctx.spawn(commit.into_actor(self).map(move |res, act, ctx| {
+            if let Err(e) = res {
+                // left in the outbox they would be sent again at the next bind: try later
+                tracing::warn!(error = %e, count = again.ops.len(), "could not remove delivered receipts from the outbox; retrying");
+                if act.delivered.is_empty() {
+                    ctx.notify_later(CommitDelivered, Duration::from_secs(1));
+                }
+                act.delivered.ops.extend(again.ops);
             }
-        });
+        }));
     }
 }
 
