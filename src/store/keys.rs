@@ -3,7 +3,7 @@
 //! | key | value | written by |
 //! |---|---|---|
 //! | `m/<id>` | [`MessageMeta`], then each [`Event`] after acceptance, appended; the last is the state (binary: [`super::record`]) | Ledger, with the charge; then Correlator / Router |
-//! | `p/<id>` | the ESME's submit_sm PDU as received: the message is not final (resumed on start) | Ledger / Correlator |
+//! | `p/<id>` | the message is not final; until a carrier takes it, the ESME's submit_sm PDU as received (resumed on start) | Ledger / Correlator |
 //! | `b/<account>` | balance, i64 big-endian micro-units | Ledger, with each charge |
 //! | `c/<carrier>/<carrier id>` | tern id | DlrCorrelator |
 //! | `e/<carrier>/<carrier id>` | an early receipt waiting for its submit_sm_resp | DlrCorrelator |
@@ -86,9 +86,9 @@ pub fn accept(b: &mut WriteBatch, meta: &MessageMeta, pdu: &[u8]) {
     b.insert_new(pending(&meta.id), pdu.to_vec());
 }
 
-/// Adds "message `id` is now in `state_now`" to a batch: an event appended to its record,
-/// and the pending marker's removal once the state is final. (`Accepted` is never
-/// recorded: [`accept`] is.)
+/// Adds "message `id` is now in `state_now`" to a batch: an event appended to its record;
+/// once submitted, the PDU dropped from the pending marker; once final, the marker
+/// removed. (`Accepted` is never recorded: [`accept`] is.)
 pub fn set_state(b: &mut WriteBatch, id: &str, state_now: &MessageState, at_ms: u64) {
     let ev = super::record::encode_event(&Event {
         at_ms,
@@ -98,8 +98,13 @@ pub fn set_state(b: &mut WriteBatch, id: &str, state_now: &MessageState, at_ms: 
     v.extend_from_slice(&(ev.len() as u32).to_be_bytes());
     v.extend_from_slice(&ev);
     b.append(message(id), v);
-    if state_now.is_final() {
-        b.del(pending(id));
+    match state_now {
+        MessageState::Final { .. } => b.del(pending(id)),
+        // a carrier has it: a restart waits for its receipt and never sends it again, so
+        // the PDU the marker held is not needed any more (the marker stays: it says the
+        // message is not final)
+        MessageState::Submitted { .. } => b.put(pending(id), Vec::new()),
+        MessageState::Accepted => {}
     }
 }
 
@@ -305,10 +310,10 @@ mod tests {
             carrier_id: "1".into(),
         };
         set_state(&mut b, "x", &submitted, 1);
-        assert_eq!(
-            b.ops.len(),
-            1,
-            "a submit keeps the marker and appends one event"
+        assert_eq!(b.ops.len(), 2, "a submit appends one event");
+        assert!(
+            matches!(&b.ops[1], super::super::kv::Op::Put(k, v) if k == b"p/x" && v.is_empty()),
+            "and keeps the marker without the PDU"
         );
         let mut b = WriteBatch::default();
         set_state(
