@@ -56,10 +56,10 @@ const CHECKPOINT_TICK: Duration = Duration::from_millis(250);
 const CHECKPOINT_EVERY_TICKS: u32 = 2;
 /// Checkpoint early once the active memtable holds this many keys.
 const CHECKPOINT_KEYS: usize = 200_000;
-/// A fresh key that [`keys::hold_back`] names is held back from sled (carried into the next
-/// memtable) for at most this many checkpoints (10 s): a message waiting for its receipt
-/// keeps its record and pending marker in memory, and reaches sled once, final, instead of
-/// its record twice and its marker as a write and a removal.
+/// A fresh key under [`keys::HELD_PREFIXES`] is held back from sled (carried into the next
+/// memtable) for at most this many checkpoints (10 s): the pending marker of a message
+/// waiting for its receipt, or a receipt waiting for its ESME, then never costs sled a
+/// write and a removal.
 const HOLD_GENERATIONS: u32 = 20;
 /// At most this many keys are carried over at once; the rest go to sled as before.
 const CARRY_MAX_KEYS: usize = 150_000;
@@ -232,12 +232,12 @@ impl Engine {
         self.checkpoint_holding(false)
     }
 
-    /// A checkpoint. With `hold`, young fresh keys are not written to sled but carried into
-    /// the next memtable and journaled again at the head of the new journal segment, which
-    /// is synced before the segments behind it are given up; so a message whose receipt
-    /// comes within [`HOLD_GENERATIONS`] checkpoints reaches sled once, in its final state,
-    /// and its pending marker never. Without writes since the last checkpoint nothing is
-    /// held: an idle store drains into sled.
+    /// A checkpoint. With `hold`, young fresh keys under [`keys::HELD_PREFIXES`] are not
+    /// written to sled but carried into the next memtable and journaled again at the head
+    /// of the new journal segment, which is synced before the segments behind it are given
+    /// up; so the pending marker of a message whose receipt comes within
+    /// [`HOLD_GENERATIONS`] checkpoints never reaches sled. Without writes since the last
+    /// checkpoint nothing is held: an idle store drains into sled.
     fn checkpoint_holding(&self, hold: bool) -> Result<(), StoreError> {
         let _one = self.checkpointing.lock().map_err(|_| poisoned())?;
         let (frozen, upto) = {
@@ -260,21 +260,39 @@ impl Engine {
                                 && e.value.is_some()
                                 && generation.wrapping_sub(e.born) < HOLD_GENERATIONS
                         };
-                        let live = |k: &[u8]| all.get(k).is_some_and(young);
-                        let mut held: Vec<Vec<u8>> = all
-                            .iter()
-                            .filter(|(k, e)| young(e) && keys::hold_back(k, &live))
-                            .map(|(k, _)| k.clone())
-                            .collect();
-                        if held.len() > CARRY_MAX_KEYS {
-                            // over the cap, keep the markers and receipts (they would cost
-                            // a write and a removal) before the records (a second write)
-                            held.sort_by_key(|k| k.starts_with(b"m/"));
-                            held.truncate(CARRY_MAX_KEYS);
-                        }
-                        for k in held {
-                            if let Some(e) = all.remove(&k) {
-                                carry.insert(k, e);
+                        // whole key ranges are split off the tree (no per-key moves: this
+                        // runs under the store's locks), and the few entries in them that
+                        // are not to be held go back
+                        // last range first, so what follows each split is (nearly) empty
+                        // and putting it back costs nothing
+                        for prefix in keys::HELD_PREFIXES.iter().rev() {
+                            let mut range = all.split_off(*prefix);
+                            let mut end = prefix.to_vec();
+                            if let Some(last) = end.last_mut() {
+                                *last += 1;
+                            }
+                            let mut after = range.split_off(&end);
+                            all.append(&mut after);
+                            let room = CARRY_MAX_KEYS.saturating_sub(carry.len());
+                            let mut kept = 0usize;
+                            let back: Vec<Vec<u8>> = range
+                                .iter()
+                                .filter(|(_, e)| {
+                                    let hold = young(e) && kept < room;
+                                    kept += usize::from(hold);
+                                    !hold
+                                })
+                                .map(|(k, _)| k.clone())
+                                .collect();
+                            for k in back {
+                                if let Some(e) = range.remove(&k) {
+                                    all.insert(k, e);
+                                }
+                            }
+                            if carry.is_empty() {
+                                carry = range;
+                            } else {
+                                carry.extend(range);
                             }
                         }
                     }
@@ -543,17 +561,23 @@ mod tests {
     }
 
     #[test]
-    fn a_pending_message_stays_out_of_sled_until_it_ends() {
+    fn a_pending_marker_stays_out_of_sled_until_its_message_ends() {
         let dir = tempfile::tempdir().unwrap();
         let e = Engine::open(dir.path(), 16).unwrap();
         let mut b = WriteBatch::default();
         b.insert_new("m/1".as_bytes(), "meta".as_bytes());
         b.insert_new("p/1".as_bytes(), "pdu".as_bytes());
         b.insert_new("c/x/9".as_bytes(), "1".as_bytes());
+        // keys on both sides of the held ranges, and one just past a range's end
+        b.insert_new("n/1".as_bytes(), "n".as_bytes());
+        b.insert_new("p0".as_bytes(), "p0".as_bytes());
+        b.insert_new("s/1".as_bytes(), "s".as_bytes());
         e.apply(&mut b).unwrap();
         e.checkpoint_holding(true).unwrap();
-        assert!(!in_sled(&e, "m/1") && !in_sled(&e, "p/1"), "held back");
-        assert!(in_sled(&e, "c/x/9"), "only records and markers are held");
+        assert!(!in_sled(&e, "p/1"), "held back");
+        for k in ["m/1", "c/x/9", "n/1", "p0", "s/1"] {
+            assert!(in_sled(&e, k), "{k}: only markers and receipts are held");
+        }
         assert_eq!(get(&e, "p/1").as_deref(), Some("pdu"), "still readable");
         // the receipt: the marker goes, the record gets its final event
         let mut b = WriteBatch::default();
