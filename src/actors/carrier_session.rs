@@ -107,10 +107,19 @@ impl CarrierSession {
     /// the writer's stall timeout, or here once the overflow holds [`MAX_OVERFLOW`].
     /// False only when there is no connection.
     fn send(&mut self, c: Command, ctx: &mut Context<Self>) -> bool {
-        if self.tx.is_none() {
+        let Some(tx) = &self.tx else {
             return false;
+        };
+        if self.overflow.is_empty() {
+            // the usual case: straight into the writer's queue
+            match tx.try_send(c) {
+                Ok(()) => return true,
+                Err(mpsc::error::TrySendError::Closed(_)) => return false,
+                Err(mpsc::error::TrySendError::Full(c)) => self.overflow.push_back(c),
+            }
+        } else {
+            self.overflow.push_back(c);
         }
-        self.overflow.push_back(c);
         self.drain_overflow(ctx)
     }
 

@@ -225,7 +225,6 @@ impl DlrCorrelator {
         stat: Stat,
         err: &str,
         mut extra: WriteBatch,
-        _ctx: &mut Context<Self>,
     ) -> ResponseActFuture<Self, Result<(), ()>> {
         // registrations not yet sent go first in the same batch: one commit, so the store
         // can never take this message's Final event and refuse its Submitted one
@@ -298,14 +297,7 @@ impl DlrCorrelator {
             }
             self.awaiting.take(&(carrier.clone(), carrier_id));
             tracing::info!(%id, %carrier, "no receipt within the message TTL; ending EXPIRED");
-            let f = self.finish(
-                meta,
-                &carrier,
-                Stat::Expired,
-                "000",
-                WriteBatch::default(),
-                ctx,
-            );
+            let f = self.finish(meta, &carrier, Stat::Expired, "000", WriteBatch::default());
             ctx.spawn(f.map(|_, _, _| ()));
         }
     }
@@ -417,14 +409,7 @@ impl Handler<Register> for DlrCorrelator {
             self.early_pending.remove(&key);
             let was_stored = self.early_stored.remove(&key);
             batch.del(keys::early(&key.0, &key.1));
-            let f = self.finish(
-                m.msg.meta.clone(),
-                &key.0,
-                early.stat,
-                &early.err,
-                batch,
-                ctx,
-            );
+            let f = self.finish(m.msg.meta.clone(), &key.0, early.stat, &early.err, batch);
             return Box::pin(f.map(move |res, act, ctx| {
                 if res.is_err() {
                     // nothing of the batch was stored: the early receipt is still where it was
@@ -464,7 +449,7 @@ impl Handler<CommitRegistrations> for DlrCorrelator {
 
 impl Handler<CarrierReceipt> for DlrCorrelator {
     type Result = ResponseActFuture<Self, Result<(), ()>>;
-    fn handle(&mut self, m: CarrierReceipt, ctx: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, m: CarrierReceipt, _: &mut Context<Self>) -> Self::Result {
         if !m.stat.is_final() {
             return Box::pin(fut::ready(Ok(())));
         }
@@ -481,7 +466,6 @@ impl Handler<CarrierReceipt> for DlrCorrelator {
                 m.stat,
                 &m.err,
                 WriteBatch::default(),
-                ctx,
             );
         }
         let (carrier, carrier_id) = key;
@@ -520,14 +504,7 @@ impl Handler<CarrierReceipt> for DlrCorrelator {
             metrics::counter!("tern_dlr_duplicate_total", "carrier" => carrier).increment(1);
             return Box::pin(fut::ready(Ok(())));
         }
-        self.finish(
-            rec.meta,
-            &carrier,
-            m.stat,
-            &m.err,
-            WriteBatch::default(),
-            ctx,
-        )
+        self.finish(rec.meta, &carrier, m.stat, &m.err, WriteBatch::default())
     }
 }
 

@@ -89,6 +89,25 @@ pub fn now_ms() -> u64 {
 }
 
 #[cfg(test)]
+impl MessageMeta {
+    /// A typical accepted message, for tests across the crate.
+    pub fn sample() -> MessageMeta {
+        MessageMeta {
+            id: "00000000000000ff".into(),
+            account: "demo".into(),
+            source: "ACME".into(),
+            source_ton: 5,
+            source_npi: 0,
+            dest: "491701234567".into(),
+            registered_delivery: 1,
+            parts: 2,
+            charged: Micros(20_000),
+            accepted_ms: 1_700_000_000_000,
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

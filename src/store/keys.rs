@@ -240,18 +240,7 @@ mod tests {
 
     #[test]
     fn message_record_round_trips() {
-        let meta = MessageMeta {
-            id: "00000000000000ff".into(),
-            account: "demo".into(),
-            source: "ACME".into(),
-            source_ton: 5,
-            source_npi: 0,
-            dest: "491701234567".into(),
-            registered_delivery: 1,
-            parts: 2,
-            charged: Micros(20_000),
-            accepted_ms: 1,
-        };
+        let meta = MessageMeta::sample();
         let mut v = encode_message(&meta);
         set_state_bytes(&mut v, &MessageState::Accepted);
         let r = decode_record(&v).unwrap();
@@ -328,15 +317,8 @@ mod tests {
         let kv: &dyn Kv = &*kv;
         let meta = MessageMeta {
             id: "0000000000000001".into(),
-            account: "demo".into(),
-            source: "ACME".into(),
-            source_ton: 5,
-            source_npi: 0,
-            dest: "491701234567".into(),
-            registered_delivery: 1,
-            parts: 1,
-            charged: Micros(1),
             accepted_ms: 5,
+            ..MessageMeta::sample()
         };
         let mut b = WriteBatch::default();
         accept(&mut b, &meta, &[0, 1]);

@@ -145,18 +145,7 @@ mod tests {
     use super::*;
 
     fn meta() -> MessageMeta {
-        MessageMeta {
-            id: "00000000000000ff".into(),
-            account: "demo".into(),
-            source: "ACME".into(),
-            source_ton: 5,
-            source_npi: 0,
-            dest: "491701234567".into(),
-            registered_delivery: 1,
-            parts: 2,
-            charged: Micros(20_000),
-            accepted_ms: 1_700_000_000_000,
-        }
+        MessageMeta::sample()
     }
 
     #[test]
