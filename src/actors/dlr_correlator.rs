@@ -10,6 +10,10 @@
 //! The messages most recently handed to carriers are also kept in memory (`awaiting`, a
 //! bounded cache), so a receipt that comes soon after its submit_sm_resp, the usual case,
 //! ends its message without a single store read; older ones are looked up in the store.
+//! A final receipt removes the stored mapping with the message's last event (most never
+//! reach sled at all); the cache remembers the ids it ended, so a duplicate of the receipt
+//! is recognised and dropped. One that comes after the cache forgot its id is held as an
+//! unmatched receipt and dropped with them: it never reaches the ESME either way.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -66,19 +70,39 @@ const EARLY_TTL_MS: u64 = 10 * 60 * 1000;
 /// Messages per shard whose receipt is awaited in memory; older ones are found in the store.
 const AWAITING_MAX: usize = 20_000;
 
-/// The most recently registered messages by (carrier, carrier id), oldest first out.
+/// A carrier message id the correlator remembers.
+enum Slot {
+    /// Registered; its final receipt has not come yet.
+    Waiting(Arc<Outbound>),
+    /// Its message has ended: another final receipt for it is a duplicate.
+    Ended,
+}
+
+/// What [`Awaiting::receipt`] knew of a carrier id.
+enum Known {
+    /// Waiting for this receipt (now marked ended).
+    Waiting(Arc<Outbound>),
+    /// Its message has already ended.
+    Ended,
+    /// Not in memory: ask the store.
+    Unknown,
+}
+
+/// The most recently registered or ended messages by (carrier, carrier id), oldest first
+/// out.
 #[derive(Default)]
 struct Awaiting {
-    by_id: HashMap<(String, String), Arc<Outbound>>,
+    by_id: HashMap<(String, String), Slot>,
     order: VecDeque<(String, String)>,
 }
 
 impl Awaiting {
-    fn insert(&mut self, key: (String, String), msg: Arc<Outbound>) {
-        self.order.push_back(key.clone());
-        self.by_id.insert(key, msg);
-        // `order` may still name keys whose receipt came: it is trimmed by length, so it
-        // never holds more than AWAITING_MAX names whatever arrives
+    fn put(&mut self, key: (String, String), slot: Slot) {
+        if self.by_id.insert(key.clone(), slot).is_none() {
+            self.order.push_back(key);
+        }
+        // `order` is trimmed by length, so it never holds more than AWAITING_MAX names
+        // whatever arrives
         while self.order.len() > AWAITING_MAX {
             if let Some(old) = self.order.pop_front() {
                 self.by_id.remove(&old);
@@ -86,8 +110,35 @@ impl Awaiting {
         }
     }
 
-    fn take(&mut self, key: &(String, String)) -> Option<Arc<Outbound>> {
-        self.by_id.remove(key)
+    /// Remembers a message handed to its carrier.
+    fn insert(&mut self, key: (String, String), msg: Arc<Outbound>) {
+        self.put(key, Slot::Waiting(msg));
+    }
+
+    /// A final receipt for `key` came: what was known of it; from now on it counts as ended.
+    fn receipt(&mut self, key: &(String, String)) -> Known {
+        match self.by_id.get_mut(key) {
+            None => Known::Unknown,
+            Some(slot) => match std::mem::replace(slot, Slot::Ended) {
+                Slot::Waiting(msg) => Known::Waiting(msg),
+                Slot::Ended => Known::Ended,
+            },
+        }
+    }
+
+    /// `key`'s message has ended.
+    fn ended(&mut self, key: (String, String)) {
+        self.put(key, Slot::Ended);
+    }
+
+    /// Forgets `key` (its end could not be stored: the store decides next time).
+    fn forget(&mut self, key: &(String, String)) {
+        self.by_id.remove(key);
+    }
+
+    /// Whether `key` is remembered at all.
+    fn knows(&self, key: &(String, String)) -> bool {
+        self.by_id.contains_key(key)
     }
 }
 
@@ -217,15 +268,17 @@ impl DlrCorrelator {
         }
     }
 
-    /// Ends `meta`'s message with a receipt; `extra` writes go in the same batch.
+    /// Ends `meta`'s message, handed to its carrier under `key`, with a receipt; `extra`
+    /// writes go in the same batch. The carrier id's mapping is removed with it.
     fn finish(
         &mut self,
         meta: MessageMeta,
-        carrier: &str,
+        key: (String, String),
         stat: Stat,
         err: &str,
         mut extra: WriteBatch,
     ) -> ResponseActFuture<Self, Result<(), ()>> {
+        let carrier = key.0.as_str();
         // registrations not yet sent go first in the same batch: one commit, so the store
         // can never take this message's Final event and refuse its Submitted one
         let mut batch = std::mem::take(&mut self.registrations);
@@ -234,6 +287,7 @@ impl DlrCorrelator {
         let mut extra = batch;
         let (batch, receipt) = super::finalize(&meta, stat, err, now_ms(), self.receipt_ttl_ms);
         extra.ops.extend(batch.ops);
+        extra.del(keys::correlation(&key.0, &key.1));
         match self.dlr_counters.get(carrier).and_then(|m| m.get(&stat)) {
             Some(c) => c.increment(1),
             None => {
@@ -247,9 +301,14 @@ impl DlrCorrelator {
         }
         let id = meta.id.clone();
         self.finishing.insert(id.clone());
+        self.awaiting.ended(key.clone());
         let commit = self.store.commit(extra);
         Box::pin(commit.into_actor(self).map(move |res, act, ctx| {
             act.finishing.remove(&id);
+            if res.is_err() {
+                // nothing of it was stored: the next receipt for it goes to the store
+                act.awaiting.forget(&key);
+            }
             act.registrations_done(regs, res.is_ok(), ctx);
             match res {
                 Ok(()) => {
@@ -295,9 +354,9 @@ impl DlrCorrelator {
             if meta.accepted_ms > cutoff {
                 continue;
             }
-            self.awaiting.take(&(carrier.clone(), carrier_id));
             tracing::info!(%id, %carrier, "no receipt within the message TTL; ending EXPIRED");
-            let f = self.finish(meta, &carrier, Stat::Expired, "000", WriteBatch::default());
+            let key = (carrier, carrier_id);
+            let f = self.finish(meta, key, Stat::Expired, "000", WriteBatch::default());
             ctx.spawn(f.map(|_, _, _| ()));
         }
     }
@@ -397,19 +456,29 @@ impl Handler<Register> for DlrCorrelator {
             carrier: m.carrier.clone(),
             carrier_id: m.carrier_id.clone(),
         };
-        let mut batch = WriteBatch::default();
-        batch.put(
-            keys::correlation(&m.carrier, &m.carrier_id),
-            tern_id.clone().into_bytes(),
-        );
-        keys::set_state(&mut batch, &tern_id, &submitted, now_ms());
         let key = (m.carrier, m.carrier_id);
+        let mut batch = WriteBatch::default();
+        let mapping = keys::correlation(&key.0, &key.1);
+        if self.registering.contains_key(&key) || self.awaiting.knows(&key) {
+            // the carrier used this id before (a carrier id names one message, but not
+            // every carrier keeps to that): the key may be in the store already
+            batch.put(mapping, tern_id.clone().into_bytes());
+        } else {
+            batch.insert_new(mapping, tern_id.clone().into_bytes());
+        }
+        keys::set_state(&mut batch, &tern_id, &submitted, now_ms());
         if let Some(early) = self.early(&key.0, &key.1) {
             // the receipt came first: record the submit and end the message in one batch
             self.early_pending.remove(&key);
             let was_stored = self.early_stored.remove(&key);
             batch.del(keys::early(&key.0, &key.1));
-            let f = self.finish(m.msg.meta.clone(), &key.0, early.stat, &early.err, batch);
+            let f = self.finish(
+                m.msg.meta.clone(),
+                key.clone(),
+                early.stat,
+                &early.err,
+                batch,
+            );
             return Box::pin(f.map(move |res, act, ctx| {
                 if res.is_err() {
                     // nothing of the batch was stored: the early receipt is still where it was
@@ -454,19 +523,16 @@ impl Handler<CarrierReceipt> for DlrCorrelator {
             return Box::pin(fut::ready(Ok(())));
         }
         let key = (m.carrier, m.carrier_id);
-        if let Some(msg) = self.awaiting.take(&key) {
+        match self.awaiting.receipt(&key) {
             // registered recently and no receipt for it yet: no store read needed
-            if self.finishing.contains(&msg.meta.id) {
+            Known::Waiting(msg) if !self.finishing.contains(&msg.meta.id) => {
+                return self.finish(msg.meta.clone(), key, m.stat, &m.err, WriteBatch::default());
+            }
+            Known::Waiting(_) | Known::Ended => {
                 metrics::counter!("tern_dlr_duplicate_total", "carrier" => key.0).increment(1);
                 return Box::pin(fut::ready(Ok(())));
             }
-            return self.finish(
-                msg.meta.clone(),
-                &key.0,
-                m.stat,
-                &m.err,
-                WriteBatch::default(),
-            );
+            Known::Unknown => {}
         }
         let (carrier, carrier_id) = key;
         let Some(tern_id) = self.lookup(&carrier, &carrier_id) else {
@@ -504,7 +570,13 @@ impl Handler<CarrierReceipt> for DlrCorrelator {
             metrics::counter!("tern_dlr_duplicate_total", "carrier" => carrier).increment(1);
             return Box::pin(fut::ready(Ok(())));
         }
-        self.finish(rec.meta, &carrier, m.stat, &m.err, WriteBatch::default())
+        self.finish(
+            rec.meta,
+            (carrier, carrier_id),
+            m.stat,
+            &m.err,
+            WriteBatch::default(),
+        )
     }
 }
 

@@ -103,7 +103,9 @@ fn poisoned() -> StoreError {
 }
 
 /// Applies `ops` to `table` in order; appends read their base from `table`, then `lower`.
-/// A key stays fresh (see [`Entry`]) across later writes in the same table.
+/// A key stays fresh (see [`Entry`]) across later writes in the same table; an insert of a
+/// key the table already holds keeps the entry's own freshness (a tombstone there may be
+/// hiding a value below).
 fn fold(
     table: &mut Memtable,
     ops: impl IntoIterator<Item = Op>,
@@ -111,10 +113,7 @@ fn fold(
 ) -> Result<(), StoreError> {
     fn set(table: &mut Memtable, k: Vec<u8>, value: Option<Vec<u8>>, fresh: bool) {
         match table.get_mut(&k) {
-            Some(e) => {
-                e.value = value;
-                e.fresh |= fresh;
-            }
+            Some(e) => e.value = value,
             None => {
                 table.insert(
                     k,
@@ -155,13 +154,14 @@ fn fold(
     Ok(())
 }
 
-/// Moves a staged batch into the active memtable, new keys born in `generation`. A key fresh in either
-/// stays fresh and keeps its age; a fresh key removed leaves nothing behind.
+/// Moves a staged batch into the active memtable, new keys born in `generation`. A key
+/// already in the active memtable keeps its freshness and its age (the entry there knows
+/// what lies below it); a fresh key removed leaves nothing behind.
 fn merge(active: &mut Memtable, staged: Memtable, generation: u32) {
     for (k, mut e) in staged {
         match active.get_mut(&k) {
             Some(cur) => {
-                e.fresh |= cur.fresh;
+                e.fresh = cur.fresh;
                 e.born = cur.born;
                 if e.value.is_none() && e.fresh {
                     active.remove(&k);
@@ -175,6 +175,18 @@ fn merge(active: &mut Memtable, staged: Memtable, generation: u32) {
                 active.insert(k, e);
             }
         }
+    }
+}
+
+/// Puts `other` back into `table` (their keys are disjoint), at the cost of the smaller:
+/// the part after a split-off range may be nearly the whole memtable (`m/` follows `c/`),
+/// and `BTreeMap::append` would rebuild both.
+fn rejoin(table: &mut Memtable, mut other: Memtable) {
+    if other.len() > table.len() {
+        std::mem::swap(table, &mut other);
+    }
+    for (k, e) in other {
+        table.insert(k, e);
     }
 }
 
@@ -263,16 +275,16 @@ impl Engine {
                         // whole key ranges are split off the tree (no per-key moves: this
                         // runs under the store's locks), and the few entries in them that
                         // are not to be held go back
-                        // last range first, so what follows each split is (nearly) empty
-                        // and putting it back costs nothing
+                        // last range first, so what follows each split holds no held
+                        // range; it goes back by whichever side is smaller
                         for prefix in keys::HELD_PREFIXES.iter().rev() {
                             let mut range = all.split_off(*prefix);
                             let mut end = prefix.to_vec();
                             if let Some(last) = end.last_mut() {
                                 *last += 1;
                             }
-                            let mut after = range.split_off(&end);
-                            all.append(&mut after);
+                            let after = range.split_off(&end);
+                            rejoin(&mut all, after);
                             let room = CARRY_MAX_KEYS.saturating_sub(carry.len());
                             let mut kept = 0usize;
                             let back: Vec<Vec<u8>> = range
@@ -289,11 +301,7 @@ impl Engine {
                                     all.insert(k, e);
                                 }
                             }
-                            if carry.is_empty() {
-                                carry = range;
-                            } else {
-                                carry.extend(range);
-                            }
+                            rejoin(&mut carry, range);
                         }
                     }
                     if !carry.is_empty() {
@@ -569,20 +577,28 @@ mod tests {
         b.insert_new("p/1".as_bytes(), "pdu".as_bytes());
         b.insert_new("c/x/9".as_bytes(), "1".as_bytes());
         // keys on both sides of the held ranges, and one just past a range's end
+        b.insert_new("b/1".as_bytes(), "b".as_bytes());
+        b.insert_new("e/x/8".as_bytes(), "e".as_bytes());
         b.insert_new("n/1".as_bytes(), "n".as_bytes());
         b.insert_new("p0".as_bytes(), "p0".as_bytes());
         b.insert_new("s/1".as_bytes(), "s".as_bytes());
         e.apply(&mut b).unwrap();
         e.checkpoint_holding(true).unwrap();
         assert!(!in_sled(&e, "p/1"), "held back");
-        for k in ["m/1", "c/x/9", "n/1", "p0", "s/1"] {
-            assert!(in_sled(&e, k), "{k}: only markers and receipts are held");
+        assert!(!in_sled(&e, "c/x/9"), "held back");
+        for k in ["b/1", "e/x/8", "m/1", "n/1", "p0", "s/1"] {
+            assert!(
+                in_sled(&e, k),
+                "{k}: only id mappings, markers and receipts are held"
+            );
         }
         assert_eq!(get(&e, "p/1").as_deref(), Some("pdu"), "still readable");
+        assert_eq!(get(&e, "c/x/9").as_deref(), Some("1"), "still readable");
         // the receipt: the marker goes, the record gets its final event
         let mut b = WriteBatch::default();
         b.append("m/1".as_bytes(), "+final".as_bytes());
         b.del("p/1".as_bytes());
+        b.del("c/x/9".as_bytes());
         e.apply(&mut b).unwrap();
         e.checkpoint_holding(true).unwrap();
         assert_eq!(
@@ -590,6 +606,30 @@ mod tests {
             Some(&b"meta+final"[..])
         );
         assert!(!in_sled(&e, "p/1"), "the marker never reached sled");
+        assert!(!in_sled(&e, "c/x/9"), "the mapping never reached sled");
+        assert_eq!(e.layers.read().unwrap().active.len(), 0, "nothing left");
+    }
+
+    #[test]
+    fn a_key_written_anew_over_its_tombstone_still_hides_the_old_value() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = Engine::open(dir.path(), 16).unwrap();
+        e.apply(&mut put("c/x/1", "old")).unwrap();
+        e.checkpoint().unwrap();
+        let mut b = WriteBatch::default();
+        b.del("c/x/1".as_bytes());
+        e.apply(&mut b).unwrap();
+        // a writer that takes the key for new (a carrier reusing an id) is wrong about
+        // sled; the tombstone in the memtable knows better
+        let mut b = WriteBatch::default();
+        b.insert_new("c/x/1".as_bytes(), "new".as_bytes());
+        e.apply(&mut b).unwrap();
+        let mut b = WriteBatch::default();
+        b.del("c/x/1".as_bytes());
+        e.apply(&mut b).unwrap();
+        assert_eq!(get(&e, "c/x/1"), None, "the old value stays hidden");
+        e.checkpoint().unwrap();
+        assert!(!in_sled(&e, "c/x/1"), "and is removed from sled");
     }
 
     #[test]

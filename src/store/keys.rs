@@ -5,7 +5,7 @@
 //! | `m/<id>` | [`MessageMeta`], then each [`Event`] after acceptance, appended; the last is the state (binary: [`super::record`]) | Ledger, with the charge; then Correlator / Router |
 //! | `p/<id>` | the message is not final; until a carrier takes it, the ESME's submit_sm PDU as received (resumed on start) | Ledger / Correlator |
 //! | `b/<account>` | balance, i64 big-endian micro-units | Ledger, with each charge |
-//! | `c/<carrier>/<carrier id>` | tern id | DlrCorrelator |
+//! | `c/<carrier>/<carrier id>` | tern id, while the message waits for its receipt | DlrCorrelator |
 //! | `e/<carrier>/<carrier id>` | an early receipt waiting for its submit_sm_resp | DlrCorrelator |
 //! | `o/<account>/<id>` | a receipt waiting for the ESME ([`OutboxReceipt`]) | DlrCorrelator / Router |
 //!
@@ -15,8 +15,9 @@
 //! as few as tern can make it: acceptance is implied by `m/` (no `Accepted` event is stored),
 //! later events are appended to `m/` itself ([`Op::Append`](super::kv::Op::Append)) rather
 //! than kept under keys of their own, and the engine's checkpoints coalesce the rest. A
-//! message whose receipt comes within a checkpoint reaches sled as `m/` and `c/` only, and
-//! its PDU, needed only until it is final, lives under `p/`, never in sled.
+//! message whose receipt comes within a few seconds reaches sled as `m/` only: its PDU
+//! (needed only until it is final) under `p/`, its carrier id mapping under `c/` and its
+//! receipt under `o/` are removed again before the engine would write them.
 
 use serde::{Deserialize, Serialize};
 
@@ -39,7 +40,9 @@ pub const PENDING_PREFIX: &[u8] = b"p/";
 pub fn balance(account: &str) -> Vec<u8> {
     format!("b/{account}").into_bytes()
 }
-/// Carrier id → tern id key.
+/// Carrier id → tern id key: written when the carrier accepts the message, removed when
+/// its final receipt comes (duplicates of that receipt are caught in memory by the
+/// correlator, and a later one is held as an unmatched receipt and dropped in time).
 pub fn correlation(carrier: &str, carrier_id: &str) -> Vec<u8> {
     format!("c/{carrier}/{carrier_id}").into_bytes()
 }
@@ -58,12 +61,13 @@ pub fn outbox_prefix(account: &str) -> Vec<u8> {
     format!("o/{account}/").into_bytes()
 }
 /// Key ranges whose new, young keys the engine's checkpoints keep out of sled (carried
-/// into the next memtable, for at most a few seconds): pending markers and outbox receipts,
-/// which are removed soon, usually before they would have been worth a write and a removal.
+/// into the next memtable, for at most a few seconds): carrier id mappings, pending
+/// markers and outbox receipts, which are removed soon, usually before they would have
+/// been worth a write and a removal.
 /// Message records are not held: carrying their values costs more journal writing than the
 /// second sled write it would save (measured, loadtest/README.md).
 /// In key order.
-pub const HELD_PREFIXES: &[&[u8]] = &[b"o/", PENDING_PREFIX];
+pub const HELD_PREFIXES: &[&[u8]] = &[b"c/", b"o/", PENDING_PREFIX];
 
 fn json<T: Serialize>(v: &T) -> Vec<u8> {
     // Serialising these plain structs (strings, integers, enums) to JSON cannot fail.
