@@ -162,7 +162,9 @@ fn main() -> ExitCode {
                 duplicate_dlr,
                 decimal_receipt_ids,
             };
-            let rt = match tokio::runtime::Builder::new_multi_thread()
+            // one thread: a simulated carrier is light, and on a small box the switch it
+            // serves needs the cores more than a work-stealing pool would
+            let rt = match tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
             {

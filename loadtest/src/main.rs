@@ -129,7 +129,7 @@ pub(crate) fn load_line(l: &Load) -> String {
     l.line()
 }
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     match Cli::parse().cmd {
         Cmd::Esme {
