@@ -111,18 +111,18 @@ fn fold(
     ops: impl IntoIterator<Item = Op>,
     lower: Lower<'_>,
 ) -> Result<(), StoreError> {
+    use std::collections::btree_map::Entry as Slot;
+    // one search of the table per op (the entry API), since this runs under the store's
+    // locks for every write tern makes
     fn set(table: &mut Memtable, k: Vec<u8>, value: Option<Vec<u8>>, fresh: bool) {
-        match table.get_mut(&k) {
-            Some(e) => e.value = value,
-            None => {
-                table.insert(
-                    k,
-                    Entry {
-                        value,
-                        fresh,
-                        born: 0,
-                    },
-                );
+        match table.entry(k) {
+            Slot::Occupied(mut o) => o.get_mut().value = value,
+            Slot::Vacant(v) => {
+                v.insert(Entry {
+                    value,
+                    fresh,
+                    born: 0,
+                });
             }
         }
     }
@@ -131,22 +131,19 @@ fn fold(
             Op::Put(k, v) => set(table, k, Some(v), false),
             Op::Insert(k, v) => set(table, k, Some(v), true),
             Op::Del(k) => set(table, k, None, false),
-            Op::Append(k, v) => match table.get_mut(&k) {
-                Some(Entry {
-                    value: Some(cur), ..
-                }) => cur.extend_from_slice(&v),
-                Some(e) => e.value = Some(v),
-                None => {
-                    let mut base = lower(&k)?.unwrap_or_default();
+            Op::Append(k, v) => match table.entry(k) {
+                Slot::Occupied(mut o) => match &mut o.get_mut().value {
+                    Some(cur) => cur.extend_from_slice(&v),
+                    none => *none = Some(v),
+                },
+                Slot::Vacant(slot) => {
+                    let mut base = lower(slot.key())?.unwrap_or_default();
                     base.extend_from_slice(&v);
-                    table.insert(
-                        k,
-                        Entry {
-                            value: Some(base),
-                            fresh: false,
-                            born: 0,
-                        },
-                    );
+                    slot.insert(Entry {
+                        value: Some(base),
+                        fresh: false,
+                        born: 0,
+                    });
                 }
             },
         }
@@ -158,21 +155,23 @@ fn fold(
 /// already in the active memtable keeps its freshness and its age (the entry there knows
 /// what lies below it); a fresh key removed leaves nothing behind.
 fn merge(active: &mut Memtable, staged: Memtable, generation: u32) {
+    use std::collections::btree_map::Entry as Slot;
     for (k, mut e) in staged {
-        match active.get_mut(&k) {
-            Some(cur) => {
+        match active.entry(k) {
+            Slot::Occupied(mut o) => {
+                let cur = o.get_mut();
                 e.fresh = cur.fresh;
                 e.born = cur.born;
                 if e.value.is_none() && e.fresh {
-                    active.remove(&k);
+                    o.remove();
                 } else {
                     *cur = e;
                 }
             }
-            None if e.value.is_none() && e.fresh => {}
-            None => {
+            Slot::Vacant(_) if e.value.is_none() && e.fresh => {}
+            Slot::Vacant(v) => {
                 e.born = generation;
-                active.insert(k, e);
+                v.insert(e);
             }
         }
     }
