@@ -6,7 +6,7 @@
 //! receipt is durable. On any failure it returns its in-flight messages to the carrier and
 //! stops; the supervisor restarts it after an exponential backoff with jitter (max 60 s).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -28,6 +28,7 @@ use crate::protocol::codec::{Frame, SmppCodec};
 use crate::protocol::pdu;
 use crate::protocol::writer::{WRITE_QUEUE, spawn_writer};
 
+use super::FastMap;
 use super::carrier::{Carrier, CarrierSubmit, SessionDown, SessionUp, SubmitDone, SubmitResult};
 use super::dlr_correlator::{CarrierReceipt, CorrelatorShards};
 
@@ -52,7 +53,7 @@ pub struct CarrierSession {
     tx: Option<mpsc::Sender<Command>>,
     bound: bool,
     seq: u32,
-    inflight: HashMap<u32, (CarrierSubmit, Instant)>,
+    inflight: FastMap<u32, (CarrierSubmit, Instant)>,
     enquire_sent: Option<Instant>,
     last_enquire: Instant,
     /// Commands waiting for room in the writer's queue, in order.
@@ -82,7 +83,7 @@ impl CarrierSession {
             tx: None,
             bound: false,
             seq: 0,
-            inflight: HashMap::new(),
+            inflight: FastMap::default(),
             enquire_sent: None,
             last_enquire: Instant::now(),
             overflow: VecDeque::new(),

@@ -3,7 +3,7 @@
 //! Receipts wait durably in the store's outbox (`o/<account>/<id>`) while no receiver is
 //! bound, go out when one binds, and are dropped when they expire.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,6 +13,7 @@ use crate::domain::message::now_ms;
 use crate::store::keys::{self, OutboxReceipt};
 use crate::store::kv::{Kv, WriteBatch};
 
+use super::{FastMap, FastSet};
 use super::esme_session::{EsmeSession, SendReceipt, Unbind};
 use super::store::StoreHandle;
 
@@ -99,15 +100,15 @@ struct Bind {
     receiver: bool,
     credits: usize,
     /// Receipts sent on this bind and not yet answered: sent again elsewhere if it drops.
-    inflight: HashMap<String, OutboxReceipt>,
+    inflight: FastMap<String, OutboxReceipt>,
 }
 
 #[derive(Default)]
 struct AccountQueue {
     binds: Vec<Bind>,
     queue: VecDeque<(OutboxReceipt, u32)>,
-    known: HashSet<String>,
-    attempts: HashMap<String, u32>,
+    known: FastSet<String>,
+    attempts: FastMap<String, u32>,
     rr: usize,
 }
 
@@ -118,7 +119,7 @@ const MAX_ATTEMPTS: u32 = 5;
 pub struct Delivery {
     kv: Arc<dyn Kv>,
     store: StoreHandle,
-    accounts: HashMap<String, AccountQueue>,
+    accounts: FastMap<String, AccountQueue>,
     next_bind: u64,
     /// Outbox entries of delivered receipts, removed from the store together once the
     /// mailbox is drained: one commit for many receipts.
@@ -136,7 +137,7 @@ impl Delivery {
         Delivery {
             kv,
             store,
-            accounts: HashMap::new(),
+            accounts: FastMap::default(),
             next_bind: 1,
             delivered: WriteBatch::default(),
         }
@@ -261,7 +262,7 @@ impl Handler<RegisterBind> for Delivery {
             addr: m.addr,
             receiver: m.receiver,
             credits: m.window,
-            inflight: HashMap::new(),
+            inflight: FastMap::default(),
         });
         gauge_binds(&m.account, q.binds.len());
         if m.receiver && !had_receiver {

@@ -15,7 +15,7 @@
 //! is recognised and dropped. One that comes after the cache forgot its id is held as an
 //! unmatched receipt and dropped with them: it never reaches the ESME either way.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,6 +26,7 @@ use crate::domain::message::{MessageMeta, MessageState, now_ms};
 use crate::store::keys::{self, EarlyReceipt};
 use crate::store::kv::{Kv, WriteBatch};
 
+use super::{FastMap, FastSet};
 use super::delivery::{Delivery, NewReceipt};
 use super::router::Outbound;
 use super::store::StoreHandle;
@@ -92,7 +93,7 @@ enum Known {
 /// out.
 #[derive(Default)]
 struct Awaiting {
-    by_id: HashMap<(String, String), Slot>,
+    by_id: FastMap<(String, String), Slot>,
     order: VecDeque<(String, String)>,
 }
 
@@ -150,12 +151,12 @@ pub struct DlrCorrelator {
     receipt_ttl_ms: u64,
     message_ttl_ms: u64,
     shard: (usize, usize),
-    registering: HashMap<(String, String), String>,
-    finishing: HashSet<String>,
-    early_pending: HashMap<(String, String), EarlyReceipt>,
+    registering: FastMap<(String, String), String>,
+    finishing: FastSet<String>,
+    early_pending: FastMap<(String, String), EarlyReceipt>,
     /// Early receipts of this shard held in the store: only these are looked up there, so
     /// the usual case (no early receipt) costs no store read.
-    early_stored: HashSet<(String, String)>,
+    early_stored: FastSet<(String, String)>,
     /// Registered messages whose receipt has not come yet (bounded; a cache of the store).
     awaiting: Awaiting,
     /// Registrations not yet handed to the store: committed together once the mailbox is
@@ -186,10 +187,10 @@ impl DlrCorrelator {
             receipt_ttl_ms,
             message_ttl_ms,
             shard,
-            registering: HashMap::new(),
-            finishing: HashSet::new(),
-            early_pending: HashMap::new(),
-            early_stored: HashSet::new(),
+            registering: FastMap::default(),
+            finishing: FastSet::default(),
+            early_pending: FastMap::default(),
+            early_stored: FastSet::default(),
             awaiting: Awaiting::default(),
             dlr_counters: HashMap::new(),
             registrations: WriteBatch::default(),

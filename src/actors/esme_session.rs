@@ -7,7 +7,6 @@
 //! goes out when the Ledger says the message is durable, so many submits are in flight at
 //! once and are answered in the order they become durable.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -34,6 +33,7 @@ use crate::protocol::codec::Frame;
 use crate::protocol::pdu;
 use crate::store::keys::OutboxReceipt;
 
+use super::FastMap;
 use super::delivery::{Delivery, ReceiptDone, ReceiptOutcome, RegisterBind, UnregisterBind};
 use super::ledger::{Accept, LedgerShards, Refusal};
 
@@ -117,7 +117,7 @@ pub struct EsmeSession {
     pending: usize,
     seq: u32,
     /// deliver_sm sequence number → (tern id of the receipt, when it was sent)
-    outstanding: HashMap<u32, (String, Instant)>,
+    outstanding: FastMap<u32, (String, Instant)>,
     closing: bool,
     /// `tern_submit_total{status="ESME_ROK"}` of the bound account, registered at bind.
     submit_ok: Option<metrics::Counter>,
@@ -136,7 +136,7 @@ impl EsmeSession {
             last_rx: Instant::now(),
             pending: 0,
             seq: 0,
-            outstanding: HashMap::new(),
+            outstanding: FastMap::default(),
             closing: false,
             submit_ok: None,
             latency: metrics::histogram!("tern_submit_latency_seconds"),

@@ -2,7 +2,6 @@
 //! account's TPS bucket. A submit is charged and stored in one store batch (message record,
 //! state and the new balance together), so balances and messages always agree after a crash.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -17,6 +16,7 @@ use crate::domain::throttle::TokenBucket;
 use crate::store::keys;
 use crate::store::kv::{Kv, WriteBatch};
 
+use super::FastMap;
 use super::router::{Outbound, RouteMessage, RouterShards};
 use super::store::{CommitError, StoreHandle};
 
@@ -66,7 +66,7 @@ pub struct Ledger {
     store: StoreHandle,
     routers: RouterShards,
     accounts: watch::Receiver<Arc<AccountTable>>,
-    books: HashMap<String, Book>,
+    books: FastMap<String, Book>,
 }
 
 impl Ledger {
@@ -82,7 +82,7 @@ impl Ledger {
             store,
             routers,
             accounts,
-            books: HashMap::new(),
+            books: FastMap::default(),
         }
     }
 

@@ -11,12 +11,20 @@ pub mod ledger;
 pub mod router;
 pub mod store;
 
+use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 
 use crate::domain::dlr::Stat;
 use crate::domain::message::{MessageMeta, MessageState};
 use crate::store::keys::{self, OutboxReceipt};
 use crate::store::kv::WriteBatch;
+
+/// A hash map on the message path. foldhash, randomly seeded, costs a fraction of std's
+/// SipHash on the short ids these maps hold (tern's own ids and sequence numbers, and the
+/// ids of carriers tern is bound to), and tens of these lookups are made per message.
+pub type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+/// A hash set on the message path (see [`FastMap`]).
+pub type FastSet<K> = HashSet<K, foldhash::fast::RandomState>;
 
 /// Which of `n` shards owns `key`.
 pub fn shard_of(key: &str, n: usize) -> usize {
