@@ -59,10 +59,15 @@ pub fn install_metrics() -> Result<PrometheusHandle, String> {
 /// Must be called inside an actix System (`#[actix_web::main]`).
 pub async fn run(cfg: Config) -> Result<(), String> {
     let prom = install_metrics()?;
-    let workers: Vec<Arbiter> = (0..std::env::var("TERN_WORKERS").ok().and_then(|v| v.parse().ok()).unwrap_or(std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(2)
-        .max(1)))
+    let workers: Vec<Arbiter> = (0..std::env::var("TERN_WORKERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2)
+                .max(1),
+        ))
         .map(|_| Arbiter::new())
         .collect();
     let handles: Vec<ArbiterHandle> = workers.iter().map(|a| a.handle()).collect();

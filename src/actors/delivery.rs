@@ -13,9 +13,9 @@ use crate::domain::message::now_ms;
 use crate::store::keys::{self, OutboxReceipt};
 use crate::store::kv::{Kv, WriteBatch};
 
-use super::{FastMap, FastSet};
 use super::esme_session::{EsmeSession, SendReceipt, Unbind};
 use super::store::StoreHandle;
+use super::{FastMap, FastSet};
 
 /// An ESME bound: count it, and if it receives, start feeding it receipts.
 #[derive(Message)]

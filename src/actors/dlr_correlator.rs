@@ -26,10 +26,10 @@ use crate::domain::message::{MessageMeta, MessageState, now_ms};
 use crate::store::keys::{self, EarlyReceipt};
 use crate::store::kv::{Kv, WriteBatch};
 
-use super::{FastMap, FastSet};
 use super::delivery::{Delivery, NewReceipt};
 use super::router::Outbound;
 use super::store::StoreHandle;
+use super::{FastMap, FastSet};
 
 /// The carrier accepted tern's message `tern_id` under `carrier_id`.
 #[derive(Message, Clone)]

@@ -1,13 +1,17 @@
 //! `Ledger`: one per shard of accounts (hash of system_id). Owns balances and each
 //! account's TPS bucket. A submit is charged and stored in one store batch (message record,
 //! state and the new balance together), so balances and messages always agree after a crash.
+//!
+//! The submits a shard accepts while its mailbox drains share that batch: one commit, one
+//! wait for the store, and one balance write per account for all of them, instead of one
+//! of each per submit. Each is answered once the batch is durable.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use actix::prelude::*;
 use rusmpp::pdus::SubmitSm;
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 
 use crate::accounts::AccountTable;
 use crate::domain::message::{MessageMeta, format_id};
@@ -60,6 +64,22 @@ struct Book {
     tps: u32,
 }
 
+/// A submit charged and written into the shard's next batch, waiting for it to be durable.
+struct Charged {
+    account: String,
+    charge: Micros,
+    msg: Arc<Outbound>,
+    done: oneshot::Sender<Result<String, Refusal>>,
+}
+
+/// Commit the submits accepted so far (sent to itself once per mailbox drain).
+#[derive(Message)]
+#[rtype(result = "()")]
+struct CommitCharged;
+
+/// Submits in one batch at most (bounds the wait of the first).
+const MAX_BATCH: usize = 1024;
+
 /// A ledger shard.
 pub struct Ledger {
     kv: Arc<dyn Kv>,
@@ -67,6 +87,10 @@ pub struct Ledger {
     routers: RouterShards,
     accounts: watch::Receiver<Arc<AccountTable>>,
     books: FastMap<String, Book>,
+    /// The writes of the submits in `charged`.
+    batch: WriteBatch,
+    /// Accepted, not yet handed to the store.
+    charged: Vec<Charged>,
 }
 
 impl Ledger {
@@ -83,7 +107,90 @@ impl Ledger {
             routers,
             accounts,
             books: FastMap::default(),
+            batch: WriteBatch::default(),
+            charged: Vec::new(),
         }
+    }
+
+    /// Hands the submits accepted so far to the store as one batch, with each account's
+    /// balance after them; answers each once it is durable.
+    fn commit_charged(&mut self, ctx: &mut Context<Self>) {
+        if self.charged.is_empty() {
+            return;
+        }
+        let mut batch = std::mem::take(&mut self.batch);
+        let charged = std::mem::take(&mut self.charged);
+        let mut accounts: Vec<&str> = charged.iter().map(|c| c.account.as_str()).collect();
+        accounts.sort_unstable();
+        accounts.dedup();
+        for a in &accounts {
+            if let Some(b) = self.books.get(*a) {
+                batch.put(keys::balance(a), b.balance.0.to_be_bytes().to_vec());
+            }
+        }
+        let commit = match self.store.try_commit(batch) {
+            Ok(c) => c,
+            Err(e) => return self.refund(charged, e),
+        };
+        ctx.spawn(
+            commit
+                .into_actor(self)
+                .map(move |res, act, _ctx| match res {
+                    Ok(()) => {
+                        let mut last: Option<&str> = None;
+                        for c in &charged {
+                            if last != Some(c.account.as_str())
+                                && let Some(b) = act.books.get(&c.account)
+                            {
+                                b.gauge.set(b.balance.0 as f64 / 1e6);
+                            }
+                            last = Some(c.account.as_str());
+                        }
+                        for c in charged {
+                            let id = c.msg.meta.id.clone();
+                            act.routers.route(RouteMessage {
+                                msg: c.msg,
+                                attempt: 0,
+                            });
+                            let _ = c.done.send(Ok(id));
+                        }
+                    }
+                    Err(e) => act.refund(charged, e),
+                }),
+        );
+    }
+
+    /// The batch carrying `charged` was not stored: none of them is acknowledged. Gives
+    /// the money back and writes the corrected balances, so the stored balances match the
+    /// stored messages again.
+    fn refund(&mut self, charged: Vec<Charged>, e: CommitError) {
+        tracing::error!(count = charged.len(), error = %e, "submits not stored; charges refunded");
+        let refusal = match e {
+            CommitError::Full => Refusal::QueueFull,
+            CommitError::Failed(_) => Refusal::Failed,
+        };
+        let mut fix = WriteBatch::default();
+        let mut fixed: Vec<String> = Vec::new();
+        for c in charged {
+            if let Some(b) = self.books.get_mut(&c.account) {
+                b.balance = Micros(b.balance.0 + c.charge.0);
+            }
+            if !fixed.contains(&c.account) {
+                fixed.push(c.account);
+            }
+            let _ = c.done.send(Err(refusal));
+        }
+        for a in fixed {
+            if let Some(b) = self.books.get(&a) {
+                fix.put(keys::balance(&a), b.balance.0.to_be_bytes().to_vec());
+            }
+        }
+        let c = self.store.commit(fix);
+        actix::spawn(async move {
+            if let Err(e) = c.await {
+                tracing::error!(error = %e, "could not store corrected balance");
+            }
+        });
     }
 
     fn book(&mut self, account: &str) -> Option<&mut Book> {
@@ -128,82 +235,63 @@ impl Actor for Ledger {
 }
 
 impl Handler<Accept> for Ledger {
-    type Result = ResponseActFuture<Self, Result<String, Refusal>>;
+    type Result = ResponseFuture<Result<String, Refusal>>;
 
-    fn handle(&mut self, m: Accept, _ctx: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, m: Accept, ctx: &mut Context<Self>) -> Self::Result {
         let Accept {
             mut meta,
             price,
             sm,
             raw,
         } = m;
-        let account = meta.account.clone();
+        let refused = |r: Refusal| -> Self::Result { Box::pin(async move { Err(r) }) };
         let kv = self.kv.clone();
-        let Some(book) = self.book(&account) else {
-            return Box::pin(fut::ready(Err(Refusal::Failed)));
+        let Some(book) = self.book(&meta.account) else {
+            return refused(Refusal::Failed);
         };
         if !book.bucket.try_take(Instant::now()) {
-            return Box::pin(fut::ready(Err(Refusal::Throttled)));
+            return refused(Refusal::Throttled);
         }
         let Some(charge) = price.times(meta.parts) else {
-            return Box::pin(fut::ready(Err(Refusal::NoCredit)));
+            return refused(Refusal::NoCredit);
         };
         if book.balance < charge {
-            return Box::pin(fut::ready(Err(Refusal::NoCredit)));
+            return refused(Refusal::NoCredit);
         }
         let id = match kv.generate_id() {
             Ok(n) => format_id(n),
             Err(e) => {
                 tracing::error!(error = %e, "id generation failed");
-                return Box::pin(fut::ready(Err(Refusal::Failed)));
+                return refused(Refusal::Failed);
             }
         };
-        let balance = Micros(book.balance.0 - charge.0);
-        meta.id = id.clone();
+        // the batch carries the balance as it stands when it is handed to the store
+        book.balance = Micros(book.balance.0 - charge.0);
+        meta.id = id;
         meta.charged = charge;
-        let mut batch = WriteBatch::default();
-        keys::accept(&mut batch, &meta, &raw);
-        batch.put(keys::balance(&account), balance.0.to_be_bytes().to_vec());
-        // Batches reach the store in the order they are queued here, each carrying the
-        // absolute balance; the in-memory balance moves only once the batch is queued.
-        let commit = match self.store.try_commit(batch) {
-            Ok(c) => c,
-            Err(CommitError::Full) => return Box::pin(fut::ready(Err(Refusal::QueueFull))),
-            Err(CommitError::Failed(_)) => return Box::pin(fut::ready(Err(Refusal::Failed))),
-        };
-        if let Some(b) = self.books.get_mut(&account) {
-            b.balance = balance;
+        keys::accept(&mut self.batch, &meta, &raw);
+        let (done, answer) = oneshot::channel();
+        if self.charged.is_empty() {
+            // runs after the submits already in the mailbox: one batch for all of them
+            ctx.notify(CommitCharged);
         }
-        let out = Arc::new(Outbound { meta, sm });
-        Box::pin(commit.into_actor(self).map(move |res, act, _ctx| match res {
-            Ok(()) => {
-                if let Some(b) = act.books.get(&account) {
-                    b.gauge.set(balance.0 as f64 / 1e6);
-                }
-                act.routers.route(RouteMessage { msg: out, attempt: 0 });
-                Ok(id)
-            }
-            Err(e) => {
-                // Not acknowledged. Give the money back and write the corrected balance, so
-                // the stored balance matches the stored messages again.
-                tracing::error!(%id, error = %e, "submit not stored; charge refunded");
-                if let Some(b) = act.books.get_mut(&account) {
-                    b.balance = Micros(b.balance.0 + charge.0);
-                    let mut fix = WriteBatch::default();
-                    fix.put(keys::balance(&account), b.balance.0.to_be_bytes().to_vec());
-                    let c = act.store.commit(fix);
-                    actix::spawn(async move {
-                        if let Err(e) = c.await {
-                            tracing::error!(error = %e, "could not store corrected balance");
-                        }
-                    });
-                }
-                match e {
-                    CommitError::Full => Err(Refusal::QueueFull),
-                    CommitError::Failed(_) => Err(Refusal::Failed),
-                }
-            }
-        }))
+        self.charged.push(Charged {
+            account: meta.account.clone(),
+            charge,
+            msg: Arc::new(Outbound { meta, sm }),
+            done,
+        });
+        if self.charged.len() >= MAX_BATCH {
+            self.commit_charged(ctx);
+        }
+        Box::pin(async move { answer.await.unwrap_or(Err(Refusal::Failed)) })
+    }
+}
+
+impl Handler<CommitCharged> for Ledger {
+    type Result = ();
+    fn handle(&mut self, _: CommitCharged, ctx: &mut Context<Self>) {
+        self.commit_charged(ctx);
     }
 }
 
