@@ -6,6 +6,8 @@
 //! Registration and receipts for one carrier id always reach the same shard, so they are
 //! handled in order. Writes not yet durable are remembered in memory (`registering`,
 //! `finishing`, `early_pending`) so a receipt racing its own registration is still matched.
+//! The registrations and ended messages of one mailbox drain go to the store as one batch,
+//! in the order they happened; each receipt is answered once that batch is durable.
 //!
 //! The messages most recently handed to carriers are also kept in memory (`awaiting`, a
 //! bounded cache), so a receipt that comes soon after its submit_sm_resp, the usual case,
@@ -20,6 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
+use tokio::sync::oneshot;
 
 use crate::domain::dlr::Stat;
 use crate::domain::message::{MessageMeta, MessageState, now_ms};
@@ -60,10 +63,21 @@ pub struct CarrierReceipt {
     pub err: String,
 }
 
-/// Commit the registrations received so far (sent to itself once per mailbox drain).
+/// Commit the writes gathered so far (sent to itself once per mailbox drain).
 #[derive(Message)]
 #[rtype(result = "()")]
-struct CommitRegistrations;
+struct CommitPending;
+
+/// A message ended in the pending batch, and what follows once the batch is stored.
+struct Ended {
+    id: String,
+    key: (String, String),
+    receipt: Option<keys::OutboxReceipt>,
+    done: oneshot::Sender<Result<(), ()>>,
+}
+
+/// Resolves once the batch that ends a message is stored (`Err` if it was not).
+type Finishing = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), ()>>>>;
 
 /// How long an early receipt waits for its submit_sm_resp.
 const EARLY_TTL_MS: u64 = 10 * 60 * 1000;
@@ -159,12 +173,14 @@ pub struct DlrCorrelator {
     early_stored: FastSet<(String, String)>,
     /// Registered messages whose receipt has not come yet (bounded; a cache of the store).
     awaiting: Awaiting,
-    /// Registrations not yet handed to the store: committed together once the mailbox is
-    /// drained, and always before any other write of this shard, so a message's events
-    /// reach the store in the order they happened.
-    registrations: WriteBatch,
-    /// The messages in `registrations`, to try again should the commit fail.
+    /// Writes not yet handed to the store (registrations, ended messages), in the order
+    /// they happened: committed together once the mailbox is drained, so a message's
+    /// events reach the store in order.
+    pending: WriteBatch,
+    /// The registrations in `pending`, to try again should the commit fail.
     registered: Vec<((String, String), Arc<Outbound>)>,
+    /// The messages `pending` ends.
+    ended: Vec<Ended>,
     /// `tern_dlr_total` by carrier and stat, registered once each.
     dlr_counters: HashMap<String, HashMap<Stat, metrics::Counter>>,
 }
@@ -193,8 +209,9 @@ impl DlrCorrelator {
             early_stored: FastSet::default(),
             awaiting: Awaiting::default(),
             dlr_counters: HashMap::new(),
-            registrations: WriteBatch::default(),
+            pending: WriteBatch::default(),
             registered: Vec::new(),
+            ended: Vec::new(),
         }
     }
 
@@ -224,16 +241,41 @@ impl DlrCorrelator {
         keys::decode(&v).ok()
     }
 
-    /// Hands the registrations received so far to the store as one commit.
-    fn commit_registrations(&mut self, ctx: &mut Context<Self>) {
-        if self.registrations.is_empty() {
+    /// Adds writes to the pending batch; the first after a commit schedules the next.
+    fn stage(&mut self, ops: WriteBatch, ctx: &mut Context<Self>) {
+        if self.pending.is_empty() {
+            // runs after the messages already in the mailbox: one commit for all of them
+            ctx.notify(CommitPending);
+        }
+        self.pending.ops.extend(ops.ops);
+    }
+
+    /// Hands the writes gathered so far to the store as one commit.
+    fn commit_pending(&mut self, ctx: &mut Context<Self>) {
+        if self.pending.is_empty() {
             return;
         }
-        let batch = std::mem::take(&mut self.registrations);
+        let batch = std::mem::take(&mut self.pending);
         let regs = std::mem::take(&mut self.registered);
+        let ended = std::mem::take(&mut self.ended);
         let commit = self.store.commit(batch);
         ctx.spawn(commit.into_actor(self).map(move |res, act, ctx| {
-            act.registrations_done(regs, res.is_ok(), ctx);
+            let stored = res.is_ok();
+            for e in ended {
+                act.finishing.remove(&e.id);
+                if stored {
+                    if let Some(r) = e.receipt {
+                        act.delivery.do_send(NewReceipt(r));
+                    }
+                    let _ = e.done.send(Ok(()));
+                } else {
+                    tracing::warn!(id = %e.id, "could not store receipt");
+                    // nothing of it was stored: the next receipt for it goes to the store
+                    act.awaiting.forget(&e.key);
+                    let _ = e.done.send(Err(()));
+                }
+            }
+            act.registrations_done(regs, stored, ctx);
         }));
     }
 
@@ -278,52 +320,33 @@ impl DlrCorrelator {
         stat: Stat,
         err: &str,
         mut extra: WriteBatch,
-    ) -> ResponseActFuture<Self, Result<(), ()>> {
-        let carrier = key.0.as_str();
-        // registrations not yet sent go first in the same batch: one commit, so the store
-        // can never take this message's Final event and refuse its Submitted one
-        let mut batch = std::mem::take(&mut self.registrations);
-        let regs = std::mem::take(&mut self.registered);
-        batch.ops.append(&mut extra.ops);
-        let mut extra = batch;
+        ctx: &mut Context<Self>,
+    ) -> Finishing {
         let (batch, receipt) = super::finalize(&meta, stat, err, now_ms(), self.receipt_ttl_ms);
         extra.ops.extend(batch.ops);
         extra.del(keys::correlation(&key.0, &key.1));
-        match self.dlr_counters.get(carrier).and_then(|m| m.get(&stat)) {
+        match self.dlr_counters.get(&key.0).and_then(|m| m.get(&stat)) {
             Some(c) => c.increment(1),
             None => {
-                let c = metrics::counter!("tern_dlr_total", "carrier" => carrier.to_string(), "stat" => stat.as_str());
+                let c = metrics::counter!("tern_dlr_total", "carrier" => key.0.clone(), "stat" => stat.as_str());
                 c.increment(1);
                 self.dlr_counters
-                    .entry(carrier.to_string())
+                    .entry(key.0.clone())
                     .or_default()
                     .insert(stat, c);
             }
         }
-        let id = meta.id.clone();
-        self.finishing.insert(id.clone());
+        self.finishing.insert(meta.id.clone());
         self.awaiting.ended(key.clone());
-        let commit = self.store.commit(extra);
-        Box::pin(commit.into_actor(self).map(move |res, act, ctx| {
-            act.finishing.remove(&id);
-            if res.is_err() {
-                // nothing of it was stored: the next receipt for it goes to the store
-                act.awaiting.forget(&key);
-            }
-            act.registrations_done(regs, res.is_ok(), ctx);
-            match res {
-                Ok(()) => {
-                    if let Some(r) = receipt {
-                        act.delivery.do_send(NewReceipt(r));
-                    }
-                    Ok(())
-                }
-                Err(e) => {
-                    tracing::warn!(%id, error = %e, "could not store receipt");
-                    Err(())
-                }
-            }
-        }))
+        self.stage(extra, ctx);
+        let (done, stored) = oneshot::channel();
+        self.ended.push(Ended {
+            id: meta.id,
+            key,
+            receipt,
+            done,
+        });
+        Box::pin(async move { stored.await.unwrap_or(Err(())) })
     }
 
     /// Ends messages of this shard whose receipt never came within the message TTL.
@@ -357,8 +380,8 @@ impl DlrCorrelator {
             }
             tracing::info!(%id, %carrier, "no receipt within the message TTL; ending EXPIRED");
             let key = (carrier, carrier_id);
-            let f = self.finish(meta, key, Stat::Expired, "000", WriteBatch::default());
-            ctx.spawn(f.map(|_, _, _| ()));
+            let f = self.finish(meta, key, Stat::Expired, "000", WriteBatch::default(), ctx);
+            ctx.spawn(f.into_actor(self).map(|_, _, _| ()));
         }
     }
 
@@ -479,8 +502,9 @@ impl Handler<Register> for DlrCorrelator {
                 early.stat,
                 &early.err,
                 batch,
+                ctx,
             );
-            return Box::pin(f.map(move |res, act, ctx| {
+            return Box::pin(f.into_actor(self).map(move |res, act, ctx| {
                 if res.is_err() {
                     // nothing of the batch was stored: the early receipt is still where it was
                     if was_stored {
@@ -500,26 +524,22 @@ impl Handler<Register> for DlrCorrelator {
         }
         self.registering.insert(key.clone(), tern_id);
         self.awaiting.insert(key.clone(), m.msg.clone());
-        if self.registrations.is_empty() {
-            // runs after the messages already in the mailbox: one commit for all of them
-            ctx.notify(CommitRegistrations);
-        }
-        self.registrations.ops.extend(batch.ops);
+        self.stage(batch, ctx);
         self.registered.push((key, m.msg));
         Box::pin(fut::ready(()))
     }
 }
 
-impl Handler<CommitRegistrations> for DlrCorrelator {
+impl Handler<CommitPending> for DlrCorrelator {
     type Result = ();
-    fn handle(&mut self, _: CommitRegistrations, ctx: &mut Context<Self>) {
-        self.commit_registrations(ctx);
+    fn handle(&mut self, _: CommitPending, ctx: &mut Context<Self>) {
+        self.commit_pending(ctx);
     }
 }
 
 impl Handler<CarrierReceipt> for DlrCorrelator {
     type Result = ResponseActFuture<Self, Result<(), ()>>;
-    fn handle(&mut self, m: CarrierReceipt, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, m: CarrierReceipt, ctx: &mut Context<Self>) -> Self::Result {
         if !m.stat.is_final() {
             return Box::pin(fut::ready(Ok(())));
         }
@@ -527,7 +547,15 @@ impl Handler<CarrierReceipt> for DlrCorrelator {
         match self.awaiting.receipt(&key) {
             // registered recently and no receipt for it yet: no store read needed
             Known::Waiting(msg) if !self.finishing.contains(&msg.meta.id) => {
-                return self.finish(msg.meta.clone(), key, m.stat, &m.err, WriteBatch::default());
+                let f = self.finish(
+                    msg.meta.clone(),
+                    key,
+                    m.stat,
+                    &m.err,
+                    WriteBatch::default(),
+                    ctx,
+                );
+                return Box::pin(f.into_actor(self));
             }
             Known::Waiting(_) | Known::Ended => {
                 metrics::counter!("tern_dlr_duplicate_total", "carrier" => key.0).increment(1);
@@ -571,13 +599,15 @@ impl Handler<CarrierReceipt> for DlrCorrelator {
             metrics::counter!("tern_dlr_duplicate_total", "carrier" => carrier).increment(1);
             return Box::pin(fut::ready(Ok(())));
         }
-        self.finish(
+        let f = self.finish(
             rec.meta,
             (carrier, carrier_id),
             m.stat,
             &m.err,
             WriteBatch::default(),
-        )
+            ctx,
+        );
+        Box::pin(f.into_actor(self))
     }
 }
 
