@@ -12,6 +12,7 @@ use actix::prelude::*;
 use crate::domain::message::now_ms;
 use crate::store::keys::{self, OutboxReceipt};
 use crate::store::kv::{Kv, WriteBatch};
+use crate::store::record;
 
 use super::esme_session::{EsmeSession, SendReceipt, Unbind};
 use super::store::StoreHandle;
@@ -154,7 +155,7 @@ impl Delivery {
         let rows = self.kv.scan_prefix(&keys::outbox_prefix(account));
         let q = self.accounts.entry(account.to_string()).or_default();
         for row in rows.into_iter().flatten() {
-            if let Ok(r) = keys::decode::<OutboxReceipt>(&row.1)
+            if let Ok(r) = record::decode_outbox(&row.1)
                 && q.known.insert(r.id.clone())
             {
                 q.queue.push_back((r, 0));
@@ -212,7 +213,7 @@ impl Delivery {
         let now = now_ms();
         let mut b = WriteBatch::default();
         for (k, v) in self.kv.scan_prefix(b"o/").into_iter().flatten() {
-            if let Ok(r) = keys::decode::<OutboxReceipt>(&v) {
+            if let Ok(r) = record::decode_outbox(&v) {
                 let live = self
                     .accounts
                     .get(&r.account)

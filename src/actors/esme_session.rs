@@ -561,9 +561,8 @@ impl Handler<SendReceipt> for EsmeSession {
         let r = m.receipt;
         let text = format_receipt(&r.id, r.stat, &r.err, r.submit_ms, r.done_ms);
         let seq = self.next_seq();
-        let cmd = pdu::receipt_deliver_sm(
-            seq, &r.id, &r.from, &r.to, r.to_ton, r.to_npi, r.stat, &text,
-        );
+        let cmd =
+            pdu::receipt_deliver_sm(seq, &r.id, &r.from, &r.to, r.to_ton, r.to_npi, r.stat, text);
         tracing::debug!(peer = %self.peer, id = %r.id, to = %redact(&r.to), "receipt to ESME");
         self.outstanding.insert(seq, (r.id, Instant::now()));
         self.write(cmd, ctx);

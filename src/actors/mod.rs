@@ -18,6 +18,7 @@ use crate::domain::dlr::Stat;
 use crate::domain::message::{MessageMeta, MessageState};
 use crate::store::keys::{self, OutboxReceipt};
 use crate::store::kv::WriteBatch;
+use crate::store::record;
 
 /// A hash map on the message path. foldhash, randomly seeded, costs a fraction of std's
 /// SipHash on the short ids these maps hold (tern's own ids and sequence numbers, and the
@@ -73,7 +74,7 @@ pub fn finalize(
     if let Some(r) = &receipt {
         // one receipt per message id: a receipt the ESME takes before the next checkpoint
         // never reaches sled
-        b.insert_new(keys::outbox(&r.account, &r.id), keys::encode(r));
+        b.insert_new(keys::outbox(&r.account, &r.id), record::encode_outbox(r));
     }
     (b, receipt)
 }

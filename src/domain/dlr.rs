@@ -169,28 +169,47 @@ impl Receipt {
 /// done date:YYMMDDhhmm stat:… err:… text:` (the first 20 characters of the message text are
 /// not echoed: tern never copies message text into receipts or logs).
 pub fn format_receipt(id: &str, stat: Stat, err: &str, submit_ms: u64, done_ms: u64) -> String {
+    use std::fmt::Write;
+    // one buffer, written in place: this runs for every receipt tern sends
+    let mut t = String::with_capacity(96 + id.len() + err.len());
     let dlvrd = if stat == Stat::Delivrd { "001" } else { "000" };
-    format!(
-        "id:{id} sub:001 dlvrd:{dlvrd} submit date:{} done date:{} stat:{stat} err:{err:0>3} text:",
-        smpp_date(submit_ms),
-        smpp_date(done_ms)
-    )
+    t.push_str("id:");
+    t.push_str(id);
+    t.push_str(" sub:001 dlvrd:");
+    t.push_str(dlvrd);
+    t.push_str(" submit date:");
+    write_smpp_date(&mut t, submit_ms);
+    t.push_str(" done date:");
+    write_smpp_date(&mut t, done_ms);
+    // writing to a String cannot fail
+    let _ = write!(t, " stat:{stat} err:{err:0>3} text:");
+    t
 }
 
 /// `YYMMDDhhmm` in UTC for a Unix time in milliseconds.
 pub fn smpp_date(unix_ms: u64) -> String {
+    let mut s = String::with_capacity(10);
+    write_smpp_date(&mut s, unix_ms);
+    s
+}
+
+/// Appends [`smpp_date`]'s `YYMMDDhhmm` to `out`.
+fn write_smpp_date(out: &mut String, unix_ms: u64) {
     let secs = unix_ms / 1000;
     let days = (secs / 86_400) as i64;
     let sod = secs % 86_400;
     let (y, m, d) = civil_from_days(days);
-    format!(
-        "{:02}{:02}{:02}{:02}{:02}",
-        y.rem_euclid(100),
-        m,
-        d,
+    for v in [
+        y.rem_euclid(100) as u64,
+        u64::from(m),
+        u64::from(d),
         sod / 3600,
-        (sod % 3600) / 60
-    )
+        (sod % 3600) / 60,
+    ] {
+        // every field is below 100: two digits
+        out.push(char::from(b'0' + (v / 10 % 10) as u8));
+        out.push(char::from(b'0' + (v % 10) as u8));
+    }
 }
 
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).

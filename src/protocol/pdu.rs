@@ -51,9 +51,9 @@ pub fn receipt_deliver_sm(
     to_ton: u8,
     to_npi: u8,
     stat: Stat,
-    text: &str,
+    text: String,
 ) -> Command {
-    let sm = OctetString::from_vec(text.as_bytes().to_vec()).unwrap_or_default();
+    let sm = OctetString::from_vec(text.into_bytes()).unwrap_or_default();
     let mut d = DeliverSm::builder()
         .source_addr_ton(Ton::International)
         .source_addr_npi(Npi::Isdn)
@@ -141,7 +141,7 @@ mod tests {
             5,
             0,
             Stat::Delivrd,
-            "id:00000000000000ff stat:DELIVRD",
+            "id:00000000000000ff stat:DELIVRD".to_string(),
         ));
         let Some(Pdu::DeliverSm(d)) = c.pdu() else {
             panic!()

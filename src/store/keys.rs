@@ -7,7 +7,7 @@
 //! | `b/<account>` | balance, i64 big-endian micro-units | Ledger, with each charge |
 //! | `c/<carrier>/<carrier id>` | tern id, while the message waits for its receipt | DlrCorrelator |
 //! | `e/<carrier>/<carrier id>` | an early receipt waiting for its submit_sm_resp | DlrCorrelator |
-//! | `o/<account>/<id>` | a receipt waiting for the ESME ([`OutboxReceipt`]) | DlrCorrelator / Router |
+//! | `o/<account>/<id>` | a receipt waiting for the ESME ([`OutboxReceipt`], binary: [`super::record`]) | DlrCorrelator / Router |
 //!
 //! Charge and message go in one batch, so after any crash balances and messages agree.
 //!

@@ -1,4 +1,5 @@
-//! The binary form of a message's meta and history events in the store.
+//! The binary form of a message's meta, its history events and its outbox receipt in the
+//! store.
 //!
 //! Every message writes its record to sled once (keys.rs), so its size is paid for in
 //! sled's leaf copies, the journal and the memtables. JSON with field names made the record
@@ -7,12 +8,13 @@
 //!
 //! Records written by earlier versions (JSON) still decode: a binary meta starts with
 //! [`FORMAT`] where the JSON form started with a zero byte (its length's high byte), and a
-//! binary event starts with [`FORMAT`] where JSON started with `{`.
+//! binary event or outbox receipt starts with [`FORMAT`] where JSON started with `{`.
 
 use crate::domain::dlr::Stat;
 use crate::domain::message::{Event, MessageMeta, MessageState};
 use crate::domain::money::Micros;
 
+use super::keys::OutboxReceipt;
 use super::kv::StoreError;
 
 /// First byte of a binary meta or event.
@@ -140,6 +142,49 @@ pub fn decode_event(v: &[u8]) -> Result<Event, StoreError> {
     Ok(Event { at_ms, state })
 }
 
+/// An outbox receipt in binary form, [`FORMAT`] first.
+pub fn encode_outbox(r: &OutboxReceipt) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64 + r.id.len() + r.from.len() + r.to.len());
+    out.push(FORMAT);
+    put_str(&mut out, &r.id);
+    put_str(&mut out, &r.account);
+    put_str(&mut out, &r.from);
+    put_str(&mut out, &r.to);
+    out.push(r.to_ton);
+    out.push(r.to_npi);
+    put_str(&mut out, r.stat.as_str());
+    put_str(&mut out, &r.err);
+    for t in [r.submit_ms, r.done_ms, r.expires_ms] {
+        out.extend_from_slice(&t.to_be_bytes());
+    }
+    out
+}
+
+/// Decodes an outbox receipt, binary or (as written before) JSON.
+pub fn decode_outbox(v: &[u8]) -> Result<OutboxReceipt, StoreError> {
+    let Some(rest) = v.strip_prefix(&[FORMAT]) else {
+        return serde_json::from_slice(v).map_err(|e| StoreError(e.to_string()));
+    };
+    let mut r = Reader(rest);
+    let out = OutboxReceipt {
+        id: r.str()?,
+        account: r.str()?,
+        from: r.str()?,
+        to: r.str()?,
+        to_ton: r.u8()?,
+        to_npi: r.u8()?,
+        stat: Stat::parse(&r.str()?).ok_or_else(corrupt)?,
+        err: r.str()?,
+        submit_ms: r.u64()?,
+        done_ms: r.u64()?,
+        expires_ms: r.u64()?,
+    };
+    if !r.0.is_empty() {
+        return Err(corrupt());
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -202,5 +247,42 @@ mod tests {
         }
         assert!(decode_event(&[FORMAT, 0, 0]).is_err());
         assert!(decode_event(&[FORMAT, 0, 0, 0, 0, 0, 0, 0, 1, 9]).is_err());
+    }
+
+    #[test]
+    fn outbox_receipts_round_trip_and_json_ones_still_read() {
+        let r = OutboxReceipt {
+            id: "00000000000000ff".into(),
+            account: "demo".into(),
+            from: "491701234567".into(),
+            to: "ACME".into(),
+            to_ton: 5,
+            to_npi: 0,
+            stat: Stat::Undeliv,
+            err: "001".into(),
+            submit_ms: 1,
+            done_ms: 2,
+            expires_ms: 3,
+        };
+        let v = encode_outbox(&r);
+        assert_eq!(decode_outbox(&v).unwrap(), r);
+        let json = serde_json::to_vec(&r).unwrap();
+        assert!(
+            v.len() * 5 < json.len() * 3,
+            "{} vs {} bytes",
+            v.len(),
+            json.len()
+        );
+        assert_eq!(
+            decode_outbox(&json).unwrap(),
+            r,
+            "written by an earlier version"
+        );
+        for cut in 0..v.len() {
+            assert!(decode_outbox(&v[..cut]).is_err(), "truncated at {cut}");
+        }
+        let mut long = v.clone();
+        long.push(0);
+        assert!(decode_outbox(&long).is_err(), "trailing bytes");
     }
 }
