@@ -129,6 +129,10 @@ pub(crate) fn load_line(l: &Load) -> String {
     l.line()
 }
 
+// the same allocator as the switch: the load generator shares its cores
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     match Cli::parse().cmd {
