@@ -33,6 +33,24 @@ pub struct NodeConfig {
     /// sled's page cache, MiB (the largest part of tern's memory).
     #[serde(default = "default_store_cache_mb")]
     pub store_cache_mb: u64,
+    /// Threads running the actors (sessions, ledger, router, correlator, carriers). Unset:
+    /// one fewer than the machine's cores, at least one, since the store's writer,
+    /// checkpoints and fsyncs need a core of their own.
+    #[serde(default)]
+    pub workers: Option<usize>,
+}
+
+impl NodeConfig {
+    /// The number of actor threads to run (see [`NodeConfig::workers`]).
+    pub fn worker_threads(&self) -> usize {
+        self.workers.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2)
+                .saturating_sub(1)
+                .max(1)
+        })
+    }
 }
 
 fn default_data_dir() -> PathBuf {
@@ -56,6 +74,7 @@ impl Default for NodeConfig {
             receipt_ttl_s: default_receipt_ttl(),
             message_ttl_s: default_message_ttl(),
             store_cache_mb: default_store_cache_mb(),
+            workers: None,
         }
     }
 }
@@ -386,6 +405,11 @@ impl Config {
                 "smpp.window and smpp.max_pending_submits must be at least 1".into(),
             );
         }
+        if let Some(w) = self.node.workers
+            && !(1..=1024).contains(&w)
+        {
+            p(top, format!("node.workers: {w} must be 1 to 1024"));
+        }
         if self.http.listen.parse::<SocketAddr>().is_err() {
             p(
                 top,
@@ -566,6 +590,26 @@ carriers = ["sim"]
             panic!("must fail")
         };
         assert_eq!(problems[0].line, 3, "{problems:?}");
+    }
+
+    #[test]
+    fn workers_default_to_all_cores_but_one() {
+        let c = Config::parse(GOOD, "t.toml").unwrap();
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        assert_eq!(c.node.worker_threads(), (cores - 1).max(1));
+        let three = GOOD.replace("data_dir = \"x\"", "data_dir = \"x\"\nworkers = 3");
+        assert_eq!(
+            Config::parse(&three, "t.toml")
+                .unwrap()
+                .node
+                .worker_threads(),
+            3
+        );
+        let zero = GOOD.replace("data_dir = \"x\"", "data_dir = \"x\"\nworkers = 0");
+        let Err(ConfigError::Invalid { problems, .. }) = Config::parse(&zero, "t.toml") else {
+            panic!("must fail")
+        };
+        assert!(problems[0].message.contains("node.workers"), "{problems:?}");
     }
 
     #[test]

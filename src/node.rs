@@ -1,8 +1,10 @@
 //! Starts a whole switch from a [`Config`]: store, actors, listeners; and stops it cleanly.
 //!
-//! Threads: the actix System (main thread) runs the accept loop and actix-web; one worker
-//! Arbiter per core runs ESME sessions, ledger, router and correlator shards and carriers;
-//! the Store has an Arbiter of its own so fsync waits never delay protocol work.
+//! Threads: the actix System (main thread) runs the accept loop and actix-web; worker
+//! Arbiters (`node.workers`, by default one fewer than the cores) run ESME sessions,
+//! ledger, router and correlator shards and carriers; the Store has an Arbiter of its own
+//! so fsync waits never delay protocol work, and the store's checkpoints a thread of their
+//! own: the core left over is theirs.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -59,15 +61,7 @@ pub fn install_metrics() -> Result<PrometheusHandle, String> {
 /// Must be called inside an actix System (`#[actix_web::main]`).
 pub async fn run(cfg: Config) -> Result<(), String> {
     let prom = install_metrics()?;
-    let workers: Vec<Arbiter> = (0..std::env::var("TERN_WORKERS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(
-            std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(2)
-                .max(1),
-        ))
+    let workers: Vec<Arbiter> = (0..cfg.node.worker_threads())
         .map(|_| Arbiter::new())
         .collect();
     let handles: Vec<ArbiterHandle> = workers.iter().map(|a| a.handle()).collect();
