@@ -83,7 +83,9 @@ type Finishing = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), (
 const EARLY_TTL_MS: u64 = 10 * 60 * 1000;
 
 /// Messages per shard whose receipt is awaited in memory; older ones are found in the store.
-const AWAITING_MAX: usize = 20_000;
+const AWAITING_MAX: usize = 50_000;
+/// Carrier ids per shard remembered at all, waiting or ended (ended ones catch duplicates).
+const REMEMBERED_MAX: usize = 2 * AWAITING_MAX;
 
 /// A carrier message id the correlator remembers.
 enum Slot {
@@ -104,23 +106,31 @@ enum Known {
 }
 
 /// The most recently registered or ended messages by (carrier, carrier id), oldest first
-/// out.
+/// out: at most [`AWAITING_MAX`] waiting and [`REMEMBERED_MAX`] in all, so ended ones
+/// never crowd out the ones still waiting for their receipt.
 #[derive(Default)]
 struct Awaiting {
     by_id: FastMap<(String, String), Slot>,
+    /// Keys in the order they were first remembered (some may be gone from `by_id`).
     order: VecDeque<(String, String)>,
+    /// Entries of `by_id` that are [`Slot::Waiting`].
+    waiting: usize,
 }
 
 impl Awaiting {
     fn put(&mut self, key: (String, String), slot: Slot) {
-        if self.by_id.insert(key.clone(), slot).is_none() {
-            self.order.push_back(key);
+        self.waiting += usize::from(matches!(slot, Slot::Waiting(_)));
+        match self.by_id.insert(key.clone(), slot) {
+            None => self.order.push_back(key),
+            Some(Slot::Waiting(_)) => self.waiting -= 1,
+            Some(Slot::Ended) => {}
         }
-        // `order` is trimmed by length, so it never holds more than AWAITING_MAX names
-        // whatever arrives
-        while self.order.len() > AWAITING_MAX {
-            if let Some(old) = self.order.pop_front() {
-                self.by_id.remove(&old);
+        while self.waiting > AWAITING_MAX || self.order.len() > REMEMBERED_MAX {
+            let Some(old) = self.order.pop_front() else {
+                break;
+            };
+            if let Some(Slot::Waiting(_)) = self.by_id.remove(&old) {
+                self.waiting -= 1;
             }
         }
     }
@@ -135,7 +145,10 @@ impl Awaiting {
         match self.by_id.get_mut(key) {
             None => Known::Unknown,
             Some(slot) => match std::mem::replace(slot, Slot::Ended) {
-                Slot::Waiting(msg) => Known::Waiting(msg),
+                Slot::Waiting(msg) => {
+                    self.waiting -= 1;
+                    Known::Waiting(msg)
+                }
                 Slot::Ended => Known::Ended,
             },
         }
@@ -148,7 +161,9 @@ impl Awaiting {
 
     /// Forgets `key` (its end could not be stored: the store decides next time).
     fn forget(&mut self, key: &(String, String)) {
-        self.by_id.remove(key);
+        if let Some(Slot::Waiting(_)) = self.by_id.remove(key) {
+            self.waiting -= 1;
+        }
     }
 
     /// Whether `key` is remembered at all.
@@ -625,6 +640,67 @@ impl CorrelatorShards {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn key(i: usize) -> (String, String) {
+        ("sim".into(), format!("{i:x}"))
+    }
+
+    fn outbound() -> Arc<Outbound> {
+        Arc::new(Outbound {
+            meta: MessageMeta::sample(),
+            sm: rusmpp::pdus::SubmitSm::default(),
+        })
+    }
+
+    #[test]
+    fn ended_ids_catch_duplicates_without_crowding_out_waiting_ones() {
+        let mut a = Awaiting::default();
+        a.insert(key(0), outbound());
+        assert!(matches!(a.receipt(&key(0)), Known::Waiting(_)));
+        assert!(matches!(a.receipt(&key(0)), Known::Ended), "a duplicate");
+        // more messages than may wait come and end: one still waiting stays, since ended
+        // ones do not count against the waiting ones
+        a.insert(key(1), outbound());
+        for i in 2..AWAITING_MAX + 10 {
+            a.insert(key(i), outbound());
+            assert!(matches!(a.receipt(&key(i)), Known::Waiting(_)));
+        }
+        assert_eq!(a.waiting, 1);
+        assert!(a.knows(&key(0)), "and duplicates are still caught");
+        // what is remembered at all is bounded: the oldest ids go, waiting or not
+        for i in AWAITING_MAX + 10..REMEMBERED_MAX + 10 {
+            a.insert(key(i), outbound());
+            assert!(matches!(a.receipt(&key(i)), Known::Waiting(_)));
+        }
+        assert!(a.order.len() <= REMEMBERED_MAX);
+        assert!(!a.knows(&key(0)), "the oldest ended id is forgotten");
+        assert!(
+            matches!(a.receipt(&key(1)), Known::Unknown),
+            "key 1 is asked of the store"
+        );
+        assert_eq!(a.waiting, 0);
+    }
+
+    #[test]
+    fn at_most_awaiting_max_wait_in_memory() {
+        let mut a = Awaiting::default();
+        for i in 0..AWAITING_MAX + 5 {
+            a.insert(key(i), outbound());
+        }
+        assert_eq!(a.waiting, AWAITING_MAX);
+        assert!(
+            matches!(a.receipt(&key(0)), Known::Unknown),
+            "oldest: ask the store"
+        );
+        assert!(matches!(
+            a.receipt(&key(AWAITING_MAX + 4)),
+            Known::Waiting(_)
+        ));
+        assert_eq!(a.waiting, AWAITING_MAX - 1);
+        a.forget(&key(AWAITING_MAX + 4));
+        a.forget(&key(AWAITING_MAX + 3));
+        assert_eq!(a.waiting, AWAITING_MAX - 2);
+    }
 
     #[test]
     fn early_receipt_keys_name_their_carrier_and_id() {
