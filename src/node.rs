@@ -26,6 +26,7 @@ use crate::actors::ledger::{Ledger, LedgerShards};
 use crate::actors::router::{Outbound, RouteMessage, RouterShard, RouterShards};
 use crate::actors::store::{STORE_MAILBOX, Store, StoreHandle};
 use crate::config::Config;
+use crate::domain::backlog::{Backlog, Backlogs};
 use crate::domain::message::MessageState;
 use crate::protocol::codec::SmppCodec;
 use crate::protocol::writer::{WRITE_QUEUE, spawn_writer};
@@ -142,16 +143,22 @@ pub async fn run(cfg: Config) -> Result<(), String> {
     );
 
     let mut carriers = HashMap::new();
+    let mut backlogs = Vec::new();
     for (i, c) in cfg.carriers.iter().enumerate() {
         let c = c.get_ref().clone();
         let id = c.id.clone();
         let corr = correlators.clone();
+        let backlog = Arc::new(Backlog::for_carrier(c.binds, c.window));
+        backlogs.push((id.clone(), backlog.clone()));
         carriers.insert(
             id,
-            Carrier::start_in_arbiter(&handles[i % nshards], move |_| Carrier::new(c, corr)),
+            Carrier::start_in_arbiter(&handles[i % nshards], move |_| {
+                Carrier::new(c, corr, backlog)
+            }),
         );
     }
     let carriers = Arc::new(carriers);
+    let backlogs = Backlogs::new(backlogs);
 
     let routers = RouterShards(
         (0..nshards)
@@ -215,6 +222,7 @@ pub async fn run(cfg: Config) -> Result<(), String> {
         inactivity: Duration::from_secs(cfg.smpp.inactivity_timeout_s),
         window: cfg.smpp.window,
         max_pending: cfg.smpp.max_pending_submits,
+        backlogs,
     };
     let accept = actix_rt::spawn(accept_loop(listener, handles.clone(), env));
 

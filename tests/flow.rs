@@ -3,6 +3,8 @@
 mod common;
 
 use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::*;
@@ -427,4 +429,60 @@ async fn a_receipt_that_never_comes_ends_expired() {
     let r = e.next_receipt(20).await;
     assert_eq!(r.tlv_id.as_deref(), Some(id.as_str()));
     assert_eq!(field(&r.text, "stat"), Some("EXPIRED"), "{}", r.text);
+}
+
+#[tokio::test]
+async fn a_backlogged_carrier_slows_its_esmes_without_losing_anything() {
+    // a carrier that takes one message at a time, 20 ms each (about 50/s): its queue passes
+    // its high-water mark (64) at once, and the session holds submits back
+    let sim = Sim::start(&["--response-delay-ms", "20", "--dlr-delay-ms", "1"]).await;
+    let slow = format!(
+        "[[carriers]]\nid = \"c1\"\nhost = \"127.0.0.1\"\nport = {}\nsystem_id = \"tern\"\npassword = \"ternpass\"\ntps = 100000\nwindow = 1\nresponse_timeout_s = 5\n",
+        sim.port
+    );
+    let t = Tern::start(&format!("{}{}{}", demo(""), slow, route("", &["c1"]))).await;
+    let mut e = bind(t.smpp, "demo", "demopass", Mode::Trx)
+        .await
+        .expect("bind");
+    let n = 200;
+    let acked = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for i in 0..n {
+        let c = e.client.clone();
+        let acked = acked.clone();
+        tasks.push(tokio::spawn(async move {
+            let r = submit(&c, sm("ACME", &format!("4917{i:04}"), "x")).await;
+            acked.fetch_add(1, Ordering::Relaxed);
+            r
+        }));
+    }
+    // held back, not stuck: the session still answers while its submits wait
+    e.client
+        .enquire_link()
+        .await
+        .expect("enquire_link answered while submits are held back");
+    // the carrier takes at most 50 a second, so in half a second at most about 90 (64
+    // queued, some in flight, 25 taken) can have been acknowledged; without flow control
+    // all 200 are, as soon as they are stored
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let early = acked.load(Ordering::Relaxed);
+    assert!(
+        early < n,
+        "all {early} acknowledged at once: nothing was held back"
+    );
+    let mut ids = HashSet::new();
+    for task in tasks {
+        ids.insert(task.await.expect("task").expect("accepted"));
+    }
+    assert_eq!(ids.len(), n, "every submit accepted once");
+    let mut got = HashSet::new();
+    while got.len() < n {
+        got.insert(
+            e.next_receipt(60)
+                .await
+                .tlv_id
+                .expect("receipted_message_id"),
+        );
+    }
+    assert_eq!(got, ids, "every message delivered and receipted");
 }

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 
 use crate::config::CarrierConfig;
+use crate::domain::backlog::Backlog;
 use crate::domain::breaker::{Breaker, BreakerState};
 use crate::domain::dlr::hex_id_as_decimal;
 use crate::domain::throttle::TokenBucket;
@@ -120,14 +121,16 @@ pub struct Carrier {
     published: Instant,
     /// `tern_carrier_submit_total{status="ESME_ROK"}`.
     submit_ok: metrics::Counter,
+    /// The queue's depth, for the ESME sessions' flow control.
+    backlog: Arc<Backlog>,
 }
 
 /// How often the hot path refreshes the carrier's gauges (the 1 s tick always does).
 const PUBLISH_EVERY: Duration = Duration::from_millis(100);
 
 impl Carrier {
-    /// A carrier with the given config.
-    pub fn new(cfg: CarrierConfig, correlators: CorrelatorShards) -> Self {
+    /// A carrier with the given config; its queue depth is kept in `backlog`.
+    pub fn new(cfg: CarrierConfig, correlators: CorrelatorShards, backlog: Arc<Backlog>) -> Self {
         let now = Instant::now();
         let submit_ok = metrics::counter!("tern_carrier_submit_total", "carrier" => cfg.id.clone(), "status" => status::name(status::OK));
         Carrier {
@@ -135,6 +138,7 @@ impl Carrier {
             breaker: Breaker::new(5, Duration::from_secs(10)),
             cfg: Arc::new(cfg),
             correlators,
+            backlog,
             queue: VecDeque::new(),
             slots: Vec::new(),
             started: now,
@@ -219,6 +223,7 @@ impl Carrier {
                 addr.do_send(SessionSubmit { job });
             }
         }
+        self.backlog.set(self.queue.len());
         if now.duration_since(self.published) >= PUBLISH_EVERY {
             self.publish();
         }

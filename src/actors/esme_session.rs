@@ -7,6 +7,7 @@
 //! goes out when the Ledger says the message is durable, so many submits are in flight at
 //! once and are answered in the order they become durable.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,6 +25,7 @@ use tokio_util::codec::Encoder;
 use crate::accounts::{Account, AccountTable, verify_password};
 use crate::credentials::VerifiedCache;
 use crate::domain::address::{check_destination, redact};
+use crate::domain::backlog::Backlogs;
 use crate::domain::dlr::format_receipt;
 use crate::domain::encoding::parts;
 use crate::domain::message::{MessageMeta, now_ms};
@@ -71,6 +73,24 @@ pub struct SessionEnv {
     pub window: usize,
     /// submit_sm being stored at once per bind.
     pub max_pending: usize,
+    /// Carrier queue depths: submits for a backlogged carrier are taken more slowly.
+    pub backlogs: Backlogs,
+}
+
+/// How often held-back submits are looked at again.
+const HOLD_STEP: Duration = Duration::from_millis(2);
+/// Longest a submit is held back for a backlogged carrier; then it is taken whatever the
+/// backlog (the carrier's queue has a hard limit of its own), so an ESME is slowed down,
+/// never stalled.
+const MAX_HOLD: Duration = Duration::from_secs(1);
+
+/// A submit checked and ready for the ledger, held back while its carrier is backlogged.
+struct HeldSubmit {
+    seq: u32,
+    /// When it was read.
+    t0: Instant,
+    accept: Accept,
+    route: Arc<[String]>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,6 +143,11 @@ pub struct EsmeSession {
     submit_ok: Option<metrics::Counter>,
     /// `tern_submit_latency_seconds`.
     latency: metrics::Histogram,
+    /// Submits held back while their carrier is backlogged, in the order they came: the
+    /// ESME's submit_sm_resp waits, so its own window slows it down (flow control).
+    held: VecDeque<HeldSubmit>,
+    /// A look at `held` is scheduled.
+    held_wake: bool,
 }
 
 impl EsmeSession {
@@ -140,6 +165,8 @@ impl EsmeSession {
             closing: false,
             submit_ok: None,
             latency: metrics::histogram!("tern_submit_latency_seconds"),
+            held: VecDeque::new(),
+            held_wake: false,
         }
     }
 
@@ -266,8 +293,8 @@ impl EsmeSession {
         self.write(pdu::error_resp(CommandId::SubmitSmResp, status, seq), ctx);
     }
 
-    fn on_submit(&mut self, cmd: Command, ctx: &mut Context<Self>) {
-        let t0 = Instant::now();
+    /// A submit_sm read at `t0`.
+    fn on_submit(&mut self, cmd: Command, t0: Instant, ctx: &mut Context<Self>) {
         let seq = cmd.sequence_number();
         let account = match &self.state {
             BindState::Bound { account, mode, .. } if *mode != Mode::Receiver => account.clone(),
@@ -281,7 +308,7 @@ impl EsmeSession {
         let Some(Pdu::SubmitSm(sm)) = cmd.pdu() else {
             return;
         };
-        if self.pending >= self.env.max_pending {
+        if self.pending + self.held.len() >= self.env.max_pending {
             return self.refuse_submit(seq, CommandStatus::EsmeRmsgqful, ctx);
         }
         let source = sm.source_addr.to_string();
@@ -297,9 +324,9 @@ impl EsmeSession {
             Ok(d) => d.to_string(),
             Err(_) => return self.refuse_submit(seq, CommandStatus::EsmeRinvdstadr, ctx),
         };
-        if self.env.routes.borrow().lookup(&dest).is_none() {
+        let Some(route) = self.env.routes.borrow().lookup(&dest) else {
             return self.refuse_submit(seq, CommandStatus::EsmeRsubmitfail, ctx);
-        }
+        };
         let (len, dc, esm) = message_shape(sm);
         let meta = MessageMeta {
             id: String::new(),
@@ -318,17 +345,65 @@ impl EsmeSession {
             return self.refuse_submit(seq, CommandStatus::EsmeRsyserr, ctx);
         }
         let sm: SubmitSm = sm.clone();
-        let accept = Accept {
-            meta,
-            price: account.price,
-            sm,
-            raw: raw.to_vec(),
+        let submit = HeldSubmit {
+            seq,
+            t0,
+            accept: Accept {
+                meta,
+                price: account.price,
+                sm,
+                raw: raw.to_vec(),
+            },
+            route,
         };
+        if !self.held.is_empty() || self.env.backlogs.over(&submit.route) {
+            // flow control: its carrier is behind (or others wait already, and order is
+            // kept): answer it once the carrier catches up
+            self.held.push_back(submit);
+            self.wake_held(ctx);
+            return;
+        }
+        self.send_to_ledger(submit, ctx);
+    }
+
+    /// Schedules a look at the held submits.
+    fn wake_held(&mut self, ctx: &mut Context<Self>) {
+        if self.held_wake {
+            return;
+        }
+        self.held_wake = true;
+        ctx.run_later(HOLD_STEP, |act, ctx| {
+            act.held_wake = false;
+            act.release_held(ctx);
+        });
+    }
+
+    /// Hands on the held submits whose carrier has caught up, or that waited long enough.
+    fn release_held(&mut self, ctx: &mut Context<Self>) {
+        while let Some(h) = self.held.front() {
+            if self.env.backlogs.over(&h.route) && h.t0.elapsed() < MAX_HOLD {
+                return self.wake_held(ctx);
+            }
+            if let Some(h) = self.held.pop_front() {
+                self.send_to_ledger(h, ctx);
+            }
+        }
+    }
+
+    /// Charges and stores a checked submit; answers the ESME once that is done.
+    fn send_to_ledger(&mut self, submit: HeldSubmit, ctx: &mut Context<Self>) {
+        let HeldSubmit {
+            seq,
+            t0,
+            mut accept,
+            ..
+        } = submit;
+        accept.meta.accepted_ms = now_ms();
         self.pending += 1;
         let fut = self
             .env
             .ledgers
-            .for_account(&account.system_id)
+            .for_account(&accept.meta.account)
             .send(accept);
         ctx.spawn(fut.into_actor(self).map(move |res, act, ctx| {
             act.pending -= 1;
@@ -372,7 +447,7 @@ impl EsmeSession {
                 ctx.stop();
             }
             CommandId::UnbindResp => ctx.stop(),
-            CommandId::SubmitSm => self.on_submit(cmd, ctx),
+            CommandId::SubmitSm => self.on_submit(cmd, Instant::now(), ctx),
             CommandId::DeliverSmResp => self.on_deliver_sm_resp(seq, u32::from(cmd.status()), ctx),
             CommandId::GenericNack => {
                 self.on_deliver_sm_resp(seq, u32::from(cmd.status()).max(1), ctx)

@@ -1,0 +1,90 @@
+//! Flow control from carriers back to ESMEs: how deep each carrier's queue is, and when
+//! that is deep enough that ESME sessions should take submits for it more slowly.
+//!
+//! An ESME is acknowledged once its message is durable, not once a carrier has it, so
+//! nothing else stops ESMEs that submit faster than a carrier takes messages: the carrier's
+//! queue grows, receipts fall behind, memory and the work per message grow with them, and
+//! the switch gets slower the more it is asked to do. A [`Backlog`] per carrier lets the
+//! ESME sessions hold back, briefly, the submits routed to a carrier whose queue is past its
+//! high-water mark, which slows those ESMEs down through their own window instead.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// One carrier's queue depth (written by its `Carrier` actor) and its high-water mark.
+#[derive(Debug)]
+pub struct Backlog {
+    depth: AtomicUsize,
+    high_water: usize,
+}
+
+impl Backlog {
+    /// A carrier with `binds` binds of `window` submits each: its queue needs to hold no
+    /// more than a couple of windows to keep every bind busy.
+    pub fn for_carrier(binds: u32, window: usize) -> Backlog {
+        Backlog {
+            depth: AtomicUsize::new(0),
+            high_water: (2 * binds as usize * window).max(64),
+        }
+    }
+
+    /// The carrier's queue now holds `n` messages.
+    pub fn set(&self, n: usize) {
+        self.depth.store(n, Ordering::Relaxed);
+    }
+
+    /// Whether submits for this carrier should be held back.
+    pub fn over(&self) -> bool {
+        self.depth.load(Ordering::Relaxed) > self.high_water
+    }
+
+    /// The mark past which submits are held back.
+    pub fn high_water(&self) -> usize {
+        self.high_water
+    }
+}
+
+/// Every carrier's [`Backlog`], by carrier id.
+#[derive(Debug, Default, Clone)]
+pub struct Backlogs(Arc<HashMap<String, Arc<Backlog>>>);
+
+impl Backlogs {
+    /// The backlogs of these carriers.
+    pub fn new(carriers: impl IntoIterator<Item = (String, Arc<Backlog>)>) -> Backlogs {
+        Backlogs(Arc::new(carriers.into_iter().collect()))
+    }
+
+    /// Whether a message routed over `route` should be held back: its first carrier, the
+    /// one it goes to unless that one fails, is past its high-water mark.
+    pub fn over(&self, route: &[String]) -> bool {
+        route
+            .first()
+            .and_then(|c| self.0.get(c))
+            .is_some_and(|b| b.over())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_route_is_held_back_only_while_its_first_carrier_is_past_the_mark() {
+        let a = Arc::new(Backlog::for_carrier(2, 100));
+        let b = Arc::new(Backlog::for_carrier(1, 10));
+        assert_eq!((a.high_water(), b.high_water()), (400, 64), "at least 64");
+        let all = Backlogs::new([("a".to_string(), a.clone()), ("b".to_string(), b.clone())]);
+        let ab = ["a".to_string(), "b".to_string()];
+        assert!(!all.over(&ab));
+        a.set(400);
+        assert!(!all.over(&ab), "at the mark is not past it");
+        a.set(401);
+        assert!(all.over(&ab));
+        assert!(!all.over(&ab[1..]), "b is not backlogged");
+        assert!(!all.over(&["unknown".to_string()]));
+        assert!(!all.over(&[]));
+        a.set(0);
+        assert!(!all.over(&ab), "drained");
+    }
+}
