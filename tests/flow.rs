@@ -433,9 +433,9 @@ async fn a_receipt_that_never_comes_ends_expired() {
 
 #[tokio::test]
 async fn a_backlogged_carrier_slows_its_esmes_without_losing_anything() {
-    // a carrier that takes one message at a time, 20 ms each (about 50/s): its queue passes
-    // its high-water mark (64) at once, and the session holds submits back
-    let sim = Sim::start(&["--response-delay-ms", "20", "--dlr-delay-ms", "1"]).await;
+    // a carrier that takes one message at a time, 10 ms each (about 100/s): its queue passes
+    // its high-water mark (256) at once, and the session holds submits back
+    let sim = Sim::start(&["--response-delay-ms", "10", "--dlr-delay-ms", "1"]).await;
     let slow = format!(
         "[[carriers]]\nid = \"c1\"\nhost = \"127.0.0.1\"\nport = {}\nsystem_id = \"tern\"\npassword = \"ternpass\"\ntps = 100000\nwindow = 1\nresponse_timeout_s = 5\n",
         sim.port
@@ -444,7 +444,7 @@ async fn a_backlogged_carrier_slows_its_esmes_without_losing_anything() {
     let mut e = bind(t.smpp, "demo", "demopass", Mode::Trx)
         .await
         .expect("bind");
-    let n = 200;
+    let n = 400;
     let acked = Arc::new(AtomicUsize::new(0));
     let mut tasks = Vec::new();
     for i in 0..n {
@@ -461,9 +461,9 @@ async fn a_backlogged_carrier_slows_its_esmes_without_losing_anything() {
         .enquire_link()
         .await
         .expect("enquire_link answered while submits are held back");
-    // the carrier takes at most 50 a second, so in half a second at most about 90 (64
-    // queued, some in flight, 25 taken) can have been acknowledged; without flow control
-    // all 200 are, as soon as they are stored
+    // the carrier takes at most 100 a second, so in half a second at most about 310 (256
+    // queued, a few in flight, 50 taken) can have been acknowledged; without flow control
+    // all 400 are, as soon as they are stored
     tokio::time::sleep(Duration::from_millis(500)).await;
     let early = acked.load(Ordering::Relaxed);
     assert!(

@@ -20,12 +20,14 @@ pub struct Backlog {
 }
 
 impl Backlog {
-    /// A carrier with `binds` binds of `window` submits each: its queue needs to hold no
-    /// more than a couple of windows to keep every bind busy.
+    /// A carrier with `binds` binds of `window` submits each. Its queue needs only a
+    /// couple of windows to keep every bind busy; the mark is eight, so that the stalls of
+    /// a busy switch (a checkpoint, a burst of receipts) do not set it off, and between 256
+    /// and 25,000 (a quarter of the queue's hard limit).
     pub fn for_carrier(binds: u32, window: usize) -> Backlog {
         Backlog {
             depth: AtomicUsize::new(0),
-            high_water: (2 * binds as usize * window).max(64),
+            high_water: (8 * binds as usize * window).clamp(256, 25_000),
         }
     }
 
@@ -73,13 +75,22 @@ mod tests {
     fn a_route_is_held_back_only_while_its_first_carrier_is_past_the_mark() {
         let a = Arc::new(Backlog::for_carrier(2, 100));
         let b = Arc::new(Backlog::for_carrier(1, 10));
-        assert_eq!((a.high_water(), b.high_water()), (400, 64), "at least 64");
+        assert_eq!(
+            (a.high_water(), b.high_water()),
+            (1600, 256),
+            "at least 256"
+        );
+        assert_eq!(
+            Backlog::for_carrier(8, 1000).high_water(),
+            25_000,
+            "at most 25,000"
+        );
         let all = Backlogs::new([("a".to_string(), a.clone()), ("b".to_string(), b.clone())]);
         let ab = ["a".to_string(), "b".to_string()];
         assert!(!all.over(&ab));
-        a.set(400);
+        a.set(1600);
         assert!(!all.over(&ab), "at the mark is not past it");
-        a.set(401);
+        a.set(1601);
         assert!(all.over(&ab));
         assert!(!all.over(&ab[1..]), "b is not backlogged");
         assert!(!all.over(&["unknown".to_string()]));
