@@ -300,7 +300,14 @@ impl Engine {
                                     all.insert(k, e);
                                 }
                             }
-                            rejoin(&mut carry, range);
+                            // every key of `range` sorts before every key of `carry` (the
+                            // ranges go last first): a linear merge, no per-key searches
+                            if carry.is_empty() {
+                                carry = range;
+                            } else {
+                                range.append(&mut carry);
+                                carry = range;
+                            }
                         }
                     }
                     if !carry.is_empty() {
