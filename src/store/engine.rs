@@ -5,15 +5,16 @@
 //! the journal. A background thread checkpoints about every half second: it freezes the active
 //! memtable (reads still see it), rotates the journal, writes the frozen memtable into sled,
 //! flushes sled, records a marker naming the last journal segment sled now holds, and only
-//! then drops the frozen memtable and deletes the covered segments. Journal records hold
+//! then drops the frozen memtable and deletes the covered segments (except those that keys
+//! it held back, see [`keys::HELD_PREFIXES`], were written in). Journal records hold
 //! resolved values (an append is journaled as the whole new value), so replaying a segment
 //! that partly reached sled before a crash gives the same result. Every
 //! key is written to sled at most once per checkpoint whatever happened to it in between
 //! (a balance moved by ten thousand charges is one write; a pending marker set and cleared
 //! is none), which is where the speed comes from (loadtest/README.md).
 //!
-//! Reads look in the active memtable, then the frozen one, then sled. On open, journal
-//! segments newer than sled's marker are replayed into sled, in order, before anything runs.
+//! Reads look in the active memtable, then the frozen one, then sled. On open, the journal
+//! segments left are replayed into sled, in order, before anything runs.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -57,9 +58,9 @@ const CHECKPOINT_EVERY_TICKS: u32 = 2;
 /// Checkpoint early once the active memtable holds this many keys.
 const CHECKPOINT_KEYS: usize = 200_000;
 /// A fresh key under [`keys::HELD_PREFIXES`] is held back from sled (carried into the next
-/// memtable) for at most this many checkpoints (10 s): the pending marker of a message
-/// waiting for its receipt, or a receipt waiting for its ESME, then never costs sled a
-/// write and a removal.
+/// memtable, its journal segments kept) for at most this many checkpoints (10 s): the
+/// pending marker of a message waiting for its receipt, or a receipt waiting for its ESME,
+/// then never costs sled a write and a removal. The journal keeps as much on disk.
 const HOLD_GENERATIONS: u32 = 20;
 /// At most this many keys are carried over at once; the rest go to sled as before.
 const CARRY_MAX_KEYS: usize = 150_000;
@@ -75,6 +76,8 @@ struct Layers {
     generation: u32,
     /// Keys carried into `active` by the last checkpoint.
     carried: usize,
+    /// The oldest journal segment a carried key was written in: kept, with every later one.
+    keep_from: u64,
     /// Written since the last checkpoint.
     dirty: bool,
 }
@@ -203,12 +206,14 @@ impl Engine {
         let mut replay = Memtable::new();
         let mut last = None;
         let mut records = 0usize;
+        // every segment left is replayed, those sled's marker covers too: a checkpoint keeps
+        // the segments its carried keys were written in, and replaying a covered one again is
+        // harmless (resolved values, and every later write to a key is in a later segment,
+        // since segments go oldest first)
         for s in segments {
-            if s.seq > applied {
-                for b in s.batches {
-                    records += 1;
-                    fold(&mut replay, b.ops, &|k| sled.get(k))?;
-                }
+            for b in s.batches {
+                records += 1;
+                fold(&mut replay, b.ops, &|k| sled.get(k))?;
             }
             last = Some(s.seq);
         }
@@ -244,20 +249,29 @@ impl Engine {
     }
 
     /// A checkpoint. With `hold`, young fresh keys under [`keys::HELD_PREFIXES`] are not
-    /// written to sled but carried into the next memtable and journaled again at the head
-    /// of the new journal segment, which is synced before the segments behind it are given
-    /// up; so the pending marker of a message whose receipt comes within
-    /// [`HOLD_GENERATIONS`] checkpoints never reaches sled. Without writes since the last
+    /// written to sled but carried into the next memtable; the journal segments their
+    /// writes are in are kept (not journaled again) until no carried key needs them, and a
+    /// restart replays from the oldest segment kept. So the pending marker of a message
+    /// whose receipt comes within [`HOLD_GENERATIONS`] checkpoints never reaches sled, and
+    /// carrying it costs no more than keeping it in memory. Without writes since the last
     /// checkpoint nothing is held: an idle store drains into sled.
     fn checkpoint_holding(&self, hold: bool) -> Result<(), StoreError> {
         let _one = self.checkpointing.lock().map_err(|_| poisoned())?;
-        let (frozen, upto) = {
+        let (frozen, upto, keep_from) = {
             let mut journal = self.journal.lock().map_err(|_| poisoned())?;
             let mut layers = self.layers.write().map_err(|_| poisoned())?;
             match &layers.frozen {
                 // a checkpoint that failed before: finish that one first
-                Some(f) => (f.clone(), None),
-                None if layers.active.is_empty() => return Ok(()),
+                Some(f) => (f.clone(), None, layers.keep_from),
+                None if layers.active.is_empty() => {
+                    // nothing held any more: segments kept for held keys can go (sled has
+                    // everything up to the current segment, whose writes cancelled out)
+                    if layers.keep_from < journal.current() {
+                        journal.remove_upto(journal.current() - 1)?;
+                        layers.keep_from = journal.current();
+                    }
+                    return Ok(());
+                }
                 None => {
                     let upto = journal.rotate()?;
                     let mut all = std::mem::take(&mut layers.active);
@@ -310,25 +324,22 @@ impl Engine {
                             }
                         }
                     }
-                    if !carry.is_empty() {
-                        // the new segment's first record: it must replay before anything
-                        // written after it, and it is the only copy once older segments go
-                        journal
-                            .stage_resolved(carry.len(), carry.iter().map(|(k, e)| (k, &e.value)));
-                        if let Err(e) = journal.write_staged() {
-                            // nothing is lost: the memtable stays as it was, its writes are
-                            // still in the older segments, and the next checkpoint tries again
-                            all.append(&mut carry);
-                            layers.active = all;
-                            return Err(e);
-                        }
-                    }
+                    // the oldest segment a carried key was written in (segment and
+                    // generation advance together, one per checkpoint), kept until it ends
+                    let oldest = carry
+                        .values()
+                        .map(|e| generation.wrapping_sub(e.born))
+                        .max()
+                        .map_or(upto + 1, |age| {
+                            journal.current().saturating_sub(u64::from(age))
+                        });
+                    layers.keep_from = oldest;
                     layers.carried = carry.len();
                     layers.active = carry;
                     layers.dirty = false;
                     let f = Arc::new(all);
                     layers.frozen = Some(f.clone());
-                    (f, Some(upto))
+                    (f, Some(upto), oldest)
                 }
             }
         };
@@ -341,19 +352,15 @@ impl Engine {
         self.sled
             .apply_all(frozen.iter().map(|(k, e)| (k, &e.value)))?;
         self.sled.flush_now()?;
-        // the carried keys live only in the current segment once the marker moves past the
-        // older ones: make it durable first
-        let current = self.journal.lock().map_err(|_| poisoned())?.sync_handle();
-        current
-            .sync_data()
-            .map_err(|e| StoreError(format!("journal sync: {e}")))?;
         self.sled.set_marker(MARKER, upto)?;
         self.sled.flush_now()?;
         self.layers.write().map_err(|_| poisoned())?.frozen = None;
+        // segments a carried key was written in stay (they were synced when the journal
+        // rotated away from them): a restart replays them
         self.journal
             .lock()
             .map_err(|_| poisoned())?
-            .remove_upto(upto)?;
+            .remove_upto(upto.min(keep_from.saturating_sub(1)))?;
         Ok(())
     }
 
@@ -638,21 +645,70 @@ mod tests {
         assert!(!in_sled(&e, "c/x/1"), "and is removed from sled");
     }
 
+    fn segments(dir: &Path) -> usize {
+        std::fs::read_dir(dir.join("journal")).unwrap().count()
+    }
+
     #[test]
-    fn held_keys_survive_a_crash_after_their_segment_is_gone() {
+    fn held_keys_survive_a_crash_in_the_segments_kept_for_them() {
         let dir = tempfile::tempdir().unwrap();
         {
             let e = Engine::open(dir.path(), 16).unwrap();
             let mut b = WriteBatch::default();
             b.insert_new("p/2".as_bytes(), "pdu".as_bytes());
+            b.insert_new("m/2".as_bytes(), "meta".as_bytes());
             e.apply(&mut b).unwrap();
-            e.checkpoint_holding(true).unwrap();
-            assert!(!in_sled(&e, "p/2"));
-            // dropped without another checkpoint: the segment that first held p/2 is gone,
-            // so only the record carried into the new one has it
+            for i in 0..3 {
+                // other traffic moves on; m/2 reaches sled and is written again later
+                let mut b = WriteBatch::default();
+                b.put(format!("b/{i}").into_bytes(), b"1".to_vec());
+                b.append("m/2".as_bytes(), format!("+{i}").into_bytes());
+                e.apply(&mut b).unwrap();
+                e.checkpoint_holding(true).unwrap();
+            }
+            assert!(!in_sled(&e, "p/2"), "held");
+            assert!(in_sled(&e, "m/2"));
+            assert!(
+                segments(dir.path()) >= 4,
+                "the segment p/2 was written in is kept"
+            );
+            // dropped without another checkpoint: p/2 is only in the journal
         }
         let e = Engine::open(dir.path(), 16).unwrap();
         assert_eq!(get(&e, "p/2").as_deref(), Some("pdu"));
+        assert_eq!(
+            get(&e, "m/2").as_deref(),
+            Some("meta+0+1+2"),
+            "replaying segments sled already had leaves the newest value"
+        );
+        assert_eq!(
+            segments(dir.path()),
+            1,
+            "replayed, then only a fresh segment"
+        );
+    }
+
+    #[test]
+    fn segments_go_once_no_held_key_needs_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = Engine::open(dir.path(), 16).unwrap();
+        let mut b = WriteBatch::default();
+        b.insert_new("p/5".as_bytes(), "pdu".as_bytes());
+        e.apply(&mut b).unwrap();
+        for i in 0..3 {
+            let mut b = WriteBatch::default();
+            b.put(format!("b/{i}").into_bytes(), b"1".to_vec());
+            e.apply(&mut b).unwrap();
+            e.checkpoint_holding(true).unwrap();
+        }
+        assert!(segments(dir.path()) >= 4);
+        // the message ends: its marker goes, and with it the need for the old segments
+        let mut b = WriteBatch::default();
+        b.del("p/5".as_bytes());
+        e.apply(&mut b).unwrap();
+        e.checkpoint_holding(true).unwrap();
+        assert!(!in_sled(&e, "p/5"), "never reached sled");
+        assert_eq!(segments(dir.path()), 1, "only the current segment is left");
     }
 
     #[test]

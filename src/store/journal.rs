@@ -9,7 +9,8 @@
 //!
 //! On disk: `journal/<seq>.wal` segment files, each a run of records
 //! `len (u32 LE) | crc32 (u32 LE) | batch`. A checkpoint rotates to a new segment (syncing
-//! the old one first) and deletes segments once sled holds their writes. On start every
+//! the old one first) and deletes segments once sled holds their writes and no key the
+//! engine holds back from sled was written in them. On start every
 //! segment left is read back in order; a torn record at the end of the last segment (a
 //! crash mid-append, never acknowledged) ends the replay, anything else unreadable is an
 //! error rather than a silent loss.

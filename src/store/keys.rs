@@ -64,8 +64,8 @@ pub fn outbox_prefix(account: &str) -> Vec<u8> {
 /// into the next memtable, for at most a few seconds): carrier id mappings, pending
 /// markers and outbox receipts, which are removed soon, usually before they would have
 /// been worth a write and a removal.
-/// Message records are not held: carrying their values costs more journal writing than the
-/// second sled write it would save (measured, loadtest/README.md).
+/// Message records are not held: they are the bulk of what is written, and most are final
+/// before their first checkpoint anyway.
 /// In key order.
 pub const HELD_PREFIXES: &[&[u8]] = &[b"c/", b"o/", PENDING_PREFIX];
 
