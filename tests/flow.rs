@@ -486,3 +486,39 @@ async fn a_backlogged_carrier_slows_its_esmes_without_losing_anything() {
     }
     assert_eq!(got, ids, "every message delivered and receipted");
 }
+
+#[tokio::test]
+async fn submits_held_back_at_unbind_are_refused_not_dropped() {
+    // a carrier that takes one message per 10 ms: past its mark (256), submits are held
+    let sim = Sim::start(&["--response-delay-ms", "10", "--dlr-delay-ms", "1"]).await;
+    let slow = format!(
+        "[[carriers]]\nid = \"c1\"\nhost = \"127.0.0.1\"\nport = {}\nsystem_id = \"tern\"\npassword = \"ternpass\"\ntps = 100000\nwindow = 1\nresponse_timeout_s = 5\n",
+        sim.port
+    );
+    let t = Tern::start(&format!("{}{}{}", demo(""), slow, route("", &["c1"]))).await;
+    let e = bind(t.smpp, "demo", "demopass", Mode::Trx)
+        .await
+        .expect("bind");
+    let mut tasks = Vec::new();
+    for i in 0..400 {
+        let c = e.client.clone();
+        // no receipts: the ESME answering them while it unbinds would race the unbind
+        let mut m = sm("ACME", &format!("4917{i:04}"), "x");
+        m.registered_delivery = 0u8.into();
+        tasks.push(tokio::spawn(async move { submit(&c, m).await }));
+    }
+    // read after every submit, while the last ones are still held (for up to a second)
+    e.client.enquire_link().await.expect("enquire_link");
+    e.client.unbind().await.expect("unbind answered");
+    let mut refused = 0;
+    for task in tasks {
+        // ESME_RMSGQFUL: not stored, send it again
+        if let Err(0x14) = task.await.expect("task") {
+            refused += 1;
+        }
+    }
+    assert!(
+        refused > 0,
+        "held submits must be answered ESME_RMSGQFUL before unbind_resp"
+    );
+}

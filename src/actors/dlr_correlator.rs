@@ -71,7 +71,8 @@ struct CommitPending;
 /// A message ended in the pending batch, and what follows once the batch is stored.
 struct Ended {
     id: String,
-    key: (String, String),
+    /// The carrier id it was ended under, when it still owned it.
+    key: Option<(String, String)>,
     receipt: Option<keys::OutboxReceipt>,
     done: oneshot::Sender<Result<(), ()>>,
 }
@@ -286,7 +287,9 @@ impl DlrCorrelator {
                 } else {
                     tracing::warn!(id = %e.id, "could not store receipt");
                     // nothing of it was stored: the next receipt for it goes to the store
-                    act.awaiting.forget(&e.key);
+                    if let Some(key) = &e.key {
+                        act.awaiting.forget(key);
+                    }
                     let _ = e.done.send(Err(()));
                 }
             }
@@ -334,12 +337,30 @@ impl DlrCorrelator {
         key: (String, String),
         stat: Stat,
         err: &str,
+        extra: WriteBatch,
+        ctx: &mut Context<Self>,
+    ) -> Finishing {
+        self.finish_as(meta, key, true, stat, err, extra, ctx)
+    }
+
+    /// [`Self::finish`]; unless the message `owns_id` (the carrier id still maps to it),
+    /// the mapping and the cache entry under `key` belong to a newer message and are left.
+    #[allow(clippy::too_many_arguments)]
+    fn finish_as(
+        &mut self,
+        meta: MessageMeta,
+        key: (String, String),
+        owns_id: bool,
+        stat: Stat,
+        err: &str,
         mut extra: WriteBatch,
         ctx: &mut Context<Self>,
     ) -> Finishing {
         let (batch, receipt) = super::finalize(&meta, stat, err, now_ms(), self.receipt_ttl_ms);
         extra.ops.extend(batch.ops);
-        extra.del(keys::correlation(&key.0, &key.1));
+        if owns_id {
+            extra.del(keys::correlation(&key.0, &key.1));
+        }
         match self.dlr_counters.get(&key.0).and_then(|m| m.get(&stat)) {
             Some(c) => c.increment(1),
             None => {
@@ -352,12 +373,14 @@ impl DlrCorrelator {
             }
         }
         self.finishing.insert(meta.id.clone());
-        self.awaiting.ended(key.clone());
+        if owns_id {
+            self.awaiting.ended(key.clone());
+        }
         self.stage(extra, ctx);
         let (done, stored) = oneshot::channel();
         self.ended.push(Ended {
             id: meta.id,
-            key,
+            key: owns_id.then_some(key),
             receipt,
             done,
         });
@@ -395,7 +418,17 @@ impl DlrCorrelator {
             }
             tracing::info!(%id, %carrier, "no receipt within the message TTL; ending EXPIRED");
             let key = (carrier, carrier_id);
-            let f = self.finish(meta, key, Stat::Expired, "000", WriteBatch::default(), ctx);
+            // a carrier that gave this id to a newer message since: the mapping is that one's
+            let owns_id = self.lookup(&key.0, &key.1).as_deref() == Some(id.as_str());
+            let f = self.finish_as(
+                meta,
+                key,
+                owns_id,
+                Stat::Expired,
+                "000",
+                WriteBatch::default(),
+                ctx,
+            );
             ctx.spawn(f.into_actor(self).map(|_, _, _| ()));
         }
     }

@@ -390,6 +390,14 @@ impl EsmeSession {
         }
     }
 
+    /// The session is ending: the submits still held back are answered ESME_RMSGQFUL (none
+    /// was charged or stored), so the ESME knows to send them again.
+    fn refuse_held(&mut self, ctx: &mut Context<Self>) {
+        while let Some(h) = self.held.pop_front() {
+            self.refuse_submit(h.seq, CommandStatus::EsmeRmsgqful, ctx);
+        }
+    }
+
     /// Charges and stores a checked submit; answers the ESME once that is done.
     fn send_to_ledger(&mut self, submit: HeldSubmit, ctx: &mut Context<Self>) {
         let HeldSubmit {
@@ -440,6 +448,7 @@ impl EsmeSession {
                 ctx,
             ),
             CommandId::Unbind => {
+                self.refuse_held(ctx);
                 self.write(
                     Command::new(CommandStatus::EsmeRok, seq, Pdu::UnbindResp),
                     ctx,
@@ -649,6 +658,7 @@ impl Handler<Unbind> for EsmeSession {
     fn handle(&mut self, _: Unbind, ctx: &mut Context<Self>) {
         if !self.closing {
             self.closing = true;
+            self.refuse_held(ctx);
             let seq = self.next_seq();
             self.write(Command::new(CommandStatus::EsmeRok, seq, Pdu::Unbind), ctx);
             ctx.run_later(Duration::from_millis(500), |_, ctx| ctx.stop());

@@ -182,7 +182,16 @@ impl Ledger {
         }
         for a in fixed {
             if let Some(b) = self.books.get(&a) {
-                fix.put(keys::balance(&a), b.balance.0.to_be_bytes().to_vec());
+                // submits accepted since are charged in memory but not stored yet: their
+                // batch comes after this write and carries them, so leave them out here
+                let waiting: i64 = self
+                    .charged
+                    .iter()
+                    .filter(|c| c.account == a)
+                    .map(|c| c.charge.0)
+                    .sum();
+                let stored = b.balance.0.saturating_add(waiting);
+                fix.put(keys::balance(&a), stored.to_be_bytes().to_vec());
             }
         }
         let c = self.store.commit(fix);

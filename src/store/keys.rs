@@ -43,6 +43,10 @@ pub fn balance(account: &str) -> Vec<u8> {
 /// Carrier id → tern id key: written when the carrier accepts the message, removed when
 /// its final receipt comes (duplicates of that receipt are caught in memory by the
 /// correlator, and a later one is held as an unmatched receipt and dropped in time).
+/// A carrier id names one message (SMPP requires it); a carrier that gives an id again while
+/// the correlator no longer remembers the first message, which still waits for its
+/// receipt, leaves the two ambiguous: after the second ends, a receipt with that id may
+/// end the first.
 pub fn correlation(carrier: &str, carrier_id: &str) -> Vec<u8> {
     format!("c/{carrier}/{carrier_id}").into_bytes()
 }
