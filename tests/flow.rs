@@ -522,3 +522,48 @@ async fn submits_held_back_at_unbind_are_refused_not_dropped() {
         "held submits must be answered ESME_RMSGQFUL before unbind_resp"
     );
 }
+
+#[tokio::test]
+async fn an_esme_unbinding_while_it_answers_receipts_gets_its_unbind_resp() {
+    let (_sim, t) = demo_switch(&["--dlr-delay-ms", "1"]).await;
+    let mut ids = HashSet::new();
+    let mut got = HashSet::new();
+    // more rounds than the account's max_binds (4), with the connections left open: an
+    // unbound bind must not count against it
+    for round in 0..6 {
+        let mut e = bind(t.smpp, "demo", "demopass", Mode::Trx)
+            .await
+            .expect("bind");
+        let mut tasks = Vec::new();
+        for i in 0..200 {
+            let c = e.client.clone();
+            tasks.push(tokio::spawn(async move {
+                submit(&c, sm("ACME", &format!("49{round}{i:04}"), "x")).await
+            }));
+        }
+        for task in tasks {
+            ids.insert(task.await.expect("task").expect("accepted"));
+        }
+        // receipts are flowing and being answered while the unbind goes out
+        got.insert(
+            e.next_receipt(30)
+                .await
+                .tlv_id
+                .expect("receipted_message_id"),
+        );
+        e.client
+            .unbind()
+            .await
+            .expect("unbind_resp, not a reset, while deliver_sm_resps are on their way");
+        while let Ok(r) = e.receipts.try_recv() {
+            got.extend(r.tlv_id);
+        }
+    }
+    // what an unbound session had not acknowledged comes again on the next bind
+    let mut rx = bind(t.smpp, "demo", "demopass", Mode::Rx)
+        .await
+        .expect("bind rx");
+    while !ids.is_subset(&got) {
+        got.extend(rx.next_receipt(30).await.tlv_id);
+    }
+}

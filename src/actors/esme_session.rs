@@ -77,6 +77,9 @@ pub struct SessionEnv {
     pub backlogs: Backlogs,
 }
 
+/// How long a session the ESME unbound stays open for the ESME to close it first.
+const UNBIND_LINGER: Duration = Duration::from_millis(500);
+
 /// How often held-back submits are looked at again.
 const HOLD_STEP: Duration = Duration::from_millis(2);
 /// Longest a submit is held back for a backlogged carrier; then it is taken whatever the
@@ -148,6 +151,8 @@ pub struct EsmeSession {
     held: VecDeque<HeldSubmit>,
     /// A look at `held` is scheduled.
     held_wake: bool,
+    /// Delivery has been told this bind is gone.
+    released: bool,
 }
 
 impl EsmeSession {
@@ -167,6 +172,7 @@ impl EsmeSession {
             latency: metrics::histogram!("tern_submit_latency_seconds"),
             held: VecDeque::new(),
             held_wake: false,
+            released: false,
         }
     }
 
@@ -297,7 +303,9 @@ impl EsmeSession {
     fn on_submit(&mut self, cmd: Command, t0: Instant, ctx: &mut Context<Self>) {
         let seq = cmd.sequence_number();
         let account = match &self.state {
-            BindState::Bound { account, mode, .. } if *mode != Mode::Receiver => account.clone(),
+            BindState::Bound { account, mode, .. } if *mode != Mode::Receiver && !self.released => {
+                account.clone()
+            }
             _ => {
                 return self.write(
                     pdu::error_resp(CommandId::SubmitSmResp, CommandStatus::EsmeRinvbndsts, seq),
@@ -390,6 +398,26 @@ impl EsmeSession {
         }
     }
 
+    /// Tells Delivery this bind is gone, once: it sends the bind's unanswered receipts again
+    /// on another bind of the account, and the bind stops counting against max_binds.
+    fn release_bind(&mut self) {
+        if self.released {
+            return;
+        }
+        self.released = true;
+        self.outstanding.clear();
+        if let BindState::Bound {
+            account, bind_id, ..
+        } = &self.state
+        {
+            self.env.delivery.do_send(UnregisterBind {
+                account: account.system_id.clone(),
+                bind_id: *bind_id,
+            });
+            tracing::info!(peer = %self.peer, system_id = %account.system_id, "ESME unbound");
+        }
+    }
+
     /// The session is ending: the submits still held back are answered ESME_RMSGQFUL (none
     /// was charged or stored), so the ESME knows to send them again.
     fn refuse_held(&mut self, ctx: &mut Context<Self>) {
@@ -453,7 +481,14 @@ impl EsmeSession {
                     Command::new(CommandStatus::EsmeRok, seq, Pdu::UnbindResp),
                     ctx,
                 );
-                ctx.stop();
+                // The bind ends now (Delivery sends its unanswered receipts elsewhere, and it
+                // no longer counts against max_binds), but the connection stays open until
+                // the ESME closes it: closing first, with PDUs it sent meanwhile (answers to
+                // receipts) unread, would reset the connection and could lose the
+                // unbind_resp on its way.
+                self.release_bind();
+                self.closing = true;
+                ctx.run_later(UNBIND_LINGER, |_, ctx| ctx.stop());
             }
             CommandId::UnbindResp => ctx.stop(),
             CommandId::SubmitSm => self.on_submit(cmd, Instant::now(), ctx),
@@ -556,18 +591,7 @@ impl Actor for EsmeSession {
     }
 
     fn stopped(&mut self, _: &mut Context<Self>) {
-        // Delivery sends this bind's unanswered receipts again when it hears of the unbind
-        self.outstanding.clear();
-        if let BindState::Bound {
-            account, bind_id, ..
-        } = &self.state
-        {
-            self.env.delivery.do_send(UnregisterBind {
-                account: account.system_id.clone(),
-                bind_id: *bind_id,
-            });
-            tracing::info!(peer = %self.peer, system_id = %account.system_id, "ESME unbound");
-        }
+        self.release_bind();
     }
 }
 
@@ -642,6 +666,10 @@ impl StreamHandler<Inbound> for EsmeSession {
 impl Handler<SendReceipt> for EsmeSession {
     type Result = ();
     fn handle(&mut self, m: SendReceipt, ctx: &mut Context<Self>) {
+        if self.released {
+            // sent before Delivery heard of the unbind: it sends it again elsewhere
+            return;
+        }
         let r = m.receipt;
         let text = format_receipt(&r.id, r.stat, &r.err, r.submit_ms, r.done_ms);
         let seq = self.next_seq();
