@@ -431,16 +431,22 @@ async fn a_receipt_that_never_comes_ends_expired() {
     assert_eq!(field(&r.text, "stat"), Some("EXPIRED"), "{}", r.text);
 }
 
-#[tokio::test]
-async fn a_backlogged_carrier_slows_its_esmes_without_losing_anything() {
-    // a carrier that takes one message at a time, 10 ms each (about 100/s): its queue passes
-    // its high-water mark (256) at once, and the session holds submits back
+/// The demo account routed to a carrier that takes one message at a time, 10 ms each
+/// (about 100/s): its queue passes its high-water mark (256) at once, and sessions hold
+/// submits for it back.
+async fn slow_carrier_switch() -> (Sim, Tern) {
     let sim = Sim::start(&["--response-delay-ms", "10", "--dlr-delay-ms", "1"]).await;
     let slow = format!(
         "[[carriers]]\nid = \"c1\"\nhost = \"127.0.0.1\"\nport = {}\nsystem_id = \"tern\"\npassword = \"ternpass\"\ntps = 100000\nwindow = 1\nresponse_timeout_s = 5\n",
         sim.port
     );
     let t = Tern::start(&format!("{}{}{}", demo(""), slow, route("", &["c1"]))).await;
+    (sim, t)
+}
+
+#[tokio::test]
+async fn a_backlogged_carrier_slows_its_esmes_without_losing_anything() {
+    let (_sim, t) = slow_carrier_switch().await;
     let mut e = bind(t.smpp, "demo", "demopass", Mode::Trx)
         .await
         .expect("bind");
@@ -489,13 +495,7 @@ async fn a_backlogged_carrier_slows_its_esmes_without_losing_anything() {
 
 #[tokio::test]
 async fn submits_held_back_at_unbind_are_refused_not_dropped() {
-    // a carrier that takes one message per 10 ms: past its mark (256), submits are held
-    let sim = Sim::start(&["--response-delay-ms", "10", "--dlr-delay-ms", "1"]).await;
-    let slow = format!(
-        "[[carriers]]\nid = \"c1\"\nhost = \"127.0.0.1\"\nport = {}\nsystem_id = \"tern\"\npassword = \"ternpass\"\ntps = 100000\nwindow = 1\nresponse_timeout_s = 5\n",
-        sim.port
-    );
-    let t = Tern::start(&format!("{}{}{}", demo(""), slow, route("", &["c1"]))).await;
+    let (_sim, t) = slow_carrier_switch().await;
     let e = bind(t.smpp, "demo", "demopass", Mode::Trx)
         .await
         .expect("bind");

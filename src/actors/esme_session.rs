@@ -346,7 +346,8 @@ impl EsmeSession {
             registered_delivery: u8::from(sm.registered_delivery),
             parts: parts(len, dc, esm & 0x40 != 0),
             charged: Micros(0),
-            accepted_ms: now_ms(),
+            // set when it goes to the ledger (it may be held back first)
+            accepted_ms: 0,
         };
         let mut raw = BytesMut::new();
         if CommandCodec::new().encode(&cmd, &mut raw).is_err() {
