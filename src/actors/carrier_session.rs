@@ -28,9 +28,9 @@ use crate::protocol::codec::{Frame, SmppCodec};
 use crate::protocol::pdu;
 use crate::protocol::writer::{WRITE_QUEUE, spawn_writer};
 
-use super::FastMap;
 use super::carrier::{Carrier, CarrierSubmit, SessionDown, SessionUp, SubmitDone, SubmitResult};
-use super::dlr_correlator::{CarrierReceipt, CorrelatorShards};
+use super::dlr_correlator::{CarrierReceipt, CorrelatorShards, ReceiptStored};
+use super::{Answer, FastMap, ReplyTo};
 
 /// Send one message on this bind (from the `Carrier`).
 #[derive(Message)]
@@ -51,6 +51,9 @@ pub struct CarrierSession {
     backoff: Backoff,
     delay: Duration,
     tx: Option<mpsc::Sender<Command>>,
+    /// Counts connections: a receipt stored after its connection is gone is not answered
+    /// on the next one (the carrier sends it again there).
+    conn: u32,
     bound: bool,
     seq: u32,
     inflight: FastMap<u32, (CarrierSubmit, Instant)>,
@@ -81,6 +84,7 @@ impl CarrierSession {
             backoff: Backoff::new(Duration::from_millis(500), Duration::from_secs(60)),
             delay: Duration::ZERO,
             tx: None,
+            conn: 0,
             bound: false,
             seq: 0,
             inflight: FastMap::default(),
@@ -190,6 +194,7 @@ impl CarrierSession {
     fn on_connected(&mut self, sock: TcpStream, ctx: &mut Context<Self>) {
         let _ = sock.set_nodelay(true);
         let (r, w) = sock.into_split();
+        self.conn = self.conn.wrapping_add(1);
         ctx.add_stream(FramedRead::new(r, SmppCodec::default()));
         // room for the whole window of submits plus the responses tern owes the carrier, so
         // a submit is never refused by tern's own queue while the window has credit
@@ -292,21 +297,16 @@ impl CarrierSession {
                 return;
             }
         };
+        // answered by a ReceiptStored once the receipt is durable
+        let tag = (u64::from(self.conn) << 32) | u64::from(seq);
         let m = CarrierReceipt {
             carrier: self.cfg.id.clone(),
             carrier_id: receipt.id.clone(),
             stat: receipt.stat,
             err: receipt.err,
+            ack: Some(ReplyTo::new(ctx.address().recipient(), tag)),
         };
-        let fut = self.correlators.for_id(&receipt.id).send(m);
-        ctx.spawn(fut.into_actor(self).map(move |res, act, ctx| {
-            let reply = match res {
-                Ok(Ok(())) => ok,
-                // not stored: ask the carrier to send it again later
-                _ => pdu::error_resp(CommandId::DeliverSmResp, CommandStatus::EsmeRxTAppn, seq),
-            };
-            act.send(reply, ctx);
-        }));
+        self.correlators.for_id(&receipt.id).do_send(m);
     }
 
     fn on_command(&mut self, cmd: Command, ctx: &mut Context<Self>) {
@@ -415,6 +415,26 @@ impl StreamHandler<Inbound> for CarrierSession {
 
     fn finished(&mut self, ctx: &mut Context<Self>) {
         self.fail("connection closed", ctx);
+    }
+}
+
+impl Handler<Answer<ReceiptStored>> for CarrierSession {
+    type Result = ();
+    fn handle(&mut self, a: Answer<ReceiptStored>, ctx: &mut Context<Self>) {
+        let (conn, seq) = ((a.tag >> 32) as u32, a.tag as u32);
+        if conn != self.conn || self.tx.is_none() {
+            return;
+        }
+        let reply = match a.value {
+            ReceiptStored::Yes => {
+                Command::new(CommandStatus::EsmeRok, seq, DeliverSmResp::default())
+            }
+            // not stored: ask the carrier to send it again later
+            ReceiptStored::No => {
+                pdu::error_resp(CommandId::DeliverSmResp, CommandStatus::EsmeRxTAppn, seq)
+            }
+        };
+        self.send(reply, ctx);
     }
 }
 

@@ -17,13 +17,13 @@
 //! is recognised and dropped. One that comes after the cache forgot its id is held as an
 //! unmatched receipt and dropped with them: it never reaches the ESME either way.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use tokio::sync::oneshot;
 
+use crate::domain::awaiting::{Awaiting, Known};
 use crate::domain::dlr::Stat;
 use crate::domain::message::{MessageMeta, MessageState, now_ms};
 use crate::store::keys::{self, EarlyReceipt};
@@ -31,8 +31,9 @@ use crate::store::kv::{Kv, WriteBatch};
 
 use super::delivery::{Delivery, NewReceipt};
 use super::router::Outbound;
+use super::staged::Staged;
 use super::store::StoreHandle;
-use super::{FastMap, FastSet};
+use super::{FastMap, FastSet, ReplyTo};
 
 /// The carrier accepted tern's message `tern_id` under `carrier_id`.
 #[derive(Message, Clone)]
@@ -48,10 +49,10 @@ pub struct Register {
     pub retry: bool,
 }
 
-/// A receipt from a carrier. Answered once it is durable (then the carrier gets its
-/// deliver_sm_resp), or with an error if it could not be stored.
+/// A receipt from a carrier. `ack` hears once it is durable (then the carrier gets its
+/// deliver_sm_resp), or that it could not be stored.
 #[derive(Message)]
-#[rtype(result = "Result<(), ()>")]
+#[rtype(result = "()")]
 pub struct CarrierReceipt {
     /// Carrier (config id).
     pub carrier: String,
@@ -61,24 +62,66 @@ pub struct CarrierReceipt {
     pub stat: Stat,
     /// `err:` field.
     pub err: String,
+    /// Where to say whether it was stored.
+    pub ack: Option<ReplyTo<ReceiptStored>>,
+}
+
+/// Whether a carrier's receipt is durable (answered to [`CarrierReceipt::ack`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReceiptStored {
+    /// Stored (or known already): acknowledge it to the carrier.
+    Yes,
+    /// Not stored: the carrier must send it again.
+    No,
 }
 
 /// Commit the writes gathered so far (sent to itself once per mailbox drain).
 #[derive(Message)]
 #[rtype(result = "()")]
-struct CommitPending;
+struct CommitStaged;
 
-/// A message ended in the pending batch, and what follows once the batch is stored.
-struct Ended {
-    id: String,
-    /// The carrier id it was ended under, when it still owned it.
-    key: Option<(String, String)>,
-    receipt: Option<keys::OutboxReceipt>,
-    done: oneshot::Sender<Result<(), ()>>,
+/// A carrier message id: (carrier, the carrier's id for the message).
+type CarrierKey = (String, String);
+
+/// A message to end, and what follows once its end is stored.
+struct End {
+    meta: MessageMeta,
+    key: CarrierKey,
+    /// The carrier id still maps to this message: its mapping and cache entry go with it.
+    /// (A carrier that gave the id to a newer message since owns them for that one.)
+    owns_id: bool,
+    stat: Stat,
+    err: String,
+    /// The carrier's deliver_sm that waits for this end to be stored.
+    ack: Option<ReplyTo<ReceiptStored>>,
+    /// Ended at registration by a receipt that came first: should the commit fail, the
+    /// receipt goes back where it was and the registration is tried again.
+    early: Option<Box<EarlyUndo>>,
 }
 
-/// Resolves once the batch that ends a message is stored (`Err` if it was not).
-type Finishing = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), ()>>>>;
+/// How to undo the use of an early receipt whose end was not stored.
+struct EarlyUndo {
+    receipt: EarlyReceipt,
+    was_stored: bool,
+    register: Register,
+}
+
+/// What one staged write owes, once the batch carrying it is stored (or not).
+enum Owed {
+    /// A carrier id mapping: forgotten once stored, tried again if not.
+    Registered(CarrierKey, Arc<Outbound>),
+    /// A receipt that came before its registration, held in the store.
+    Early(CarrierKey, Option<ReplyTo<ReceiptStored>>),
+    /// A message ended: its receipt goes to Delivery.
+    Ended {
+        id: String,
+        /// The key it owned (its cache entry is forgotten if the end was not stored).
+        key: Option<CarrierKey>,
+        receipt: Option<keys::OutboxReceipt>,
+        ack: Option<ReplyTo<ReceiptStored>>,
+        early: Option<Box<EarlyUndo>>,
+    },
+}
 
 /// How long an early receipt waits for its submit_sm_resp.
 const EARLY_TTL_MS: u64 = 10 * 60 * 1000;
@@ -88,88 +131,9 @@ const AWAITING_MAX: usize = 50_000;
 /// Carrier ids per shard remembered at all, waiting or ended (ended ones catch duplicates).
 const REMEMBERED_MAX: usize = 2 * AWAITING_MAX;
 
-/// A carrier message id the correlator remembers.
-enum Slot {
-    /// Registered; its final receipt has not come yet.
-    Waiting(Arc<Outbound>),
-    /// Its message has ended: another final receipt for it is a duplicate.
-    Ended,
-}
-
-/// What [`Awaiting::receipt`] knew of a carrier id.
-enum Known {
-    /// Waiting for this receipt (now marked ended).
-    Waiting(Arc<Outbound>),
-    /// Its message has already ended.
-    Ended,
-    /// Not in memory: ask the store.
-    Unknown,
-}
-
-/// The most recently registered or ended messages by (carrier, carrier id), oldest first
-/// out: at most [`AWAITING_MAX`] waiting and [`REMEMBERED_MAX`] in all, so ended ones
-/// never crowd out the ones still waiting for their receipt.
-#[derive(Default)]
-struct Awaiting {
-    by_id: FastMap<(String, String), Slot>,
-    /// Keys in the order they were first remembered (some may be gone from `by_id`).
-    order: VecDeque<(String, String)>,
-    /// Entries of `by_id` that are [`Slot::Waiting`].
-    waiting: usize,
-}
-
-impl Awaiting {
-    fn put(&mut self, key: (String, String), slot: Slot) {
-        self.waiting += usize::from(matches!(slot, Slot::Waiting(_)));
-        match self.by_id.insert(key.clone(), slot) {
-            None => self.order.push_back(key),
-            Some(Slot::Waiting(_)) => self.waiting -= 1,
-            Some(Slot::Ended) => {}
-        }
-        while self.waiting > AWAITING_MAX || self.order.len() > REMEMBERED_MAX {
-            let Some(old) = self.order.pop_front() else {
-                break;
-            };
-            if let Some(Slot::Waiting(_)) = self.by_id.remove(&old) {
-                self.waiting -= 1;
-            }
-        }
-    }
-
-    /// Remembers a message handed to its carrier.
-    fn insert(&mut self, key: (String, String), msg: Arc<Outbound>) {
-        self.put(key, Slot::Waiting(msg));
-    }
-
-    /// A final receipt for `key` came: what was known of it; from now on it counts as ended.
-    fn receipt(&mut self, key: &(String, String)) -> Known {
-        match self.by_id.get_mut(key) {
-            None => Known::Unknown,
-            Some(slot) => match std::mem::replace(slot, Slot::Ended) {
-                Slot::Waiting(msg) => {
-                    self.waiting -= 1;
-                    Known::Waiting(msg)
-                }
-                Slot::Ended => Known::Ended,
-            },
-        }
-    }
-
-    /// `key`'s message has ended.
-    fn ended(&mut self, key: (String, String)) {
-        self.put(key, Slot::Ended);
-    }
-
-    /// Forgets `key` (its end could not be stored: the store decides next time).
-    fn forget(&mut self, key: &(String, String)) {
-        if let Some(Slot::Waiting(_)) = self.by_id.remove(key) {
-            self.waiting -= 1;
-        }
-    }
-
-    /// Whether `key` is remembered at all.
-    fn knows(&self, key: &(String, String)) -> bool {
-        self.by_id.contains_key(key)
+fn acknowledge(ack: Option<ReplyTo<ReceiptStored>>, stored: ReceiptStored) {
+    if let Some(a) = ack {
+        a.send(stored);
     }
 }
 
@@ -181,22 +145,19 @@ pub struct DlrCorrelator {
     receipt_ttl_ms: u64,
     message_ttl_ms: u64,
     shard: (usize, usize),
-    registering: FastMap<(String, String), String>,
+    /// Mappings staged or being stored (a receipt may come before they are).
+    registering: FastMap<CarrierKey, String>,
+    /// Messages whose end is staged or being stored.
     finishing: FastSet<String>,
-    early_pending: FastMap<(String, String), EarlyReceipt>,
+    /// Early receipts staged or being stored.
+    early_pending: FastMap<CarrierKey, EarlyReceipt>,
     /// Early receipts of this shard held in the store: only these are looked up there, so
     /// the usual case (no early receipt) costs no store read.
-    early_stored: FastSet<(String, String)>,
+    early_stored: FastSet<CarrierKey>,
     /// Registered messages whose receipt has not come yet (bounded; a cache of the store).
-    awaiting: Awaiting,
-    /// Writes not yet handed to the store (registrations, ended messages), in the order
-    /// they happened: committed together once the mailbox is drained, so a message's
-    /// events reach the store in order.
-    pending: WriteBatch,
-    /// The registrations in `pending`, to try again should the commit fail.
-    registered: Vec<((String, String), Arc<Outbound>)>,
-    /// The messages `pending` ends.
-    ended: Vec<Ended>,
+    awaiting: Awaiting<CarrierKey, Arc<Outbound>>,
+    /// Writes not yet handed to the store, in the order they happened, and what each owes.
+    staged: Staged<Owed>,
     /// `tern_dlr_total` by carrier and stat, registered once each.
     dlr_counters: HashMap<String, HashMap<Stat, metrics::Counter>>,
 }
@@ -223,168 +184,168 @@ impl DlrCorrelator {
             finishing: FastSet::default(),
             early_pending: FastMap::default(),
             early_stored: FastSet::default(),
-            awaiting: Awaiting::default(),
+            awaiting: Awaiting::new(AWAITING_MAX, REMEMBERED_MAX),
+            staged: Staged::default(),
             dlr_counters: HashMap::new(),
-            pending: WriteBatch::default(),
-            registered: Vec::new(),
-            ended: Vec::new(),
         }
     }
 
-    fn lookup(&self, carrier: &str, cid: &str) -> Option<String> {
-        let k = (carrier.to_string(), cid.to_string());
-        if let Some(id) = self.registering.get(&k) {
+    fn lookup(&self, key: &CarrierKey) -> Option<String> {
+        if let Some(id) = self.registering.get(key) {
             return Some(id.clone());
         }
-        let v = self.kv.get(&keys::correlation(carrier, cid)).ok()??;
+        let v = self.kv.get(&keys::correlation(&key.0, &key.1)).ok()??;
         String::from_utf8(v).ok()
     }
 
-    fn early(&self, carrier: &str, cid: &str) -> Option<EarlyReceipt> {
-        if let Some(e) = self
-            .early_pending
-            .get(&(carrier.to_string(), cid.to_string()))
-        {
+    fn early(&self, key: &CarrierKey) -> Option<EarlyReceipt> {
+        if let Some(e) = self.early_pending.get(key) {
             return Some(e.clone());
         }
-        if !self
-            .early_stored
-            .contains(&(carrier.to_string(), cid.to_string()))
-        {
+        if !self.early_stored.contains(key) {
             return None;
         }
-        let v = self.kv.get(&keys::early(carrier, cid)).ok()??;
+        let v = self.kv.get(&keys::early(&key.0, &key.1)).ok()??;
         keys::decode(&v).ok()
     }
 
-    /// Adds writes to the pending batch; the first after a commit schedules the next.
-    fn stage(&mut self, ops: WriteBatch, ctx: &mut Context<Self>) {
-        if self.pending.is_empty() {
+    /// Stages writes and what they owe; the first after a commit schedules the next.
+    fn stage(&mut self, ops: WriteBatch, owed: Owed, ctx: &mut Context<Self>) {
+        if self.staged.add(ops, Some(owed)) {
             // runs after the messages already in the mailbox: one commit for all of them
-            ctx.notify(CommitPending);
+            ctx.notify(CommitStaged);
         }
-        self.pending.ops.extend(ops.ops);
     }
 
-    /// Hands the writes gathered so far to the store as one commit.
-    fn commit_pending(&mut self, ctx: &mut Context<Self>) {
-        if self.pending.is_empty() {
+    /// Hands the writes gathered so far to the store as one commit; one future per
+    /// commit, never one per receipt.
+    fn commit_staged(&mut self, ctx: &mut Context<Self>) {
+        let Some((batch, owed)) = self.staged.take() else {
             return;
-        }
-        let batch = std::mem::take(&mut self.pending);
-        let regs = std::mem::take(&mut self.registered);
-        let ended = std::mem::take(&mut self.ended);
+        };
         let commit = self.store.commit(batch);
         ctx.spawn(commit.into_actor(self).map(move |res, act, ctx| {
             let stored = res.is_ok();
-            for e in ended {
-                act.finishing.remove(&e.id);
-                if stored {
-                    if let Some(r) = e.receipt {
-                        act.delivery.do_send(NewReceipt(r));
-                    }
-                    let _ = e.done.send(Ok(()));
-                } else {
-                    tracing::warn!(id = %e.id, "could not store receipt");
-                    // nothing of it was stored: the next receipt for it goes to the store
-                    if let Some(key) = &e.key {
-                        act.awaiting.forget(key);
-                    }
-                    let _ = e.done.send(Err(()));
-                }
+            if !stored {
+                tracing::warn!(count = owed.len(), "could not store receipts and carrier id mappings; the carriers send the receipts again, mappings are retried");
             }
-            act.registrations_done(regs, stored, ctx);
+            for o in owed {
+                act.settle(o, stored, ctx);
+            }
         }));
     }
 
-    /// After the commit that carried `regs`: forget them, or, when it failed, try again
-    /// (without the mapping a receipt would be lost). A retry checks first whether the
-    /// message ended meanwhile, so a late Submitted event never follows a Final one.
-    fn registrations_done(
-        &mut self,
-        regs: Vec<((String, String), Arc<Outbound>)>,
-        stored: bool,
-        ctx: &mut Context<Self>,
-    ) {
-        if stored {
-            for (key, _) in &regs {
-                self.registering.remove(key);
+    /// What follows for one staged write once its batch is stored, or is not.
+    fn settle(&mut self, owed: Owed, stored: bool, ctx: &mut Context<Self>) {
+        match owed {
+            Owed::Registered(key, msg) => {
+                if stored {
+                    self.registering.remove(&key);
+                } else {
+                    // without the mapping a receipt would be lost: try again. The retry
+                    // checks first whether the message ended meanwhile, so a late
+                    // Submitted event never follows a Final one.
+                    let again = Register {
+                        carrier: key.0,
+                        carrier_id: key.1,
+                        msg,
+                        retry: true,
+                    };
+                    ctx.notify_later(again, Duration::from_secs(1));
+                }
             }
-            return;
-        }
-        if !regs.is_empty() {
-            tracing::error!(
-                count = regs.len(),
-                "could not store carrier id mappings; retrying"
-            );
-        }
-        for ((carrier, carrier_id), msg) in regs {
-            let again = Register {
-                carrier,
-                carrier_id,
-                msg,
-                retry: true,
-            };
-            ctx.notify_later(again, Duration::from_secs(1));
+            Owed::Early(key, ack) => {
+                // still pending unless a registration took it meanwhile
+                if self.early_pending.remove(&key).is_some() && stored {
+                    self.early_stored.insert(key);
+                }
+                acknowledge(
+                    ack,
+                    if stored {
+                        ReceiptStored::Yes
+                    } else {
+                        ReceiptStored::No
+                    },
+                );
+            }
+            Owed::Ended {
+                id,
+                key,
+                receipt,
+                ack,
+                early,
+            } => {
+                self.finishing.remove(&id);
+                if stored {
+                    if let Some(r) = receipt {
+                        self.delivery.do_send(NewReceipt(r));
+                    }
+                    return acknowledge(ack, ReceiptStored::Yes);
+                }
+                tracing::warn!(%id, "could not store the end of a message");
+                // nothing of it was stored: the next receipt for it goes to the store
+                if let Some(key) = &key {
+                    self.awaiting.forget(key);
+                }
+                acknowledge(ack, ReceiptStored::No);
+                if let Some(u) = early {
+                    let key = (u.register.carrier.clone(), u.register.carrier_id.clone());
+                    if u.was_stored {
+                        self.early_stored.insert(key);
+                    } else {
+                        self.early_pending.insert(key, u.receipt);
+                    }
+                    ctx.notify_later(u.register, Duration::from_secs(1));
+                }
+            }
         }
     }
 
-    /// Ends `meta`'s message, handed to its carrier under `key`, with a receipt; `extra`
-    /// writes go in the same batch. The carrier id's mapping is removed with it.
-    fn finish(
-        &mut self,
-        meta: MessageMeta,
-        key: (String, String),
-        stat: Stat,
-        err: &str,
-        extra: WriteBatch,
-        ctx: &mut Context<Self>,
-    ) -> Finishing {
-        self.finish_as(meta, key, true, stat, err, extra, ctx)
-    }
-
-    /// [`Self::finish`]; unless the message `owns_id` (the carrier id still maps to it),
-    /// the mapping and the cache entry under `key` belong to a newer message and are left.
-    #[allow(clippy::too_many_arguments)]
-    fn finish_as(
-        &mut self,
-        meta: MessageMeta,
-        key: (String, String),
-        owns_id: bool,
-        stat: Stat,
-        err: &str,
-        mut extra: WriteBatch,
-        ctx: &mut Context<Self>,
-    ) -> Finishing {
-        let (batch, receipt) = super::finalize(&meta, stat, err, now_ms(), self.receipt_ttl_ms);
+    /// Ends a message with a receipt; `extra` writes go in the same batch. The carrier
+    /// id's mapping is removed with it when the message owns it.
+    fn finish(&mut self, end: End, mut extra: WriteBatch, ctx: &mut Context<Self>) {
+        let End {
+            meta,
+            key,
+            owns_id,
+            stat,
+            err,
+            ack,
+            early,
+        } = end;
+        let (batch, receipt) = super::finalize(&meta, stat, &err, now_ms(), self.receipt_ttl_ms);
         extra.ops.extend(batch.ops);
         if owns_id {
             extra.del(keys::correlation(&key.0, &key.1));
         }
-        match self.dlr_counters.get(&key.0).and_then(|m| m.get(&stat)) {
-            Some(c) => c.increment(1),
-            None => {
-                let c = metrics::counter!("tern_dlr_total", "carrier" => key.0.clone(), "stat" => stat.as_str());
-                c.increment(1);
-                self.dlr_counters
-                    .entry(key.0.clone())
-                    .or_default()
-                    .insert(stat, c);
-            }
-        }
+        self.count(&key.0, stat);
         self.finishing.insert(meta.id.clone());
         if owns_id {
             self.awaiting.ended(key.clone());
         }
-        self.stage(extra, ctx);
-        let (done, stored) = oneshot::channel();
-        self.ended.push(Ended {
+        let owed = Owed::Ended {
             id: meta.id,
             key: owns_id.then_some(key),
             receipt,
-            done,
-        });
-        Box::pin(async move { stored.await.unwrap_or(Err(())) })
+            ack,
+            early,
+        };
+        self.stage(extra, owed, ctx);
+    }
+
+    /// Counts a final receipt in `tern_dlr_total`.
+    fn count(&mut self, carrier: &str, stat: Stat) {
+        match self.dlr_counters.get(carrier).and_then(|m| m.get(&stat)) {
+            Some(c) => c.increment(1),
+            None => {
+                let c = metrics::counter!("tern_dlr_total", "carrier" => carrier.to_string(), "stat" => stat.as_str());
+                c.increment(1);
+                self.dlr_counters
+                    .entry(carrier.to_string())
+                    .or_default()
+                    .insert(stat, c);
+            }
+        }
     }
 
     /// Ends messages of this shard whose receipt never came within the message TTL.
@@ -418,22 +379,21 @@ impl DlrCorrelator {
             }
             tracing::info!(%id, %carrier, "no receipt within the message TTL; ending EXPIRED");
             let key = (carrier, carrier_id);
-            // a carrier that gave this id to a newer message since: the mapping is that one's
-            let owns_id = self.lookup(&key.0, &key.1).as_deref() == Some(id.as_str());
-            let f = self.finish_as(
+            let owns_id = self.lookup(&key).as_deref() == Some(id.as_str());
+            let end = End {
                 meta,
                 key,
                 owns_id,
-                Stat::Expired,
-                "000",
-                WriteBatch::default(),
-                ctx,
-            );
-            ctx.spawn(f.into_actor(self).map(|_, _, _| ()));
+                stat: Stat::Expired,
+                err: "000".into(),
+                ack: None,
+                early: None,
+            };
+            self.finish(end, WriteBatch::default(), ctx);
         }
     }
 
-    fn early_pairs(&self, k: &[u8]) -> Vec<(String, String)> {
+    fn early_pairs(&self, k: &[u8]) -> Vec<CarrierKey> {
         early_pairs(k, self.shard)
     }
 
@@ -483,6 +443,24 @@ impl DlrCorrelator {
             });
         }
     }
+
+    /// A final receipt for a carrier id this shard does not know yet (before its
+    /// submit_sm_resp, or never sent by tern): held durably until it is matched.
+    fn hold_early(&mut self, key: CarrierKey, m: CarrierReceipt, ctx: &mut Context<Self>) {
+        if self.early_pending.contains_key(&key) {
+            // a copy of one being stored: the first one's answer stands for both
+            return acknowledge(m.ack, ReceiptStored::Yes);
+        }
+        let e = EarlyReceipt {
+            stat: m.stat,
+            err: m.err,
+            at_ms: now_ms(),
+        };
+        let mut b = WriteBatch::default();
+        b.put(keys::early(&key.0, &key.1), keys::encode(&e));
+        self.early_pending.insert(key.clone(), e);
+        self.stage(b, Owed::Early(key, m.ack), ctx);
+    }
 }
 
 /// The (carrier, carrier id) pairs an early-receipt key can stand for that belong to
@@ -510,9 +488,10 @@ impl Actor for DlrCorrelator {
 }
 
 impl Handler<Register> for DlrCorrelator {
-    type Result = ResponseActFuture<Self, ()>;
-    fn handle(&mut self, m: Register, ctx: &mut Context<Self>) -> Self::Result {
+    type Result = ();
+    fn handle(&mut self, m: Register, ctx: &mut Context<Self>) {
         let tern_id = m.msg.meta.id.clone();
+        let key = (m.carrier.clone(), m.carrier_id.clone());
         if m.retry
             && (self.finishing.contains(&tern_id)
                 || keys::record_of(self.kv.as_ref(), &tern_id)
@@ -521,14 +500,13 @@ impl Handler<Register> for DlrCorrelator {
                     .is_some_and(|r| r.state().is_final()))
         {
             // it ended while its registration waited for a second try: nothing to add
-            self.registering.remove(&(m.carrier, m.carrier_id));
-            return Box::pin(fut::ready(()));
+            self.registering.remove(&key);
+            return;
         }
         let submitted = MessageState::Submitted {
             carrier: m.carrier.clone(),
             carrier_id: m.carrier_id.clone(),
         };
-        let key = (m.carrier, m.carrier_id);
         let mut batch = WriteBatch::default();
         let mapping = keys::correlation(&key.0, &key.1);
         if self.registering.contains_key(&key) || self.awaiting.knows(&key) {
@@ -539,123 +517,87 @@ impl Handler<Register> for DlrCorrelator {
             batch.insert_new(mapping, tern_id.clone().into_bytes());
         }
         keys::set_state(&mut batch, &tern_id, &submitted, now_ms());
-        if let Some(early) = self.early(&key.0, &key.1) {
+        if let Some(receipt) = self.early(&key) {
             // the receipt came first: record the submit and end the message in one batch
             self.early_pending.remove(&key);
             let was_stored = self.early_stored.remove(&key);
             batch.del(keys::early(&key.0, &key.1));
-            let f = self.finish(
-                m.msg.meta.clone(),
-                key.clone(),
-                early.stat,
-                &early.err,
-                batch,
-                ctx,
-            );
-            return Box::pin(f.into_actor(self).map(move |res, act, ctx| {
-                if res.is_err() {
-                    // nothing of the batch was stored: the early receipt is still where it was
-                    if was_stored {
-                        act.early_stored.insert(key.clone());
-                    } else {
-                        act.early_pending.insert(key.clone(), early);
-                    }
-                    let again = Register {
-                        carrier: key.0,
-                        carrier_id: key.1,
-                        msg: m.msg,
-                        retry: true,
-                    };
-                    ctx.notify_later(again, Duration::from_secs(1));
-                }
-            }));
+            let end = End {
+                meta: m.msg.meta.clone(),
+                key,
+                owns_id: true,
+                stat: receipt.stat,
+                err: receipt.err.clone(),
+                ack: None,
+                early: Some(Box::new(EarlyUndo {
+                    receipt,
+                    was_stored,
+                    register: Register { retry: true, ..m },
+                })),
+            };
+            return self.finish(end, batch, ctx);
         }
         self.registering.insert(key.clone(), tern_id);
         self.awaiting.insert(key.clone(), m.msg.clone());
-        self.stage(batch, ctx);
-        self.registered.push((key, m.msg));
-        Box::pin(fut::ready(()))
+        self.stage(batch, Owed::Registered(key, m.msg), ctx);
     }
 }
 
-impl Handler<CommitPending> for DlrCorrelator {
+impl Handler<CommitStaged> for DlrCorrelator {
     type Result = ();
-    fn handle(&mut self, _: CommitPending, ctx: &mut Context<Self>) {
-        self.commit_pending(ctx);
+    fn handle(&mut self, _: CommitStaged, ctx: &mut Context<Self>) {
+        self.commit_staged(ctx);
     }
 }
 
 impl Handler<CarrierReceipt> for DlrCorrelator {
-    type Result = ResponseActFuture<Self, Result<(), ()>>;
-    fn handle(&mut self, m: CarrierReceipt, ctx: &mut Context<Self>) -> Self::Result {
+    type Result = ();
+    fn handle(&mut self, m: CarrierReceipt, ctx: &mut Context<Self>) {
         if !m.stat.is_final() {
-            return Box::pin(fut::ready(Ok(())));
+            return acknowledge(m.ack, ReceiptStored::Yes);
         }
-        let key = (m.carrier, m.carrier_id);
-        match self.awaiting.receipt(&key) {
+        let key = (m.carrier.clone(), m.carrier_id.clone());
+        let meta = match self.awaiting.receipt(&key) {
             // registered recently and no receipt for it yet: no store read needed
-            Known::Waiting(msg) if !self.finishing.contains(&msg.meta.id) => {
-                let f = self.finish(
-                    msg.meta.clone(),
-                    key,
-                    m.stat,
-                    &m.err,
-                    WriteBatch::default(),
-                    ctx,
-                );
-                return Box::pin(f.into_actor(self));
-            }
-            Known::Waiting(_) | Known::Ended => {
-                metrics::counter!("tern_dlr_duplicate_total", "carrier" => key.0).increment(1);
-                return Box::pin(fut::ready(Ok(())));
-            }
-            Known::Unknown => {}
-        }
-        let (carrier, carrier_id) = key;
-        let Some(tern_id) = self.lookup(&carrier, &carrier_id) else {
-            // before its submit_sm_resp (or unknown): hold it durably until it is matched
-            let key = (carrier, carrier_id);
-            if self.early_pending.contains_key(&key) {
-                return Box::pin(fut::ready(Ok(())));
-            }
-            let e = EarlyReceipt {
-                stat: m.stat,
-                err: m.err,
-                at_ms: now_ms(),
-            };
-            let mut b = WriteBatch::default();
-            b.put(keys::early(&key.0, &key.1), keys::encode(&e));
-            self.early_pending.insert(key.clone(), e);
-            let commit = self.store.commit(b);
-            return Box::pin(commit.into_actor(self).map(move |res, act, _| {
-                act.early_pending.remove(&key);
-                if res.is_ok() {
-                    act.early_stored.insert(key);
+            Known::Waiting(msg) if !self.finishing.contains(&msg.meta.id) => msg.meta.clone(),
+            Known::Waiting(_) | Known::Ended => return self.duplicate(&key.0, m.ack),
+            Known::Unknown => {
+                let Some(tern_id) = self.lookup(&key) else {
+                    return self.hold_early(key, m, ctx);
+                };
+                // one read of the record answers both "already final?" and "what was it?"
+                let rec = match keys::record_of(self.kv.as_ref(), &tern_id) {
+                    Ok(Some(rec)) => rec,
+                    _ => {
+                        tracing::warn!(%tern_id, "receipt for a message with no readable record");
+                        return acknowledge(m.ack, ReceiptStored::Yes);
+                    }
+                };
+                if self.finishing.contains(&tern_id) || rec.state().is_final() {
+                    return self.duplicate(&key.0, m.ack);
                 }
-                res.map_err(|_| ())
-            }));
-        };
-        // one read of the record answers both "already final?" and "what was it?"
-        let rec = match keys::record_of(self.kv.as_ref(), &tern_id) {
-            Ok(Some(rec)) => rec,
-            _ => {
-                tracing::warn!(%tern_id, "receipt for a message with no readable record");
-                return Box::pin(fut::ready(Ok(())));
+                rec.meta
             }
         };
-        if self.finishing.contains(&tern_id) || rec.state().is_final() {
-            metrics::counter!("tern_dlr_duplicate_total", "carrier" => carrier).increment(1);
-            return Box::pin(fut::ready(Ok(())));
-        }
-        let f = self.finish(
-            rec.meta,
-            (carrier, carrier_id),
-            m.stat,
-            &m.err,
-            WriteBatch::default(),
-            ctx,
-        );
-        Box::pin(f.into_actor(self))
+        let end = End {
+            meta,
+            key,
+            owns_id: true,
+            stat: m.stat,
+            err: m.err,
+            ack: m.ack,
+            early: None,
+        };
+        self.finish(end, WriteBatch::default(), ctx);
+    }
+}
+
+impl DlrCorrelator {
+    /// A second final receipt for one message: counted, acknowledged, not passed on.
+    fn duplicate(&mut self, carrier: &str, ack: Option<ReplyTo<ReceiptStored>>) {
+        metrics::counter!("tern_dlr_duplicate_total", "carrier" => carrier.to_string())
+            .increment(1);
+        acknowledge(ack, ReceiptStored::Yes);
     }
 }
 
@@ -673,67 +615,6 @@ impl CorrelatorShards {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn key(i: usize) -> (String, String) {
-        ("sim".into(), format!("{i:x}"))
-    }
-
-    fn outbound() -> Arc<Outbound> {
-        Arc::new(Outbound {
-            meta: MessageMeta::sample(),
-            sm: rusmpp::pdus::SubmitSm::default(),
-        })
-    }
-
-    #[test]
-    fn ended_ids_catch_duplicates_without_crowding_out_waiting_ones() {
-        let mut a = Awaiting::default();
-        a.insert(key(0), outbound());
-        assert!(matches!(a.receipt(&key(0)), Known::Waiting(_)));
-        assert!(matches!(a.receipt(&key(0)), Known::Ended), "a duplicate");
-        // more messages than may wait come and end: one still waiting stays, since ended
-        // ones do not count against the waiting ones
-        a.insert(key(1), outbound());
-        for i in 2..AWAITING_MAX + 10 {
-            a.insert(key(i), outbound());
-            assert!(matches!(a.receipt(&key(i)), Known::Waiting(_)));
-        }
-        assert_eq!(a.waiting, 1);
-        assert!(a.knows(&key(0)), "and duplicates are still caught");
-        // what is remembered at all is bounded: the oldest ids go, waiting or not
-        for i in AWAITING_MAX + 10..REMEMBERED_MAX + 10 {
-            a.insert(key(i), outbound());
-            assert!(matches!(a.receipt(&key(i)), Known::Waiting(_)));
-        }
-        assert!(a.order.len() <= REMEMBERED_MAX);
-        assert!(!a.knows(&key(0)), "the oldest ended id is forgotten");
-        assert!(
-            matches!(a.receipt(&key(1)), Known::Unknown),
-            "key 1 is asked of the store"
-        );
-        assert_eq!(a.waiting, 0);
-    }
-
-    #[test]
-    fn at_most_awaiting_max_wait_in_memory() {
-        let mut a = Awaiting::default();
-        for i in 0..AWAITING_MAX + 5 {
-            a.insert(key(i), outbound());
-        }
-        assert_eq!(a.waiting, AWAITING_MAX);
-        assert!(
-            matches!(a.receipt(&key(0)), Known::Unknown),
-            "oldest: ask the store"
-        );
-        assert!(matches!(
-            a.receipt(&key(AWAITING_MAX + 4)),
-            Known::Waiting(_)
-        ));
-        assert_eq!(a.waiting, AWAITING_MAX - 1);
-        a.forget(&key(AWAITING_MAX + 4));
-        a.forget(&key(AWAITING_MAX + 3));
-        assert_eq!(a.waiting, AWAITING_MAX - 2);
-    }
 
     #[test]
     fn early_receipt_keys_name_their_carrier_and_id() {

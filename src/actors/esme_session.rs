@@ -35,9 +35,9 @@ use crate::protocol::codec::Frame;
 use crate::protocol::pdu;
 use crate::store::keys::OutboxReceipt;
 
-use super::FastMap;
 use super::delivery::{Delivery, ReceiptDone, ReceiptOutcome, RegisterBind, UnregisterBind};
-use super::ledger::{Accept, LedgerShards, Refusal};
+use super::ledger::{Accept, Accepted, LedgerShards, Refusal};
+use super::{Answer, FastMap, ReplyTo};
 
 /// Deliver this receipt on this bind (from `Delivery`).
 #[derive(Message)]
@@ -137,7 +137,10 @@ pub struct EsmeSession {
     tx: mpsc::Sender<Command>,
     state: BindState,
     last_rx: Instant,
-    pending: usize,
+    /// Submits with the ledger, by the tag of their answer: (sequence number, when read).
+    pending: FastMap<u64, (u32, Instant)>,
+    /// The tag of the next submit handed to the ledger.
+    next_tag: u64,
     seq: u32,
     /// deliver_sm sequence number → (tern id of the receipt, when it was sent)
     outstanding: FastMap<u32, (String, Instant)>,
@@ -164,7 +167,8 @@ impl EsmeSession {
             tx,
             state: BindState::Open,
             last_rx: Instant::now(),
-            pending: 0,
+            pending: FastMap::default(),
+            next_tag: 0,
             seq: 0,
             outstanding: FastMap::default(),
             closing: false,
@@ -316,7 +320,7 @@ impl EsmeSession {
         let Some(Pdu::SubmitSm(sm)) = cmd.pdu() else {
             return;
         };
-        if self.pending + self.held.len() >= self.env.max_pending {
+        if self.pending.len() + self.held.len() >= self.env.max_pending {
             return self.refuse_submit(seq, CommandStatus::EsmeRmsgqful, ctx);
         }
         let source = sm.source_addr.to_string();
@@ -362,6 +366,7 @@ impl EsmeSession {
                 price: account.price,
                 sm,
                 raw: raw.to_vec(),
+                reply: ReplyTo::new(ctx.address().recipient(), 0),
             },
             route,
         };
@@ -427,7 +432,7 @@ impl EsmeSession {
         }
     }
 
-    /// Charges and stores a checked submit; answers the ESME once that is done.
+    /// Charges and stores a checked submit; the ledger's [`Answer`] says when it is done.
     fn send_to_ledger(&mut self, submit: HeldSubmit, ctx: &mut Context<Self>) {
         let HeldSubmit {
             seq,
@@ -436,29 +441,14 @@ impl EsmeSession {
             ..
         } = submit;
         accept.meta.accepted_ms = now_ms();
-        self.pending += 1;
-        let fut = self
-            .env
+        let tag = self.next_tag;
+        self.next_tag += 1;
+        accept.reply = ReplyTo::new(ctx.address().recipient(), tag);
+        self.pending.insert(tag, (seq, t0));
+        self.env
             .ledgers
             .for_account(&accept.meta.account)
-            .send(accept);
-        ctx.spawn(fut.into_actor(self).map(move |res, act, ctx| {
-            act.pending -= 1;
-            let status = match res {
-                Ok(Ok(id)) => {
-                    if let Some(c) = &act.submit_ok {
-                        c.increment(1);
-                    }
-                    act.latency.record(t0.elapsed().as_secs_f64());
-                    return act.write(pdu::submit_sm_resp_ok(seq, &id), ctx);
-                }
-                Ok(Err(Refusal::Throttled)) => CommandStatus::EsmeRthrottled,
-                Ok(Err(Refusal::NoCredit)) => CommandStatus::EsmeRsubmitfail,
-                Ok(Err(Refusal::QueueFull)) => CommandStatus::EsmeRmsgqful,
-                Ok(Err(Refusal::Failed)) | Err(_) => CommandStatus::EsmeRsyserr,
-            };
-            act.refuse_submit(seq, status, ctx);
-        }));
+            .do_send(accept);
     }
 
     fn on_command(&mut self, cmd: Command, ctx: &mut Context<Self>) {
@@ -679,6 +669,29 @@ impl Handler<SendReceipt> for EsmeSession {
         tracing::debug!(peer = %self.peer, id = %r.id, to = %redact(&r.to), "receipt to ESME");
         self.outstanding.insert(seq, (r.id, Instant::now()));
         self.write(cmd, ctx);
+    }
+}
+
+impl Handler<Answer<Accepted>> for EsmeSession {
+    type Result = ();
+    fn handle(&mut self, a: Answer<Accepted>, ctx: &mut Context<Self>) {
+        let Some((seq, t0)) = self.pending.remove(&a.tag) else {
+            return;
+        };
+        let status = match a.value {
+            Ok(id) => {
+                if let Some(c) = &self.submit_ok {
+                    c.increment(1);
+                }
+                self.latency.record(t0.elapsed().as_secs_f64());
+                return self.write(pdu::submit_sm_resp_ok(seq, &id), ctx);
+            }
+            Err(Refusal::Throttled) => CommandStatus::EsmeRthrottled,
+            Err(Refusal::NoCredit) => CommandStatus::EsmeRsubmitfail,
+            Err(Refusal::QueueFull) => CommandStatus::EsmeRmsgqful,
+            Err(Refusal::Failed) => CommandStatus::EsmeRsyserr,
+        };
+        self.refuse_submit(seq, status, ctx);
     }
 }
 

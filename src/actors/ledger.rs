@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use actix::prelude::*;
 use rusmpp::pdus::SubmitSm;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::watch;
 
 use crate::accounts::AccountTable;
 use crate::domain::message::{MessageMeta, format_id};
@@ -20,9 +20,13 @@ use crate::domain::throttle::TokenBucket;
 use crate::store::keys;
 use crate::store::kv::{Kv, WriteBatch};
 
-use super::FastMap;
 use super::router::{Outbound, RouteMessage, RouterShards};
+use super::staged::Staged;
 use super::store::{CommitError, StoreHandle};
+use super::{FastMap, ReplyTo};
+
+/// What the ledger answers to an [`Accept`]: tern's message id once it is durable.
+pub type Accepted = Result<String, Refusal>;
 
 /// Why a submit was not accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,9 +41,10 @@ pub enum Refusal {
     Failed,
 }
 
-/// Charge and store a new message. `meta.id` is filled in by the Ledger.
+/// Charge and store a new message. `meta.id` is filled in by the Ledger; the answer goes
+/// to `reply` once the message is durable, or at once when it is refused.
 #[derive(Message)]
-#[rtype(result = "Result<String, Refusal>")]
+#[rtype(result = "()")]
 pub struct Accept {
     /// What is known about the message (id empty).
     pub meta: MessageMeta,
@@ -49,6 +54,8 @@ pub struct Accept {
     pub sm: SubmitSm,
     /// The raw submit_sm PDU as received (stored).
     pub raw: Vec<u8>,
+    /// Where the answer goes.
+    pub reply: ReplyTo<Accepted>,
 }
 
 /// Read an account's balance.
@@ -69,7 +76,7 @@ struct Charged {
     account: String,
     charge: Micros,
     msg: Arc<Outbound>,
-    done: oneshot::Sender<Result<String, Refusal>>,
+    reply: ReplyTo<Accepted>,
 }
 
 /// Commit the submits accepted so far (sent to itself once per mailbox drain).
@@ -87,10 +94,8 @@ pub struct Ledger {
     routers: RouterShards,
     accounts: watch::Receiver<Arc<AccountTable>>,
     books: FastMap<String, Book>,
-    /// The writes of the submits in `charged`.
-    batch: WriteBatch,
-    /// Accepted, not yet handed to the store.
-    charged: Vec<Charged>,
+    /// Submits accepted, with their writes, not yet handed to the store.
+    charged: Staged<Charged>,
 }
 
 impl Ledger {
@@ -107,19 +112,16 @@ impl Ledger {
             routers,
             accounts,
             books: FastMap::default(),
-            batch: WriteBatch::default(),
-            charged: Vec::new(),
+            charged: Staged::default(),
         }
     }
 
     /// Hands the submits accepted so far to the store as one batch, with each account's
     /// balance after them; answers each once it is durable.
     fn commit_charged(&mut self, ctx: &mut Context<Self>) {
-        if self.charged.is_empty() {
+        let Some((mut batch, charged)) = self.charged.take() else {
             return;
-        }
-        let mut batch = std::mem::take(&mut self.batch);
-        let charged = std::mem::take(&mut self.charged);
+        };
         let mut accounts: Vec<&str> = charged.iter().map(|c| c.account.as_str()).collect();
         accounts.sort_unstable();
         accounts.dedup();
@@ -152,7 +154,7 @@ impl Ledger {
                                 msg: c.msg,
                                 attempt: 0,
                             });
-                            let _ = c.done.send(Ok(id));
+                            c.reply.send(Ok(id));
                         }
                     }
                     Err(e) => act.refund(charged, e),
@@ -178,7 +180,7 @@ impl Ledger {
             if !fixed.contains(&c.account) {
                 fixed.push(c.account);
             }
-            let _ = c.done.send(Err(refusal));
+            c.reply.send(Err(refusal));
         }
         for a in fixed {
             if let Some(b) = self.books.get(&a) {
@@ -186,6 +188,7 @@ impl Ledger {
                 // batch comes after this write and carries them, so leave them out here
                 let waiting: i64 = self
                     .charged
+                    .items()
                     .iter()
                     .filter(|c| c.account == a)
                     .map(|c| c.charge.0)
@@ -244,56 +247,55 @@ impl Actor for Ledger {
 }
 
 impl Handler<Accept> for Ledger {
-    type Result = ResponseFuture<Result<String, Refusal>>;
+    type Result = ();
 
-    fn handle(&mut self, m: Accept, ctx: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, m: Accept, ctx: &mut Context<Self>) {
         let Accept {
             mut meta,
             price,
             sm,
             raw,
+            reply,
         } = m;
-        let refused = |r: Refusal| -> Self::Result { Box::pin(async move { Err(r) }) };
         let kv = self.kv.clone();
         let Some(book) = self.book(&meta.account) else {
-            return refused(Refusal::Failed);
+            return reply.send(Err(Refusal::Failed));
         };
         if !book.bucket.try_take(Instant::now()) {
-            return refused(Refusal::Throttled);
+            return reply.send(Err(Refusal::Throttled));
         }
         let Some(charge) = price.times(meta.parts) else {
-            return refused(Refusal::NoCredit);
+            return reply.send(Err(Refusal::NoCredit));
         };
         if book.balance < charge {
-            return refused(Refusal::NoCredit);
+            return reply.send(Err(Refusal::NoCredit));
         }
         let id = match kv.generate_id() {
             Ok(n) => format_id(n),
             Err(e) => {
                 tracing::error!(error = %e, "id generation failed");
-                return refused(Refusal::Failed);
+                return reply.send(Err(Refusal::Failed));
             }
         };
         // the batch carries the balance as it stands when it is handed to the store
         book.balance = Micros(book.balance.0 - charge.0);
         meta.id = id;
         meta.charged = charge;
-        keys::accept(&mut self.batch, &meta, &raw);
-        let (done, answer) = oneshot::channel();
-        if self.charged.is_empty() {
-            // runs after the submits already in the mailbox: one batch for all of them
-            ctx.notify(CommitCharged);
-        }
-        self.charged.push(Charged {
+        let mut writes = WriteBatch::default();
+        keys::accept(&mut writes, &meta, &raw);
+        let charged = Charged {
             account: meta.account.clone(),
             charge,
             msg: Arc::new(Outbound { meta, sm }),
-            done,
-        });
+            reply,
+        };
+        if self.charged.add(writes, Some(charged)) {
+            // runs after the submits already in the mailbox: one batch for all of them
+            ctx.notify(CommitCharged);
+        }
         if self.charged.len() >= MAX_BATCH {
             self.commit_charged(ctx);
         }
-        Box::pin(async move { answer.await.unwrap_or(Err(Refusal::Failed)) })
     }
 }
 

@@ -9,10 +9,13 @@ pub mod dlr_correlator;
 pub mod esme_session;
 pub mod ledger;
 pub mod router;
+pub mod staged;
 pub mod store;
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
+
+use actix::prelude::*;
 
 use crate::domain::dlr::Stat;
 use crate::domain::message::{MessageMeta, MessageState};
@@ -26,6 +29,45 @@ use crate::store::record;
 pub type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 /// A hash set on the message path (see [`FastMap`]).
 pub type FastSet<K> = HashSet<K, foldhash::fast::RandomState>;
+
+/// An answer delivered to the asking actor's mailbox, tagged with what the asker needs to
+/// know which request it answers.
+///
+/// Actors answer requests that wait on the store this way rather than by returning a
+/// future: every future spawned on an actix context is polled again on each wake of that
+/// actor, so one future per message in flight makes each message cost as much as the
+/// number of messages waiting. A mailbox message costs the same however many wait.
+pub struct Answer<T> {
+    /// The asker's tag, as given in its [`ReplyTo`].
+    pub tag: u64,
+    /// The answer.
+    pub value: T,
+}
+
+impl<T: Send + 'static> Message for Answer<T> {
+    type Result = ();
+}
+
+/// Where the answer to one request goes: an actor's mailbox and the tag it chose.
+pub struct ReplyTo<T: Send + 'static> {
+    to: Recipient<Answer<T>>,
+    tag: u64,
+}
+
+impl<T: Send + 'static> ReplyTo<T> {
+    /// Answers go to `to`, carrying `tag`.
+    pub fn new(to: Recipient<Answer<T>>, tag: u64) -> Self {
+        ReplyTo { to, tag }
+    }
+
+    /// Sends the answer (dropped if the asker has stopped: it no longer waits for it).
+    pub fn send(self, value: T) {
+        self.to.do_send(Answer {
+            tag: self.tag,
+            value,
+        });
+    }
+}
 
 /// Which of `n` shards owns `key`.
 pub fn shard_of(key: &str, n: usize) -> usize {
