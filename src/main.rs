@@ -43,45 +43,9 @@ enum Cmd {
         /// Listen address.
         #[arg(long, default_value = "127.0.0.1:2776")]
         listen: String,
-        /// Delay before each receipt.
-        #[arg(long, default_value_t = 100)]
-        dlr_delay_ms: u64,
-        /// Fraction of submit_sm refused with --fail-status.
-        #[arg(long, default_value_t = 0.0)]
-        fail_rate: f64,
-        /// command_status for refused submits (default 0x45, permanent).
-        #[arg(long, default_value = "0x45", value_parser = parse_status)]
-        fail_status: u32,
-        /// Every K-th submit_sm answered ESME_RTHROTTLED (0: never).
-        #[arg(long, default_value_t = 0)]
-        throttle_every: u64,
-        /// Drop the connection after every N-th submit_sm (0: never).
-        #[arg(long, default_value_t = 0)]
-        disconnect_every: u64,
-        /// Delay before each submit_sm_resp.
-        #[arg(long, default_value_t = 0)]
-        response_delay_ms: u64,
-        /// Fraction of receipts that say UNDELIV.
-        #[arg(long, default_value_t = 0.0)]
-        undeliverable_rate: f64,
-        /// Send each receipt before its submit_sm_resp.
-        #[arg(long)]
-        dlr_before_resp: bool,
-        /// Send every receipt twice.
-        #[arg(long)]
-        duplicate_dlr: bool,
-        /// Receipts carry the decimal rendering of the hex message id.
-        #[arg(long)]
-        decimal_receipt_ids: bool,
+        #[command(flatten)]
+        sim: SimConfig,
     },
-}
-
-fn parse_status(s: &str) -> Result<u32, String> {
-    let r = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
-        Some(h) => u32::from_str_radix(h, 16),
-        None => s.parse(),
-    };
-    r.map_err(|e| format!("{s:?}: {e}"))
 }
 
 fn init_tracing() {
@@ -136,32 +100,8 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Cmd::Sim {
-            listen,
-            dlr_delay_ms,
-            fail_rate,
-            fail_status,
-            throttle_every,
-            disconnect_every,
-            response_delay_ms,
-            undeliverable_rate,
-            dlr_before_resp,
-            duplicate_dlr,
-            decimal_receipt_ids,
-        } => {
+        Cmd::Sim { listen, sim: cfg } => {
             init_tracing();
-            let cfg = SimConfig {
-                dlr_delay_ms,
-                fail_rate,
-                fail_status,
-                throttle_every,
-                disconnect_every,
-                response_delay_ms,
-                undeliverable_rate,
-                dlr_before_resp,
-                duplicate_dlr,
-                decimal_receipt_ids,
-            };
             // one thread: a simulated carrier is light, and on a small box the switch it
             // serves needs the cores more than a work-stealing pool would
             let rt = match tokio::runtime::Builder::new_current_thread()

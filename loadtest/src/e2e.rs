@@ -25,6 +25,8 @@ pub struct E2e {
     pub durability: String,
     /// The simulator's receipt delay.
     pub dlr_delay_ms: u64,
+    /// Further `tern sim` flags (receipt timing, faults).
+    pub sim_args: Vec<String>,
 }
 
 /// tern's resource use during the run.
@@ -158,6 +160,7 @@ async fn run_in(e: &E2e, dir: &Path) -> Result<(Report, Report, Usage), String> 
                 "--dlr-delay-ms",
                 &e.dlr_delay_ms.to_string(),
             ])
+            .args(&e.sim_args)
             .stdout(Stdio::null())
             .stderr(log("sim.log")?)
             .spawn()

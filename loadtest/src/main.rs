@@ -84,6 +84,9 @@ enum Cmd {
         /// The simulator's receipt delay.
         #[arg(long, default_value_t = 10)]
         dlr_delay_ms: u64,
+        /// A further `tern sim` flag, e.g. `--sim-arg=--dlr-before-resp` (repeatable).
+        #[arg(long = "sim-arg", allow_hyphen_values = true)]
+        sim_args: Vec<String>,
         /// Write the JSON report and the SVG plot here.
         #[arg(long)]
         out: Option<PathBuf>,
@@ -159,6 +162,7 @@ async fn main() -> ExitCode {
             tern_bin,
             durability,
             dlr_delay_ms,
+            sim_args,
             out,
             load: a,
         } => {
@@ -168,6 +172,7 @@ async fn main() -> ExitCode {
                 load: l,
                 durability,
                 dlr_delay_ms,
+                sim_args,
             };
             match scenario::run_e2e("e2e", &e, a.json, out.as_deref()).await {
                 Ok(run) if run.complete() => ExitCode::SUCCESS,

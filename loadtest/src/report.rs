@@ -111,6 +111,7 @@ impl Report {
             "receipts_duplicate": self.duplicates,
             "seconds": self.seconds,
             "throughput_msg_s": self.throughput(),
+            "throughput_per_100k_msg_s": self.timeline.rate_per_100k(),
             "submit_to_resp_ms": lat(&self.submit_latency),
             "submit_to_receipt_ms": lat(&self.receipt_latency),
             "complete": self.complete(),
@@ -137,6 +138,12 @@ impl Report {
             self.throughput(),
             self.seconds
         );
+        let per_100k = self.timeline.rate_per_100k();
+        // whole-second counts say little about a run of a few seconds
+        if per_100k.len() > 1 && self.seconds >= 10.0 {
+            let row: Vec<String> = per_100k.iter().map(|r| format!("{r:.0}")).collect();
+            println!("   msg/s per 100k receipts: {}", row.join(" "));
+        }
         println!("   submit -> resp:    {}", pct(&self.submit_latency));
         println!("   submit -> receipt: {}", pct(&self.receipt_latency));
     }

@@ -84,13 +84,35 @@ impl Timeline {
         None
     }
 
-    /// Receipts per second over the seconds in which receipts `from`..=`to` arrived
-    /// (1-based, whole seconds, so the figure is good to about one second's share).
+    /// When the `n`th receipt arrived (1-based), in seconds since the start: receipts are
+    /// taken as spread evenly over the second they were counted in.
+    pub fn time_of_receipt(&self, n: u64) -> Option<f64> {
+        let mut before = 0;
+        for (i, s) in self.seconds.iter().enumerate() {
+            if before + s.receipts >= n && s.receipts > 0 {
+                return Some(i as f64 + (n - before) as f64 / s.receipts as f64);
+            }
+            before += s.receipts;
+        }
+        None
+    }
+
+    /// Receipts per second between receipt `from` and receipt `to` (1-based).
     pub fn rate_between(&self, from: u64, to: u64) -> Option<f64> {
-        let a = self.second_of_receipt(from.max(1))?;
-        let b = self.second_of_receipt(to)?;
-        let n: u64 = self.seconds[a..=b].iter().map(|s| s.receipts).sum();
-        Some(n as f64 / (b - a + 1) as f64)
+        let (a, b) = (
+            self.time_of_receipt(from.max(1))?,
+            self.time_of_receipt(to)?,
+        );
+        (b > a).then(|| (to - from.max(1)) as f64 / (b - a))
+    }
+
+    /// Receipts per second over each whole 100,000 receipts of the run, in order: a run
+    /// whose cost grows with what waits shows as a falling row.
+    pub fn rate_per_100k(&self) -> Vec<f64> {
+        let total: u64 = self.seconds.iter().map(|s| s.receipts).sum();
+        (0..total / 100_000)
+            .filter_map(|i| self.rate_between(i * 100_000 + 1, (i + 1) * 100_000))
+            .collect()
     }
 }
 
@@ -110,11 +132,31 @@ mod tests {
         assert_eq!(t.second_of_receipt(100), Some(0));
         assert_eq!(t.second_of_receipt(101), Some(2));
         assert_eq!(t.second_of_receipt(151), None);
-        assert_eq!(t.rate_between(1, 100), Some(100.0));
-        assert_eq!(t.rate_between(101, 150), Some(50.0));
+        assert_eq!(t.time_of_receipt(100), Some(1.0));
+        assert_eq!(t.time_of_receipt(125), Some(2.5));
+        let close = |v: Option<f64>, want: f64| (v.unwrap() - want).abs() < 1e-6;
+        assert!(close(t.rate_between(1, 100), 100.0));
+        assert!(close(t.rate_between(101, 150), 50.0));
+        assert!(t.rate_per_100k().is_empty());
         let mut u = Timeline::default();
         u.receipt(1, 5);
         t.merge(&u);
         assert_eq!(t.seconds[1].receipts, 1);
+    }
+
+    #[test]
+    fn a_slowing_run_shows_as_a_falling_row() {
+        let mut t = Timeline::default();
+        // 100k in the first 5 s, the next 100k over 10 s
+        for sec in 0..15 {
+            let n = if sec < 5 { 20_000 } else { 10_000 };
+            for _ in 0..n {
+                t.receipt(sec, 1);
+            }
+        }
+        let r = t.rate_per_100k();
+        assert_eq!(r.len(), 2);
+        assert!((r[0] - 20_000.0).abs() < 1.0, "{r:?}");
+        assert!((r[1] - 10_000.0).abs() < 1.0, "{r:?}");
     }
 }

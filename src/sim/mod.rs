@@ -29,29 +29,53 @@ use crate::domain::message::now_ms;
 use crate::protocol::codec::SmppCodec;
 use crate::protocol::pdu;
 
-/// Simulator behaviour.
-#[derive(Debug, Clone, Default)]
+/// Simulator behaviour; also the flags of `tern sim`.
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct SimConfig {
-    /// Delay between submit_sm_resp and the receipt.
+    /// Delay between submit_sm_resp and the receipt (0: right behind the resp).
+    #[arg(long, default_value_t = 100)]
     pub dlr_delay_ms: u64,
-    /// Fraction of submit_sm answered with `fail_status`.
+    /// Release receipts in bursts, at multiples of this many ms (0: each when it is due),
+    /// as carriers that batch their receipts do.
+    #[arg(long, default_value_t = 0)]
+    pub dlr_burst_ms: u64,
+    /// Fraction of submit_sm refused with --fail-status.
+    #[arg(long, default_value_t = 0.0)]
     pub fail_rate: f64,
-    /// Status for failed submits (default ESME_RSUBMITFAIL, permanent).
+    /// command_status for refused submits (default 0x45 ESME_RSUBMITFAIL, permanent).
+    #[arg(long, default_value = "0x45", value_parser = parse_status)]
     pub fail_status: u32,
     /// Every K-th submit_sm answered ESME_RTHROTTLED (0: never).
+    #[arg(long, default_value_t = 0)]
     pub throttle_every: u64,
     /// Drop the connection after every N-th submit_sm (0: never).
+    #[arg(long, default_value_t = 0)]
     pub disconnect_every: u64,
     /// Delay before each submit_sm_resp.
+    #[arg(long, default_value_t = 0)]
     pub response_delay_ms: u64,
     /// Fraction of receipts that say UNDELIV.
+    #[arg(long, default_value_t = 0.0)]
     pub undeliverable_rate: f64,
-    /// Send the receipt before the submit_sm_resp.
+    /// Send each receipt before its submit_sm_resp: on the same connection when it is a
+    /// transceiver, else on a receiver bind, with the resp held back 200 ms.
+    #[arg(long)]
     pub dlr_before_resp: bool,
     /// Send every receipt twice.
+    #[arg(long)]
     pub duplicate_dlr: bool,
     /// Receipts name the message by the decimal rendering of its hex id.
+    #[arg(long)]
     pub decimal_receipt_ids: bool,
+}
+
+/// Parses a command_status given in hex (`0x45`) or decimal.
+fn parse_status(s: &str) -> Result<u32, String> {
+    let r = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(h) => u32::from_str_radix(h, 16),
+        None => s.parse(),
+    };
+    r.map_err(|e| format!("{s:?}: {e}"))
 }
 
 #[derive(Debug, Clone)]
@@ -75,6 +99,8 @@ struct Sim {
     submits: AtomicU64,
     next_conn: AtomicU64,
     shared: Mutex<Shared>,
+    /// Receipts not yet due, oldest first (all wait the same delay, so due times rise).
+    delayed: Mutex<VecDeque<(u64, String, PendingReceipt)>>,
 }
 
 impl Sim {
@@ -98,6 +124,45 @@ impl Sim {
             .or_default()
             .push_back(r);
     }
+
+    /// Queues a receipt for the ticker to hand out at `due_ms`.
+    fn delay_receipt(&self, due_ms: u64, system_id: &str, r: PendingReceipt) {
+        let mut d = self.delayed.lock().unwrap_or_else(|e| e.into_inner());
+        d.push_back((due_ms, system_id.to_string(), r));
+    }
+
+    /// Hands out the receipts that are due, and parked ones whose system_id is bound again
+    /// (or whose connection's queue was full when they came due).
+    fn release_due(&self) {
+        let now = now_ms();
+        let due: Vec<_> = {
+            let mut d = self.delayed.lock().unwrap_or_else(|e| e.into_inner());
+            let n = d.iter().take_while(|(at, _, _)| *at <= now).count();
+            d.drain(..n).collect()
+        };
+        for (_, sid, r) in due {
+            self.route_receipt(&sid, r);
+        }
+        let mut s = self.lock();
+        let Shared { conns, parked } = &mut *s;
+        for (sid, queue) in parked.iter_mut() {
+            let Some(live) = conns.get(sid) else { continue };
+            'queue: while let Some(mut r) = queue.pop_front() {
+                for (_, tx) in live {
+                    match tx.try_send(r) {
+                        Ok(()) => continue 'queue,
+                        Err(
+                            mpsc::error::TrySendError::Full(back)
+                            | mpsc::error::TrySendError::Closed(back),
+                        ) => r = back,
+                    }
+                }
+                queue.push_front(r);
+                break;
+            }
+        }
+        parked.retain(|_, q| !q.is_empty());
+    }
 }
 
 /// Runs the simulator on `listener` until the process ends.
@@ -109,6 +174,19 @@ pub async fn serve(listener: TcpListener, cfg: SimConfig) {
         submits: AtomicU64::new(0),
         next_conn: AtomicU64::new(1),
         shared: Mutex::new(Shared::default()),
+        delayed: Mutex::new(VecDeque::new()),
+    });
+    // one ticker releases every delayed receipt: a timer per receipt would cost the
+    // simulator more than the switch it feeds when hundreds of thousands wait
+    let tick = Duration::from_millis(sim.cfg.dlr_burst_ms.max(1));
+    let ticker = sim.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(tick);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            ticker.release_due();
+        }
     });
     loop {
         let Ok((sock, _)) = listener.accept().await else {
@@ -177,6 +255,8 @@ async fn connection(sock: TcpStream, sim: Arc<Sim>) {
     let (rc_tx, mut rc_rx) = mpsc::channel::<PendingReceipt>(65_536);
     let conn_id = sim.next_conn.fetch_add(1, Ordering::Relaxed);
     let mut system_id: Option<String> = None;
+    // a transceiver: receipts may go out on this connection itself
+    let mut transceiver = false;
     let mut seq: u32 = 0;
     let mut unacked: HashMap<u32, PendingReceipt> = HashMap::new();
     loop {
@@ -196,6 +276,7 @@ async fn connection(sock: TcpStream, sim: Arc<Sim>) {
                         let sid = b.system_id.to_string();
                         bind(&sim, &sid, conn_id, &rc_tx);
                         system_id = Some(sid);
+                        transceiver = true;
                         let _ = out_tx.send(Command::new(CommandStatus::EsmeRok, s, BindTransceiverResp::builder().system_id(COctetString::from_static_slice(b"sim\0").unwrap_or_default()).build())).await;
                     }
                     Some(Pdu::BindTransmitter(b)) => {
@@ -239,22 +320,25 @@ async fn connection(sock: TcpStream, sim: Arc<Sim>) {
                                     (true, true) => 2,
                                     (true, false) => 1,
                                 };
-                                let delay = if cfg.dlr_before_resp { 0 } else { cfg.dlr_delay_ms + cfg.response_delay_ms };
                                 for _ in 0..copies {
-                                    let sim2 = sim.clone();
-                                    let sid2 = sid.clone();
-                                    let r2 = r.clone();
-                                    tokio::spawn(async move {
-                                        if delay > 0 { tokio::time::sleep(Duration::from_millis(delay)).await; }
-                                        sim2.route_receipt(&sid2, r2);
-                                    });
+                                    if cfg.dlr_before_resp && transceiver {
+                                        // written ahead of the resp on this very connection
+                                        seq = seq.wrapping_add(1).max(1);
+                                        let _ = out_tx.send(receipt_pdu(seq, &r, cfg.decimal_receipt_ids)).await;
+                                        unacked.insert(seq, r.clone());
+                                    } else if cfg.dlr_before_resp || cfg.dlr_delay_ms + cfg.response_delay_ms == 0 {
+                                        sim.route_receipt(&sid, r.clone());
+                                    } else {
+                                        sim.delay_receipt(now_ms() + cfg.dlr_delay_ms + cfg.response_delay_ms, &sid, r.clone());
+                                    }
                                 }
                                 let id = COctetString::from_string(id).unwrap_or_default();
                                 Command::new(CommandStatus::EsmeRok, s, SubmitSmResp::builder().message_id(id).build())
                             }
                         };
                         let mut resp_delay = cfg.response_delay_ms;
-                        if cfg.dlr_before_resp { resp_delay = resp_delay.max(200); }
+                        // a receipt routed to another bind needs a head start to arrive first
+                        if cfg.dlr_before_resp && !transceiver { resp_delay = resp_delay.max(200); }
                         if resp_delay > 0 {
                             let tx = out_tx.clone();
                             tokio::spawn(async move {
