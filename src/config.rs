@@ -258,6 +258,12 @@ pub struct CarrierConfig {
     /// Seconds between enquire_link.
     #[serde(default = "default_enquire_link")]
     pub enquire_link_s: u64,
+    /// Consecutive failures (temporary errors, timeouts, lost binds) that open the breaker.
+    #[serde(default = "default_breaker_failures")]
+    pub breaker_failures: u32,
+    /// Seconds the breaker first stays open; doubled on each failed probe, at most 300.
+    #[serde(default = "default_breaker_cooldown")]
+    pub breaker_cooldown_s: u64,
 }
 
 fn default_carrier_binds() -> u32 {
@@ -274,6 +280,12 @@ fn default_response_timeout() -> u64 {
 }
 fn default_enquire_link() -> u64 {
     30
+}
+fn default_breaker_failures() -> u32 {
+    5
+}
+fn default_breaker_cooldown() -> u64 {
+    10
 }
 
 /// The whole config file.
@@ -511,6 +523,14 @@ impl Config {
                     ),
                 );
             }
+            if c.breaker_failures == 0 || !(1..=300).contains(&c.breaker_cooldown_s) {
+                p(
+                    line,
+                    format!(
+                        "carriers[{id}]: breaker_failures must be at least 1 and breaker_cooldown_s 1 to 300"
+                    ),
+                );
+            }
         }
         for r in &self.routes {
             let line = line_of(text, r.span().start);
@@ -610,6 +630,36 @@ carriers = ["sim"]
             panic!("must fail")
         };
         assert!(problems[0].message.contains("node.workers"), "{problems:?}");
+    }
+
+    #[test]
+    fn breaker_settings_are_checked() {
+        let c = Config::parse(GOOD, "t.toml").unwrap();
+        let sim = c.carriers[0].get_ref();
+        assert_eq!((sim.breaker_failures, sim.breaker_cooldown_s), (5, 10));
+        for bad in [
+            "breaker_failures = 0",
+            "breaker_cooldown_s = 0",
+            "breaker_cooldown_s = 301",
+        ] {
+            let text = GOOD.replace("[[routes]]", &format!("{bad}\n\n[[routes]]"));
+            let Err(ConfigError::Invalid { problems, .. }) = Config::parse(&text, "t.toml") else {
+                panic!("{bad} must fail")
+            };
+            assert!(problems[0].message.contains("breaker_"), "{problems:?}");
+        }
+    }
+
+    #[test]
+    fn weights_are_one_per_carrier() {
+        let text = GOOD.replace(
+            "carriers = [\"sim\"]",
+            "carriers = [\"sim\"]\nweights = [1, 2]",
+        );
+        let Err(ConfigError::Invalid { problems, .. }) = Config::parse(&text, "t.toml") else {
+            panic!("must fail")
+        };
+        assert!(problems[0].message.contains("weights"), "{problems:?}");
     }
 
     #[test]

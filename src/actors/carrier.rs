@@ -2,6 +2,11 @@
 //! supervises its `CarrierSession`s (one per configured bind). It hands each queued message
 //! to a bound session with room in its window, and tells the router when a message must go
 //! elsewhere (carrier down, breaker open, temporary error) or has been refused for good.
+//!
+//! Its send rate follows the carrier's answers (AIMD, `domain/aimd.rs`): a throttled
+//! submit halves it and waits in this carrier's queue, since the carrier is alive and only
+//! asks for less; the breaker counts only real failures (temporary errors, timeouts, lost
+//! binds) and opens for `breaker_cooldown_s`, doubled on each failed probe.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -10,8 +15,9 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 
 use crate::config::CarrierConfig;
+use crate::domain::aimd::Aimd;
 use crate::domain::backlog::Backlog;
-use crate::domain::breaker::{Breaker, BreakerState};
+use crate::domain::breaker::{Breaker, BreakerState, Transition};
 use crate::domain::dlr::hex_id_as_decimal;
 use crate::domain::throttle::TokenBucket;
 use crate::protocol::status;
@@ -30,6 +36,8 @@ pub struct CarrierSubmit {
     pub pos: usize,
     /// Passes over the route so far.
     pub attempt: u32,
+    /// Times this carrier throttled it; after [`MAX_THROTTLED`] it goes back to the router.
+    pub throttled: u32,
     /// Where failures go.
     pub reply_to: Recipient<SubmitFailed>,
 }
@@ -92,8 +100,14 @@ pub struct CarrierStatus {
     pub binds_up: usize,
     /// "closed", "half-open" or "open".
     pub breaker: &'static str,
+    /// Seconds the breaker stays open when it next opens (or now, when open).
+    pub breaker_cooldown_s: u64,
+    /// Submits sent and not yet answered.
+    pub in_flight: usize,
     /// Messages waiting.
     pub queue_depth: usize,
+    /// The rate tern sends at now (AIMD; at most the configured tps).
+    pub tps: u32,
 }
 
 struct Slot {
@@ -101,6 +115,10 @@ struct Slot {
     up: bool,
     credits: usize,
 }
+
+/// A message the carrier throttled this often goes back to the router (to another carrier,
+/// or later), so a carrier that throttles everything does not hold it until it expires.
+const MAX_THROTTLED: u32 = 3;
 
 /// Messages a carrier queues before it sends new ones elsewhere.
 const MAX_QUEUE: usize = 100_000;
@@ -114,6 +132,7 @@ pub struct Carrier {
     queue: VecDeque<CarrierSubmit>,
     slots: Vec<Slot>,
     bucket: TokenBucket,
+    aimd: Aimd,
     breaker: Breaker,
     started: Instant,
     wake_pending: bool,
@@ -135,7 +154,11 @@ impl Carrier {
         let submit_ok = metrics::counter!("tern_carrier_submit_total", "carrier" => cfg.id.clone(), "status" => status::name(status::OK));
         Carrier {
             bucket: TokenBucket::new(cfg.tps, now),
-            breaker: Breaker::new(5, Duration::from_secs(10)),
+            aimd: Aimd::new(cfg.tps, now),
+            breaker: Breaker::new(
+                cfg.breaker_failures,
+                Duration::from_secs(cfg.breaker_cooldown_s),
+            ),
             cfg: Arc::new(cfg),
             correlators,
             backlog,
@@ -165,8 +188,50 @@ impl Carrier {
         metrics::gauge!("tern_queue_depth", "carrier" => c.clone()).set(self.queue.len() as f64);
         metrics::gauge!("tern_carrier_binds_up", "carrier" => c.clone())
             .set(self.binds_up() as f64);
-        metrics::gauge!("tern_carrier_breaker_state", "carrier" => c)
+        metrics::gauge!("tern_carrier_breaker_state", "carrier" => c.clone())
             .set(self.breaker.state(Instant::now()).gauge());
+        metrics::gauge!("tern_carrier_tps", "carrier" => c).set(f64::from(self.aimd.rate()));
+    }
+
+    /// A submit failed in a way that says something about the carrier.
+    fn failed(&mut self, now: Instant) {
+        let t = self.breaker.on_failure(now);
+        self.breaker_moved(t);
+    }
+
+    /// A submit was answered: the carrier is alive.
+    fn answered(&mut self) {
+        let t = self.breaker.on_success();
+        self.breaker_moved(t);
+    }
+
+    fn breaker_moved(&mut self, t: Option<Transition>) {
+        let id = &self.cfg.id;
+        match t {
+            None => return,
+            Some(Transition::Opened(d)) => {
+                tracing::warn!(carrier = %id, cooldown_s = d.as_secs(), "carrier breaker open")
+            }
+            Some(Transition::Closed) => tracing::info!(carrier = %id, "carrier breaker closed"),
+        }
+        self.publish();
+    }
+
+    /// The send rate changed (AIMD).
+    fn rate_moved(&mut self, rate: Option<u32>, now: Instant) {
+        if let Some(r) = rate {
+            self.bucket.set_rate(r, now);
+            tracing::debug!(carrier = %self.cfg.id, tps = r, "carrier send rate");
+            self.publish();
+        }
+    }
+
+    fn in_flight(&self) -> usize {
+        self.slots
+            .iter()
+            .filter(|s| s.up)
+            .map(|s| self.cfg.window - s.credits.min(self.cfg.window))
+            .sum()
     }
 
     fn fail(job: CarrierSubmit, failure: Failure) {
@@ -175,6 +240,7 @@ impl Carrier {
             pos,
             attempt,
             reply_to,
+            ..
         } = job;
         reply_to.do_send(SubmitFailed {
             msg,
@@ -246,8 +312,14 @@ impl Actor for Carrier {
                 credits: 0,
             });
         }
-        // a half-open breaker must get its probe even if no new message arrives
-        ctx.run_interval(Duration::from_secs(1), |act, ctx| act.pump(ctx));
+        // a half-open breaker must get its probe even if no new message arrives; the send
+        // rate climbs back after throttling
+        ctx.run_interval(Duration::from_secs(1), |act, ctx| {
+            let now = Instant::now();
+            let r = act.aimd.tick(now);
+            act.rate_moved(r, now);
+            act.pump(ctx);
+        });
         self.publish();
     }
 }
@@ -286,7 +358,7 @@ impl Handler<SessionDown> for Carrier {
         tracing::warn!(carrier = %self.cfg.id, bind = m.idx, in_flight = m.returned.len(), "carrier bind down");
         if !m.returned.is_empty() {
             // a lost bind is a failure; this also frees a half-open probe that was on it
-            self.breaker.on_failure(Instant::now());
+            self.failed(Instant::now());
         }
         let others_up = self.binds_up() > 0;
         for job in m.returned.into_iter().rev() {
@@ -323,7 +395,7 @@ impl Handler<SubmitDone> for Carrier {
         }
         match m.result {
             SubmitResult::Accepted(cid) => {
-                self.breaker.on_success();
+                self.answered();
                 let key = if self.cfg.decimal_receipt_ids {
                     hex_id_as_decimal(&cid).unwrap_or(cid)
                 } else {
@@ -336,16 +408,30 @@ impl Handler<SubmitDone> for Carrier {
                     retry: false,
                 });
             }
+            SubmitResult::Refused(status::THROTTLED | status::MSGQFUL) => {
+                // alive, and asking for less: slow down and send it again from here
+                let now = Instant::now();
+                self.answered();
+                let r = self.aimd.on_throttled(now);
+                self.rate_moved(r, now);
+                let mut job = m.job;
+                job.throttled += 1;
+                if job.throttled <= MAX_THROTTLED && self.accepting(now) {
+                    self.queue.push_front(job);
+                } else {
+                    Self::fail(job, Failure::Temporary);
+                }
+            }
             SubmitResult::Refused(s) if status::is_temporary(s) => {
-                self.breaker.on_failure(Instant::now());
+                self.failed(Instant::now());
                 Self::fail(m.job, Failure::Temporary);
             }
             SubmitResult::Refused(s) => {
-                self.breaker.on_success();
+                self.answered();
                 Self::fail(m.job, Failure::Permanent(s));
             }
             SubmitResult::Timeout => {
-                self.breaker.on_failure(Instant::now());
+                self.failed(Instant::now());
                 Self::fail(m.job, Failure::Temporary);
             }
             SubmitResult::NotSent => Self::fail(m.job, Failure::Temporary),
@@ -357,16 +443,14 @@ impl Handler<SubmitDone> for Carrier {
 impl Handler<GetStatus> for Carrier {
     type Result = MessageResult<GetStatus>;
     fn handle(&mut self, _: GetStatus, _: &mut Context<Self>) -> Self::Result {
-        let breaker = match self.breaker.state(Instant::now()) {
-            BreakerState::Closed => "closed",
-            BreakerState::HalfOpen => "half-open",
-            BreakerState::Open => "open",
-        };
         MessageResult(CarrierStatus {
             id: self.cfg.id.clone(),
             binds_up: self.binds_up(),
-            breaker,
+            breaker: self.breaker.state(Instant::now()).name(),
+            breaker_cooldown_s: self.breaker.cool_down().as_secs(),
+            in_flight: self.in_flight(),
             queue_depth: self.queue.len(),
+            tps: self.aimd.rate(),
         })
     }
 }

@@ -30,7 +30,7 @@ use crate::domain::dlr::format_receipt;
 use crate::domain::encoding::parts;
 use crate::domain::message::{MessageMeta, now_ms};
 use crate::domain::money::Micros;
-use crate::domain::route::RouteTable;
+use crate::domain::route::{RouteEntry, RouteTable};
 use crate::protocol::codec::Frame;
 use crate::protocol::pdu;
 use crate::store::keys::OutboxReceipt;
@@ -93,7 +93,7 @@ struct HeldSubmit {
     /// When it was read.
     t0: Instant,
     accept: Accept,
-    route: Arc<[String]>,
+    route: Arc<RouteEntry>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

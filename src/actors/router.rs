@@ -15,7 +15,7 @@ use tokio::sync::watch;
 use crate::domain::backoff::Backoff;
 use crate::domain::dlr::Stat;
 use crate::domain::message::{MessageMeta, now_ms};
-use crate::domain::route::RouteTable;
+use crate::domain::route::{RouteTable, draw_key};
 
 use super::carrier::{Carrier, CarrierSubmit};
 use super::delivery::{Delivery, NewReceipt};
@@ -102,14 +102,15 @@ impl RouterShard {
             // the route went away after acceptance: keep trying until it comes back or expires
             return self.retry_later(msg, attempt, ctx);
         };
-        if pos >= route.len() {
+        let Some(id) = route.carrier_at(pos, draw_key(&msg.meta.id)) else {
             return self.retry_later(msg, attempt + 1, ctx);
-        }
-        match self.carriers.get(&route[pos]) {
+        };
+        match self.carriers.get(id) {
             Some(carrier) => carrier.do_send(CarrierSubmit {
                 msg,
                 pos,
                 attempt,
+                throttled: 0,
                 reply_to: ctx.address().recipient(),
             }),
             None => self.try_from(msg, pos + 1, attempt, ctx),

@@ -12,6 +12,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use super::route::RouteEntry;
+
 /// One carrier's queue depth (written by its `Carrier` actor) and its high-water mark.
 #[derive(Debug)]
 pub struct Backlog {
@@ -57,19 +59,29 @@ impl Backlogs {
         Backlogs(Arc::new(carriers.into_iter().collect()))
     }
 
-    /// Whether a message routed over `route` should be held back: its first carrier, the
-    /// one it goes to unless that one fails, is past its high-water mark.
-    pub fn over(&self, route: &[String]) -> bool {
-        route
-            .first()
-            .and_then(|c| self.0.get(c))
-            .is_some_and(|b| b.over())
+    /// Whether a message routed over `route` should be held back: the carriers it goes to
+    /// first unless they fail (the first one; with weights, every one with a share) are all
+    /// past their high-water mark.
+    pub fn over(&self, route: &RouteEntry) -> bool {
+        let mut firsts = route.first_choices().peekable();
+        firsts.peek().is_some() && firsts.all(|c| self.0.get(c).is_some_and(|b| b.over()))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::route::{Route, RouteTable};
+
+    fn route(carriers: &[&str], weights: Option<Vec<u32>>) -> Arc<RouteEntry> {
+        let r = Route {
+            prefix: String::new(),
+            carriers: carriers.iter().map(|c| c.to_string()).collect(),
+            weights,
+        };
+        let t = RouteTable::new(vec![r], |_| true).expect("valid route");
+        t.lookup("1").expect("matches all")
+    }
 
     #[test]
     fn a_route_is_held_back_only_while_its_first_carrier_is_past_the_mark() {
@@ -86,15 +98,19 @@ mod tests {
             "at most 25,000"
         );
         let all = Backlogs::new([("a".to_string(), a.clone()), ("b".to_string(), b.clone())]);
-        let ab = ["a".to_string(), "b".to_string()];
+        let ab = route(&["a", "b"], None);
         assert!(!all.over(&ab));
         a.set(1600);
         assert!(!all.over(&ab), "at the mark is not past it");
         a.set(1601);
         assert!(all.over(&ab));
-        assert!(!all.over(&ab[1..]), "b is not backlogged");
-        assert!(!all.over(&["unknown".to_string()]));
-        assert!(!all.over(&[]));
+        assert!(!all.over(&route(&["b", "a"], None)), "b is not backlogged");
+        assert!(!all.over(&route(&["unknown"], None)));
+        // weighted: held back only while every carrier with a share is backlogged
+        assert!(!all.over(&route(&["a", "b"], Some(vec![1, 1]))));
+        assert!(all.over(&route(&["a", "b"], Some(vec![1, 0]))));
+        b.set(257);
+        assert!(all.over(&route(&["a", "b"], Some(vec![1, 1]))));
         a.set(0);
         assert!(!all.over(&ab), "drained");
     }

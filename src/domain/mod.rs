@@ -2,6 +2,7 @@
 //! breakers, throttles, receipts and the message record. Actors hold these and pass them around.
 
 pub mod address;
+pub mod aimd;
 pub mod awaiting;
 pub mod backlog;
 pub mod backoff;

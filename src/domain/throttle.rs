@@ -40,6 +40,15 @@ impl TokenBucket {
         }
     }
 
+    /// From `now` on, `rate` per second (burst = rate, at least 1); tokens already earned
+    /// are kept up to the new burst.
+    pub fn set_rate(&mut self, rate: u32, now: Instant) {
+        self.refill(now);
+        self.rate = f64::from(rate);
+        self.burst = f64::from(rate.max(1));
+        self.tokens = self.tokens.min(self.burst);
+    }
+
     /// How long until one token is available (zero if one is there now).
     pub fn wait_time(&mut self, now: Instant) -> std::time::Duration {
         self.refill(now);
@@ -69,6 +78,17 @@ mod tests {
         // a long idle period never stores more than one second's worth
         let t2 = t1 + Duration::from_secs(60);
         assert_eq!((0..100).filter(|_| b.try_take(t2)).count(), 10);
+    }
+
+    #[test]
+    fn a_lower_rate_caps_the_tokens_at_once() {
+        let t0 = Instant::now();
+        let mut b = TokenBucket::new(100, t0);
+        b.set_rate(10, t0);
+        assert_eq!((0..100).filter(|_| b.try_take(t0)).count(), 10);
+        let t1 = t0 + Duration::from_millis(100);
+        assert!(b.try_take(t1));
+        assert!(!b.try_take(t1));
     }
 
     #[test]

@@ -77,10 +77,23 @@ impl Drop for Sim {
     }
 }
 
-/// TOML for a carrier pointing at `port`.
+/// TOML for a carrier pointing at `port`; `extra` keys replace the test defaults.
 pub fn carrier(id: &str, port: u16, extra: &str) -> String {
+    let defaults: String = [
+        ("tps", "100000"),
+        ("window", "200"),
+        ("response_timeout_s", "3"),
+    ]
+    .iter()
+    .filter(|(k, _)| {
+        !extra
+            .lines()
+            .any(|l| l.trim_start().starts_with(&format!("{k} ")))
+    })
+    .map(|(k, v)| format!("{k} = {v}\n"))
+    .collect();
     format!(
-        "[[carriers]]\nid = \"{id}\"\nhost = \"127.0.0.1\"\nport = {port}\nsystem_id = \"tern\"\npassword = \"ternpass\"\ntps = 100000\nwindow = 200\nresponse_timeout_s = 3\n{extra}\n"
+        "[[carriers]]\nid = \"{id}\"\nhost = \"127.0.0.1\"\nport = {port}\nsystem_id = \"tern\"\npassword = \"ternpass\"\n{defaults}{extra}\n"
     )
 }
 

@@ -1,0 +1,188 @@
+//! Carriers as real SMSCs behave: ones that throttle, ones that fail, routes that split
+//! traffic. The real binary, the real simulator, a real SMPP client.
+
+mod common;
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn demo() -> String {
+    account(
+        "demo",
+        "demopass",
+        "balance = \"100.00\"\nprice = \"0.01\"\ntps = 10000\n",
+    )
+}
+
+/// The carrier's status as `GET /api/v1/carriers/{id}` shows it.
+async fn carrier_status(t: &Tern, id: &str) -> serde_json::Value {
+    let (st, body) = t.get(&format!("/api/v1/carriers/{id}")).await;
+    assert_eq!(st, 200, "{body}");
+    serde_json::from_str(&body).expect("json")
+}
+
+/// Waits (up to `secs`) until `check` holds for carrier `id`'s status; returns it.
+async fn until_status(
+    t: &Tern,
+    id: &str,
+    secs: u64,
+    check: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let t0 = Instant::now();
+    loop {
+        let s = carrier_status(t, id).await;
+        if check(&s) {
+            return s;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(secs),
+            "carrier {id}: {s}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Submits `n` messages and returns their ids once every one has its DELIVRD receipt.
+async fn send_all_delivered(e: &mut Esme, n: usize) -> HashSet<String> {
+    let mut ids = HashSet::new();
+    for i in 0..n {
+        let id = submit(&e.client, sm("ACME", &format!("4917{i:06}"), "x"))
+            .await
+            .expect("accepted");
+        ids.insert(id);
+    }
+    let mut got = HashSet::new();
+    while got.len() < n {
+        let r = e.next_receipt(30).await;
+        assert_eq!(field(&r.text, "stat"), Some("DELIVRD"), "{}", r.text);
+        got.insert(r.tlv_id.expect("receipted_message_id"));
+    }
+    assert_eq!(got, ids);
+    ids
+}
+
+#[tokio::test]
+async fn a_throttling_carrier_is_slowed_down_not_abandoned() {
+    // every 3rd submit_sm answered ESME_RTHROTTLED; a second carrier that must not be needed
+    let throttling = Sim::start(&["--throttle-every", "3", "--dlr-delay-ms", "0"]).await;
+    let spare = Sim::start(&["--dlr-delay-ms", "0"]).await;
+    let body = format!(
+        "{}{}{}{}",
+        demo(),
+        carrier("c1", throttling.port, "tps = 1000"),
+        carrier("c2", spare.port, ""),
+        route("", &["c1", "c2"])
+    );
+    let t = Tern::start(&body).await;
+    let mut e = bind(t.smpp, "demo", "demopass", Mode::Trx)
+        .await
+        .expect("bind");
+    send_all_delivered(&mut e, 60).await;
+
+    let throttled = t
+        .metric("tern_carrier_submit_total{carrier=\"c1\",status=\"ESME_RTHROTTLED\"}")
+        .await;
+    assert!(throttled >= 10.0, "c1 throttled {throttled} submits");
+    assert_eq!(
+        t.metric("tern_carrier_submit_total{carrier=\"c2\",status=\"ESME_ROK\"}")
+            .await,
+        0.0,
+        "a throttled submit waits for its own carrier, it does not fail over"
+    );
+    let s = carrier_status(&t, "c1").await;
+    assert_eq!(s["breaker"], "closed", "throttling is not a failure: {s}");
+    let tps = s["tps"].as_u64().expect("tps");
+    assert!(tps < 1000, "the send rate came down: {s}");
+    let gauge = t.metric("tern_carrier_tps{carrier=\"c1\"}").await;
+    assert!(gauge > 0.0 && gauge < 1000.0, "tern_carrier_tps {gauge}");
+}
+
+#[tokio::test]
+async fn a_failing_carrier_opens_its_breaker_for_longer_after_each_failed_probe() {
+    // c1 answers every submit ESME_RSYSERR (temporary); c2 takes the traffic
+    let failing = Sim::start(&["--fail-rate", "1.0", "--fail-status", "0x08"]).await;
+    let good = Sim::start(&["--dlr-delay-ms", "0"]).await;
+    let body = format!(
+        "{}{}{}{}",
+        demo(),
+        carrier(
+            "c1",
+            failing.port,
+            "breaker_failures = 2\nbreaker_cooldown_s = 1"
+        ),
+        carrier("c2", good.port, ""),
+        route("", &["c1", "c2"])
+    );
+    let t = Tern::start(&body).await;
+    until_status(&t, "c1", 10, |s| s["binds_up"] == 1).await;
+    let mut e = bind(t.smpp, "demo", "demopass", Mode::Trx)
+        .await
+        .expect("bind");
+
+    // two failures open it for 1 s; every message still reaches c2
+    send_all_delivered(&mut e, 5).await;
+    let s = carrier_status(&t, "c1").await;
+    assert_ne!(s["breaker"], "closed", "{s}");
+    assert_eq!(s["breaker_cooldown_s"], 1, "{s}");
+    assert_eq!(
+        t.metric("tern_carrier_submit_total{carrier=\"c1\",status=\"ESME_RSYSERR\"}")
+            .await,
+        2.0,
+        "an open breaker sends nothing more to c1"
+    );
+
+    // after the cool-down one message is the probe; it fails and the breaker opens for 2 s
+    until_status(&t, "c1", 5, |s| s["breaker"] == "half-open").await;
+    send_all_delivered(&mut e, 3).await;
+    let s = carrier_status(&t, "c1").await;
+    assert_eq!(s["breaker"], "open", "{s}");
+    assert_eq!(s["breaker_cooldown_s"], 2, "{s}");
+    assert_eq!(
+        t.metric("tern_carrier_breaker_state{carrier=\"c1\"}").await,
+        2.0
+    );
+    assert_eq!(
+        t.metric("tern_carrier_submit_total{carrier=\"c1\",status=\"ESME_RSYSERR\"}")
+            .await,
+        3.0,
+        "one probe, no more"
+    );
+    assert!(
+        t.log().contains("carrier breaker open"),
+        "the transition is logged"
+    );
+}
+
+#[tokio::test]
+async fn a_weighted_route_splits_traffic_and_skips_a_carrier_that_is_down() {
+    let s1 = Sim::start(&["--dlr-delay-ms", "0"]).await;
+    let s2 = Sim::start(&["--dlr-delay-ms", "0"]).await;
+    let body = format!(
+        "{}{}{}[[routes]]\nprefix = \"\"\ncarriers = [\"c1\", \"c2\"]\nweights = [3, 1]\n",
+        demo(),
+        carrier("c1", s1.port, ""),
+        carrier("c2", s2.port, ""),
+    );
+    let t = Tern::start(&body).await;
+    until_status(&t, "c1", 10, |s| s["binds_up"] == 1).await;
+    until_status(&t, "c2", 10, |s| s["binds_up"] == 1).await;
+    let mut e = bind(t.smpp, "demo", "demopass", Mode::Trx)
+        .await
+        .expect("bind");
+    let ok = |c: &str| format!("tern_carrier_submit_total{{carrier=\"{c}\",status=\"ESME_ROK\"}}");
+
+    send_all_delivered(&mut e, 200).await;
+    let (c1, c2) = (t.metric(&ok("c1")).await, t.metric(&ok("c2")).await);
+    assert_eq!(c1 + c2, 200.0);
+    // 3:1 of 200 is 150:50; a binomial draw stays well within ±30
+    assert!((120.0..=180.0).contains(&c1), "c1 took {c1}, c2 {c2}");
+
+    // c1's carrier goes away: its share fails over to c2 and nothing is lost
+    drop(s1);
+    until_status(&t, "c1", 20, |s| s["binds_up"] == 0).await;
+    send_all_delivered(&mut e, 40).await;
+    assert_eq!(t.metric(&ok("c1")).await, c1, "nothing more to c1");
+    assert_eq!(t.metric(&ok("c2")).await, c2 + 40.0);
+}
