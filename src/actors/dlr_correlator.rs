@@ -75,6 +75,13 @@ pub enum ReceiptStored {
     No,
 }
 
+impl super::Unanswered for ReceiptStored {
+    /// A receipt the correlator dropped unanswered was not stored.
+    fn unanswered() -> Self {
+        ReceiptStored::No
+    }
+}
+
 /// Commit the writes gathered so far (sent to itself once per mailbox drain).
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -102,9 +109,22 @@ struct End {
 /// How to undo the use of an early receipt whose end was not stored.
 struct EarlyUndo {
     receipt: EarlyReceipt,
-    was_stored: bool,
     register: Register,
 }
+
+/// An early receipt whose store write is staged or being stored (one write per copy the
+/// carrier sent; each copy is acknowledged by its own write's outcome).
+struct Held {
+    receipt: EarlyReceipt,
+    /// Writes not yet settled.
+    writes: u32,
+    /// One of them was stored.
+    stored: bool,
+}
+
+/// A store read failed: the receipt or registration is answered "not stored" or tried
+/// again, never taken as "not there".
+struct ReadFailed;
 
 /// What one staged write owes, once the batch carrying it is stored (or not).
 enum Owed {
@@ -149,10 +169,11 @@ pub struct DlrCorrelator {
     registering: FastMap<CarrierKey, String>,
     /// Messages whose end is staged or being stored.
     finishing: FastSet<String>,
-    /// Early receipts staged or being stored.
-    early_pending: FastMap<CarrierKey, EarlyReceipt>,
-    /// Early receipts of this shard held in the store: only these are looked up there, so
-    /// the usual case (no early receipt) costs no store read.
+    /// Early receipts staged or being stored. Invariant: each has `writes` staged or in
+    /// flight.
+    early_pending: FastMap<CarrierKey, Held>,
+    /// Early receipts of this shard the store may hold: only these are looked up there, so
+    /// the usual case (no early receipt) costs no store read. A key found absent is dropped.
     early_stored: FastSet<CarrierKey>,
     /// Registered messages whose receipt has not come yet (bounded; a cache of the store).
     awaiting: Awaiting<CarrierKey, Arc<Outbound>>,
@@ -190,23 +211,43 @@ impl DlrCorrelator {
         }
     }
 
-    fn lookup(&self, key: &CarrierKey) -> Option<String> {
+    /// The tern id a carrier id maps to, staged or stored.
+    fn lookup(&self, key: &CarrierKey) -> Result<Option<String>, ReadFailed> {
         if let Some(id) = self.registering.get(key) {
-            return Some(id.clone());
+            return Ok(Some(id.clone()));
         }
-        let v = self.kv.get(&keys::correlation(&key.0, &key.1)).ok()??;
-        String::from_utf8(v).ok()
+        let v = self
+            .kv
+            .get(&keys::correlation(&key.0, &key.1))
+            .map_err(|_| ReadFailed)?;
+        Ok(v.and_then(|v| String::from_utf8(v).ok()))
     }
 
-    fn early(&self, key: &CarrierKey) -> Option<EarlyReceipt> {
-        if let Some(e) = self.early_pending.get(key) {
-            return Some(e.clone());
+    /// The early receipt held for a carrier id, staged or stored.
+    fn early(&mut self, key: &CarrierKey) -> Result<Option<EarlyReceipt>, ReadFailed> {
+        if let Some(h) = self.early_pending.get(key) {
+            return Ok(Some(h.receipt.clone()));
         }
         if !self.early_stored.contains(key) {
-            return None;
+            return Ok(None);
         }
-        let v = self.kv.get(&keys::early(&key.0, &key.1)).ok()??;
-        keys::decode(&v).ok()
+        let v = self
+            .kv
+            .get(&keys::early(&key.0, &key.1))
+            .map_err(|_| ReadFailed)?;
+        let e = v.and_then(|v| keys::decode(&v).ok());
+        if e.is_none() {
+            self.early_stored.remove(key);
+        }
+        Ok(e)
+    }
+
+    /// Forgets a mapping being stored, unless the carrier id was taken by another message
+    /// meanwhile.
+    fn unregister(&mut self, key: &CarrierKey, tern_id: &str) {
+        if self.registering.get(key).is_some_and(|id| id == tern_id) {
+            self.registering.remove(key);
+        }
     }
 
     /// Stages writes and what they owe; the first after a commit schedules the next.
@@ -240,7 +281,7 @@ impl DlrCorrelator {
         match owed {
             Owed::Registered(key, msg) => {
                 if stored {
-                    self.registering.remove(&key);
+                    self.unregister(&key, &msg.meta.id);
                 } else {
                     // without the mapping a receipt would be lost: try again. The retry
                     // checks first whether the message ended meanwhile, so a late
@@ -255,9 +296,18 @@ impl DlrCorrelator {
                 }
             }
             Owed::Early(key, ack) => {
-                // still pending unless a registration took it meanwhile
-                if self.early_pending.remove(&key).is_some() && stored {
-                    self.early_stored.insert(key);
+                // still pending unless a registration took it meanwhile (whose end then
+                // deletes it, or holds it again should that end fail)
+                if let Some(h) = self.early_pending.get_mut(&key) {
+                    h.writes -= 1;
+                    h.stored |= stored;
+                    if h.writes == 0 {
+                        let was_stored = h.stored;
+                        self.early_pending.remove(&key);
+                        if was_stored {
+                            self.early_stored.insert(key);
+                        }
+                    }
                 }
                 acknowledge(
                     ack,
@@ -280,6 +330,11 @@ impl DlrCorrelator {
                     if let Some(r) = receipt {
                         self.delivery.do_send(NewReceipt(r));
                     }
+                    if let Some(u) = early {
+                        // its early receipt was deleted with the end
+                        let key = (u.register.carrier, u.register.carrier_id);
+                        self.early_stored.remove(&key);
+                    }
                     return acknowledge(ack, ReceiptStored::Yes);
                 }
                 tracing::warn!(%id, "could not store the end of a message");
@@ -289,12 +344,11 @@ impl DlrCorrelator {
                 }
                 acknowledge(ack, ReceiptStored::No);
                 if let Some(u) = early {
+                    // the receipt was acknowledged when its own write was stored: hold it
+                    // again (the store may still have it, or may not) and register again
                     let key = (u.register.carrier.clone(), u.register.carrier_id.clone());
-                    if u.was_stored {
-                        self.early_stored.insert(key);
-                    } else {
-                        self.early_pending.insert(key, u.receipt);
-                    }
+                    self.early_stored.insert(key.clone());
+                    self.hold_copy(key, u.receipt, None, ctx);
                     ctx.notify_later(u.register, Duration::from_secs(1));
                 }
             }
@@ -379,7 +433,10 @@ impl DlrCorrelator {
             }
             tracing::info!(%id, %carrier, "no receipt within the message TTL; ending EXPIRED");
             let key = (carrier, carrier_id);
-            let owns_id = self.lookup(&key).as_deref() == Some(id.as_str());
+            let Ok(owner) = self.lookup(&key) else {
+                continue; // the next sweep tries again
+            };
+            let owns_id = owner.as_deref() == Some(id.as_str());
             let end = End {
                 meta,
                 key,
@@ -447,19 +504,35 @@ impl DlrCorrelator {
     /// A final receipt for a carrier id this shard does not know yet (before its
     /// submit_sm_resp, or never sent by tern): held durably until it is matched.
     fn hold_early(&mut self, key: CarrierKey, m: CarrierReceipt, ctx: &mut Context<Self>) {
-        if self.early_pending.contains_key(&key) {
-            // a copy of one being stored: the first one's answer stands for both
-            return acknowledge(m.ack, ReceiptStored::Yes);
-        }
-        let e = EarlyReceipt {
-            stat: m.stat,
-            err: m.err,
-            at_ms: now_ms(),
+        let e = match self.early_pending.get(&key) {
+            // a copy of one being stored: the first one's receipt stands
+            Some(h) => h.receipt.clone(),
+            None => EarlyReceipt {
+                stat: m.stat,
+                err: m.err,
+                at_ms: now_ms(),
+            },
         };
+        self.hold_copy(key, e, m.ack, ctx);
+    }
+
+    /// Stages one write of an early receipt; `ack` is answered by that write's outcome.
+    fn hold_copy(
+        &mut self,
+        key: CarrierKey,
+        e: EarlyReceipt,
+        ack: Option<ReplyTo<ReceiptStored>>,
+        ctx: &mut Context<Self>,
+    ) {
         let mut b = WriteBatch::default();
         b.put(keys::early(&key.0, &key.1), keys::encode(&e));
-        self.early_pending.insert(key.clone(), e);
-        self.stage(b, Owed::Early(key, m.ack), ctx);
+        let h = self.early_pending.entry(key.clone()).or_insert(Held {
+            receipt: e,
+            writes: 0,
+            stored: false,
+        });
+        h.writes += 1;
+        self.stage(b, Owed::Early(key, ack), ctx);
     }
 }
 
@@ -492,17 +565,30 @@ impl Handler<Register> for DlrCorrelator {
     fn handle(&mut self, m: Register, ctx: &mut Context<Self>) {
         let tern_id = m.msg.meta.id.clone();
         let key = (m.carrier.clone(), m.carrier_id.clone());
-        if m.retry
-            && (self.finishing.contains(&tern_id)
-                || keys::record_of(self.kv.as_ref(), &tern_id)
-                    .ok()
-                    .flatten()
-                    .is_some_and(|r| r.state().is_final()))
-        {
-            // it ended while its registration waited for a second try: nothing to add
-            self.registering.remove(&key);
-            return;
+        if m.retry {
+            let ended = match keys::record_of(self.kv.as_ref(), &tern_id) {
+                Ok(rec) => {
+                    self.finishing.contains(&tern_id) || rec.is_some_and(|r| r.state().is_final())
+                }
+                Err(_) => {
+                    ctx.notify_later(m, Duration::from_secs(1));
+                    return;
+                }
+            };
+            if ended {
+                // it ended while its registration waited for a second try: nothing to add
+                self.unregister(&key, &tern_id);
+                return;
+            }
         }
+        let early = match self.early(&key) {
+            Ok(e) => e,
+            // without knowing whether its receipt came first it cannot be registered yet
+            Err(_) => {
+                ctx.notify_later(Register { retry: true, ..m }, Duration::from_secs(1));
+                return;
+            }
+        };
         let submitted = MessageState::Submitted {
             carrier: m.carrier.clone(),
             carrier_id: m.carrier_id.clone(),
@@ -517,10 +603,10 @@ impl Handler<Register> for DlrCorrelator {
             batch.insert_new(mapping, tern_id.clone().into_bytes());
         }
         keys::set_state(&mut batch, &tern_id, &submitted, now_ms());
-        if let Some(receipt) = self.early(&key) {
+        if let Some(receipt) = early {
             // the receipt came first: record the submit and end the message in one batch
             self.early_pending.remove(&key);
-            let was_stored = self.early_stored.remove(&key);
+            self.early_stored.remove(&key);
             batch.del(keys::early(&key.0, &key.1));
             let end = End {
                 meta: m.msg.meta.clone(),
@@ -531,7 +617,6 @@ impl Handler<Register> for DlrCorrelator {
                 ack: None,
                 early: Some(Box::new(EarlyUndo {
                     receipt,
-                    was_stored,
                     register: Register { retry: true, ..m },
                 })),
             };
@@ -560,18 +645,24 @@ impl Handler<CarrierReceipt> for DlrCorrelator {
         let meta = match self.awaiting.receipt(&key) {
             // registered recently and no receipt for it yet: no store read needed
             Known::Waiting(msg) if !self.finishing.contains(&msg.meta.id) => msg.meta.clone(),
+            // a copy of a receipt whose end is stored or being stored: acknowledged now;
+            // should that end fail to store, the first copy is answered "not stored" and
+            // the carrier sends it again
             Known::Waiting(_) | Known::Ended => return self.duplicate(&key.0, m.ack),
             Known::Unknown => {
-                let Some(tern_id) = self.lookup(&key) else {
-                    return self.hold_early(key, m, ctx);
+                let tern_id = match self.lookup(&key) {
+                    Ok(Some(id)) => id,
+                    Ok(None) => return self.hold_early(key, m, ctx),
+                    Err(ReadFailed) => return acknowledge(m.ack, ReceiptStored::No),
                 };
                 // one read of the record answers both "already final?" and "what was it?"
                 let rec = match keys::record_of(self.kv.as_ref(), &tern_id) {
                     Ok(Some(rec)) => rec,
-                    _ => {
-                        tracing::warn!(%tern_id, "receipt for a message with no readable record");
+                    Ok(None) => {
+                        tracing::warn!(%tern_id, "receipt for a carrier id whose message has no record");
                         return acknowledge(m.ack, ReceiptStored::Yes);
                     }
+                    Err(_) => return acknowledge(m.ack, ReceiptStored::No),
                 };
                 if self.finishing.contains(&tern_id) || rec.state().is_final() {
                     return self.duplicate(&key.0, m.ack);

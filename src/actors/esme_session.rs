@@ -168,7 +168,7 @@ impl EsmeSession {
             state: BindState::Open,
             last_rx: Instant::now(),
             pending: FastMap::default(),
-            next_tag: 0,
+            next_tag: 1,
             seq: 0,
             outstanding: FastMap::default(),
             closing: false,
@@ -366,7 +366,7 @@ impl EsmeSession {
                 price: account.price,
                 sm,
                 raw: raw.to_vec(),
-                reply: ReplyTo::new(ctx.address().recipient(), 0),
+                reply: ReplyTo::nobody(),
             },
             route,
         };

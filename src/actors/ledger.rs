@@ -28,6 +28,13 @@ use super::{FastMap, ReplyTo};
 /// What the ledger answers to an [`Accept`]: tern's message id once it is durable.
 pub type Accepted = Result<String, Refusal>;
 
+impl super::Unanswered for Accepted {
+    /// A submit the ledger dropped unanswered was not accepted.
+    fn unanswered() -> Self {
+        Err(Refusal::Failed)
+    }
+}
+
 /// Why a submit was not accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {

@@ -48,24 +48,51 @@ impl<T: Send + 'static> Message for Answer<T> {
     type Result = ();
 }
 
-/// Where the answer to one request goes: an actor's mailbox and the tag it chose.
-pub struct ReplyTo<T: Send + 'static> {
-    to: Recipient<Answer<T>>,
+/// The answer a request gets when whoever held it dropped it unanswered (the actor
+/// stopped or panicked): an asker is never left waiting.
+pub trait Unanswered {
+    /// That answer.
+    fn unanswered() -> Self;
+}
+
+/// Where the answer to one request goes: an actor's mailbox and the tag it chose. Dropped
+/// without [`ReplyTo::send`], it answers [`Unanswered::unanswered`].
+pub struct ReplyTo<T: Unanswered + Send + 'static> {
+    to: Option<Recipient<Answer<T>>>,
     tag: u64,
 }
 
-impl<T: Send + 'static> ReplyTo<T> {
+impl<T: Unanswered + Send + 'static> ReplyTo<T> {
     /// Answers go to `to`, carrying `tag`.
     pub fn new(to: Recipient<Answer<T>>, tag: u64) -> Self {
-        ReplyTo { to, tag }
+        ReplyTo { to: Some(to), tag }
+    }
+
+    /// Nobody waits for the answer (a request not yet sent).
+    pub fn nobody() -> Self {
+        ReplyTo { to: None, tag: 0 }
     }
 
     /// Sends the answer (dropped if the asker has stopped: it no longer waits for it).
-    pub fn send(self, value: T) {
-        self.to.do_send(Answer {
-            tag: self.tag,
-            value,
-        });
+    pub fn send(mut self, value: T) {
+        self.answer(value);
+    }
+
+    fn answer(&mut self, value: T) {
+        if let Some(to) = self.to.take() {
+            to.do_send(Answer {
+                tag: self.tag,
+                value,
+            });
+        }
+    }
+}
+
+impl<T: Unanswered + Send + 'static> Drop for ReplyTo<T> {
+    fn drop(&mut self) {
+        if self.to.is_some() {
+            self.answer(T::unanswered());
+        }
     }
 }
 

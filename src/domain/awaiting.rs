@@ -33,9 +33,12 @@ pub enum Known<V> {
 
 /// The most recently registered or ended ids, oldest first out.
 pub struct Awaiting<K, V> {
-    by_id: FastMap<K, Entry<V>>,
-    /// Keys in the order they were first remembered (some may be gone from `by_id`).
-    order: VecDeque<K>,
+    /// Each entry with the generation it was first remembered under.
+    by_id: FastMap<K, (u64, Entry<V>)>,
+    /// Keys in the order they were first remembered, with that generation: a key forgotten
+    /// and remembered again is evicted by its new place in the order, not its old one.
+    order: VecDeque<(K, u64)>,
+    next_gen: u64,
     /// Entries of `by_id` that are [`Entry::Waiting`].
     waiting: usize,
     max_waiting: usize,
@@ -48,6 +51,7 @@ impl<K: Hash + Eq + Clone, V> Awaiting<K, V> {
         Awaiting {
             by_id: FastMap::default(),
             order: VecDeque::new(),
+            next_gen: 0,
             waiting: 0,
             max_waiting,
             max_remembered: max_remembered.max(max_waiting),
@@ -56,16 +60,26 @@ impl<K: Hash + Eq + Clone, V> Awaiting<K, V> {
 
     fn put(&mut self, key: K, entry: Entry<V>) {
         self.waiting += usize::from(matches!(entry, Entry::Waiting(_)));
-        match self.by_id.insert(key.clone(), entry) {
-            None => self.order.push_back(key),
-            Some(Entry::Waiting(_)) => self.waiting -= 1,
-            Some(Entry::Ended) => {}
+        match self.by_id.get_mut(&key) {
+            Some((_, old)) => {
+                if let Entry::Waiting(_) = std::mem::replace(old, entry) {
+                    self.waiting -= 1;
+                }
+            }
+            None => {
+                let generation = self.next_gen;
+                self.next_gen += 1;
+                self.by_id.insert(key.clone(), (generation, entry));
+                self.order.push_back((key, generation));
+            }
         }
         while self.waiting > self.max_waiting || self.order.len() > self.max_remembered {
-            let Some(old) = self.order.pop_front() else {
+            let Some((old, generation)) = self.order.pop_front() else {
                 break;
             };
-            if let Some(Entry::Waiting(_)) = self.by_id.remove(&old) {
+            if self.by_id.get(&old).is_some_and(|(g, _)| *g == generation)
+                && let Some((_, Entry::Waiting(_))) = self.by_id.remove(&old)
+            {
                 self.waiting -= 1;
             }
         }
@@ -80,7 +94,7 @@ impl<K: Hash + Eq + Clone, V> Awaiting<K, V> {
     pub fn receipt(&mut self, key: &K) -> Known<V> {
         match self.by_id.get_mut(key) {
             None => Known::Unknown,
-            Some(e) => match std::mem::replace(e, Entry::Ended) {
+            Some((_, e)) => match std::mem::replace(e, Entry::Ended) {
                 Entry::Waiting(v) => {
                     self.waiting -= 1;
                     Known::Waiting(v)
@@ -97,7 +111,7 @@ impl<K: Hash + Eq + Clone, V> Awaiting<K, V> {
 
     /// Forgets `key` (its end could not be stored: the store decides next time).
     pub fn forget(&mut self, key: &K) {
-        if let Some(Entry::Waiting(_)) = self.by_id.remove(key) {
+        if let Some((_, Entry::Waiting(_))) = self.by_id.remove(key) {
             self.waiting -= 1;
         }
     }
@@ -178,5 +192,23 @@ mod tests {
         assert_eq!(a.receipt(&7), Known::Waiting(2));
         a.insert(7, 3);
         assert_eq!(a.receipt(&7), Known::Waiting(3), "a reused id waits again");
+    }
+
+    #[test]
+    fn an_id_forgotten_and_remembered_again_keeps_its_new_place() {
+        let mut a = cache();
+        a.insert(0, 0);
+        a.forget(&0);
+        for i in 1..W as u32 {
+            a.insert(i, i);
+        }
+        a.insert(0, 10);
+        // one more evicts the oldest place in the order: 0's old, stale one
+        a.insert(W as u32, 0);
+        assert_eq!(
+            a.receipt(&0),
+            Known::Waiting(10),
+            "evicted by its stale place"
+        );
     }
 }
