@@ -13,6 +13,7 @@ pub mod actors;
 pub mod config;
 pub mod credentials;
 pub mod domain;
+pub mod failpoint;
 pub mod http;
 pub mod node;
 pub mod protocol;

@@ -208,6 +208,12 @@ pub async fn run(cfg: Config) -> Result<(), String> {
         .await
         .map_err(|e| format!("smpp.listen {}: {e}", cfg.smpp.listen))?;
     tracing::info!(listen = %cfg.smpp.listen, "SMPP listening");
+    if crate::failpoint::armed() {
+        tracing::warn!(
+            spec = %std::env::var(crate::failpoint::ENV).unwrap_or_default(),
+            "failpoints armed: tern will panic on purpose (a test setting, never for production)"
+        );
+    }
     let env = SessionEnv {
         ledgers: ledgers.clone(),
         delivery: delivery.clone(),

@@ -25,6 +25,7 @@ use crate::protocol::status;
 use super::carrier_session::{CarrierSession, SessionSubmit};
 use super::dlr_correlator::{CorrelatorShards, Register};
 use super::router::{Failure, Outbound, SubmitFailed};
+use super::supervise::{Restart, guard};
 
 /// Send this message through this carrier (from a router shard).
 #[derive(Message, Clone)]
@@ -324,119 +325,138 @@ impl Actor for Carrier {
     }
 }
 
+impl Restart for Carrier {
+    const NAME: &'static str = "carrier";
+
+    /// Between handlers its queue, slots and breaker are whole, and its 1 s tick pumps the
+    /// queue again: it goes on as it was.
+    fn restart(&mut self, _: &mut Context<Self>) {
+        self.publish();
+    }
+}
+
 impl Handler<CarrierSubmit> for Carrier {
     type Result = ();
     fn handle(&mut self, job: CarrierSubmit, ctx: &mut Context<Self>) {
-        if !self.accepting(Instant::now()) || self.queue.len() >= MAX_QUEUE {
-            return Self::fail(job, Failure::Temporary);
-        }
-        self.queue.push_back(job);
-        self.pump(ctx);
+        guard(self, ctx, |this, ctx| {
+            if !this.accepting(Instant::now()) || this.queue.len() >= MAX_QUEUE {
+                return Self::fail(job, Failure::Temporary);
+            }
+            this.queue.push_back(job);
+            crate::failpoint::hit("carrier.submit");
+            this.pump(ctx);
+        });
     }
 }
 
 impl Handler<SessionUp> for Carrier {
     type Result = ();
     fn handle(&mut self, m: SessionUp, ctx: &mut Context<Self>) {
-        if let Some(s) = self.slots.get_mut(m.idx) {
-            s.up = true;
-            s.credits = self.cfg.window;
-        }
-        tracing::info!(carrier = %self.cfg.id, bind = m.idx, "carrier bind up");
-        self.pump(ctx);
-        self.publish();
+        guard(self, ctx, |this, ctx| {
+            if let Some(s) = this.slots.get_mut(m.idx) {
+                s.up = true;
+                s.credits = this.cfg.window;
+            }
+            tracing::info!(carrier = %this.cfg.id, bind = m.idx, "carrier bind up");
+            this.pump(ctx);
+            this.publish();
+        });
     }
 }
 
 impl Handler<SessionDown> for Carrier {
     type Result = ();
     fn handle(&mut self, m: SessionDown, ctx: &mut Context<Self>) {
-        if let Some(s) = self.slots.get_mut(m.idx) {
-            s.up = false;
-            s.credits = 0;
-        }
-        tracing::warn!(carrier = %self.cfg.id, bind = m.idx, in_flight = m.returned.len(), "carrier bind down");
-        if !m.returned.is_empty() {
-            // a lost bind is a failure; this also frees a half-open probe that was on it
-            self.failed(Instant::now());
-        }
-        let others_up = self.binds_up() > 0;
-        for job in m.returned.into_iter().rev() {
-            if others_up {
-                self.queue.push_front(job);
-            } else {
-                Self::fail(job, Failure::Temporary);
+        guard(self, ctx, |this, ctx| {
+            if let Some(s) = this.slots.get_mut(m.idx) {
+                s.up = false;
+                s.credits = 0;
             }
-        }
-        self.pump(ctx);
-        self.publish();
+            tracing::warn!(carrier = %this.cfg.id, bind = m.idx, in_flight = m.returned.len(), "carrier bind down");
+            if !m.returned.is_empty() {
+                // a lost bind is a failure; this also frees a half-open probe that was on it
+                this.failed(Instant::now());
+            }
+            let others_up = this.binds_up() > 0;
+            for job in m.returned.into_iter().rev() {
+                if others_up {
+                    this.queue.push_front(job);
+                } else {
+                    Self::fail(job, Failure::Temporary);
+                }
+            }
+            this.pump(ctx);
+            this.publish();
+        });
     }
 }
 
 impl Handler<SubmitDone> for Carrier {
     type Result = ();
     fn handle(&mut self, m: SubmitDone, ctx: &mut Context<Self>) {
-        if let Some(s) = self.slots.get_mut(m.idx)
-            && s.up
-        {
-            s.credits = (s.credits + 1).min(self.cfg.window);
-        }
-        let carrier = self.cfg.id.clone();
-        let label = match &m.result {
-            SubmitResult::Accepted(_) => None,
-            SubmitResult::Refused(s) => Some(status::name(*s)),
-            SubmitResult::Timeout => Some("timeout".to_string()),
-            SubmitResult::NotSent => Some("not_sent".to_string()),
-        };
-        match label {
-            None => self.submit_ok.increment(1),
-            Some(label) => metrics::counter!("tern_carrier_submit_total", "carrier" => carrier.clone(), "status" => label)
-                .increment(1),
-        }
-        match m.result {
-            SubmitResult::Accepted(cid) => {
-                self.answered();
-                let key = if self.cfg.decimal_receipt_ids {
-                    hex_id_as_decimal(&cid).unwrap_or(cid)
-                } else {
-                    cid
-                };
-                self.correlators.for_id(&key).do_send(Register {
-                    carrier,
-                    carrier_id: key,
-                    msg: m.job.msg,
-                    retry: false,
-                });
+        guard(self, ctx, |this, ctx| {
+            if let Some(s) = this.slots.get_mut(m.idx)
+                && s.up
+            {
+                s.credits = (s.credits + 1).min(this.cfg.window);
             }
-            SubmitResult::Refused(status::THROTTLED | status::MSGQFUL) => {
-                // alive, and asking for less: slow down and send it again from here
-                let now = Instant::now();
-                self.answered();
-                let r = self.aimd.on_throttled(now);
-                self.rate_moved(r, now);
-                let mut job = m.job;
-                job.throttled += 1;
-                if job.throttled <= MAX_THROTTLED && self.accepting(now) {
-                    self.queue.push_front(job);
-                } else {
-                    Self::fail(job, Failure::Temporary);
+            let carrier = this.cfg.id.clone();
+            let label = match &m.result {
+                SubmitResult::Accepted(_) => None,
+                SubmitResult::Refused(s) => Some(status::name(*s)),
+                SubmitResult::Timeout => Some("timeout".to_string()),
+                SubmitResult::NotSent => Some("not_sent".to_string()),
+            };
+            match label {
+                None => this.submit_ok.increment(1),
+                Some(label) => metrics::counter!("tern_carrier_submit_total", "carrier" => carrier.clone(), "status" => label)
+                    .increment(1),
+            }
+            match m.result {
+                SubmitResult::Accepted(cid) => {
+                    this.answered();
+                    let key = if this.cfg.decimal_receipt_ids {
+                        hex_id_as_decimal(&cid).unwrap_or(cid)
+                    } else {
+                        cid
+                    };
+                    this.correlators.for_id(&key).do_send(Register {
+                        carrier,
+                        carrier_id: key,
+                        msg: m.job.msg,
+                        retry: false,
+                    });
                 }
+                SubmitResult::Refused(status::THROTTLED | status::MSGQFUL) => {
+                    // alive, and asking for less: slow down and send it again from here
+                    let now = Instant::now();
+                    this.answered();
+                    let r = this.aimd.on_throttled(now);
+                    this.rate_moved(r, now);
+                    let mut job = m.job;
+                    job.throttled += 1;
+                    if job.throttled <= MAX_THROTTLED && this.accepting(now) {
+                        this.queue.push_front(job);
+                    } else {
+                        Self::fail(job, Failure::Temporary);
+                    }
+                }
+                SubmitResult::Refused(s) if status::is_temporary(s) => {
+                    this.failed(Instant::now());
+                    Self::fail(m.job, Failure::Temporary);
+                }
+                SubmitResult::Refused(s) => {
+                    this.answered();
+                    Self::fail(m.job, Failure::Permanent(s));
+                }
+                SubmitResult::Timeout => {
+                    this.failed(Instant::now());
+                    Self::fail(m.job, Failure::Temporary);
+                }
+                SubmitResult::NotSent => Self::fail(m.job, Failure::Temporary),
             }
-            SubmitResult::Refused(s) if status::is_temporary(s) => {
-                self.failed(Instant::now());
-                Self::fail(m.job, Failure::Temporary);
-            }
-            SubmitResult::Refused(s) => {
-                self.answered();
-                Self::fail(m.job, Failure::Permanent(s));
-            }
-            SubmitResult::Timeout => {
-                self.failed(Instant::now());
-                Self::fail(m.job, Failure::Temporary);
-            }
-            SubmitResult::NotSent => Self::fail(m.job, Failure::Temporary),
-        }
-        self.pump(ctx);
+            this.pump(ctx);
+        });
     }
 }
 

@@ -30,6 +30,7 @@ use crate::protocol::writer::{WRITE_QUEUE, spawn_writer};
 
 use super::carrier::{Carrier, CarrierSubmit, SessionDown, SessionUp, SubmitDone, SubmitResult};
 use super::dlr_correlator::{CarrierReceipt, CorrelatorShards, ReceiptStored};
+use super::supervise::{Restart, guard};
 use super::{Answer, FastMap, ReplyTo};
 
 /// Send one message on this bind (from the `Carrier`).
@@ -399,18 +400,28 @@ impl Supervised for CarrierSession {
     }
 }
 
+impl Restart for CarrierSession {
+    const NAME: &'static str = "carrier_session";
+
+    /// A crashed bind is dropped: its submits in flight go back to the carrier and the
+    /// session's supervisor binds afresh.
+    fn restart(&mut self, ctx: &mut Context<Self>) {
+        self.fail("crashed", ctx);
+    }
+}
+
 impl StreamHandler<Inbound> for CarrierSession {
     fn handle(&mut self, item: Inbound, ctx: &mut Context<Self>) {
-        match item {
-            Ok(Ok(cmd)) => self.on_command(cmd, ctx),
+        guard(self, ctx, |this, ctx| match item {
+            Ok(Ok(cmd)) => this.on_command(cmd, ctx),
             Ok(Err(bad)) => {
-                tracing::warn!(carrier = %self.cfg.id, error = %bad.error, "malformed PDU from carrier");
+                tracing::warn!(carrier = %this.cfg.id, error = %bad.error, "malformed PDU from carrier");
                 if CommandId::from(bad.command_id).is_operation() {
-                    self.send(pdu::generic_nack(bad.status(), bad.sequence_number), ctx);
+                    this.send(pdu::generic_nack(bad.status(), bad.sequence_number), ctx);
                 }
             }
-            Err(e) => self.fail(&format!("framing: {e}"), ctx),
-        }
+            Err(e) => this.fail(&format!("framing: {e}"), ctx),
+        });
     }
 
     fn finished(&mut self, ctx: &mut Context<Self>) {
@@ -421,44 +432,48 @@ impl StreamHandler<Inbound> for CarrierSession {
 impl Handler<Answer<ReceiptStored>> for CarrierSession {
     type Result = ();
     fn handle(&mut self, a: Answer<ReceiptStored>, ctx: &mut Context<Self>) {
-        let (conn, seq) = ((a.tag >> 32) as u32, a.tag as u32);
-        if conn != self.conn || self.tx.is_none() {
-            return;
-        }
-        let reply = match a.value {
-            ReceiptStored::Yes => {
-                Command::new(CommandStatus::EsmeRok, seq, DeliverSmResp::default())
+        guard(self, ctx, |this, ctx| {
+            let (conn, seq) = ((a.tag >> 32) as u32, a.tag as u32);
+            if conn != this.conn || this.tx.is_none() {
+                return;
             }
-            // not stored: ask the carrier to send it again later
-            ReceiptStored::No => {
-                pdu::error_resp(CommandId::DeliverSmResp, CommandStatus::EsmeRxTAppn, seq)
-            }
-        };
-        self.send(reply, ctx);
+            let reply = match a.value {
+                ReceiptStored::Yes => {
+                    Command::new(CommandStatus::EsmeRok, seq, DeliverSmResp::default())
+                }
+                // not stored: ask the carrier to send it again later
+                ReceiptStored::No => {
+                    pdu::error_resp(CommandId::DeliverSmResp, CommandStatus::EsmeRxTAppn, seq)
+                }
+            };
+            this.send(reply, ctx);
+        });
     }
 }
 
 impl Handler<SessionSubmit> for CarrierSession {
     type Result = ();
     fn handle(&mut self, m: SessionSubmit, ctx: &mut Context<Self>) {
-        if !self.bound {
-            return self.carrier.do_send(SubmitDone {
-                idx: self.idx,
-                job: m.job,
-                result: SubmitResult::NotSent,
-            });
-        }
-        let seq = self.next_seq();
-        let cmd = pdu::forward_submit_sm(m.job.msg.sm.clone(), seq);
-        if self.send(cmd, ctx) {
-            let deadline = Instant::now() + Duration::from_secs(self.cfg.response_timeout_s);
-            self.inflight.insert(seq, (m.job, deadline));
-        } else {
-            self.carrier.do_send(SubmitDone {
-                idx: self.idx,
-                job: m.job,
-                result: SubmitResult::NotSent,
-            });
-        }
+        guard(self, ctx, |this, ctx| {
+            if !this.bound {
+                return this.carrier.do_send(SubmitDone {
+                    idx: this.idx,
+                    job: m.job,
+                    result: SubmitResult::NotSent,
+                });
+            }
+            let seq = this.next_seq();
+            let cmd = pdu::forward_submit_sm(m.job.msg.sm.clone(), seq);
+            if this.send(cmd, ctx) {
+                let deadline = Instant::now() + Duration::from_secs(this.cfg.response_timeout_s);
+                this.inflight.insert(seq, (m.job, deadline));
+            } else {
+                this.carrier.do_send(SubmitDone {
+                    idx: this.idx,
+                    job: m.job,
+                    result: SubmitResult::NotSent,
+                });
+            }
+        });
     }
 }

@@ -16,6 +16,7 @@ use crate::store::record;
 
 use super::esme_session::{EsmeSession, SendReceipt, Unbind};
 use super::store::StoreHandle;
+use super::supervise::{Restart, guard};
 use super::{FastMap, FastSet};
 
 /// An ESME bound: count it, and if it receives, start feeding it receipts.
@@ -248,6 +249,18 @@ fn gauge_binds(account: &str, n: usize) {
     metrics::gauge!("tern_esme_binds", "account" => account.to_string()).set(n as f64);
 }
 
+impl Restart for Delivery {
+    const NAME: &'static str = "delivery";
+
+    /// Receipts are in the store's outbox until delivered; the queues it keeps go on.
+    /// Delivered ones gathered for removal are committed.
+    fn restart(&mut self, ctx: &mut Context<Self>) {
+        if !self.delivered.is_empty() {
+            ctx.notify(CommitDelivered);
+        }
+    }
+}
+
 impl Handler<RegisterBind> for Delivery {
     type Result = Result<u64, ()>;
     fn handle(&mut self, m: RegisterBind, ctx: &mut Context<Self>) -> Result<u64, ()> {
@@ -276,105 +289,113 @@ impl Handler<RegisterBind> for Delivery {
 
 impl Handler<UnregisterBind> for Delivery {
     type Result = ();
-    fn handle(&mut self, m: UnregisterBind, _: &mut Context<Self>) {
-        let Some(q) = self.accounts.get_mut(&m.account) else {
-            return;
-        };
-        let mut orphaned = Vec::new();
-        q.binds.retain_mut(|b| {
-            if b.id == m.bind_id {
-                orphaned.extend(b.inflight.drain().map(|(_, r)| r));
-                false
-            } else {
-                true
+    fn handle(&mut self, m: UnregisterBind, ctx: &mut Context<Self>) {
+        guard(self, ctx, |this, _| {
+            let Some(q) = this.accounts.get_mut(&m.account) else {
+                return;
+            };
+            let mut orphaned = Vec::new();
+            q.binds.retain_mut(|b| {
+                if b.id == m.bind_id {
+                    orphaned.extend(b.inflight.drain().map(|(_, r)| r));
+                    false
+                } else {
+                    true
+                }
+            });
+            gauge_binds(&m.account, q.binds.len());
+            // receipts that were on the dropped bind go out again first
+            for r in orphaned {
+                q.queue.push_front((r, 0));
+            }
+            if !q.binds.iter().any(|b| b.receiver) {
+                // receipts stay in the store's outbox; reload when a receiver binds again
+                q.queue.clear();
+                q.known.clear();
+            }
+            if q.binds.is_empty() {
+                this.accounts.remove(&m.account);
             }
         });
-        gauge_binds(&m.account, q.binds.len());
-        // receipts that were on the dropped bind go out again first
-        for r in orphaned {
-            q.queue.push_front((r, 0));
-        }
-        if !q.binds.iter().any(|b| b.receiver) {
-            // receipts stay in the store's outbox; reload when a receiver binds again
-            q.queue.clear();
-            q.known.clear();
-        }
-        if q.binds.is_empty() {
-            self.accounts.remove(&m.account);
-        }
     }
 }
 
 impl Handler<NewReceipt> for Delivery {
     type Result = ();
     fn handle(&mut self, m: NewReceipt, ctx: &mut Context<Self>) {
-        let account = m.0.account.clone();
-        if !self.receivers(&account) {
-            return; // waits in the outbox
-        }
-        if let Some(q) = self.accounts.get_mut(&account)
-            && q.known.insert(m.0.id.clone())
-        {
-            q.queue.push_back((m.0, 0));
-        }
-        self.pump(&account, ctx);
+        guard(self, ctx, |this, ctx| {
+            let account = m.0.account.clone();
+            if !this.receivers(&account) {
+                return; // waits in the outbox
+            }
+            if let Some(q) = this.accounts.get_mut(&account)
+                && q.known.insert(m.0.id.clone())
+            {
+                q.queue.push_back((m.0, 0));
+            }
+            this.pump(&account, ctx);
+        });
     }
 }
 
 impl Handler<ReceiptDone> for Delivery {
     type Result = ();
     fn handle(&mut self, m: ReceiptDone, ctx: &mut Context<Self>) {
-        let mut forget = None;
-        if let Some(q) = self.accounts.get_mut(&m.account) {
-            let Some(b) = q.binds.iter_mut().find(|b| b.id == m.bind_id) else {
-                return;
-            };
-            let Some(r) = b.inflight.remove(&m.id) else {
-                return;
-            };
-            b.credits += 1;
-            match m.outcome {
-                ReceiptOutcome::Acked => forget = Some(r),
-                ReceiptOutcome::TimedOut => q.queue.push_back((r, 0)),
-                ReceiptOutcome::Refused => {
-                    let n = q.attempts.entry(r.id.clone()).or_insert(0);
-                    *n += 1;
-                    if *n >= MAX_ATTEMPTS {
-                        tracing::warn!(id = %r.id, "ESME refused the receipt {MAX_ATTEMPTS} times; dropped");
-                        forget = Some(r);
-                    } else {
-                        let n = *n;
-                        q.queue.push_back((r, n));
+        guard(self, ctx, |this, ctx| {
+            let mut forget = None;
+            if let Some(q) = this.accounts.get_mut(&m.account) {
+                let Some(b) = q.binds.iter_mut().find(|b| b.id == m.bind_id) else {
+                    return;
+                };
+                let Some(r) = b.inflight.remove(&m.id) else {
+                    return;
+                };
+                b.credits += 1;
+                match m.outcome {
+                    ReceiptOutcome::Acked => forget = Some(r),
+                    ReceiptOutcome::TimedOut => q.queue.push_back((r, 0)),
+                    ReceiptOutcome::Refused => {
+                        let n = q.attempts.entry(r.id.clone()).or_insert(0);
+                        *n += 1;
+                        if *n >= MAX_ATTEMPTS {
+                            tracing::warn!(id = %r.id, "ESME refused the receipt {MAX_ATTEMPTS} times; dropped");
+                            forget = Some(r);
+                        } else {
+                            let n = *n;
+                            q.queue.push_back((r, n));
+                        }
                     }
                 }
             }
-        }
-        if let Some(r) = forget {
-            self.forget(&r, ctx);
-        }
-        self.pump(&m.account, ctx);
+            if let Some(r) = forget {
+                this.forget(&r, ctx);
+            }
+            this.pump(&m.account, ctx);
+        });
     }
 }
 
 impl Handler<CommitDelivered> for Delivery {
     type Result = ();
     fn handle(&mut self, _: CommitDelivered, ctx: &mut Context<Self>) {
-        let batch = std::mem::take(&mut self.delivered);
-        if batch.is_empty() {
-            return;
-        }
-        let again = batch.clone();
-        let commit = self.store.commit(batch);
-        ctx.spawn(commit.into_actor(self).map(move |res, act, ctx| {
-            if let Err(e) = res {
-                // left in the outbox they would be sent again at the next bind: try later
-                tracing::warn!(error = %e, count = again.ops.len(), "could not remove delivered receipts from the outbox; retrying");
-                if act.delivered.is_empty() {
-                    ctx.notify_later(CommitDelivered, Duration::from_secs(1));
-                }
-                act.delivered.ops.extend(again.ops);
+        guard(self, ctx, |this, ctx| {
+            let batch = std::mem::take(&mut this.delivered);
+            if batch.is_empty() {
+                return;
             }
-        }));
+            let again = batch.clone();
+            let commit = this.store.commit(batch);
+            ctx.spawn(commit.into_actor(this).map(move |res, act, ctx| {
+                if let Err(e) = res {
+                    // left in the outbox they would be sent again at the next bind: try later
+                    tracing::warn!(error = %e, count = again.ops.len(), "could not remove delivered receipts from the outbox; retrying");
+                    if act.delivered.is_empty() {
+                        ctx.notify_later(CommitDelivered, Duration::from_secs(1));
+                    }
+                    act.delivered.ops.extend(again.ops);
+                }
+            }));
+        });
     }
 }
 

@@ -33,6 +33,7 @@ use super::delivery::{Delivery, NewReceipt};
 use super::router::Outbound;
 use super::staged::Staged;
 use super::store::StoreHandle;
+use super::supervise::{Restart, guard};
 use super::{FastMap, FastSet, ReplyTo};
 
 /// The carrier accepted tern's message `tern_id` under `carrier_id`.
@@ -560,126 +561,148 @@ impl Actor for DlrCorrelator {
     }
 }
 
+impl Restart for DlrCorrelator {
+    const NAME: &'static str = "correlator";
+
+    /// The cache of awaited ids is dropped (the store answers until it fills again); a
+    /// receipt that was being handled is answered "not stored" and comes again. What is
+    /// staged is committed.
+    fn restart(&mut self, ctx: &mut Context<Self>) {
+        self.awaiting = Awaiting::new(AWAITING_MAX, REMEMBERED_MAX);
+        if !self.staged.is_empty() {
+            ctx.notify(CommitStaged);
+        }
+    }
+}
+
 impl Handler<Register> for DlrCorrelator {
     type Result = ();
     fn handle(&mut self, m: Register, ctx: &mut Context<Self>) {
-        let tern_id = m.msg.meta.id.clone();
-        let key = (m.carrier.clone(), m.carrier_id.clone());
-        if m.retry {
-            let ended = match keys::record_of(self.kv.as_ref(), &tern_id) {
-                Ok(rec) => {
-                    self.finishing.contains(&tern_id) || rec.is_some_and(|r| r.state().is_final())
+        guard(self, ctx, |this, ctx| {
+            let tern_id = m.msg.meta.id.clone();
+            let key = (m.carrier.clone(), m.carrier_id.clone());
+            if m.retry {
+                let ended = match keys::record_of(this.kv.as_ref(), &tern_id) {
+                    Ok(rec) => {
+                        this.finishing.contains(&tern_id)
+                            || rec.is_some_and(|r| r.state().is_final())
+                    }
+                    Err(_) => {
+                        ctx.notify_later(m, Duration::from_secs(1));
+                        return;
+                    }
+                };
+                if ended {
+                    // it ended while its registration waited for a second try: nothing to add
+                    this.unregister(&key, &tern_id);
+                    return;
                 }
+            }
+            let early = match this.early(&key) {
+                Ok(e) => e,
+                // without knowing whether its receipt came first it cannot be registered yet
                 Err(_) => {
-                    ctx.notify_later(m, Duration::from_secs(1));
+                    ctx.notify_later(Register { retry: true, ..m }, Duration::from_secs(1));
                     return;
                 }
             };
-            if ended {
-                // it ended while its registration waited for a second try: nothing to add
-                self.unregister(&key, &tern_id);
-                return;
-            }
-        }
-        let early = match self.early(&key) {
-            Ok(e) => e,
-            // without knowing whether its receipt came first it cannot be registered yet
-            Err(_) => {
-                ctx.notify_later(Register { retry: true, ..m }, Duration::from_secs(1));
-                return;
-            }
-        };
-        let submitted = MessageState::Submitted {
-            carrier: m.carrier.clone(),
-            carrier_id: m.carrier_id.clone(),
-        };
-        let mut batch = WriteBatch::default();
-        let mapping = keys::correlation(&key.0, &key.1);
-        if self.registering.contains_key(&key) || self.awaiting.knows(&key) {
-            // the carrier used this id before (a carrier id names one message, but not
-            // every carrier keeps to that): the key may be in the store already
-            batch.put(mapping, tern_id.clone().into_bytes());
-        } else {
-            batch.insert_new(mapping, tern_id.clone().into_bytes());
-        }
-        keys::set_state(&mut batch, &tern_id, &submitted, now_ms());
-        if let Some(receipt) = early {
-            // the receipt came first: record the submit and end the message in one batch
-            self.early_pending.remove(&key);
-            self.early_stored.remove(&key);
-            batch.del(keys::early(&key.0, &key.1));
-            let end = End {
-                meta: m.msg.meta.clone(),
-                key,
-                owns_id: true,
-                stat: receipt.stat,
-                err: receipt.err.clone(),
-                ack: None,
-                early: Some(Box::new(EarlyUndo {
-                    receipt,
-                    register: Register { retry: true, ..m },
-                })),
+            let submitted = MessageState::Submitted {
+                carrier: m.carrier.clone(),
+                carrier_id: m.carrier_id.clone(),
             };
-            return self.finish(end, batch, ctx);
-        }
-        self.registering.insert(key.clone(), tern_id);
-        self.awaiting.insert(key.clone(), m.msg.clone());
-        self.stage(batch, Owed::Registered(key, m.msg), ctx);
+            let mut batch = WriteBatch::default();
+            let mapping = keys::correlation(&key.0, &key.1);
+            if this.registering.contains_key(&key) || this.awaiting.knows(&key) {
+                // the carrier used this id before (a carrier id names one message, but not
+                // every carrier keeps to that): the key may be in the store already
+                batch.put(mapping, tern_id.clone().into_bytes());
+            } else {
+                batch.insert_new(mapping, tern_id.clone().into_bytes());
+            }
+            keys::set_state(&mut batch, &tern_id, &submitted, now_ms());
+            if let Some(receipt) = early {
+                // the receipt came first: record the submit and end the message in one batch
+                this.early_pending.remove(&key);
+                this.early_stored.remove(&key);
+                batch.del(keys::early(&key.0, &key.1));
+                let end = End {
+                    meta: m.msg.meta.clone(),
+                    key,
+                    owns_id: true,
+                    stat: receipt.stat,
+                    err: receipt.err.clone(),
+                    ack: None,
+                    early: Some(Box::new(EarlyUndo {
+                        receipt,
+                        register: Register { retry: true, ..m },
+                    })),
+                };
+                return this.finish(end, batch, ctx);
+            }
+            this.registering.insert(key.clone(), tern_id);
+            this.awaiting.insert(key.clone(), m.msg.clone());
+            this.stage(batch, Owed::Registered(key, m.msg), ctx);
+        });
     }
 }
 
 impl Handler<CommitStaged> for DlrCorrelator {
     type Result = ();
     fn handle(&mut self, _: CommitStaged, ctx: &mut Context<Self>) {
-        self.commit_staged(ctx);
+        guard(self, ctx, |this, ctx| {
+            this.commit_staged(ctx);
+        });
     }
 }
 
 impl Handler<CarrierReceipt> for DlrCorrelator {
     type Result = ();
     fn handle(&mut self, m: CarrierReceipt, ctx: &mut Context<Self>) {
-        if !m.stat.is_final() {
-            return acknowledge(m.ack, ReceiptStored::Yes);
-        }
-        let key = (m.carrier.clone(), m.carrier_id.clone());
-        let meta = match self.awaiting.receipt(&key) {
-            // registered recently and no receipt for it yet: no store read needed
-            Known::Waiting(msg) if !self.finishing.contains(&msg.meta.id) => msg.meta.clone(),
-            // a copy of a receipt whose end is stored or being stored: acknowledged now;
-            // should that end fail to store, the first copy is answered "not stored" and
-            // the carrier sends it again
-            Known::Waiting(_) | Known::Ended => return self.duplicate(&key.0, m.ack),
-            Known::Unknown => {
-                let tern_id = match self.lookup(&key) {
-                    Ok(Some(id)) => id,
-                    Ok(None) => return self.hold_early(key, m, ctx),
-                    Err(ReadFailed) => return acknowledge(m.ack, ReceiptStored::No),
-                };
-                // one read of the record answers both "already final?" and "what was it?"
-                let rec = match keys::record_of(self.kv.as_ref(), &tern_id) {
-                    Ok(Some(rec)) => rec,
-                    Ok(None) => {
-                        tracing::warn!(%tern_id, "receipt for a carrier id whose message has no record");
-                        return acknowledge(m.ack, ReceiptStored::Yes);
-                    }
-                    Err(_) => return acknowledge(m.ack, ReceiptStored::No),
-                };
-                if self.finishing.contains(&tern_id) || rec.state().is_final() {
-                    return self.duplicate(&key.0, m.ack);
-                }
-                rec.meta
+        guard(self, ctx, |this, ctx| {
+            crate::failpoint::hit("correlator.receipt");
+            if !m.stat.is_final() {
+                return acknowledge(m.ack, ReceiptStored::Yes);
             }
-        };
-        let end = End {
-            meta,
-            key,
-            owns_id: true,
-            stat: m.stat,
-            err: m.err,
-            ack: m.ack,
-            early: None,
-        };
-        self.finish(end, WriteBatch::default(), ctx);
+            let key = (m.carrier.clone(), m.carrier_id.clone());
+            let meta = match this.awaiting.receipt(&key) {
+                // registered recently and no receipt for it yet: no store read needed
+                Known::Waiting(msg) if !this.finishing.contains(&msg.meta.id) => msg.meta.clone(),
+                // a copy of a receipt whose end is stored or being stored: acknowledged now;
+                // should that end fail to store, the first copy is answered "not stored" and
+                // the carrier sends it again
+                Known::Waiting(_) | Known::Ended => return this.duplicate(&key.0, m.ack),
+                Known::Unknown => {
+                    let tern_id = match this.lookup(&key) {
+                        Ok(Some(id)) => id,
+                        Ok(None) => return this.hold_early(key, m, ctx),
+                        Err(ReadFailed) => return acknowledge(m.ack, ReceiptStored::No),
+                    };
+                    // one read of the record answers both "already final?" and "what was it?"
+                    let rec = match keys::record_of(this.kv.as_ref(), &tern_id) {
+                        Ok(Some(rec)) => rec,
+                        Ok(None) => {
+                            tracing::warn!(%tern_id, "receipt for a carrier id whose message has no record");
+                            return acknowledge(m.ack, ReceiptStored::Yes);
+                        }
+                        Err(_) => return acknowledge(m.ack, ReceiptStored::No),
+                    };
+                    if this.finishing.contains(&tern_id) || rec.state().is_final() {
+                        return this.duplicate(&key.0, m.ack);
+                    }
+                    rec.meta
+                }
+            };
+            let end = End {
+                meta,
+                key,
+                owns_id: true,
+                stat: m.stat,
+                err: m.err,
+                ack: m.ack,
+                early: None,
+            };
+            this.finish(end, WriteBatch::default(), ctx);
+        });
     }
 }
 

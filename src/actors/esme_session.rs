@@ -37,6 +37,7 @@ use crate::store::keys::OutboxReceipt;
 
 use super::delivery::{Delivery, ReceiptDone, ReceiptOutcome, RegisterBind, UnregisterBind};
 use super::ledger::{Accept, Accepted, LedgerShards, Refusal};
+use super::supervise::{Restart, guard};
 use super::{Answer, FastMap, ReplyTo};
 
 /// Deliver this receipt on this bind (from `Delivery`).
@@ -305,6 +306,7 @@ impl EsmeSession {
 
     /// A submit_sm read at `t0`.
     fn on_submit(&mut self, cmd: Command, t0: Instant, ctx: &mut Context<Self>) {
+        crate::failpoint::hit("esme.submit");
         let seq = cmd.sequence_number();
         let account = match &self.state {
             BindState::Bound { account, mode, .. } if *mode != Mode::Receiver && !self.released => {
@@ -586,124 +588,145 @@ impl Actor for EsmeSession {
     }
 }
 
+impl Restart for EsmeSession {
+    const NAME: &'static str = "esme_session";
+
+    /// A crashed session closes: its bind is released (`stopped`), submits it had sent to
+    /// the ledger still end stored or refused, and the ESME binds again.
+    fn restart(&mut self, ctx: &mut Context<Self>) {
+        ctx.stop();
+    }
+}
+
 impl StreamHandler<Inbound> for EsmeSession {
     fn handle(&mut self, item: Inbound, ctx: &mut Context<Self>) {
-        self.last_rx = Instant::now();
-        match item {
-            Ok(Ok(cmd)) => self.on_command(cmd, ctx),
-            Ok(Err(bad)) => {
-                let id = CommandId::from(bad.command_id);
-                tracing::debug!(peer = %self.peer, command_id = bad.command_id, error = %bad.error, "malformed PDU");
-                if id.is_response() {
-                    if id == CommandId::DeliverSmResp {
-                        self.on_deliver_sm_resp(bad.sequence_number, 1, ctx);
+        guard(self, ctx, |this, ctx| {
+            this.last_rx = Instant::now();
+            match item {
+                Ok(Ok(cmd)) => this.on_command(cmd, ctx),
+                Ok(Err(bad)) => {
+                    let id = CommandId::from(bad.command_id);
+                    tracing::debug!(peer = %this.peer, command_id = bad.command_id, error = %bad.error, "malformed PDU");
+                    if id.is_response() {
+                        if id == CommandId::DeliverSmResp {
+                            this.on_deliver_sm_resp(bad.sequence_number, 1, ctx);
+                        }
+                    } else if matches!(id, CommandId::Other(_)) {
+                        this.write(
+                            pdu::generic_nack(CommandStatus::EsmeRinvcmdid, bad.sequence_number),
+                            ctx,
+                        );
+                    } else {
+                        let mut status = bad.status();
+                        if !matches!(this.state, BindState::Bound { .. })
+                            && !matches!(
+                                id,
+                                CommandId::BindTransmitter
+                                    | CommandId::BindReceiver
+                                    | CommandId::BindTransceiver
+                            )
+                        {
+                            status = CommandStatus::EsmeRinvbndsts;
+                        }
+                        if matches!(this.state, BindState::Bound { .. })
+                            && matches!(
+                                id,
+                                CommandId::BindTransmitter
+                                    | CommandId::BindReceiver
+                                    | CommandId::BindTransceiver
+                            )
+                        {
+                            status = CommandStatus::EsmeRalybnd;
+                        }
+                        if id == CommandId::SubmitSm
+                            && matches!(
+                                this.state,
+                                BindState::Bound {
+                                    mode: Mode::Receiver,
+                                    ..
+                                }
+                            )
+                        {
+                            status = CommandStatus::EsmeRinvbndsts;
+                        }
+                        if id == CommandId::SubmitSm
+                            && matches!(this.state, BindState::Bound { .. })
+                        {
+                            return this.refuse_submit(bad.sequence_number, status, ctx);
+                        }
+                        this.write(
+                            pdu::error_resp(id.matching_response(), status, bad.sequence_number),
+                            ctx,
+                        );
                     }
-                } else if matches!(id, CommandId::Other(_)) {
-                    self.write(
-                        pdu::generic_nack(CommandStatus::EsmeRinvcmdid, bad.sequence_number),
-                        ctx,
-                    );
-                } else {
-                    let mut status = bad.status();
-                    if !matches!(self.state, BindState::Bound { .. })
-                        && !matches!(
-                            id,
-                            CommandId::BindTransmitter
-                                | CommandId::BindReceiver
-                                | CommandId::BindTransceiver
-                        )
-                    {
-                        status = CommandStatus::EsmeRinvbndsts;
-                    }
-                    if matches!(self.state, BindState::Bound { .. })
-                        && matches!(
-                            id,
-                            CommandId::BindTransmitter
-                                | CommandId::BindReceiver
-                                | CommandId::BindTransceiver
-                        )
-                    {
-                        status = CommandStatus::EsmeRalybnd;
-                    }
-                    if id == CommandId::SubmitSm
-                        && matches!(
-                            self.state,
-                            BindState::Bound {
-                                mode: Mode::Receiver,
-                                ..
-                            }
-                        )
-                    {
-                        status = CommandStatus::EsmeRinvbndsts;
-                    }
-                    if id == CommandId::SubmitSm && matches!(self.state, BindState::Bound { .. }) {
-                        return self.refuse_submit(bad.sequence_number, status, ctx);
-                    }
-                    self.write(
-                        pdu::error_resp(id.matching_response(), status, bad.sequence_number),
-                        ctx,
-                    );
+                }
+                Err(e) => {
+                    tracing::info!(peer = %this.peer, error = %e, "unrecoverable framing error; closing");
+                    this.write(pdu::generic_nack(CommandStatus::EsmeRinvcmdlen, 0), ctx);
+                    ctx.stop();
                 }
             }
-            Err(e) => {
-                tracing::info!(peer = %self.peer, error = %e, "unrecoverable framing error; closing");
-                self.write(pdu::generic_nack(CommandStatus::EsmeRinvcmdlen, 0), ctx);
-                ctx.stop();
-            }
-        }
+        });
     }
 }
 
 impl Handler<SendReceipt> for EsmeSession {
     type Result = ();
     fn handle(&mut self, m: SendReceipt, ctx: &mut Context<Self>) {
-        if self.released {
-            // sent before Delivery heard of the unbind: it sends it again elsewhere
-            return;
-        }
-        let r = m.receipt;
-        let text = format_receipt(&r.id, r.stat, &r.err, r.submit_ms, r.done_ms);
-        let seq = self.next_seq();
-        let cmd =
-            pdu::receipt_deliver_sm(seq, &r.id, &r.from, &r.to, r.to_ton, r.to_npi, r.stat, text);
-        tracing::debug!(peer = %self.peer, id = %r.id, to = %redact(&r.to), "receipt to ESME");
-        self.outstanding.insert(seq, (r.id, Instant::now()));
-        self.write(cmd, ctx);
+        guard(self, ctx, |this, ctx| {
+            if this.released {
+                // sent before Delivery heard of the unbind: it sends it again elsewhere
+                return;
+            }
+            let r = m.receipt;
+            let text = format_receipt(&r.id, r.stat, &r.err, r.submit_ms, r.done_ms);
+            let seq = this.next_seq();
+            let cmd = pdu::receipt_deliver_sm(
+                seq, &r.id, &r.from, &r.to, r.to_ton, r.to_npi, r.stat, text,
+            );
+            tracing::debug!(peer = %this.peer, id = %r.id, to = %redact(&r.to), "receipt to ESME");
+            this.outstanding.insert(seq, (r.id, Instant::now()));
+            this.write(cmd, ctx);
+        });
     }
 }
 
 impl Handler<Answer<Accepted>> for EsmeSession {
     type Result = ();
     fn handle(&mut self, a: Answer<Accepted>, ctx: &mut Context<Self>) {
-        let Some((seq, t0)) = self.pending.remove(&a.tag) else {
-            return;
-        };
-        let status = match a.value {
-            Ok(id) => {
-                if let Some(c) = &self.submit_ok {
-                    c.increment(1);
+        guard(self, ctx, |this, ctx| {
+            let Some((seq, t0)) = this.pending.remove(&a.tag) else {
+                return;
+            };
+            let status = match a.value {
+                Ok(id) => {
+                    if let Some(c) = &this.submit_ok {
+                        c.increment(1);
+                    }
+                    this.latency.record(t0.elapsed().as_secs_f64());
+                    return this.write(pdu::submit_sm_resp_ok(seq, &id), ctx);
                 }
-                self.latency.record(t0.elapsed().as_secs_f64());
-                return self.write(pdu::submit_sm_resp_ok(seq, &id), ctx);
-            }
-            Err(Refusal::Throttled) => CommandStatus::EsmeRthrottled,
-            Err(Refusal::NoCredit) => CommandStatus::EsmeRsubmitfail,
-            Err(Refusal::QueueFull) => CommandStatus::EsmeRmsgqful,
-            Err(Refusal::Failed) => CommandStatus::EsmeRsyserr,
-        };
-        self.refuse_submit(seq, status, ctx);
+                Err(Refusal::Throttled) => CommandStatus::EsmeRthrottled,
+                Err(Refusal::NoCredit) => CommandStatus::EsmeRsubmitfail,
+                Err(Refusal::QueueFull) => CommandStatus::EsmeRmsgqful,
+                Err(Refusal::Failed) => CommandStatus::EsmeRsyserr,
+            };
+            this.refuse_submit(seq, status, ctx);
+        });
     }
 }
 
 impl Handler<Unbind> for EsmeSession {
     type Result = ();
     fn handle(&mut self, _: Unbind, ctx: &mut Context<Self>) {
-        if !self.closing {
-            self.closing = true;
-            self.refuse_held(ctx);
-            let seq = self.next_seq();
-            self.write(Command::new(CommandStatus::EsmeRok, seq, Pdu::Unbind), ctx);
-            ctx.run_later(Duration::from_millis(500), |_, ctx| ctx.stop());
-        }
+        guard(self, ctx, |this, ctx| {
+            if !this.closing {
+                this.closing = true;
+                this.refuse_held(ctx);
+                let seq = this.next_seq();
+                this.write(Command::new(CommandStatus::EsmeRok, seq, Pdu::Unbind), ctx);
+                ctx.run_later(Duration::from_millis(500), |_, ctx| ctx.stop());
+            }
+        });
     }
 }

@@ -23,6 +23,7 @@ use crate::store::kv::{Kv, WriteBatch};
 use super::router::{Outbound, RouteMessage, RouterShards};
 use super::staged::Staged;
 use super::store::{CommitError, StoreHandle};
+use super::supervise::{Restart, guard};
 use super::{FastMap, ReplyTo};
 
 /// What the ledger answers to an [`Accept`]: tern's message id once it is durable.
@@ -253,63 +254,81 @@ impl Actor for Ledger {
     type Context = Context<Self>;
 }
 
+impl Restart for Ledger {
+    const NAME: &'static str = "ledger";
+
+    /// Balances change only where a charge is staged or settled, both whole between
+    /// handlers; a submit that was being charged is answered ESME_RSYSERR (its reply was
+    /// dropped). What is staged is committed.
+    fn restart(&mut self, ctx: &mut Context<Self>) {
+        if !self.charged.is_empty() {
+            ctx.notify(CommitCharged);
+        }
+    }
+}
+
 impl Handler<Accept> for Ledger {
     type Result = ();
 
     fn handle(&mut self, m: Accept, ctx: &mut Context<Self>) {
-        let Accept {
-            mut meta,
-            price,
-            sm,
-            raw,
-            reply,
-        } = m;
-        let kv = self.kv.clone();
-        let Some(book) = self.book(&meta.account) else {
-            return reply.send(Err(Refusal::Failed));
-        };
-        if !book.bucket.try_take(Instant::now()) {
-            return reply.send(Err(Refusal::Throttled));
-        }
-        let Some(charge) = price.times(meta.parts) else {
-            return reply.send(Err(Refusal::NoCredit));
-        };
-        if book.balance < charge {
-            return reply.send(Err(Refusal::NoCredit));
-        }
-        let id = match kv.generate_id() {
-            Ok(n) => format_id(n),
-            Err(e) => {
-                tracing::error!(error = %e, "id generation failed");
+        guard(self, ctx, |this, ctx| {
+            crate::failpoint::hit("ledger.accept");
+            let Accept {
+                mut meta,
+                price,
+                sm,
+                raw,
+                reply,
+            } = m;
+            let kv = this.kv.clone();
+            let Some(book) = this.book(&meta.account) else {
                 return reply.send(Err(Refusal::Failed));
+            };
+            if !book.bucket.try_take(Instant::now()) {
+                return reply.send(Err(Refusal::Throttled));
             }
-        };
-        // the batch carries the balance as it stands when it is handed to the store
-        book.balance = Micros(book.balance.0 - charge.0);
-        meta.id = id;
-        meta.charged = charge;
-        let mut writes = WriteBatch::default();
-        keys::accept(&mut writes, &meta, &raw);
-        let charged = Charged {
-            account: meta.account.clone(),
-            charge,
-            msg: Arc::new(Outbound { meta, sm }),
-            reply,
-        };
-        if self.charged.add(writes, Some(charged)) {
-            // runs after the submits already in the mailbox: one batch for all of them
-            ctx.notify(CommitCharged);
-        }
-        if self.charged.len() >= MAX_BATCH {
-            self.commit_charged(ctx);
-        }
+            let Some(charge) = price.times(meta.parts) else {
+                return reply.send(Err(Refusal::NoCredit));
+            };
+            if book.balance < charge {
+                return reply.send(Err(Refusal::NoCredit));
+            }
+            let id = match kv.generate_id() {
+                Ok(n) => format_id(n),
+                Err(e) => {
+                    tracing::error!(error = %e, "id generation failed");
+                    return reply.send(Err(Refusal::Failed));
+                }
+            };
+            // the batch carries the balance as it stands when it is handed to the store
+            book.balance = Micros(book.balance.0 - charge.0);
+            meta.id = id;
+            meta.charged = charge;
+            let mut writes = WriteBatch::default();
+            keys::accept(&mut writes, &meta, &raw);
+            let charged = Charged {
+                account: meta.account.clone(),
+                charge,
+                msg: Arc::new(Outbound { meta, sm }),
+                reply,
+            };
+            if this.charged.add(writes, Some(charged)) {
+                // runs after the submits already in the mailbox: one batch for all of them
+                ctx.notify(CommitCharged);
+            }
+            if this.charged.len() >= MAX_BATCH {
+                this.commit_charged(ctx);
+            }
+        });
     }
 }
 
 impl Handler<CommitCharged> for Ledger {
     type Result = ();
     fn handle(&mut self, _: CommitCharged, ctx: &mut Context<Self>) {
-        self.commit_charged(ctx);
+        guard(self, ctx, |this, ctx| {
+            this.commit_charged(ctx);
+        });
     }
 }
 

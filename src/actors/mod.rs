@@ -11,6 +11,7 @@ pub mod ledger;
 pub mod router;
 pub mod staged;
 pub mod store;
+pub mod supervise;
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};

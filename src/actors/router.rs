@@ -20,6 +20,7 @@ use crate::domain::route::{RouteTable, draw_key};
 use super::carrier::{Carrier, CarrierSubmit};
 use super::delivery::{Delivery, NewReceipt};
 use super::store::StoreHandle;
+use super::supervise::{Restart, guard};
 
 /// A stored message on its way to a carrier.
 #[derive(Debug)]
@@ -151,23 +152,32 @@ impl Actor for RouterShard {
     }
 }
 
+impl Restart for RouterShard {
+    const NAME: &'static str = "router";
+
+    /// It holds nothing between handlers but its retry timers, which keep running.
+    fn restart(&mut self, _: &mut Context<Self>) {}
+}
+
 impl Handler<RouteMessage> for RouterShard {
     type Result = ();
     fn handle(&mut self, m: RouteMessage, ctx: &mut Context<Self>) {
-        self.try_from(m.msg, 0, m.attempt, ctx);
+        guard(self, ctx, |this, ctx| {
+            this.try_from(m.msg, 0, m.attempt, ctx);
+        });
     }
 }
 
 impl Handler<SubmitFailed> for RouterShard {
     type Result = ();
     fn handle(&mut self, m: SubmitFailed, ctx: &mut Context<Self>) {
-        match m.failure {
-            Failure::Temporary => self.try_from(m.msg, m.pos + 1, m.attempt, ctx),
+        guard(self, ctx, |this, ctx| match m.failure {
+            Failure::Temporary => this.try_from(m.msg, m.pos + 1, m.attempt, ctx),
             Failure::Permanent(status) => {
                 let err = format!("{:03}", status.min(999));
-                self.end(m.msg, Stat::Rejectd, &err, ctx)
+                this.end(m.msg, Stat::Rejectd, &err, ctx)
             }
-        }
+        });
     }
 }
 

@@ -119,6 +119,8 @@ pub struct Tern {
     pub config: PathBuf,
     pub dir: tempfile::TempDir,
     child: Option<Child>,
+    /// `TERN_FAILPOINTS` for the process, if any.
+    failpoints: Option<String>,
 }
 
 impl Tern {
@@ -134,6 +136,21 @@ impl Tern {
 
     /// As [`Tern::start`], with extra `[node]` and `[smpp]` settings.
     pub async fn start_full(node_extra: &str, smpp_extra: &str, body: &str) -> Tern {
+        let mut t = Tern::prepare(node_extra, smpp_extra, body);
+        t.restart().await;
+        t
+    }
+
+    /// As [`Tern::start`], with failpoints armed (`TERN_FAILPOINTS`, see src/failpoint.rs).
+    pub async fn start_failing(failpoints: &str, body: &str) -> Tern {
+        let mut t = Tern::prepare("", "", body);
+        t.failpoints = Some(failpoints.to_string());
+        t.restart().await;
+        t
+    }
+
+    /// Writes the config and picks the ports; does not start.
+    fn prepare(node_extra: &str, smpp_extra: &str, body: &str) -> Tern {
         let dir = tempfile::tempdir().expect("tempdir");
         let smpp = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let http = SocketAddr::from(([127, 0, 0, 1], free_port()));
@@ -143,15 +160,14 @@ impl Tern {
             dir.path().join("data").display()
         );
         std::fs::write(&config, text).expect("write config");
-        let mut t = Tern {
+        Tern {
             smpp,
             http,
             config,
             dir,
             child: None,
-        };
-        t.restart().await;
-        t
+            failpoints: None,
+        }
     }
 
     /// Starts (again) on the same config and data.
@@ -164,6 +180,7 @@ impl Tern {
             .arg(&self.config)
             .env("RUST_LOG", "info,rusmpp=warn")
             .env_remove("TERN_ADMIN_TOKEN")
+            .env("TERN_FAILPOINTS", self.failpoints.as_deref().unwrap_or(""))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
