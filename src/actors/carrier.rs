@@ -51,7 +51,7 @@ pub struct SessionUp {
     pub idx: usize,
 }
 
-/// A session lost its bind; `returned` were in flight on it.
+/// A session lost its bind, or could not bind; `returned` were in flight on it.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct SessionDown {
@@ -59,6 +59,8 @@ pub struct SessionDown {
     pub idx: usize,
     /// Messages sent but not answered.
     pub returned: Vec<CarrierSubmit>,
+    /// It was bound (else: the connect or the bind failed).
+    pub was_bound: bool,
 }
 
 /// What the carrier said to one submit_sm.
@@ -372,10 +374,16 @@ impl Handler<SessionDown> for Carrier {
                 s.up = false;
                 s.credits = 0;
             }
-            tracing::warn!(carrier = %this.cfg.id, bind = m.idx, in_flight = m.returned.len(), "carrier bind down");
+            if m.was_bound {
+                tracing::warn!(carrier = %this.cfg.id, bind = m.idx, in_flight = m.returned.len(), "carrier bind down");
+            }
+            let now = Instant::now();
             if !m.returned.is_empty() {
                 // a lost bind is a failure; this also frees a half-open probe that was on it
-                this.failed(Instant::now());
+                this.failed(now);
+            } else if !m.was_bound && this.breaker.state(now) == BreakerState::Closed {
+                // failed binds open the breaker; only failed probes make it open longer
+                this.failed(now);
             }
             let others_up = this.binds_up() > 0;
             for job in m.returned.into_iter().rev() {

@@ -1,7 +1,8 @@
 //! `CarrierSession`: one TRX bind to an upstream carrier, run under an actix `Supervisor`.
 //!
 //! It connects, binds, keeps a window of outstanding submit_sm (the `Carrier` hands it no
-//! more than the window), sends enquire_link on a timer, times out unanswered submits, and
+//! more than the window), sends enquire_link on a timer, times out unanswered submits (and
+//! drops the bind when the carrier has sent nothing at all for as long: a hung SMSC), and
 //! passes receipts to the `DlrCorrelator`, answering the carrier's deliver_sm only once the
 //! receipt is durable. On any failure it returns its in-flight messages to the carrier and
 //! stops; the supervisor restarts it after an exponential backoff with jitter (max 60 s).
@@ -60,6 +61,8 @@ pub struct CarrierSession {
     inflight: FastMap<u32, (CarrierSubmit, Instant)>,
     enquire_sent: Option<Instant>,
     last_enquire: Instant,
+    /// When the carrier last sent anything.
+    last_rx: Instant,
     /// Commands waiting for room in the writer's queue, in order.
     overflow: VecDeque<Command>,
     /// A retry of the overflow is scheduled.
@@ -91,6 +94,7 @@ impl CarrierSession {
             inflight: FastMap::default(),
             enquire_sent: None,
             last_enquire: Instant::now(),
+            last_rx: Instant::now(),
             overflow: VecDeque::new(),
             drain_scheduled: false,
         }
@@ -167,12 +171,11 @@ impl CarrierSession {
     fn fail(&mut self, why: &str, ctx: &mut Context<Self>) {
         tracing::warn!(carrier = %self.cfg.id, bind = self.idx, reason = why, "carrier session failed");
         let returned: Vec<CarrierSubmit> = self.inflight.drain().map(|(_, (j, _))| j).collect();
-        if self.bound || !returned.is_empty() {
-            self.carrier.do_send(SessionDown {
-                idx: self.idx,
-                returned,
-            });
-        }
+        self.carrier.do_send(SessionDown {
+            idx: self.idx,
+            returned,
+            was_bound: self.bound,
+        });
         self.bound = false;
         self.tx = None;
         self.overflow.clear();
@@ -228,12 +231,16 @@ impl CarrierSession {
             return;
         }
         let now = Instant::now();
+        let rt = Duration::from_secs(self.cfg.response_timeout_s);
+        // submits unanswered and not a byte from the carrier meanwhile: it hangs
+        let silent = now.duration_since(self.last_rx) > rt;
         let expired: Vec<u32> = self
             .inflight
             .iter()
             .filter(|(_, (_, d))| *d <= now)
             .map(|(s, _)| *s)
             .collect();
+        let expired_any = !expired.is_empty();
         for s in expired {
             if let Some((job, _)) = self.inflight.remove(&s) {
                 self.carrier.do_send(SubmitDone {
@@ -243,7 +250,9 @@ impl CarrierSession {
                 });
             }
         }
-        let rt = Duration::from_secs(self.cfg.response_timeout_s);
+        if silent && expired_any {
+            return self.fail("carrier stopped answering", ctx);
+        }
         if let Some(sent) = self.enquire_sent {
             if now.duration_since(sent) > rt {
                 self.fail("enquire_link unanswered", ctx)
@@ -412,6 +421,7 @@ impl Restart for CarrierSession {
 
 impl StreamHandler<Inbound> for CarrierSession {
     fn handle(&mut self, item: Inbound, ctx: &mut Context<Self>) {
+        self.last_rx = Instant::now();
         guard(self, ctx, |this, ctx| match item {
             Ok(Ok(cmd)) => this.on_command(cmd, ctx),
             Ok(Err(bad)) => {

@@ -1,7 +1,7 @@
 //! The carrier simulator: an SMSC that takes any bind, answers submit_sm with its own ids
 //! and sends receipts after a delay, with faults on demand (errors, throttling, disconnects,
 //! slow responses, undeliverable receipts, receipts before the submit_sm_resp, duplicate
-//! receipts, decimal receipt ids). Tests and the load test use it as tern's carrier; the
+//! receipts, decimal receipt ids, receipts in bursts, a hang, garbage bytes). Tests and the load test use it as tern's carrier; the
 //! default config runs one in-process so a new user sees a receipt.
 //!
 //! Like a real SMSC it keeps a receipt until the ESME acknowledges it, and sends the ones a
@@ -67,6 +67,13 @@ pub struct SimConfig {
     /// Receipts name the message by the decimal rendering of its hex id.
     #[arg(long)]
     pub decimal_receipt_ids: bool,
+    /// After this many submit_sm in all, answer nothing more on any connection (0: not
+    /// even the bind): a hung SMSC that keeps its sockets open.
+    #[arg(long)]
+    pub hang_after: Option<u64>,
+    /// Answer whatever comes with bytes that are not SMPP.
+    #[arg(long)]
+    pub garbage: bool,
 }
 
 /// Parses a command_status given in hex (`0x45`) or decimal.
@@ -194,7 +201,11 @@ pub async fn serve(listener: TcpListener, cfg: SimConfig) {
             continue;
         };
         let _ = sock.set_nodelay(true);
-        tokio::spawn(connection(sock, sim.clone()));
+        if sim.cfg.garbage {
+            tokio::spawn(garbage(sock));
+        } else {
+            tokio::spawn(connection(sock, sim.clone()));
+        }
     }
 }
 
@@ -230,6 +241,31 @@ fn receipt_pdu(seq: u32, r: &PendingReceipt, decimal: bool) -> Command {
     Command::new(CommandStatus::EsmeRok, seq, d)
 }
 
+/// Answers every read with bytes no SMPP decoder takes (a command_length of 5).
+async fn garbage(mut sock: TcpStream) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = sock.read(&mut buf).await {
+        if n == 0
+            || sock
+                .write_all(b"\x00\x00\x00\x05garbage\xff\xfe")
+                .await
+                .is_err()
+        {
+            break;
+        }
+    }
+}
+
+impl Sim {
+    /// Hung: nothing more is answered.
+    fn hung(&self) -> bool {
+        self.cfg
+            .hang_after
+            .is_some_and(|n| self.submits.load(Ordering::Relaxed) >= n)
+    }
+}
+
 async fn connection(sock: TcpStream, sim: Arc<Sim>) {
     let (r, w) = sock.into_split();
     let mut reader = FramedRead::new(r, SmppCodec::default());
@@ -263,6 +299,9 @@ async fn connection(sock: TcpStream, sim: Arc<Sim>) {
         tokio::select! {
             frame = reader.next() => {
                 let Some(Ok(frame)) = frame else { break };
+                if sim.hung() {
+                    continue;
+                }
                 let cmd = match frame {
                     Ok(c) => c,
                     Err(bad) => {
@@ -364,6 +403,10 @@ async fn connection(sock: TcpStream, sim: Arc<Sim>) {
                 }
             }
             Some(r) = rc_rx.recv() => {
+                if sim.hung() {
+                    if let Some(sid) = &system_id { sim.lock().parked.entry(sid.clone()).or_default().push_back(r); }
+                    continue;
+                }
                 seq = seq.wrapping_add(1).max(1);
                 let c = receipt_pdu(seq, &r, sim.cfg.decimal_receipt_ids);
                 unacked.insert(seq, r);

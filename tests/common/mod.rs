@@ -55,7 +55,11 @@ pub struct Sim {
 
 impl Sim {
     pub async fn start(args: &[&str]) -> Sim {
-        let port = free_port();
+        Sim::start_on(free_port(), args).await
+    }
+
+    /// A simulator on `port` (a carrier coming back where it was).
+    pub async fn start_on(port: u16, args: &[&str]) -> Sim {
         let mut child = Proc::new(BIN)
             .arg("sim")
             .arg("--listen")
