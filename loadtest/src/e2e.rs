@@ -42,7 +42,7 @@ pub struct Usage {
 }
 
 /// A child process killed when dropped.
-struct Proc(Child);
+pub(crate) struct Proc(Child);
 
 impl Drop for Proc {
     fn drop(&mut self) {
@@ -87,14 +87,24 @@ fn sample(pid: u32) -> Option<(u64, u64)> {
     Some((ticks, rss))
 }
 
-fn config(
+/// One carrier of a generated config: its id, its simulator, extra TOML keys.
+pub(crate) struct CarrierSpec<'a> {
+    pub id: &'a str,
+    pub sim: SocketAddr,
+    pub tps: u32,
+    pub extra: &'a str,
+}
+
+/// tern's config for a load run: the account `load`, the carriers, and `routes` (TOML).
+pub(crate) fn config(
     dir: &Path,
     smpp: SocketAddr,
     http: SocketAddr,
-    sim: SocketAddr,
     durability: &str,
+    carriers: &[CarrierSpec],
+    routes: &str,
 ) -> String {
-    format!(
+    let mut out = format!(
         r#"[node]
 data_dir = "{data}"
 durability = "{durability}"
@@ -118,55 +128,213 @@ max_binds = 1000
 balance = "1000000000"
 price = "0.0001"
 
+# a second account: its receipts never reach the binds of `load`
+[[accounts]]
+system_id = "side"
+password = "side"
+tps = 10000000
+max_binds = 1000
+balance = "1000000000"
+price = "0.0001"
+"#,
+        data = dir.join("data").display(),
+    );
+    for c in carriers {
+        out += &format!(
+            r#"
 [[carriers]]
-id = "sim"
+id = "{id}"
 host = "{host}"
 port = {port}
 system_id = "tern"
 password = "tern"
 binds = 2
-tps = 10000000
+tps = {tps}
 window = 1000
-
-[[routes]]
-prefix = ""
-carriers = ["sim"]
+{extra}
 "#,
-        data = dir.join("data").display(),
-        host = sim.ip(),
-        port = sim.port(),
-    )
+            id = c.id,
+            tps = c.tps,
+            host = c.sim.ip(),
+            port = c.sim.port(),
+            extra = c.extra,
+        );
+    }
+    out + "\n" + routes
 }
 
-/// Runs the direct hop and the run through tern; returns (direct, tern, tern's usage).
-pub async fn run(e: &E2e) -> Result<(Report, Report, Usage), String> {
-    let dir = std::env::temp_dir().join(format!("tern-e2e-{}", std::process::id()));
+/// Starts `tern sim` with `args` on a free port; its log goes to `<dir>/<name>.log`.
+pub(crate) async fn start_sim(
+    tern_bin: &Path,
+    args: &[String],
+    dir: &Path,
+    name: &str,
+) -> Result<(Proc, SocketAddr), String> {
+    let addr = free_addr()?;
+    let log = std::fs::File::create(dir.join(format!("{name}.log"))).map_err(|e| e.to_string())?;
+    let mut sim = Proc(
+        Command::new(tern_bin)
+            .args(["sim", "--listen", &addr.to_string()])
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .map_err(|err| format!("{}: {err}", tern_bin.display()))?,
+    );
+    wait_listening(addr, &mut sim.0, "simulator").await?;
+    Ok((sim, addr))
+}
+
+/// A running tern and its SMPP address.
+pub(crate) struct Tern {
+    proc: Proc,
+    pub smpp: SocketAddr,
+}
+
+impl Tern {
+    /// Starts `tern run` on the config `config(..)` makes for these carriers and routes.
+    pub(crate) async fn start(
+        tern_bin: &Path,
+        dir: &Path,
+        durability: &str,
+        carriers: &[CarrierSpec<'_>],
+        routes: &str,
+    ) -> Result<Tern, String> {
+        let (smpp, http) = (free_addr()?, free_addr()?);
+        let cfg = dir.join("tern.toml");
+        let text = config(dir, smpp, http, durability, carriers, routes);
+        std::fs::write(&cfg, text).map_err(|err| err.to_string())?;
+        let log = std::fs::File::create(dir.join("tern.log")).map_err(|e| e.to_string())?;
+        let mut proc = Proc(
+            Command::new(tern_bin)
+                .args(["run", "--config"])
+                .arg(&cfg)
+                .env("RUST_LOG", "warn")
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .map_err(|err| format!("{}: {err}", tern_bin.display()))?,
+        );
+        wait_listening(smpp, &mut proc.0, "tern").await?;
+        wait_listening(http, &mut proc.0, "tern").await?;
+        Ok(Tern { proc, smpp })
+    }
+
+    /// The load `l` aimed at this tern as account `load`.
+    pub(crate) fn load(&self, l: &Load) -> Load {
+        self.load_as(l, "load")
+    }
+
+    /// The load `l` aimed at this tern as `account` (`load` or `side`; password = name).
+    pub(crate) fn load_as(&self, l: &Load, account: &str) -> Load {
+        Load {
+            addr: self.smpp.to_string(),
+            system_id: account.into(),
+            password: account.into(),
+            ..l.clone()
+        }
+    }
+
+    /// Samples tern's CPU and RSS until the returned flag is set.
+    pub(crate) fn sample(&self) -> Sampler {
+        Sampler::start(self.proc.0.id())
+    }
+
+    /// SIGTERM, and an error unless it stops cleanly within 20 s.
+    pub(crate) async fn stop(mut self) -> Result<(), String> {
+        let pid = self.proc.0.id();
+        let _ = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status();
+        let t0 = Instant::now();
+        loop {
+            match self.proc.0.try_wait() {
+                Ok(Some(st)) if st.success() => return Ok(()),
+                Ok(Some(st)) => return Err(format!("tern exited with {st} on SIGTERM")),
+                _ if t0.elapsed() > Duration::from_secs(20) => {
+                    return Err("tern did not stop within 20 s".into());
+                }
+                _ => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    }
+}
+
+/// Samples a process's CPU and RSS every 250 ms until [`Sampler::finish`].
+pub(crate) struct Sampler {
+    stop: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<Usage>,
+}
+
+impl Sampler {
+    fn start(pid: u32) -> Sampler {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop2 = stop.clone();
+        let task = tokio::spawn(async move {
+            let t0 = Instant::now();
+            let first = sample(pid);
+            let mut rss_max = first.map(|s| s.1).unwrap_or(0);
+            let mut last = first;
+            let mut prev = (0.0, first);
+            let mut samples = Vec::new();
+            while !stop2.load(Ordering::Relaxed) {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                let Some(s) = sample(pid) else { continue };
+                rss_max = rss_max.max(s.1);
+                last = Some(s);
+                let now = t0.elapsed().as_secs_f64();
+                if let (_, Some(p)) = prev
+                    && now - prev.0 >= 0.99
+                {
+                    // Linux reports CPU time in clock ticks of 1/100 s
+                    let cpu = (s.0 - p.0) as f64 / (now - prev.0);
+                    samples.push((now, cpu, s.1 as f64 / 1024.0));
+                    prev = (now, Some(s));
+                }
+            }
+            let secs = t0.elapsed().as_secs_f64();
+            let cpu = match (first, last) {
+                (Some(a), Some(b)) if secs > 0.0 => (b.0 - a.0) as f64 / 100.0 / secs * 100.0,
+                _ => 0.0,
+            };
+            Usage {
+                cpu_avg: cpu,
+                rss_max_mib: rss_max as f64 / 1024.0,
+                samples,
+            }
+        });
+        Sampler { stop, task }
+    }
+
+    /// Stops sampling; what was seen.
+    pub(crate) async fn finish(self) -> Result<Usage, String> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.task.await.map_err(|err| err.to_string())
+    }
+}
+
+/// A fresh temp dir for one run, removed after `f`.
+pub(crate) async fn in_temp_dir<T>(
+    tag: &str,
+    f: impl AsyncFnOnce(&Path) -> Result<T, String>,
+) -> Result<T, String> {
+    let dir = std::env::temp_dir().join(format!("tern-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).map_err(|err| format!("{}: {err}", dir.display()))?;
-    let result = run_in(e, &dir).await;
+    let result = f(&dir).await;
     let _ = std::fs::remove_dir_all(&dir);
     result
 }
 
+/// Runs the direct hop and the run through tern; returns (direct, tern, tern's usage).
+pub async fn run(e: &E2e) -> Result<(Report, Report, Usage), String> {
+    in_temp_dir("e2e", async |dir| run_in(e, dir).await).await
+}
+
 async fn run_in(e: &E2e, dir: &Path) -> Result<(Report, Report, Usage), String> {
-    let sim_addr = free_addr()?;
-    let log = |name: &str| std::fs::File::create(dir.join(name)).map_err(|err| err.to_string());
-    let mut sim = Proc(
-        Command::new(&e.tern_bin)
-            .args([
-                "sim",
-                "--listen",
-                &sim_addr.to_string(),
-                "--dlr-delay-ms",
-                &e.dlr_delay_ms.to_string(),
-            ])
-            .args(&e.sim_args)
-            .stdout(Stdio::null())
-            .stderr(log("sim.log")?)
-            .spawn()
-            .map_err(|err| format!("{}: {err}", e.tern_bin.display()))?,
-    );
-    wait_listening(sim_addr, &mut sim.0, "simulator").await?;
+    let mut args = vec!["--dlr-delay-ms".to_string(), e.dlr_delay_ms.to_string()];
+    args.extend(e.sim_args.iter().cloned());
+    let (_sim, sim_addr) = start_sim(&e.tern_bin, &args, dir, "sim").await?;
 
     let direct_load = Load {
         addr: sim_addr.to_string(),
@@ -175,84 +343,18 @@ async fn run_in(e: &E2e, dir: &Path) -> Result<(Report, Report, Usage), String> 
     };
     let direct = esme::run(&direct_load).await;
 
-    let (smpp, http) = (free_addr()?, free_addr()?);
-    let cfg = dir.join("tern.toml");
-    std::fs::write(&cfg, config(dir, smpp, http, sim_addr, &e.durability))
-        .map_err(|err| err.to_string())?;
-    let mut tern = Proc(
-        Command::new(&e.tern_bin)
-            .args(["run", "--config"])
-            .arg(&cfg)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(log("tern.log")?)
-            .spawn()
-            .map_err(|err| format!("{}: {err}", e.tern_bin.display()))?,
-    );
-    wait_listening(smpp, &mut tern.0, "tern").await?;
-    wait_listening(http, &mut tern.0, "tern").await?;
-
-    let pid = tern.0.id();
-    let stop = Arc::new(AtomicBool::new(false));
-    let stop2 = stop.clone();
-    let sampler = tokio::spawn(async move {
-        let t0 = Instant::now();
-        let first = sample(pid);
-        let mut rss_max = first.map(|s| s.1).unwrap_or(0);
-        let mut last = first;
-        let mut prev = (0.0, first);
-        let mut samples = Vec::new();
-        while !stop2.load(Ordering::Relaxed) {
-            tokio::time::sleep(Duration::from_millis(250)).await;
-            let Some(s) = sample(pid) else { continue };
-            rss_max = rss_max.max(s.1);
-            last = Some(s);
-            let now = t0.elapsed().as_secs_f64();
-            if let (_, Some(p)) = prev
-                && now - prev.0 >= 0.99
-            {
-                // Linux reports CPU time in clock ticks of 1/100 s
-                let cpu = (s.0 - p.0) as f64 / (now - prev.0);
-                samples.push((now, cpu, s.1 as f64 / 1024.0));
-                prev = (now, Some(s));
-            }
-        }
-        let secs = t0.elapsed().as_secs_f64();
-        let cpu = match (first, last) {
-            (Some(a), Some(b)) if secs > 0.0 => (b.0 - a.0) as f64 / 100.0 / secs * 100.0,
-            _ => 0.0,
-        };
-        Usage {
-            cpu_avg: cpu,
-            rss_max_mib: rss_max as f64 / 1024.0,
-            samples,
-        }
-    });
-
-    let tern_load = Load {
-        addr: smpp.to_string(),
-        system_id: "load".into(),
-        password: "load".into(),
-        ..e.load.clone()
-    };
-    let through = esme::run(&tern_load).await;
-    stop.store(true, Ordering::Relaxed);
-    let usage = sampler.await.map_err(|err| err.to_string())?;
-
+    let sim = [CarrierSpec {
+        id: "sim",
+        sim: sim_addr,
+        tps: 10_000_000,
+        extra: "",
+    }];
+    let routes = "[[routes]]\nprefix = \"\"\ncarriers = [\"sim\"]\n";
+    let tern = Tern::start(&e.tern_bin, dir, &e.durability, &sim, routes).await?;
+    let sampler = tern.sample();
+    let through = esme::run(&tern.load(&e.load)).await;
+    let usage = sampler.finish().await?;
     // graceful stop, so a slow shutdown shows up as an error here
-    let _ = Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status();
-    let t0 = Instant::now();
-    loop {
-        match tern.0.try_wait() {
-            Ok(Some(st)) if st.success() => break,
-            Ok(Some(st)) => return Err(format!("tern exited with {st} on SIGTERM")),
-            _ if t0.elapsed() > Duration::from_secs(20) => {
-                return Err("tern did not stop within 20 s".into());
-            }
-            _ => tokio::time::sleep(Duration::from_millis(50)).await,
-        }
-    }
+    tern.stop().await?;
     Ok((direct, through, usage))
 }

@@ -77,6 +77,8 @@ pub struct Load {
     pub duration: Option<Duration>,
     /// Ask for receipts (registered_delivery=1) and wait for them.
     pub receipts: bool,
+    /// Destinations are one of these prefixes (in turn) and 8 digits.
+    pub dest_prefixes: Vec<String>,
 }
 
 impl Load {
@@ -133,7 +135,10 @@ impl Totals {
     }
 }
 
-fn sm(i: u64, receipts: bool) -> SubmitSm {
+fn sm(i: u64, receipts: bool, dest_prefixes: &[String]) -> SubmitSm {
+    let dest_prefix = dest_prefixes
+        .get(i as usize % dest_prefixes.len().max(1))
+        .map_or("4917", String::as_str);
     SubmitSm::builder()
         .source_addr_ton(Ton::Alphanumeric)
         .source_addr_npi(Npi::Unknown)
@@ -141,7 +146,8 @@ fn sm(i: u64, receipts: bool) -> SubmitSm {
         .dest_addr_ton(Ton::International)
         .dest_addr_npi(Npi::Isdn)
         .destination_addr(
-            COctetString::from_string(format!("4917{:08}", i % 100_000_000)).unwrap_or_default(),
+            COctetString::from_string(format!("{dest_prefix}{:08}", i % 100_000_000))
+                .unwrap_or_default(),
         )
         .esm_class(EsmClass::from(0u8))
         .registered_delivery(RegisteredDelivery::from(u8::from(receipts)))
@@ -278,7 +284,7 @@ async fn run_session(sh: &Shared, role: Role, counted: &mut bool) -> Result<Sess
             f.feed(Command::new(
                 CommandStatus::EsmeRok,
                 seq,
-                sm(i, load.receipts),
+                sm(i, load.receipts, &load.dest_prefixes),
             ))
             .await
             .map_err(|e| e.to_string())?;

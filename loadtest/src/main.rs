@@ -4,6 +4,7 @@
 //! simulator and tern itself, measures the direct hop and the hop through tern, and reports
 //! both with their ratio. See loadtest/README.md.
 
+mod chaos;
 mod e2e;
 mod esme;
 mod plot;
@@ -125,6 +126,7 @@ pub(crate) fn load(addr: String, system_id: String, password: String, a: &LoadAr
         bind: a.bind,
         duration: (a.duration_s > 0).then(|| Duration::from_secs(a.duration_s)),
         receipts: !a.no_receipts,
+        dest_prefixes: vec!["4917".into()],
     }
 }
 

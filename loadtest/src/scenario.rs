@@ -32,6 +32,9 @@ pub enum Name {
     InstantReceipts,
     /// Each receipt written before its submit_sm_resp, 200,000 messages.
     ReceiptsFirst,
+    /// 300,000 messages to a healthy carrier alone, then beside four that hang, drop
+    /// binds, answer garbage and throttle: the ratio of the two (goal 0.9).
+    Chaos,
 }
 
 /// One e2e run's results.
@@ -139,6 +142,7 @@ fn load(sessions: usize, window: usize, messages: u64, rate: u64) -> Load {
         bind: crate::esme::BindMode::Trx,
         duration: None,
         receipts: true,
+        dest_prefixes: vec!["4917".into()],
     }
 }
 
@@ -203,6 +207,7 @@ pub async fn run(name: Name, tern_bin: PathBuf, out: &Path) -> Result<bool, Stri
             };
             judged("receipts-first", &e, out).await
         }
+        Name::Chaos => crate::chaos::run(&tern_bin, load(4, 100, 300_000, 0), out).await,
         Name::Growth => {
             let e = e2e(&tern_bin, load(4, 100, 1_000_000, 0), "fsync");
             judged("growth", &e, out).await

@@ -123,6 +123,11 @@ struct Slot {
 /// or later), so a carrier that throttles everything does not hold it until it expires.
 const MAX_THROTTLED: u32 = 3;
 
+/// While a carrier throttles tern below its tps, at most this long's worth of messages wait
+/// in its queue; the rest go back to the router (to the next carrier, or later), so a
+/// carrier that throttles everything does not hold a growing queue at a crawling rate.
+const MAX_THROTTLED_WAIT: Duration = Duration::from_secs(2);
+
 /// Messages a carrier queues before it sends new ones elsewhere.
 const MAX_QUEUE: usize = 100_000;
 /// After start, how long a carrier with no bind yet still takes messages.
@@ -225,8 +230,22 @@ impl Carrier {
         if let Some(r) = rate {
             self.bucket.set_rate(r, now);
             tracing::debug!(carrier = %self.cfg.id, tps = r, "carrier send rate");
+            // the newest of what no longer fits in the wait go elsewhere
+            while self.throttled_full() {
+                let Some(job) = self.queue.pop_back() else {
+                    break;
+                };
+                Self::fail(job, Failure::Temporary);
+            }
             self.publish();
         }
+    }
+
+    /// Throttled below its tps, the queue holds [`MAX_THROTTLED_WAIT`] worth or more.
+    fn throttled_full(&self) -> bool {
+        let rate = self.aimd.rate();
+        rate < self.cfg.tps
+            && self.queue.len() as f64 >= f64::from(rate) * MAX_THROTTLED_WAIT.as_secs_f64()
     }
 
     fn in_flight(&self) -> usize {
@@ -341,7 +360,10 @@ impl Handler<CarrierSubmit> for Carrier {
     type Result = ();
     fn handle(&mut self, job: CarrierSubmit, ctx: &mut Context<Self>) {
         guard(self, ctx, |this, ctx| {
-            if !this.accepting(Instant::now()) || this.queue.len() >= MAX_QUEUE {
+            if !this.accepting(Instant::now())
+                || this.queue.len() >= MAX_QUEUE
+                || this.throttled_full()
+            {
                 return Self::fail(job, Failure::Temporary);
             }
             this.queue.push_back(job);
@@ -443,7 +465,10 @@ impl Handler<SubmitDone> for Carrier {
                     this.rate_moved(r, now);
                     let mut job = m.job;
                     job.throttled += 1;
-                    if job.throttled <= MAX_THROTTLED && this.accepting(now) {
+                    if job.throttled <= MAX_THROTTLED
+                        && this.accepting(now)
+                        && !this.throttled_full()
+                    {
                         this.queue.push_front(job);
                     } else {
                         Self::fail(job, Failure::Temporary);
