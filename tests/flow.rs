@@ -431,6 +431,47 @@ async fn a_receipt_that_never_comes_ends_expired() {
     assert_eq!(field(&r.text, "stat"), Some("EXPIRED"), "{}", r.text);
 }
 
+/// `sm` with the ESME's validity_period.
+fn valid_for(mut s: rusmpp::pdus::SubmitSm, validity: &str) -> rusmpp::pdus::SubmitSm {
+    s.validity_period =
+        rusmpp::types::EmptyOrFullCOctetString::from_vec(format!("{validity}\0").into_bytes())
+            .expect("17 bytes at most");
+    s
+}
+
+#[tokio::test]
+async fn a_message_no_carrier_takes_within_its_validity_ends_expired() {
+    // the only carrier is down: nothing listens on its port
+    let t = Tern::start(&format!(
+        "{}{}{}",
+        demo(""),
+        carrier("c1", free_port(), ""),
+        route("", &["c1"])
+    ))
+    .await;
+    let mut e = bind(t.smpp, "demo", "demopass", Mode::Trx)
+        .await
+        .expect("bind");
+    // valid for 2 s (relative); the default TTL is a day
+    let id = submit(
+        &e.client,
+        valid_for(sm("ACME", "4917", "x"), "000000000002000R"),
+    )
+    .await
+    .expect("accepted");
+    let r = e.next_receipt(30).await;
+    assert_eq!(r.tlv_id.as_deref(), Some(id.as_str()));
+    assert_eq!(field(&r.text, "stat"), Some("EXPIRED"), "{}", r.text);
+
+    // not an SMPP time, a month 13, and a time already past: ESME_RINVEXPIRY, not charged
+    let before = t.balance("demo").await;
+    for bad in ["2612021100000a4+", "261302110000004+", "200101000000000+"] {
+        let r = submit(&e.client, valid_for(sm("ACME", "4917", "x"), bad)).await;
+        assert_eq!(r, Err(0x62), "{bad}");
+    }
+    assert_eq!(t.balance("demo").await, before);
+}
+
 /// The demo account routed to a carrier that takes one message at a time, 10 ms each
 /// (about 100/s): its queue passes its high-water mark (256) at once, and sessions hold
 /// submits for it back.

@@ -31,6 +31,7 @@ use crate::domain::encoding::parts;
 use crate::domain::message::{MessageMeta, now_ms};
 use crate::domain::money::Micros;
 use crate::domain::route::{RouteEntry, RouteTable};
+use crate::domain::validity::expiry_ms;
 use crate::protocol::codec::Frame;
 use crate::protocol::pdu;
 use crate::store::keys::OutboxReceipt;
@@ -341,6 +342,15 @@ impl EsmeSession {
         let Some(route) = self.env.routes.borrow().lookup(&dest) else {
             return self.refuse_submit(seq, CommandStatus::EsmeRsubmitfail, ctx);
         };
+        // a validity already over, or not an SMPP time, is refused before anything is charged
+        let now = now_ms();
+        let expires_ms = match expiry_ms(&sm.validity_period.to_string(), now) {
+            Ok(Some(t)) if t <= now => {
+                return self.refuse_submit(seq, CommandStatus::EsmeRinvexpiry, ctx);
+            }
+            Ok(v) => v,
+            Err(_) => return self.refuse_submit(seq, CommandStatus::EsmeRinvexpiry, ctx),
+        };
         let (len, dc, esm) = message_shape(sm);
         let meta = MessageMeta {
             id: String::new(),
@@ -354,6 +364,7 @@ impl EsmeSession {
             charged: Micros(0),
             // set when it goes to the ledger (it may be held back first)
             accepted_ms: 0,
+            expires_ms,
         };
         let mut raw = BytesMut::new();
         if CommandCodec::new().encode(&cmd, &mut raw).is_err() {

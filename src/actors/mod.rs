@@ -166,6 +166,7 @@ mod tests {
             parts: 1,
             charged: Micros(1),
             accepted_ms: 10,
+            expires_ms: None,
         }
     }
 

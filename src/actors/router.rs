@@ -95,7 +95,7 @@ impl RouterShard {
     }
 
     fn try_from(&mut self, msg: Arc<Outbound>, pos: usize, attempt: u32, ctx: &mut Context<Self>) {
-        if now_ms().saturating_sub(msg.meta.accepted_ms) > self.message_ttl_ms {
+        if now_ms() > msg.meta.deadline_ms(self.message_ttl_ms) {
             return self.end(msg, Stat::Expired, "000", ctx);
         }
         let route = self.routes.borrow().lookup(&msg.meta.dest);

@@ -33,9 +33,19 @@ pub struct MessageMeta {
     pub charged: Micros,
     /// Unix milliseconds at acceptance.
     pub accepted_ms: u64,
+    /// Unix milliseconds when the ESME's validity_period ends (none: `message_ttl_s` alone).
+    #[serde(default)]
+    pub expires_ms: Option<u64>,
 }
 
 impl MessageMeta {
+    /// When the message must be EXPIRED if no carrier has taken it: the end of its validity
+    /// or `ttl_ms` after acceptance, whichever is first.
+    pub fn deadline_ms(&self, ttl_ms: u64) -> u64 {
+        let ttl = self.accepted_ms.saturating_add(ttl_ms);
+        self.expires_ms.map_or(ttl, |v| v.min(ttl))
+    }
+
     /// Does the ESME want a delivery receipt for this message?
     pub fn wants_receipt(&self) -> bool {
         // SMPP 3.4 §5.2.17: bits 1..0 = 01 (success or failure) or 10 (failure only)
@@ -103,6 +113,7 @@ impl MessageMeta {
             parts: 2,
             charged: Micros(20_000),
             accepted_ms: 1_700_000_000_000,
+            expires_ms: None,
         }
     }
 }
@@ -119,6 +130,17 @@ mod tests {
     }
 
     #[test]
+    fn the_deadline_is_the_validity_or_the_ttl_whichever_is_first() {
+        let mut m = MessageMeta::sample();
+        let t0 = m.accepted_ms;
+        assert_eq!(m.deadline_ms(60_000), t0 + 60_000);
+        m.expires_ms = Some(t0 + 5_000);
+        assert_eq!(m.deadline_ms(60_000), t0 + 5_000);
+        m.expires_ms = Some(t0 + 90_000);
+        assert_eq!(m.deadline_ms(60_000), t0 + 60_000);
+    }
+
+    #[test]
     fn receipt_request_bits() {
         let mut m = MessageMeta {
             id: String::new(),
@@ -131,6 +153,7 @@ mod tests {
             parts: 1,
             charged: Micros(0),
             accepted_ms: 0,
+            expires_ms: None,
         };
         assert!(!m.wants_receipt());
         m.registered_delivery = 1;

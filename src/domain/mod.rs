@@ -13,3 +13,4 @@ pub mod message;
 pub mod money;
 pub mod route;
 pub mod throttle;
+pub mod validity;

@@ -19,6 +19,8 @@ use super::kv::StoreError;
 
 /// First byte of a binary meta or event.
 pub const FORMAT: u8 = 1;
+/// First byte of a binary meta that ends with its validity (u64 BE Unix ms, 0: none).
+pub const FORMAT_EXPIRY: u8 = 2;
 
 const ACCEPTED: u8 = 0;
 const SUBMITTED: u8 = 1;
@@ -65,7 +67,7 @@ impl<'a> Reader<'a> {
 
 /// Appends `meta` in binary form, [`FORMAT`] first.
 pub fn encode_meta(meta: &MessageMeta, out: &mut Vec<u8>) {
-    out.push(FORMAT);
+    out.push(FORMAT_EXPIRY);
     put_str(out, &meta.id);
     put_str(out, &meta.account);
     put_str(out, &meta.source);
@@ -76,12 +78,14 @@ pub fn encode_meta(meta: &MessageMeta, out: &mut Vec<u8>) {
     out.extend_from_slice(&meta.parts.to_be_bytes());
     out.extend_from_slice(&meta.charged.0.to_be_bytes());
     out.extend_from_slice(&meta.accepted_ms.to_be_bytes());
+    out.extend_from_slice(&meta.expires_ms.unwrap_or(0).to_be_bytes());
 }
 
-/// Reads a binary meta (after its [`FORMAT`] byte) off the front of `v`; returns the rest.
-pub fn decode_meta(v: &[u8]) -> Result<(MessageMeta, &[u8]), StoreError> {
+/// Reads a binary meta (after its first byte, [`FORMAT`] or [`FORMAT_EXPIRY`]) off the
+/// front of `v`; returns the rest.
+pub fn decode_meta(format: u8, v: &[u8]) -> Result<(MessageMeta, &[u8]), StoreError> {
     let mut r = Reader(v);
-    let meta = MessageMeta {
+    let mut meta = MessageMeta {
         id: r.str()?,
         account: r.str()?,
         source: r.str()?,
@@ -92,7 +96,11 @@ pub fn decode_meta(v: &[u8]) -> Result<(MessageMeta, &[u8]), StoreError> {
         parts: r.u32()?,
         charged: Micros(r.u64()? as i64),
         accepted_ms: r.u64()?,
+        expires_ms: None,
     };
+    if format == FORMAT_EXPIRY {
+        meta.expires_ms = Some(r.u64()?).filter(|v| *v > 0);
+    }
     Ok((meta, r.0))
 }
 
@@ -205,7 +213,8 @@ mod tests {
             json.len()
         );
         v.extend_from_slice(b"rest");
-        let (m, rest) = decode_meta(&v[1..]).unwrap();
+        assert_eq!(v[0], FORMAT_EXPIRY);
+        let (m, rest) = decode_meta(v[0], &v[1..]).unwrap();
         assert_eq!(rest, b"rest");
         assert_eq!(
             (m.id, m.account, m.source, m.dest),
@@ -222,8 +231,26 @@ mod tests {
             (Micros(20_000), 1_700_000_000_000)
         );
         for cut in 1..v.len() - 4 {
-            assert!(decode_meta(&v[1..cut]).is_err(), "truncated at {cut}");
+            assert!(decode_meta(v[0], &v[1..cut]).is_err(), "truncated at {cut}");
         }
+    }
+
+    #[test]
+    fn a_meta_keeps_its_validity_and_one_written_before_reads_without() {
+        let mut m = meta();
+        m.expires_ms = Some(1_700_000_060_000);
+        let mut v = Vec::new();
+        encode_meta(&m, &mut v);
+        let (back, rest) = decode_meta(v[0], &v[1..]).unwrap();
+        assert!(rest.is_empty());
+        assert_eq!(back.expires_ms, Some(1_700_000_060_000));
+        // the form before validity: FORMAT, the same fields, no trailing u64
+        let mut old = v[..v.len() - 8].to_vec();
+        old[0] = FORMAT;
+        old.extend_from_slice(b"rest");
+        let (back, rest) = decode_meta(old[0], &old[1..]).unwrap();
+        assert_eq!((back.expires_ms, rest), (None, &b"rest"[..]));
+        assert_eq!(back.accepted_ms, m.accepted_ms);
     }
 
     #[test]
