@@ -257,3 +257,47 @@ fn check_config_reports_file_and_line() {
         String::from_utf8_lossy(&ok.stderr)
     );
 }
+
+#[tokio::test]
+async fn messages_waiting_for_a_carrier_survive_a_restart() {
+    // the carrier is down: every message waits for another pass over its route
+    let port = free_port();
+    let mut t = Tern::start(&format!(
+        "{}{}{}",
+        account(
+            "demo",
+            "demopass",
+            "balance = \"10.00\"\nprice = \"0.01\"\ntps = 10000\n"
+        ),
+        carrier("c1", port, ""),
+        route("", &["c1"])
+    ))
+    .await;
+    let e = bind(t.smpp, "demo", "demopass", Mode::Trx)
+        .await
+        .expect("bind");
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        ids.push(
+            submit(&e.client, sm("ACME", "491700000001", &format!("part {i}")))
+                .await
+                .expect("accepted"),
+        );
+    }
+    drop(e);
+    t.kill9();
+    // the carrier comes up, tern comes back: every waiting message reaches it, once
+    let _sim = Sim::start_on(port, &["--dlr-delay-ms", "0"]).await;
+    t.restart().await;
+    let mut e = bind(t.smpp, "demo", "demopass", Mode::Trx)
+        .await
+        .expect("bind again");
+    let mut got = std::collections::HashSet::new();
+    while got.len() < ids.len() {
+        let r = e.next_receipt(30).await;
+        assert_eq!(field(&r.text, "stat"), Some("DELIVRD"), "{}", r.text);
+        assert!(got.insert(r.tlv_id.expect("id")), "a receipt came twice");
+    }
+    assert_eq!(got, ids.into_iter().collect());
+    assert_eq!(t.balance("demo").await, "9.950000", "charged once each");
+}

@@ -1,8 +1,9 @@
 //! `RouterShard`: one per shard of destinations (hash of the destination number), which
 //! keeps per-destination order. Picks the route (longest prefix), hands the message to the
 //! first carrier of the route, moves on to the next carrier when one is down or answers a
-//! temporary error, retries later when all have failed, and ends the message (REJECTD on a
-//! permanent error, EXPIRED when it has waited too long) with a receipt back to the ESME.
+//! temporary error, retries later when all have failed (`domain/retries.rs`: per
+//! destination, in order, one tick for all), and ends the message (REJECTD on a permanent
+//! error, EXPIRED past its validity or TTL) with a receipt back to the ESME.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use tokio::sync::watch;
 use crate::domain::backoff::Backoff;
 use crate::domain::dlr::Stat;
 use crate::domain::message::{MessageMeta, now_ms};
+use crate::domain::retries::Retries;
 use crate::domain::route::{RouteTable, draw_key};
 
 use super::carrier::{Carrier, CarrierSubmit};
@@ -72,7 +74,12 @@ pub struct RouterShard {
     delivery: Addr<Delivery>,
     message_ttl_ms: u64,
     receipt_ttl_ms: u64,
+    /// Messages waiting for another pass, by destination.
+    retries: Retries<Arc<Outbound>>,
 }
+
+/// How often waiting messages are looked at.
+const RETRY_TICK: Duration = Duration::from_millis(100);
 
 impl RouterShard {
     /// A shard routing over `carriers`.
@@ -91,6 +98,7 @@ impl RouterShard {
             delivery,
             message_ttl_ms,
             receipt_ttl_ms,
+            retries: Retries::default(),
         }
     }
 
@@ -101,10 +109,10 @@ impl RouterShard {
         let route = self.routes.borrow().lookup(&msg.meta.dest);
         let Some(route) = route else {
             // the route went away after acceptance: keep trying until it comes back or expires
-            return self.retry_later(msg, attempt, ctx);
+            return self.retry_later(msg, attempt);
         };
         let Some(id) = route.carrier_at(pos, draw_key(&msg.meta.id)) else {
-            return self.retry_later(msg, attempt + 1, ctx);
+            return self.retry_later(msg, attempt + 1);
         };
         match self.carriers.get(id) {
             Some(carrier) => carrier.do_send(CarrierSubmit {
@@ -118,13 +126,22 @@ impl RouterShard {
         }
     }
 
-    fn retry_later(&mut self, msg: Arc<Outbound>, attempt: u32, ctx: &mut Context<Self>) {
+    fn retry_later(&mut self, msg: Arc<Outbound>, attempt: u32) {
         let mut b = Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
         for _ in 0..attempt.min(10) {
             b.next_delay(1.0);
         }
         let delay = b.next_delay(rand::random::<f64>());
-        ctx.run_later(delay, move |act, ctx| act.try_from(msg, 0, attempt, ctx));
+        let due = now_ms() + delay.as_millis() as u64;
+        let dest = msg.meta.dest.clone();
+        self.retries.wait(&dest, msg, attempt, due);
+    }
+
+    /// Sends every message whose wait is over on a new pass, in order.
+    fn retry_due(&mut self, ctx: &mut Context<Self>) {
+        for (msg, attempt) in self.retries.take_due(now_ms()) {
+            self.try_from(msg, 0, attempt, ctx);
+        }
     }
 
     fn end(&mut self, msg: Arc<Outbound>, stat: Stat, err: &str, ctx: &mut Context<Self>) {
@@ -149,13 +166,16 @@ impl Actor for RouterShard {
     type Context = Context<Self>;
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.set_mailbox_capacity(65_536);
+        ctx.run_interval(RETRY_TICK, |act, ctx| {
+            guard(act, ctx, |act, ctx| act.retry_due(ctx));
+        });
     }
 }
 
 impl Restart for RouterShard {
     const NAME: &'static str = "router";
 
-    /// It holds nothing between handlers but its retry timers, which keep running.
+    /// Its waiting messages are whole between handlers, and its tick goes on.
     fn restart(&mut self, _: &mut Context<Self>) {}
 }
 
@@ -163,6 +183,11 @@ impl Handler<RouteMessage> for RouterShard {
     type Result = ();
     fn handle(&mut self, m: RouteMessage, ctx: &mut Context<Self>) {
         guard(self, ctx, |this, ctx| {
+            if this.retries.holds(&m.msg.meta.dest) {
+                // others to this handset wait: behind them, never ahead
+                let dest = m.msg.meta.dest.clone();
+                return this.retries.wait(&dest, m.msg, m.attempt, 0);
+            }
             this.try_from(m.msg, 0, m.attempt, ctx);
         });
     }

@@ -11,6 +11,7 @@ pub mod dlr;
 pub mod encoding;
 pub mod message;
 pub mod money;
+pub mod retries;
 pub mod route;
 pub mod throttle;
 pub mod validity;
