@@ -130,17 +130,10 @@ pub async fn run(cfg: Config) -> Result<(), String> {
     let (k, s) = (kv.clone(), store.clone());
     let delivery = Delivery::start_in_arbiter(&handles[0], move |_| Delivery::new(k, s));
 
-    let correlators = CorrelatorShards(
-        (0..nshards)
-            .map(|i| {
-                let (k, s, d) = (kv.clone(), store.clone(), delivery.clone());
-                DlrCorrelator::start_in_arbiter(&handles[i], move |_| {
-                    DlrCorrelator::new(k, s, d, receipt_ttl_ms, message_ttl_ms, (i, nshards))
-                })
-            })
-            .collect::<Vec<_>>()
-            .into(),
-    );
+    let correlators = CorrelatorShards::start(&handles, nshards, |i| {
+        let (k, s, d) = (kv.clone(), store.clone(), delivery.clone());
+        DlrCorrelator::new(k, s, d, receipt_ttl_ms, message_ttl_ms, (i, nshards))
+    });
 
     let mut carriers = HashMap::new();
     let mut backlogs = Vec::new();
@@ -160,40 +153,25 @@ pub async fn run(cfg: Config) -> Result<(), String> {
     let carriers = Arc::new(carriers);
     let backlogs = Backlogs::new(backlogs);
 
-    let routers = RouterShards(
-        (0..nshards)
-            .map(|i| {
-                let (r, c, s, d) = (
-                    routes_rx.clone(),
-                    carriers.clone(),
-                    store.clone(),
-                    delivery.clone(),
-                );
-                RouterShard::start_in_arbiter(&handles[i], move |_| {
-                    RouterShard::new(r, c, s, d, message_ttl_ms, receipt_ttl_ms)
-                })
-            })
-            .collect::<Vec<_>>()
-            .into(),
-    );
+    let routers = RouterShards::start(&handles, nshards, |_| {
+        let (r, c, s, d) = (
+            routes_rx.clone(),
+            carriers.clone(),
+            store.clone(),
+            delivery.clone(),
+        );
+        RouterShard::new(r, c, s, d, message_ttl_ms, receipt_ttl_ms)
+    });
 
-    let ledgers = LedgerShards(
-        (0..nshards)
-            .map(|i| {
-                let (k, s, r, a) = (
-                    kv.clone(),
-                    store.clone(),
-                    routers.clone(),
-                    accounts_rx.clone(),
-                );
-                Ledger::start_in_arbiter(&handles[i], move |ctx| {
-                    ctx.set_mailbox_capacity(65_536);
-                    Ledger::new(k, s, r, a)
-                })
-            })
-            .collect::<Vec<_>>()
-            .into(),
-    );
+    let ledgers = LedgerShards::start(&handles, nshards, |_| {
+        let (k, s, r, a) = (
+            kv.clone(),
+            store.clone(),
+            routers.clone(),
+            accounts_rx.clone(),
+        );
+        Ledger::new(k, s, r, a)
+    });
 
     let resumed = resume(&*kv, &routers)?;
     if resumed > 0 {

@@ -450,7 +450,7 @@ impl Handler<SubmitDone> for Carrier {
                     } else {
                         cid
                     };
-                    this.correlators.for_id(&key).do_send(Register {
+                    this.correlators.for_key(&key).do_send(Register {
                         carrier,
                         carrier_id: key,
                         msg: m.job.msg,

@@ -316,7 +316,7 @@ impl CarrierSession {
             err: receipt.err,
             ack: Some(ReplyTo::new(ctx.address().recipient(), tag)),
         };
-        self.correlators.for_id(&receipt.id).do_send(m);
+        self.correlators.for_key(&receipt.id).do_send(m);
     }
 
     fn on_command(&mut self, cmd: Command, ctx: &mut Context<Self>) {

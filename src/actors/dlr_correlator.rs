@@ -716,15 +716,7 @@ impl DlrCorrelator {
 }
 
 /// The correlator shards, addressed by carrier message id.
-#[derive(Clone)]
-pub struct CorrelatorShards(pub Arc<[Addr<DlrCorrelator>]>);
-
-impl CorrelatorShards {
-    /// The shard that owns `carrier_id`.
-    pub fn for_id(&self, carrier_id: &str) -> &Addr<DlrCorrelator> {
-        &self.0[super::shard_of(carrier_id, self.0.len())]
-    }
-}
+pub type CorrelatorShards = super::Shards<DlrCorrelator>;
 
 #[cfg(test)]
 mod tests {

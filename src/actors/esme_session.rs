@@ -33,6 +33,7 @@ use crate::domain::money::Micros;
 use crate::domain::route::{RouteEntry, RouteTable};
 use crate::domain::validity::expiry_ms;
 use crate::protocol::codec::Frame;
+use crate::protocol::malformed::{self, BindView, Malformed};
 use crate::protocol::pdu;
 use crate::store::keys::OutboxReceipt;
 
@@ -460,7 +461,7 @@ impl EsmeSession {
         self.pending.insert(tag, (seq, t0));
         self.env
             .ledgers
-            .for_account(&accept.meta.account)
+            .for_key(&accept.meta.account)
             .do_send(accept);
     }
 
@@ -616,59 +617,26 @@ impl StreamHandler<Inbound> for EsmeSession {
             match item {
                 Ok(Ok(cmd)) => this.on_command(cmd, ctx),
                 Ok(Err(bad)) => {
-                    let id = CommandId::from(bad.command_id);
                     tracing::debug!(peer = %this.peer, command_id = bad.command_id, error = %bad.error, "malformed PDU");
-                    if id.is_response() {
-                        if id == CommandId::DeliverSmResp {
-                            this.on_deliver_sm_resp(bad.sequence_number, 1, ctx);
+                    let bind = match this.state {
+                        BindState::Bound {
+                            mode: Mode::Receiver,
+                            ..
+                        } => BindView::Receiver,
+                        BindState::Bound { .. } => BindView::Sender,
+                        _ => BindView::Unbound,
+                    };
+                    let seq = bad.sequence_number;
+                    match malformed::answer(&bad, bind) {
+                        Malformed::FailedDeliverSmResp => this.on_deliver_sm_resp(seq, 1, ctx),
+                        Malformed::Ignore => {}
+                        Malformed::GenericNack(status) => {
+                            this.write(pdu::generic_nack(status, seq), ctx)
                         }
-                    } else if matches!(id, CommandId::Other(_)) {
-                        this.write(
-                            pdu::generic_nack(CommandStatus::EsmeRinvcmdid, bad.sequence_number),
-                            ctx,
-                        );
-                    } else {
-                        let mut status = bad.status();
-                        if !matches!(this.state, BindState::Bound { .. })
-                            && !matches!(
-                                id,
-                                CommandId::BindTransmitter
-                                    | CommandId::BindReceiver
-                                    | CommandId::BindTransceiver
-                            )
-                        {
-                            status = CommandStatus::EsmeRinvbndsts;
+                        Malformed::RefuseSubmit(status) => this.refuse_submit(seq, status, ctx),
+                        Malformed::ErrorResp(resp, status) => {
+                            this.write(pdu::error_resp(resp, status, seq), ctx)
                         }
-                        if matches!(this.state, BindState::Bound { .. })
-                            && matches!(
-                                id,
-                                CommandId::BindTransmitter
-                                    | CommandId::BindReceiver
-                                    | CommandId::BindTransceiver
-                            )
-                        {
-                            status = CommandStatus::EsmeRalybnd;
-                        }
-                        if id == CommandId::SubmitSm
-                            && matches!(
-                                this.state,
-                                BindState::Bound {
-                                    mode: Mode::Receiver,
-                                    ..
-                                }
-                            )
-                        {
-                            status = CommandStatus::EsmeRinvbndsts;
-                        }
-                        if id == CommandId::SubmitSm
-                            && matches!(this.state, BindState::Bound { .. })
-                        {
-                            return this.refuse_submit(bad.sequence_number, status, ctx);
-                        }
-                        this.write(
-                            pdu::error_resp(id.matching_response(), status, bad.sequence_number),
-                            ctx,
-                        );
                     }
                 }
                 Err(e) => {

@@ -252,6 +252,9 @@ impl Ledger {
 
 impl Actor for Ledger {
     type Context = Context<Self>;
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.set_mailbox_capacity(65_536);
+    }
 }
 
 impl Restart for Ledger {
@@ -340,12 +343,4 @@ impl Handler<GetBalance> for Ledger {
 }
 
 /// The ledger shards, addressed by account.
-#[derive(Clone)]
-pub struct LedgerShards(pub Arc<[Addr<Ledger>]>);
-
-impl LedgerShards {
-    /// The shard that owns `account`.
-    pub fn for_account(&self, account: &str) -> &Addr<Ledger> {
-        &self.0[super::shard_of(account, self.0.len())]
-    }
-}
+pub type LedgerShards = super::Shards<Ledger>;

@@ -15,6 +15,7 @@ pub mod supervise;
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
 use actix::prelude::*;
 
@@ -94,6 +95,40 @@ impl<T: Unanswered + Send + 'static> Drop for ReplyTo<T> {
         if self.to.is_some() {
             self.answer(T::unanswered());
         }
+    }
+}
+
+/// An actor kind run as shards, each owning the keys that hash to it (destinations,
+/// accounts, carrier message ids).
+pub struct Shards<A: Actor>(Arc<[Addr<A>]>);
+
+impl<A: Actor> Clone for Shards<A> {
+    fn clone(&self) -> Self {
+        Shards(self.0.clone())
+    }
+}
+
+impl<A: Actor<Context = Context<A>> + Send> Shards<A> {
+    /// Starts `n` shards, shard `i` built by `make(i)` and run on `arbiters[i % len]`.
+    pub fn start(
+        arbiters: &[actix::dev::ArbiterHandle],
+        n: usize,
+        mut make: impl FnMut(usize) -> A,
+    ) -> Self {
+        let addrs: Vec<Addr<A>> = (0..n)
+            .map(|i| {
+                let act = make(i);
+                A::start_in_arbiter(&arbiters[i % arbiters.len()], move |_| act)
+            })
+            .collect();
+        Shards(addrs.into())
+    }
+}
+
+impl<A: Actor> Shards<A> {
+    /// The shard that owns `key`.
+    pub fn for_key(&self, key: &str) -> &Addr<A> {
+        &self.0[shard_of(key, self.0.len())]
     }
 }
 

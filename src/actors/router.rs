@@ -207,13 +207,11 @@ impl Handler<SubmitFailed> for RouterShard {
 }
 
 /// The router shards, addressed by destination.
-#[derive(Clone)]
-pub struct RouterShards(pub Arc<[Addr<RouterShard>]>);
+pub type RouterShards = super::Shards<RouterShard>;
 
 impl RouterShards {
     /// Sends `m` to the shard that owns its destination.
     pub fn route(&self, m: RouteMessage) {
-        let i = super::shard_of(&m.msg.meta.dest, self.0.len());
-        self.0[i].do_send(m);
+        self.for_key(&m.msg.meta.dest).do_send(m);
     }
 }

@@ -83,7 +83,7 @@ async fn account_json(st: &AppState, id: &str) -> Option<serde_json::Value> {
     let acct = st.accounts.borrow().get(id).cloned()?;
     let balance = st
         .ledgers
-        .for_account(id)
+        .for_key(id)
         .send(GetBalance(id.to_string()))
         .await
         .ok()

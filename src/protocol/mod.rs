@@ -1,6 +1,7 @@
 //! SMPP over rusmpp: framing that survives bad PDUs, a bounded writer, and PDU builders.
 
 pub mod codec;
+pub mod malformed;
 pub mod pdu;
 pub mod status;
 pub mod writer;
