@@ -18,12 +18,11 @@ use crate::config::CarrierConfig;
 use crate::domain::aimd::Aimd;
 use crate::domain::backlog::Backlog;
 use crate::domain::breaker::{Breaker, BreakerState, Transition};
-use crate::domain::dlr::hex_id_as_decimal;
 use crate::domain::throttle::TokenBucket;
 use crate::protocol::status;
 
 use super::carrier_session::{CarrierSession, SessionSubmit};
-use super::dlr_correlator::{CorrelatorShards, Register};
+use super::dlr_correlator::CorrelatorShards;
 use super::router::{Failure, Outbound, SubmitFailed};
 use super::supervise::{Restart, guard};
 
@@ -443,20 +442,8 @@ impl Handler<SubmitDone> for Carrier {
                     .increment(1),
             }
             match m.result {
-                SubmitResult::Accepted(cid) => {
-                    this.answered();
-                    let key = if this.cfg.decimal_receipt_ids {
-                        hex_id_as_decimal(&cid).unwrap_or(cid)
-                    } else {
-                        cid
-                    };
-                    this.correlators.for_key(&key).do_send(Register {
-                        carrier,
-                        carrier_id: key,
-                        msg: m.job.msg,
-                        retry: false,
-                    });
-                }
+                // its carrier id was registered by the session
+                SubmitResult::Accepted(_) => this.answered(),
                 SubmitResult::Refused(status::THROTTLED | status::MSGQFUL) => {
                     // alive, and asking for less: slow down and send it again from here
                     let now = Instant::now();

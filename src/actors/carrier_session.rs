@@ -24,13 +24,13 @@ use tokio_util::codec::FramedRead;
 
 use crate::config::CarrierConfig;
 use crate::domain::backoff::Backoff;
-use crate::domain::dlr::Receipt;
+use crate::domain::dlr::{Receipt, hex_id_as_decimal};
 use crate::protocol::codec::{Frame, SmppCodec};
 use crate::protocol::pdu;
 use crate::protocol::writer::{WRITE_QUEUE, spawn_writer};
 
 use super::carrier::{Carrier, CarrierSubmit, SessionDown, SessionUp, SubmitDone, SubmitResult};
-use super::dlr_correlator::{CarrierReceipt, CorrelatorShards, ReceiptStored};
+use super::dlr_correlator::{CarrierReceipt, CorrelatorShards, ReceiptStored, Register};
 use super::supervise::{Restart, guard};
 use super::{Answer, FastMap, ReplyTo};
 
@@ -350,6 +350,21 @@ impl CarrierSession {
                         _ => SubmitResult::Refused(crate::protocol::status::SYSERR),
                     }
                 };
+                if let SubmitResult::Accepted(cid) = &result {
+                    // from here, not through the Carrier: this bind's receipt for the
+                    // message goes to the same shard after it, so it finds it registered
+                    let key = if self.cfg.decimal_receipt_ids {
+                        hex_id_as_decimal(cid).unwrap_or_else(|| cid.clone())
+                    } else {
+                        cid.clone()
+                    };
+                    self.correlators.for_key(&key).do_send(Register {
+                        carrier: self.cfg.id.clone(),
+                        carrier_id: key,
+                        msg: job.msg.clone(),
+                        retry: false,
+                    });
+                }
                 self.carrier.do_send(SubmitDone {
                     idx: self.idx,
                     job,
