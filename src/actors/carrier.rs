@@ -4,8 +4,8 @@
 //! elsewhere (carrier down, breaker open, temporary error) or has been refused for good.
 //!
 //! Its send rate follows the carrier's answers (AIMD, `domain/aimd.rs`): a throttled
-//! submit halves it and waits in this carrier's queue, since the carrier is alive and only
-//! asks for less; the breaker counts only real failures (temporary errors, timeouts, lost
+//! submit (0x58, 0x14) halves it and waits in this carrier's queue, since the carrier only
+//! asks for less; the breaker counts failures (0x08, 0x14, 0x64, timeouts, lost and failed
 //! binds) and opens for `breaker_cooldown_s`, doubled on each failed probe.
 
 use std::collections::VecDeque;
@@ -444,10 +444,16 @@ impl Handler<SubmitDone> for Carrier {
             match m.result {
                 // its carrier id was registered by the session
                 SubmitResult::Accepted(_) => this.answered(),
-                SubmitResult::Refused(status::THROTTLED | status::MSGQFUL) => {
-                    // alive, and asking for less: slow down and send it again from here
+                SubmitResult::Refused(s @ (status::THROTTLED | status::MSGQFUL)) => {
+                    // asking for less: slow down and send it again from here. A full queue
+                    // at the carrier also counts toward its breaker; a throttle says it is
+                    // alive
                     let now = Instant::now();
-                    this.answered();
+                    if s == status::MSGQFUL {
+                        this.failed(now);
+                    } else {
+                        this.answered();
+                    }
                     let r = this.aimd.on_throttled(now);
                     this.rate_moved(r, now);
                     let mut job = m.job;
