@@ -100,6 +100,33 @@ async fn a_carrier_crash_keeps_its_queue_and_sends_on() {
 }
 
 #[tokio::test]
+async fn a_carrier_crash_with_an_answer_in_hand_loses_no_message() {
+    // c1 refuses everything (temporary); the Carrier crashes as it takes the first answer,
+    // the refusal of the first message, which must still go on to c2
+    let sim = Sim::start(&["--fail-rate", "1.0", "--fail-status", "0x08"]).await;
+    let good = Sim::start(&["--dlr-delay-ms", "0"]).await;
+    let body = format!(
+        "{}{}{}{}",
+        account(
+            "demo",
+            "demopass",
+            "balance = \"10.00\"\nprice = \"0.01\"\ntps = 10000\n"
+        ),
+        carrier("c1", sim.port, "breaker_failures = 1000"),
+        carrier("c2", good.port, ""),
+        route("", &["c1", "c2"])
+    );
+    let t = Tern::start_failing("carrier.submit_done=1", &body).await;
+    let mut e = bind(t.smpp, "demo", "demopass", Mode::Trx)
+        .await
+        .expect("bind");
+    let (ok, refused) = submit_n(&e, 20).await;
+    assert!(refused.is_empty(), "{refused:?}");
+    receipts_for(&mut e, &ok).await;
+    assert_eq!(restarts(&t, "carrier").await, 1.0);
+}
+
+#[tokio::test]
 async fn an_esme_session_crash_closes_it_and_releases_its_bind() {
     let sim = Sim::start(&["--dlr-delay-ms", "0"]).await;
     let t = Tern::start_failing("esme.submit=2", &switch(&sim, "max_binds = 1")).await;

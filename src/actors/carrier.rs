@@ -26,8 +26,11 @@ use super::dlr_correlator::CorrelatorShards;
 use super::router::{Failure, Outbound, SubmitFailed};
 use super::supervise::{Restart, guard};
 
-/// Send this message through this carrier (from a router shard).
-#[derive(Message, Clone)]
+/// Send this message through this carrier (from a router shard). It is owed an answer:
+/// dropped before it is [`CarrierSubmit::settle`]d (an actor crashed with it), it goes back
+/// to the router as a temporary failure, so a crash never loses a message. Settled as soon
+/// as a carrier has accepted it, so a message is never sent twice after that.
+#[derive(Message)]
 #[rtype(result = "()")]
 pub struct CarrierSubmit {
     /// The message.
@@ -40,6 +43,37 @@ pub struct CarrierSubmit {
     pub throttled: u32,
     /// Where failures go.
     pub reply_to: Recipient<SubmitFailed>,
+    /// Answered: the router needs nothing more from this job.
+    pub settled: bool,
+}
+
+impl CarrierSubmit {
+    /// Done with: accepted by the carrier (`None`), or back to the router with `failure`.
+    pub fn settle(mut self, failure: Option<Failure>) {
+        self.settled = true;
+        if let Some(failure) = failure {
+            self.reply_to.do_send(SubmitFailed {
+                msg: self.msg.clone(),
+                pos: self.pos,
+                attempt: self.attempt,
+                failure,
+            });
+        }
+    }
+}
+
+impl Drop for CarrierSubmit {
+    fn drop(&mut self) {
+        if !self.settled {
+            tracing::debug!(id = %self.msg.meta.id, "a message was dropped unanswered; routing it again");
+            self.reply_to.do_send(SubmitFailed {
+                msg: self.msg.clone(),
+                pos: self.pos,
+                attempt: self.attempt,
+                failure: Failure::Temporary,
+            });
+        }
+    }
 }
 
 /// A session bound.
@@ -256,19 +290,7 @@ impl Carrier {
     }
 
     fn fail(job: CarrierSubmit, failure: Failure) {
-        let CarrierSubmit {
-            msg,
-            pos,
-            attempt,
-            reply_to,
-            ..
-        } = job;
-        reply_to.do_send(SubmitFailed {
-            msg,
-            pos,
-            attempt,
-            failure,
-        });
+        job.settle(Some(failure));
     }
 
     /// Everything queued goes back to the router (to the next carrier).
@@ -424,6 +446,7 @@ impl Handler<SubmitDone> for Carrier {
     type Result = ();
     fn handle(&mut self, m: SubmitDone, ctx: &mut Context<Self>) {
         guard(self, ctx, |this, ctx| {
+            crate::failpoint::hit("carrier.submit_done");
             if let Some(s) = this.slots.get_mut(m.idx)
                 && s.up
             {
@@ -443,7 +466,10 @@ impl Handler<SubmitDone> for Carrier {
             }
             match m.result {
                 // its carrier id was registered by the session
-                SubmitResult::Accepted(_) => this.answered(),
+                SubmitResult::Accepted(_) => {
+                    this.answered();
+                    m.job.settle(None);
+                }
                 SubmitResult::Refused(s @ (status::THROTTLED | status::MSGQFUL)) => {
                     // asking for less: slow down and send it again from here. A full queue
                     // at the carrier also counts toward its breaker; a throttle says it is

@@ -350,6 +350,7 @@ impl CarrierSession {
                         _ => SubmitResult::Refused(crate::protocol::status::SYSERR),
                     }
                 };
+                let mut job = job;
                 if let SubmitResult::Accepted(cid) = &result {
                     // from here, not through the Carrier: this bind's receipt for the
                     // message goes to the same shard after it, so it finds it registered
@@ -364,6 +365,8 @@ impl CarrierSession {
                         msg: job.msg.clone(),
                         retry: false,
                     });
+                    // the carrier has it: whatever happens to the job now, never again
+                    job.settled = true;
                 }
                 self.carrier.do_send(SubmitDone {
                     idx: self.idx,

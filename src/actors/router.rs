@@ -121,6 +121,7 @@ impl RouterShard {
                 attempt,
                 throttled: 0,
                 reply_to: ctx.address().recipient(),
+                settled: false,
             }),
             None => self.try_from(msg, pos + 1, attempt, ctx),
         }
