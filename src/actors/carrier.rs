@@ -146,9 +146,13 @@ pub struct CarrierStatus {
     pub tps: u32,
 }
 
-struct Slot {
+/// One of the carrier's binds, as the carrier sees it.
+struct CarrierBind {
+    /// Its session (under its supervisor).
     addr: Option<Addr<CarrierSession>>,
+    /// Bound now.
     up: bool,
+    /// Submits it may take before its window is full.
     credits: usize,
 }
 
@@ -171,7 +175,7 @@ pub struct Carrier {
     cfg: Arc<CarrierConfig>,
     correlators: CorrelatorShards,
     queue: VecDeque<CarrierSubmit>,
-    slots: Vec<Slot>,
+    binds: Vec<CarrierBind>,
     bucket: TokenBucket,
     aimd: Aimd,
     breaker: Breaker,
@@ -204,7 +208,7 @@ impl Carrier {
             correlators,
             backlog,
             queue: VecDeque::new(),
-            slots: Vec::new(),
+            binds: Vec::new(),
             started: now,
             wake_pending: false,
             published: now,
@@ -213,7 +217,7 @@ impl Carrier {
     }
 
     fn binds_up(&self) -> usize {
-        self.slots.iter().filter(|s| s.up).count()
+        self.binds.iter().filter(|s| s.up).count()
     }
 
     fn accepting(&self, now: Instant) -> bool {
@@ -282,7 +286,7 @@ impl Carrier {
     }
 
     fn in_flight(&self) -> usize {
-        self.slots
+        self.binds
             .iter()
             .filter(|s| s.up)
             .map(|s| self.cfg.window - s.credits.min(self.cfg.window))
@@ -306,7 +310,7 @@ impl Carrier {
             self.drain_to_router();
         }
         while !self.queue.is_empty() {
-            let Some(i) = self.slots.iter().position(|s| s.up && s.credits > 0) else {
+            let Some(i) = self.binds.iter().position(|s| s.up && s.credits > 0) else {
                 break;
             };
             if !self.bucket.try_take(now) {
@@ -326,9 +330,9 @@ impl Carrier {
             let Some(job) = self.queue.pop_front() else {
                 break;
             };
-            let slot = &mut self.slots[i];
-            slot.credits -= 1;
-            if let Some(addr) = &slot.addr {
+            let bind = &mut self.binds[i];
+            bind.credits -= 1;
+            if let Some(addr) = &bind.addr {
                 addr.do_send(SessionSubmit { job });
             }
         }
@@ -349,7 +353,7 @@ impl Actor for Carrier {
             let me = ctx.address();
             let correlators = self.correlators.clone();
             let addr = Supervisor::start(move |_| CarrierSession::new(idx, cfg, me, correlators));
-            self.slots.push(Slot {
+            self.binds.push(CarrierBind {
                 addr: Some(addr),
                 up: false,
                 credits: 0,
@@ -370,7 +374,7 @@ impl Actor for Carrier {
 impl Restart for Carrier {
     const NAME: &'static str = "carrier";
 
-    /// Between handlers its queue, slots and breaker are whole, and its 1 s tick pumps the
+    /// Between handlers its queue, binds and breaker are whole, and its 1 s tick pumps the
     /// queue again: it goes on as it was.
     fn restart(&mut self, _: &mut Context<Self>) {
         self.publish();
@@ -398,7 +402,7 @@ impl Handler<SessionUp> for Carrier {
     type Result = ();
     fn handle(&mut self, m: SessionUp, ctx: &mut Context<Self>) {
         guard(self, ctx, |this, ctx| {
-            if let Some(s) = this.slots.get_mut(m.idx) {
+            if let Some(s) = this.binds.get_mut(m.idx) {
                 s.up = true;
                 s.credits = this.cfg.window;
             }
@@ -413,7 +417,7 @@ impl Handler<SessionDown> for Carrier {
     type Result = ();
     fn handle(&mut self, m: SessionDown, ctx: &mut Context<Self>) {
         guard(self, ctx, |this, ctx| {
-            if let Some(s) = this.slots.get_mut(m.idx) {
+            if let Some(s) = this.binds.get_mut(m.idx) {
                 s.up = false;
                 s.credits = 0;
             }
@@ -447,7 +451,7 @@ impl Handler<SubmitDone> for Carrier {
     fn handle(&mut self, m: SubmitDone, ctx: &mut Context<Self>) {
         guard(self, ctx, |this, ctx| {
             crate::failpoint::hit("carrier.submit_done");
-            if let Some(s) = this.slots.get_mut(m.idx)
+            if let Some(s) = this.binds.get_mut(m.idx)
                 && s.up
             {
                 s.credits = (s.credits + 1).min(this.cfg.window);

@@ -15,6 +15,7 @@ use crate::store::kv::{Kv, WriteBatch};
 use crate::store::record;
 
 use super::esme_session::{EsmeSession, SendReceipt, Unbind};
+use super::staged::Staged;
 use super::store::StoreHandle;
 use super::supervise::{Restart, guard};
 use super::{FastMap, FastSet};
@@ -125,7 +126,7 @@ pub struct Delivery {
     next_bind: u64,
     /// Outbox entries of delivered receipts, removed from the store together once the
     /// mailbox is drained: one commit for many receipts.
-    delivered: WriteBatch,
+    delivered: Staged<()>,
 }
 
 /// Remove the delivered receipts from the outbox (sent to itself).
@@ -141,7 +142,7 @@ impl Delivery {
             store,
             accounts: FastMap::default(),
             next_bind: 1,
-            delivered: WriteBatch::default(),
+            delivered: Staged::default(),
         }
     }
 
@@ -168,10 +169,11 @@ impl Delivery {
     /// next [`CommitDelivered`]; should tern stop before that is durable, the receipt is
     /// sent again after the restart (at least once, never lost).
     fn forget(&mut self, r: &OutboxReceipt, ctx: &mut Context<Self>) {
-        if self.delivered.is_empty() {
+        let mut b = WriteBatch::default();
+        b.del(keys::outbox(&r.account, &r.id));
+        if self.delivered.add(b, None) {
             ctx.notify(CommitDelivered);
         }
-        self.delivered.del(keys::outbox(&r.account, &r.id));
         if let Some(q) = self.accounts.get_mut(&r.account) {
             q.known.remove(&r.id);
             q.attempts.remove(&r.id);
@@ -379,20 +381,18 @@ impl Handler<CommitDelivered> for Delivery {
     type Result = ();
     fn handle(&mut self, _: CommitDelivered, ctx: &mut Context<Self>) {
         guard(self, ctx, |this, ctx| {
-            let batch = std::mem::take(&mut this.delivered);
-            if batch.is_empty() {
+            let Some((batch, _)) = this.delivered.take() else {
                 return;
-            }
+            };
             let again = batch.clone();
             let commit = this.store.commit(batch);
             ctx.spawn(commit.into_actor(this).map(move |res, act, ctx| {
                 if let Err(e) = res {
                     // left in the outbox they would be sent again at the next bind: try later
                     tracing::warn!(error = %e, count = again.ops.len(), "could not remove delivered receipts from the outbox; retrying");
-                    if act.delivered.is_empty() {
+                    if act.delivered.add(again, None) {
                         ctx.notify_later(CommitDelivered, Duration::from_secs(1));
                     }
-                    act.delivered.ops.extend(again.ops);
                 }
             }));
         });

@@ -114,13 +114,13 @@ fn fold(
     ops: impl IntoIterator<Item = Op>,
     lower: Lower<'_>,
 ) -> Result<(), StoreError> {
-    use std::collections::btree_map::Entry as Slot;
+    use std::collections::btree_map::Entry as MapEntry;
     // one search of the table per op (the entry API), since this runs under the store's
     // locks for every write tern makes
     fn set(table: &mut Memtable, k: Vec<u8>, value: Option<Vec<u8>>, fresh: bool) {
         match table.entry(k) {
-            Slot::Occupied(mut o) => o.get_mut().value = value,
-            Slot::Vacant(v) => {
+            MapEntry::Occupied(mut o) => o.get_mut().value = value,
+            MapEntry::Vacant(v) => {
                 v.insert(Entry {
                     value,
                     fresh,
@@ -135,14 +135,14 @@ fn fold(
             Op::Insert(k, v) => set(table, k, Some(v), true),
             Op::Del(k) => set(table, k, None, false),
             Op::Append(k, v) => match table.entry(k) {
-                Slot::Occupied(mut o) => match &mut o.get_mut().value {
+                MapEntry::Occupied(mut o) => match &mut o.get_mut().value {
                     Some(cur) => cur.extend_from_slice(&v),
                     none => *none = Some(v),
                 },
-                Slot::Vacant(slot) => {
-                    let mut base = lower(slot.key())?.unwrap_or_default();
+                MapEntry::Vacant(vacant) => {
+                    let mut base = lower(vacant.key())?.unwrap_or_default();
                     base.extend_from_slice(&v);
-                    slot.insert(Entry {
+                    vacant.insert(Entry {
                         value: Some(base),
                         fresh: false,
                         born: 0,
@@ -158,10 +158,10 @@ fn fold(
 /// already in the active memtable keeps its freshness and its age (the entry there knows
 /// what lies below it); a fresh key removed leaves nothing behind.
 fn merge(active: &mut Memtable, staged: Memtable, generation: u32) {
-    use std::collections::btree_map::Entry as Slot;
+    use std::collections::btree_map::Entry as MapEntry;
     for (k, mut e) in staged {
         match active.entry(k) {
-            Slot::Occupied(mut o) => {
+            MapEntry::Occupied(mut o) => {
                 let cur = o.get_mut();
                 e.fresh = cur.fresh;
                 e.born = cur.born;
@@ -171,8 +171,8 @@ fn merge(active: &mut Memtable, staged: Memtable, generation: u32) {
                     *cur = e;
                 }
             }
-            Slot::Vacant(_) if e.value.is_none() && e.fresh => {}
-            Slot::Vacant(v) => {
+            MapEntry::Vacant(_) if e.value.is_none() && e.fresh => {}
+            MapEntry::Vacant(v) => {
                 e.born = generation;
                 v.insert(e);
             }
