@@ -5,7 +5,8 @@
 //!
 //! Registration and receipts for one carrier id always reach the same shard, so they are
 //! handled in order. Writes not yet durable are remembered in memory (`registering`,
-//! `finishing`, `early_pending`) so a receipt racing its own registration is still matched.
+//! `finishing`, `early`: [`EarlyReceipts`]) so a receipt racing its own registration is
+//! still matched.
 //! The registrations and ended messages of one mailbox drain go to the store as one batch,
 //! in the order they happened; each receipt is answered once that batch is durable.
 //!
@@ -89,7 +90,7 @@ impl super::Unanswered for ReceiptStored {
 struct CommitStaged;
 
 /// A carrier message id: (carrier, the carrier's id for the message).
-type CarrierKey = (String, String);
+use super::early_receipts::{CarrierKey, EarlyReceipts};
 
 /// A message to end, and what follows once its end is stored.
 struct End {
@@ -111,16 +112,6 @@ struct End {
 struct EarlyUndo {
     receipt: EarlyReceipt,
     register: Register,
-}
-
-/// An early receipt whose store write is staged or being stored (one write per copy the
-/// carrier sent; each copy is acknowledged by its own write's outcome).
-struct Held {
-    receipt: EarlyReceipt,
-    /// Writes not yet settled.
-    writes: u32,
-    /// One of them was stored.
-    stored: bool,
 }
 
 /// A store read failed: the receipt or registration is answered "not stored" or tried
@@ -170,12 +161,8 @@ pub struct DlrCorrelator {
     registering: FastMap<CarrierKey, String>,
     /// Messages whose end is staged or being stored.
     finishing: FastSet<String>,
-    /// Early receipts staged or being stored. Invariant: each has `writes` staged or in
-    /// flight.
-    early_pending: FastMap<CarrierKey, Held>,
-    /// Early receipts of this shard the store may hold: only these are looked up there, so
-    /// the usual case (no early receipt) costs no store read. A key found absent is dropped.
-    early_stored: FastSet<CarrierKey>,
+    /// Receipts that came before their registration: being written, or maybe stored.
+    early: EarlyReceipts,
     /// Registered messages whose receipt has not come yet (bounded; a cache of the store).
     awaiting: Awaiting<CarrierKey, Arc<Outbound>>,
     /// Writes not yet handed to the store, in the order they happened, and what each owes.
@@ -204,8 +191,7 @@ impl DlrCorrelator {
             shard,
             registering: FastMap::default(),
             finishing: FastSet::default(),
-            early_pending: FastMap::default(),
-            early_stored: FastSet::default(),
+            early: EarlyReceipts::default(),
             awaiting: Awaiting::new(AWAITING_MAX, REMEMBERED_MAX),
             staged: Staged::default(),
             dlr_counters: HashMap::new(),
@@ -225,11 +211,11 @@ impl DlrCorrelator {
     }
 
     /// The early receipt held for a carrier id, staged or stored.
-    fn early(&mut self, key: &CarrierKey) -> Result<Option<EarlyReceipt>, ReadFailed> {
-        if let Some(h) = self.early_pending.get(key) {
-            return Ok(Some(h.receipt.clone()));
+    fn early_receipt(&mut self, key: &CarrierKey) -> Result<Option<EarlyReceipt>, ReadFailed> {
+        if let Some(e) = self.early.pending(key) {
+            return Ok(Some(e.clone()));
         }
-        if !self.early_stored.contains(key) {
+        if !self.early.maybe_stored(key) {
             return Ok(None);
         }
         let v = self
@@ -238,7 +224,7 @@ impl DlrCorrelator {
             .map_err(|_| ReadFailed)?;
         let e = v.and_then(|v| keys::decode(&v).ok());
         if e.is_none() {
-            self.early_stored.remove(key);
+            self.early.not_stored(key);
         }
         Ok(e)
     }
@@ -299,17 +285,7 @@ impl DlrCorrelator {
             Owed::Early(key, ack) => {
                 // still pending unless a registration took it meanwhile (whose end then
                 // deletes it, or holds it again should that end fail)
-                if let Some(h) = self.early_pending.get_mut(&key) {
-                    h.writes -= 1;
-                    h.stored |= stored;
-                    if h.writes == 0 {
-                        let was_stored = h.stored;
-                        self.early_pending.remove(&key);
-                        if was_stored {
-                            self.early_stored.insert(key);
-                        }
-                    }
-                }
+                self.early.settled(&key, stored);
                 acknowledge(
                     ack,
                     if stored {
@@ -334,7 +310,7 @@ impl DlrCorrelator {
                     if let Some(u) = early {
                         // its early receipt was deleted with the end
                         let key = (u.register.carrier, u.register.carrier_id);
-                        self.early_stored.remove(&key);
+                        self.early.not_stored(&key);
                     }
                     return acknowledge(ack, ReceiptStored::Yes);
                 }
@@ -348,7 +324,7 @@ impl DlrCorrelator {
                     // the receipt was acknowledged when its own write was stored: hold it
                     // again (the store may still have it, or may not) and register again
                     let key = (u.register.carrier.clone(), u.register.carrier_id.clone());
-                    self.early_stored.insert(key.clone());
+                    self.early.may_be_stored([key.clone()]);
                     self.hold_copy(key, u.receipt, None, ctx);
                     ctx.notify_later(u.register, Duration::from_secs(1));
                 }
@@ -464,7 +440,7 @@ impl DlrCorrelator {
             .flatten()
         {
             let pairs = self.early_pairs(&k);
-            self.early_stored.extend(pairs);
+            self.early.may_be_stored(pairs);
         }
     }
 
@@ -485,7 +461,7 @@ impl DlrCorrelator {
                 && e.at_ms < cutoff
             {
                 for p in &pairs {
-                    self.early_stored.remove(p);
+                    self.early.not_stored(p);
                 }
                 b.del(k);
             }
@@ -505,14 +481,10 @@ impl DlrCorrelator {
     /// A final receipt for a carrier id this shard does not know yet (before its
     /// submit_sm_resp, or never sent by tern): held durably until it is matched.
     fn hold_early(&mut self, key: CarrierKey, m: CarrierReceipt, ctx: &mut Context<Self>) {
-        let e = match self.early_pending.get(&key) {
-            // a copy of one being stored: the first one's receipt stands
-            Some(h) => h.receipt.clone(),
-            None => EarlyReceipt {
-                stat: m.stat,
-                err: m.err,
-                at_ms: now_ms(),
-            },
+        let e = EarlyReceipt {
+            stat: m.stat,
+            err: m.err,
+            at_ms: now_ms(),
         };
         self.hold_copy(key, e, m.ack, ctx);
     }
@@ -525,14 +497,10 @@ impl DlrCorrelator {
         ack: Option<ReplyTo<ReceiptStored>>,
         ctx: &mut Context<Self>,
     ) {
+        // a copy of one being written: the first one's receipt stands
+        let e = self.early.hold(key.clone(), e);
         let mut b = WriteBatch::default();
         b.put(keys::early(&key.0, &key.1), keys::encode(&e));
-        let h = self.early_pending.entry(key.clone()).or_insert(Held {
-            receipt: e,
-            writes: 0,
-            stored: false,
-        });
-        h.writes += 1;
         self.stage(b, Owed::Early(key, ack), ctx);
     }
 }
@@ -598,7 +566,7 @@ impl Handler<Register> for DlrCorrelator {
                     return;
                 }
             }
-            let early = match this.early(&key) {
+            let early = match this.early_receipt(&key) {
                 Ok(e) => e,
                 // without knowing whether its receipt came first it cannot be registered yet
                 Err(_) => {
@@ -622,8 +590,7 @@ impl Handler<Register> for DlrCorrelator {
             keys::set_state(&mut batch, &tern_id, &submitted, now_ms());
             if let Some(receipt) = early {
                 // the receipt came first: record the submit and end the message in one batch
-                this.early_pending.remove(&key);
-                this.early_stored.remove(&key);
+                this.early.take(&key);
                 batch.del(keys::early(&key.0, &key.1));
                 let end = End {
                     meta: m.msg.meta.clone(),

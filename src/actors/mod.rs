@@ -6,6 +6,7 @@ pub mod carrier;
 pub mod carrier_session;
 pub mod delivery;
 pub mod dlr_correlator;
+pub mod early_receipts;
 pub mod esme_session;
 pub mod ledger;
 pub mod router;
