@@ -377,6 +377,8 @@ impl Restart for Carrier {
     /// Between handlers its queue, binds and breaker are whole, and its 1 s tick pumps the
     /// queue again: it goes on as it was.
     fn restart(&mut self, _: &mut Context<Self>) {
+        // a probe in the crashed handler's hands never comes back
+        self.breaker.probe_lost();
         self.publish();
     }
 }
@@ -406,6 +408,7 @@ impl Handler<SessionUp> for Carrier {
                 s.up = true;
                 s.credits = this.cfg.window;
             }
+            this.breaker.on_bind();
             tracing::info!(carrier = %this.cfg.id, bind = m.idx, "carrier bind up");
             this.pump(ctx);
             this.publish();
@@ -450,12 +453,13 @@ impl Handler<SubmitDone> for Carrier {
     type Result = ();
     fn handle(&mut self, m: SubmitDone, ctx: &mut Context<Self>) {
         guard(self, ctx, |this, ctx| {
-            crate::failpoint::hit("carrier.submit_done");
+            // the credit first: whatever happens next, the bind's window is not shrunk
             if let Some(s) = this.binds.get_mut(m.idx)
                 && s.up
             {
                 s.credits = (s.credits + 1).min(this.cfg.window);
             }
+            crate::failpoint::hit("carrier.submit_done");
             let carrier = this.cfg.id.clone();
             let label = match &m.result {
                 SubmitResult::Accepted(_) => None,
@@ -509,7 +513,11 @@ impl Handler<SubmitDone> for Carrier {
                     this.failed(Instant::now());
                     Self::fail(m.job, Failure::Temporary);
                 }
-                SubmitResult::NotSent => Self::fail(m.job, Failure::Temporary),
+                SubmitResult::NotSent => {
+                    // says nothing of the carrier; if it was the probe, another goes
+                    this.breaker.probe_lost();
+                    Self::fail(m.job, Failure::Temporary)
+                }
             }
             this.pump(ctx);
         });

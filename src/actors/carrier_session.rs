@@ -27,7 +27,8 @@ use crate::domain::backoff::Backoff;
 use crate::domain::dlr::{Receipt, hex_id_as_decimal};
 use crate::protocol::codec::{Frame, SmppCodec};
 use crate::protocol::pdu;
-use crate::protocol::writer::{WRITE_QUEUE, spawn_writer};
+use crate::protocol::writer::{WRITE_QUEUE, spawn_abortable_writer};
+use tokio::task::AbortHandle;
 
 use super::carrier::{Carrier, CarrierSubmit, SessionDown, SessionUp, SubmitDone, SubmitResult};
 use super::dlr_correlator::{CarrierReceipt, CorrelatorShards, ReceiptStored, Register};
@@ -53,6 +54,13 @@ pub struct CarrierSession {
     backoff: Backoff,
     delay: Duration,
     tx: Option<mpsc::Sender<Command>>,
+    /// Ends the writer task at once (dropping what it still holds).
+    writer: Option<AbortHandle>,
+    /// This connection's failure is reported: a read error and the end of the stream
+    /// that follows it are one failure, not two.
+    failed: bool,
+    /// The enquire_link in flight was sent because submits went unanswered in silence.
+    suspect_hung: bool,
     /// Counts connections: a receipt stored after its connection is gone is not answered
     /// on the next one (the carrier sends it again there).
     conn: u32,
@@ -88,6 +96,9 @@ impl CarrierSession {
             backoff: Backoff::new(Duration::from_millis(500), Duration::from_secs(60)),
             delay: Duration::ZERO,
             tx: None,
+            writer: None,
+            failed: false,
+            suspect_hung: false,
             conn: 0,
             bound: false,
             seq: 0,
@@ -169,8 +180,17 @@ impl CarrierSession {
 
     /// Gives everything in flight back, and stops; the supervisor restarts after a backoff.
     fn fail(&mut self, why: &str, ctx: &mut Context<Self>) {
+        if std::mem::replace(&mut self.failed, true) {
+            return ctx.stop();
+        }
         tracing::warn!(carrier = %self.cfg.id, bind = self.idx, reason = why, "carrier session failed");
         let returned: Vec<CarrierSubmit> = self.inflight.drain().map(|(_, (j, _))| j).collect();
+        if let Some(w) = self.writer.take()
+            && !returned.is_empty()
+        {
+            // what it still holds of them must not go out once they are routed again
+            w.abort();
+        }
         self.carrier.do_send(SessionDown {
             idx: self.idx,
             returned,
@@ -202,7 +222,8 @@ impl CarrierSession {
         ctx.add_stream(FramedRead::new(r, SmppCodec::default()));
         // room for the whole window of submits plus the responses tern owes the carrier, so
         // a submit is never refused by tern's own queue while the window has credit
-        self.tx = Some(spawn_writer(w, self.cfg.window + WRITE_QUEUE));
+        let (tx, writer) = spawn_abortable_writer(w, self.cfg.window + WRITE_QUEUE);
+        (self.tx, self.writer) = (Some(tx), Some(writer));
         let (Ok(system_id), Ok(password)) = (
             COctetString::from_string(self.cfg.system_id.clone()),
             COctetString::from_string(self.cfg.password.clone()),
@@ -250,16 +271,21 @@ impl CarrierSession {
                 });
             }
         }
-        if silent && expired_any {
-            return self.fail("carrier stopped answering", ctx);
-        }
         if let Some(sent) = self.enquire_sent {
             if now.duration_since(sent) > rt {
-                self.fail("enquire_link unanswered", ctx)
+                let why = if self.suspect_hung {
+                    "carrier stopped answering"
+                } else {
+                    "enquire_link unanswered"
+                };
+                self.fail(why, ctx)
             }
-        } else if now.duration_since(self.last_enquire)
-            >= Duration::from_secs(self.cfg.enquire_link_s)
+        } else if (silent && expired_any)
+            || now.duration_since(self.last_enquire) >= Duration::from_secs(self.cfg.enquire_link_s)
         {
+            // submits unanswered in silence: ask whether it is there at all before
+            // dropping a bind that may only have been slow
+            self.suspect_hung = silent && expired_any;
             let seq = self.next_seq();
             self.send(
                 Command::new(CommandStatus::EsmeRok, seq, Pdu::EnquireLink),
@@ -381,7 +407,10 @@ impl CarrierSession {
                     ctx,
                 );
             }
-            CommandId::EnquireLinkResp => self.enquire_sent = None,
+            CommandId::EnquireLinkResp => {
+                self.enquire_sent = None;
+                self.suspect_hung = false;
+            }
             CommandId::Unbind => {
                 self.send(
                     Command::new(CommandStatus::EsmeRok, seq, Pdu::UnbindResp),
@@ -420,6 +449,9 @@ impl Supervised for CarrierSession {
     fn restarting(&mut self, _: &mut Context<Self>) {
         self.bound = false;
         self.tx = None;
+        self.writer = None;
+        self.failed = false;
+        self.suspect_hung = false;
         self.inflight.clear();
         self.enquire_sent = None;
         self.overflow.clear();

@@ -100,6 +100,20 @@ impl Breaker {
         }
     }
 
+    /// The probe let through never reached the carrier (its bind was gone, or the actor
+    /// holding it crashed): another may go.
+    pub fn probe_lost(&mut self) {
+        self.probe_out = false;
+    }
+
+    /// A bind came up: failures counted toward opening start again (an open breaker stays
+    /// open until its probe answers).
+    pub fn on_bind(&mut self) {
+        if self.opened_at.is_none() {
+            self.failures = 0;
+        }
+    }
+
     /// A submit succeeded (or failed permanently, which says the carrier is alive).
     pub fn on_success(&mut self) -> Option<Transition> {
         let was_open = self.opened_at.take().is_some();
@@ -192,6 +206,29 @@ mod tests {
         assert_eq!(b.on_failure(t0 + S(1)), None);
         assert_eq!(b.state(t0 + S(10)), BreakerState::HalfOpen);
         assert_eq!(b.cool_down(), S(10));
+    }
+
+    #[test]
+    fn a_lost_probe_lets_another_go_and_a_bind_resets_the_count_only_when_closed() {
+        let t0 = Instant::now();
+        let mut b = Breaker::new(2, S(5));
+        b.on_failure(t0);
+        b.on_bind();
+        b.on_failure(t0);
+        assert_eq!(
+            b.state(t0),
+            BreakerState::Closed,
+            "the bind reset the count"
+        );
+        b.on_failure(t0);
+        assert_eq!(b.state(t0), BreakerState::Open);
+        b.on_bind();
+        assert_eq!(b.state(t0), BreakerState::Open, "a bind does not close it");
+        let t1 = t0 + S(5);
+        assert!(b.allow(t1));
+        assert!(!b.allow(t1));
+        b.probe_lost();
+        assert!(b.allow(t1), "the lost probe is replaced");
     }
 
     #[test]

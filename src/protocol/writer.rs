@@ -12,6 +12,7 @@ use futures::SinkExt;
 use rusmpp::Command;
 use tokio::io::AsyncWrite;
 use tokio::sync::mpsc;
+use tokio::task::AbortHandle;
 use tokio::time::timeout;
 use tokio_util::codec::FramedWrite;
 
@@ -25,13 +26,23 @@ pub const WRITE_QUEUE: usize = 1024;
 pub const WRITE_STALL: Duration = Duration::from_secs(15);
 
 /// Spawns the writer on the current runtime and returns its queue. The task ends when
-/// the queue is closed (all senders dropped) or the socket fails; it closes the socket then.
+/// the queue is closed (all senders dropped) or the socket fails; it closes the socket then,
+/// after writing what was queued.
 pub fn spawn_writer<W>(w: W, cap: usize) -> mpsc::Sender<Command>
 where
     W: AsyncWrite + Unpin + Send + 'static,
 {
+    spawn_abortable_writer(w, cap).0
+}
+
+/// As [`spawn_writer`], with a handle that ends the task at once, dropping what is still
+/// queued: for a connection given up on whose queued submits are sent elsewhere instead.
+pub fn spawn_abortable_writer<W>(w: W, cap: usize) -> (mpsc::Sender<Command>, AbortHandle)
+where
+    W: AsyncWrite + Unpin + Send + 'static,
+{
     let (tx, mut rx) = mpsc::channel::<Command>(cap);
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         let mut sink = FramedWrite::new(w, SmppCodec::default());
         while let Some(c) = rx.recv().await {
             if !matches!(timeout(WRITE_STALL, sink.feed(c)).await, Ok(Ok(()))) {
@@ -59,5 +70,5 @@ where
         }
         let _ = timeout(WRITE_STALL, SinkExt::<Command>::close(&mut sink)).await;
     });
-    tx
+    (tx, task.abort_handle())
 }
