@@ -319,7 +319,7 @@ impl Carrier {
                     let wait = self.bucket.wait_time(now).max(Duration::from_millis(1));
                     ctx.run_later(wait, |act, ctx| {
                         act.wake_pending = false;
-                        act.pump(ctx);
+                        guard(act, ctx, |act, ctx| act.pump(ctx));
                     });
                 }
                 break;
@@ -362,10 +362,12 @@ impl Actor for Carrier {
         // a half-open breaker must get its probe even if no new message arrives; the send
         // rate climbs back after throttling
         ctx.run_interval(Duration::from_secs(1), |act, ctx| {
-            let now = Instant::now();
-            let r = act.aimd.tick(now);
-            act.rate_moved(r, now);
-            act.pump(ctx);
+            guard(act, ctx, |act, ctx| {
+                let now = Instant::now();
+                let r = act.aimd.tick(now);
+                act.rate_moved(r, now);
+                act.pump(ctx);
+            });
         });
         self.publish();
     }

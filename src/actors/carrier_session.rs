@@ -172,7 +172,7 @@ impl CarrierSession {
             self.drain_scheduled = true;
             ctx.run_later(Duration::from_millis(2), |act, ctx| {
                 act.drain_scheduled = false;
-                act.drain_overflow(ctx);
+                guard(act, ctx, |act, ctx| act.drain_overflow(ctx));
             });
         }
         true
@@ -208,10 +208,12 @@ impl CarrierSession {
         let fut = async move {
             tokio::time::timeout(Duration::from_secs(10), TcpStream::connect(addr)).await
         };
-        ctx.spawn(fut.into_actor(self).map(|res, act, ctx| match res {
-            Ok(Ok(sock)) => act.on_connected(sock, ctx),
-            Ok(Err(e)) => act.fail(&format!("connect: {e}"), ctx),
-            Err(_) => act.fail("connect timed out", ctx),
+        ctx.spawn(fut.into_actor(self).map(|res, act, ctx| {
+            guard(act, ctx, |act, ctx| match res {
+                Ok(Ok(sock)) => act.on_connected(sock, ctx),
+                Ok(Err(e)) => act.fail(&format!("connect: {e}"), ctx),
+                Err(_) => act.fail("connect timed out", ctx),
+            });
         }));
     }
 
@@ -441,7 +443,9 @@ impl Actor for CarrierSession {
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.set_mailbox_capacity(65_536);
         ctx.run_later(self.delay, |act, ctx| act.connect(ctx));
-        ctx.run_interval(Duration::from_secs(1), |act, ctx| act.tick(ctx));
+        ctx.run_interval(Duration::from_secs(1), |act, ctx| {
+            guard(act, ctx, |act, ctx| act.tick(ctx));
+        });
     }
 }
 

@@ -266,6 +266,13 @@ impl Restart for Delivery {
 impl Handler<RegisterBind> for Delivery {
     type Result = Result<u64, ()>;
     fn handle(&mut self, m: RegisterBind, ctx: &mut Context<Self>) -> Result<u64, ()> {
+        // a crash refuses the bind; the ESME binds again
+        guard(self, ctx, |this, ctx| this.register_bind(m, ctx)).unwrap_or(Err(()))
+    }
+}
+
+impl Delivery {
+    fn register_bind(&mut self, m: RegisterBind, ctx: &mut Context<Self>) -> Result<u64, ()> {
         let had_receiver = self.receivers(&m.account);
         let q = self.accounts.entry(m.account.clone()).or_default();
         if q.binds.len() >= m.max_binds as usize {

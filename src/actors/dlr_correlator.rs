@@ -257,8 +257,9 @@ impl DlrCorrelator {
             if !stored {
                 tracing::warn!(count = owed.len(), "could not store receipts and carrier id mappings; the carriers send the receipts again, mappings are retried");
             }
+            // one at a time: a crash in one leaves the others settled
             for o in owed {
-                act.settle(o, stored, ctx);
+                guard(act, ctx, |act, ctx| act.settle(o, stored, ctx));
             }
         }));
     }
@@ -523,9 +524,13 @@ impl Actor for DlrCorrelator {
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.set_mailbox_capacity(65_536);
         self.load_early();
-        ctx.run_interval(Duration::from_secs(60), |act, _| act.sweep_early());
+        ctx.run_interval(Duration::from_secs(60), |act, ctx| {
+            guard(act, ctx, |act, _| act.sweep_early());
+        });
         let every = Duration::from_millis((self.message_ttl_ms / 4).clamp(1000, 600_000));
-        ctx.run_interval(every, |act, ctx| act.sweep_stale(ctx));
+        ctx.run_interval(every, |act, ctx| {
+            guard(act, ctx, |act, ctx| act.sweep_stale(ctx));
+        });
     }
 }
 

@@ -142,32 +142,30 @@ impl Ledger {
             Ok(c) => c,
             Err(e) => return self.refund(charged, e),
         };
-        ctx.spawn(
-            commit
-                .into_actor(self)
-                .map(move |res, act, _ctx| match res {
-                    Ok(()) => {
-                        let mut last: Option<&str> = None;
-                        for c in &charged {
-                            if last != Some(c.account.as_str())
-                                && let Some(b) = act.books.get(&c.account)
-                            {
-                                b.gauge.set(b.balance.0 as f64 / 1e6);
-                            }
-                            last = Some(c.account.as_str());
-                        }
-                        for c in charged {
-                            let id = c.msg.meta.id.clone();
-                            act.routers.route(RouteMessage {
-                                msg: c.msg,
-                                attempt: 0,
-                            });
-                            c.reply.send(Ok(id));
-                        }
+        ctx.spawn(commit.into_actor(self).map(move |res, act, ctx| match res {
+            Ok(()) => {
+                let mut last: Option<&str> = None;
+                for c in &charged {
+                    if last != Some(c.account.as_str())
+                        && let Some(b) = act.books.get(&c.account)
+                    {
+                        b.gauge.set(b.balance.0 as f64 / 1e6);
                     }
-                    Err(e) => act.refund(charged, e),
-                }),
-        );
+                    last = Some(c.account.as_str());
+                }
+                for c in charged {
+                    guard(act, ctx, |act, _| {
+                        let id = c.msg.meta.id.clone();
+                        act.routers.route(RouteMessage {
+                            msg: c.msg,
+                            attempt: 0,
+                        });
+                        c.reply.send(Ok(id));
+                    });
+                }
+            }
+            Err(e) => act.refund(charged, e),
+        }));
     }
 
     /// The batch carrying `charged` was not stored: none of them is acknowledged. Gives
@@ -337,8 +335,8 @@ impl Handler<CommitCharged> for Ledger {
 
 impl Handler<GetBalance> for Ledger {
     type Result = Option<Micros>;
-    fn handle(&mut self, m: GetBalance, _: &mut Context<Self>) -> Option<Micros> {
-        self.book(&m.0).map(|b| b.balance)
+    fn handle(&mut self, m: GetBalance, ctx: &mut Context<Self>) -> Option<Micros> {
+        guard(self, ctx, |this, _| this.book(&m.0).map(|b| b.balance)).flatten()
     }
 }
 
