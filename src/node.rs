@@ -18,9 +18,9 @@ use tokio::sync::watch;
 use tokio_util::codec::FramedRead;
 
 use crate::accounts::{self, AccountTable};
-use crate::actors::carrier::Carrier;
+use crate::actors::carrier::{Carrier, GetStatus, Quiesce};
 use crate::actors::delivery::{Delivery, UnbindAll};
-use crate::actors::dlr_correlator::{CorrelatorShards, DlrCorrelator};
+use crate::actors::dlr_correlator::{CorrelatorShards, DlrCorrelator, FlushStaged};
 use crate::actors::esme_session::{EsmeSession, SessionEnv};
 use crate::actors::ledger::{Ledger, LedgerShards};
 use crate::actors::router::{Outbound, RouteMessage, RouterShard, RouterShards};
@@ -241,12 +241,44 @@ pub async fn run(cfg: Config) -> Result<(), String> {
     if n > 0 {
         actix_rt::time::sleep(Duration::from_millis(700)).await;
     }
+    quiesce_carriers(&carriers, &correlators).await;
     http.stop(true).await;
     store.flush_all().await.map_err(|e| e.to_string())?;
     drop(workers);
     drop(store_arb);
     Ok(())
 }
+
+/// Stops the carriers sending, waits (a few seconds at most) for the answers to what they
+/// have in flight, and stores the carrier ids those answers registered: a message a carrier
+/// accepted is then known as submitted, and the next start does not send it again.
+async fn quiesce_carriers(
+    carriers: &HashMap<String, Addr<Carrier>>,
+    correlators: &CorrelatorShards,
+) {
+    for c in carriers.values() {
+        let _ = c.send(Quiesce).await;
+    }
+    let t0 = std::time::Instant::now();
+    while t0.elapsed() < QUIESCE_WAIT {
+        let mut in_flight = 0;
+        for c in carriers.values() {
+            in_flight += c.send(GetStatus).await.map_or(0, |s| s.in_flight);
+        }
+        if in_flight == 0 {
+            break;
+        }
+        actix_rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    // each bind sent its registrations before telling its carrier the answer came, so
+    // they are in the correlators' mailboxes ahead of this
+    for c in correlators.all() {
+        let _ = c.send(FlushStaged).await;
+    }
+}
+
+/// How long a stopping node waits for carriers to answer what is in flight.
+const QUIESCE_WAIT: Duration = Duration::from_secs(5);
 
 /// Routes again every message that was accepted but not yet taken by a carrier.
 fn resume(kv: &dyn Kv, routers: &RouterShards) -> Result<usize, String> {

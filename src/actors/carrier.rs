@@ -127,6 +127,12 @@ pub struct SubmitDone {
 #[rtype(result = "CarrierStatus")]
 pub struct GetStatus;
 
+/// Stop: send nothing more (the node is stopping). What is queued stays stored as accepted
+/// and is resumed at the next start; answers to what is in flight are still taken.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Quiesce;
+
 /// A carrier's live state.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct CarrierStatus {
@@ -187,6 +193,8 @@ pub struct Carrier {
     submit_ok: metrics::Counter,
     /// The queue's depth, for the ESME sessions' flow control.
     backlog: Arc<Backlog>,
+    /// The node is stopping: nothing more is sent.
+    quiescing: bool,
 }
 
 /// How often the hot path refreshes the carrier's gauges (the 1 s tick always does).
@@ -213,6 +221,7 @@ impl Carrier {
             wake_pending: false,
             published: now,
             submit_ok,
+            quiescing: false,
         }
     }
 
@@ -305,6 +314,9 @@ impl Carrier {
     }
 
     fn pump(&mut self, ctx: &mut Context<Self>) {
+        if self.quiescing {
+            return;
+        }
         let now = Instant::now();
         if !self.queue.is_empty() && !self.accepting(now) {
             self.drain_to_router();
@@ -523,6 +535,13 @@ impl Handler<SubmitDone> for Carrier {
             }
             this.pump(ctx);
         });
+    }
+}
+
+impl Handler<Quiesce> for Carrier {
+    type Result = ();
+    fn handle(&mut self, _: Quiesce, _: &mut Context<Self>) {
+        self.quiescing = true;
     }
 }
 

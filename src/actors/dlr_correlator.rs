@@ -618,6 +618,27 @@ impl Handler<Register> for DlrCorrelator {
     }
 }
 
+/// Commit what is staged now and answer once it is settled (the node is stopping).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct FlushStaged;
+
+impl Handler<FlushStaged> for DlrCorrelator {
+    type Result = ResponseActFuture<Self, ()>;
+    fn handle(&mut self, _: FlushStaged, _: &mut Context<Self>) -> Self::Result {
+        let Some((batch, owed)) = self.staged.take() else {
+            return Box::pin(actix::fut::ready(()));
+        };
+        let commit = self.store.commit(batch);
+        Box::pin(commit.into_actor(self).map(move |res, act, ctx| {
+            let stored = res.is_ok();
+            for o in owed {
+                guard(act, ctx, |act, ctx| act.settle(o, stored, ctx));
+            }
+        }))
+    }
+}
+
 impl Handler<CommitStaged> for DlrCorrelator {
     type Result = ();
     fn handle(&mut self, _: CommitStaged, ctx: &mut Context<Self>) {

@@ -131,6 +131,11 @@ impl<A: Actor> Shards<A> {
     pub fn for_key(&self, key: &str) -> &Addr<A> {
         &self.0[shard_of(key, self.0.len())]
     }
+
+    /// Every shard.
+    pub fn all(&self) -> &[Addr<A>] {
+        &self.0
+    }
 }
 
 /// Which of `n` shards owns `key`.
