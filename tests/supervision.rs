@@ -84,6 +84,20 @@ async fn a_correlator_crash_loses_no_receipt() {
 }
 
 #[tokio::test]
+async fn a_correlator_crash_while_registering_loses_no_receipt() {
+    // the first carrier id mapping crashes its shard; the receipt comes right behind it
+    let sim = Sim::start(&["--dlr-delay-ms", "0"]).await;
+    let t = Tern::start_failing("correlator.register=1", &switch(&sim, "")).await;
+    let mut e = bind(t.smpp, "demo", "demopass", Mode::Trx)
+        .await
+        .expect("bind");
+    let (ok, refused) = submit_n(&e, 5).await;
+    assert!(refused.is_empty(), "{refused:?}");
+    receipts_for(&mut e, &ok).await;
+    assert_eq!(restarts(&t, "correlator").await, 1.0);
+}
+
+#[tokio::test]
 async fn a_carrier_crash_keeps_its_queue_and_sends_on() {
     let sim = Sim::start(&["--dlr-delay-ms", "0"]).await;
     let t = Tern::start_failing("carrier.submit=4", &switch(&sim, "")).await;

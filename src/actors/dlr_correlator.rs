@@ -551,7 +551,16 @@ impl Restart for DlrCorrelator {
 impl Handler<Register> for DlrCorrelator {
     type Result = ();
     fn handle(&mut self, m: Register, ctx: &mut Context<Self>) {
-        guard(self, ctx, |this, ctx| {
+        // a mapping lost in a crash would leave a message the carrier took unregistered
+        // (and sent again after a restart): a crash here tries it again
+        let again = Register {
+            carrier: m.carrier.clone(),
+            carrier_id: m.carrier_id.clone(),
+            msg: m.msg.clone(),
+            retry: true,
+        };
+        let done = guard(self, ctx, |this, ctx| {
+            crate::failpoint::hit("correlator.register");
             let tern_id = m.msg.meta.id.clone();
             let key = (m.carrier.clone(), m.carrier_id.clone());
             if m.retry {
@@ -615,6 +624,9 @@ impl Handler<Register> for DlrCorrelator {
             this.awaiting.insert(key.clone(), m.msg.clone());
             this.stage(batch, Owed::Registered(key, m.msg), ctx);
         });
+        if done.is_none() {
+            ctx.notify_later(again, Duration::from_secs(1));
+        }
     }
 }
 
