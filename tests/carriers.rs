@@ -186,3 +186,35 @@ async fn a_weighted_route_splits_traffic_and_skips_a_carrier_that_is_down() {
     assert_eq!(t.metric(&ok("c1")).await, c1, "nothing more to c1");
     assert_eq!(t.metric(&ok("c2")).await, c2 + 40.0);
 }
+
+#[tokio::test]
+async fn a_submit_accepted_without_a_message_id_is_not_sent_again() {
+    let sim = Sim::start(&["--no-message-id"]).await;
+    let t = Tern::start_full(
+        "message_ttl_s = 2",
+        "",
+        &format!(
+            "{}{}{}",
+            demo(),
+            carrier("c1", sim.port, ""),
+            route("", &["c1"])
+        ),
+    )
+    .await;
+    let mut e = bind(t.smpp, "demo", "demopass", Mode::Trx)
+        .await
+        .expect("bind");
+    let id = submit(&e.client, sm("ACME", "4917", "x"))
+        .await
+        .expect("accepted");
+    // its receipt can never be matched: it ends EXPIRED at its TTL, sent once
+    let r = e.next_receipt(30).await;
+    assert_eq!(r.tlv_id.as_deref(), Some(id.as_str()));
+    assert_eq!(field(&r.text, "stat"), Some("EXPIRED"), "{}", r.text);
+    assert_eq!(
+        t.metric("tern_carrier_submit_total{carrier=\"c1\",status=\"ESME_ROK\"}")
+            .await,
+        1.0,
+        "one submit to the carrier"
+    );
+}

@@ -375,7 +375,13 @@ impl CarrierSession {
                         Some(Pdu::SubmitSmResp(r)) if !r.message_id().is_empty() => {
                             SubmitResult::Accepted(r.message_id().to_string())
                         }
-                        _ => SubmitResult::Refused(crate::protocol::status::SYSERR),
+                        // accepted, but with nothing to match its receipt by: never sent
+                        // again; registered under an id no receipt carries, it ends
+                        // EXPIRED at its TTL
+                        _ => {
+                            tracing::warn!(carrier = %self.cfg.id, id = %job.msg.meta.id, "carrier accepted a submit without a message_id; its receipt cannot be matched");
+                            SubmitResult::Accepted(format!("no-id/{}", job.msg.meta.id))
+                        }
                     }
                 };
                 let mut job = job;

@@ -74,6 +74,9 @@ pub struct SimConfig {
     /// Answer whatever comes with bytes that are not SMPP.
     #[arg(long)]
     pub garbage: bool,
+    /// Accept submits with an empty message_id (and send no receipt).
+    #[arg(long)]
+    pub no_message_id: bool,
 }
 
 /// Parses a command_status given in hex (`0x45`) or decimal.
@@ -354,7 +357,7 @@ async fn connection(sock: TcpStream, sim: Arc<Sim>) {
                                     0x02 => stat != Stat::Delivrd,
                                     _ => false,
                                 };
-                                let copies = match (wanted, cfg.duplicate_dlr) {
+                                let copies = match (wanted && !cfg.no_message_id, cfg.duplicate_dlr) {
                                     (false, _) => 0,
                                     (true, true) => 2,
                                     (true, false) => 1,
@@ -371,7 +374,7 @@ async fn connection(sock: TcpStream, sim: Arc<Sim>) {
                                         sim.delay_receipt(now_ms() + cfg.dlr_delay_ms + cfg.response_delay_ms, &sid, r.clone());
                                     }
                                 }
-                                let id = COctetString::from_string(id).unwrap_or_default();
+                                let id = if cfg.no_message_id { COctetString::empty() } else { COctetString::from_string(id).unwrap_or_default() };
                                 Command::new(CommandStatus::EsmeRok, s, SubmitSmResp::builder().message_id(id).build())
                             }
                         };
