@@ -18,7 +18,7 @@ use tokio::sync::watch;
 use tokio_util::codec::FramedRead;
 
 use crate::accounts::{self, AccountTable};
-use crate::actors::carrier::{Carrier, GetStatus, Quiesce};
+use crate::actors::carrier::{Carrier, CloseBinds, GetStatus, Quiesce};
 use crate::actors::delivery::{Delivery, UnbindAll};
 use crate::actors::dlr_correlator::{CorrelatorShards, DlrCorrelator, FlushStaged};
 use crate::actors::esme_session::{EsmeSession, SessionEnv};
@@ -274,6 +274,21 @@ async fn quiesce_carriers(
     // they are in the correlators' mailboxes ahead of this
     for c in correlators.all() {
         let _ = c.send(FlushStaged).await;
+    }
+    // unbind from the carriers, politely, and wait (briefly) for them to answer
+    for c in carriers.values() {
+        let _ = c.send(CloseBinds).await;
+    }
+    let t0 = std::time::Instant::now();
+    while t0.elapsed() < Duration::from_secs(2) {
+        let mut up = 0;
+        for c in carriers.values() {
+            up += c.send(GetStatus).await.map_or(0, |s| s.binds_up);
+        }
+        if up == 0 {
+            break;
+        }
+        actix_rt::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

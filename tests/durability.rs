@@ -134,6 +134,14 @@ async fn sigterm_drains_and_exits_zero() {
         .expect("accepted");
     let st = t.terminate();
     assert!(st.success(), "exit status {st:?}\n{}", t.log());
+    // a clean stop: the carrier is unbound, not cut off, and nothing is worth a warning
+    let log = t.log();
+    let stop = log.find("shutting down").expect("the stop is logged");
+    assert!(
+        !log[stop..].contains(" WARN ") && !log[stop..].contains(" ERROR "),
+        "warnings at a clean stop:\n{}",
+        &log[stop..]
+    );
     // the ESME was unbound, not just cut off
     let t0 = Instant::now();
     while !e.client.is_closed() {

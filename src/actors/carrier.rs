@@ -21,7 +21,7 @@ use crate::domain::breaker::{Breaker, BreakerState, Transition};
 use crate::domain::throttle::TokenBucket;
 use crate::protocol::status;
 
-use super::carrier_session::{CarrierSession, SessionSubmit};
+use super::carrier_session::{CarrierSession, CloseBind, SessionSubmit};
 use super::dlr_correlator::CorrelatorShards;
 use super::router::{Failure, Outbound, SubmitFailed};
 use super::supervise::{Restart, guard};
@@ -195,6 +195,8 @@ pub struct Carrier {
     backlog: Arc<Backlog>,
     /// The node is stopping: nothing more is sent.
     quiescing: bool,
+    /// The node is stopping and its binds close: their ends are no failures.
+    closing: bool,
 }
 
 /// How often the hot path refreshes the carrier's gauges (the 1 s tick always does).
@@ -222,6 +224,7 @@ impl Carrier {
             published: now,
             submit_ok,
             quiescing: false,
+            closing: false,
         }
     }
 
@@ -438,7 +441,7 @@ impl Handler<SessionDown> for Carrier {
                 s.up = false;
                 s.credits = 0;
             }
-            if m.was_bound {
+            if m.was_bound && !this.closing {
                 tracing::warn!(carrier = %this.cfg.id, bind = m.idx, in_flight = m.returned.len(), "carrier bind down");
             }
             let now = Instant::now();
@@ -535,6 +538,23 @@ impl Handler<SubmitDone> for Carrier {
             }
             this.pump(ctx);
         });
+    }
+}
+
+/// The node is stopping and nothing is in flight: unbind from the carrier.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CloseBinds;
+
+impl Handler<CloseBinds> for Carrier {
+    type Result = ();
+    fn handle(&mut self, _: CloseBinds, _: &mut Context<Self>) {
+        self.closing = true;
+        for b in &self.binds {
+            if let Some(a) = &b.addr {
+                a.do_send(CloseBind);
+            }
+        }
     }
 }
 

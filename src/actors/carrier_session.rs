@@ -35,6 +35,11 @@ use super::dlr_correlator::{CarrierReceipt, CorrelatorShards, ReceiptStored, Reg
 use super::supervise::{Restart, guard};
 use super::{Answer, FastMap, ReplyTo};
 
+/// The node is stopping: unbind from the carrier and do not bind again.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CloseBind;
+
 /// Send one message on this bind (from the `Carrier`).
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -61,6 +66,8 @@ pub struct CarrierSession {
     failed: bool,
     /// The enquire_link in flight was sent because submits went unanswered in silence.
     suspect_hung: bool,
+    /// Closing for good (the node stops): its end is no failure and it binds no more.
+    closing: bool,
     /// Counts connections: a receipt stored after its connection is gone is not answered
     /// on the next one (the carrier sends it again there).
     conn: u32,
@@ -99,6 +106,7 @@ impl CarrierSession {
             writer: None,
             failed: false,
             suspect_hung: false,
+            closing: false,
             conn: 0,
             bound: false,
             seq: 0,
@@ -181,6 +189,17 @@ impl CarrierSession {
     /// Gives everything in flight back, and stops; the supervisor restarts after a backoff.
     fn fail(&mut self, why: &str, ctx: &mut Context<Self>) {
         if std::mem::replace(&mut self.failed, true) {
+            return ctx.stop();
+        }
+        if self.closing && self.inflight.is_empty() {
+            tracing::debug!(carrier = %self.cfg.id, bind = self.idx, "carrier bind closed");
+            self.carrier.do_send(SessionDown {
+                idx: self.idx,
+                returned: Vec::new(),
+                was_bound: self.bound,
+            });
+            self.bound = false;
+            self.tx = None;
             return ctx.stop();
         }
         tracing::warn!(carrier = %self.cfg.id, bind = self.idx, reason = why, "carrier session failed");
@@ -448,6 +467,9 @@ impl Actor for CarrierSession {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.set_mailbox_capacity(65_536);
+        if self.closing {
+            return;
+        }
         ctx.run_later(self.delay, |act, ctx| act.connect(ctx));
         ctx.run_interval(Duration::from_secs(1), |act, ctx| {
             guard(act, ctx, |act, ctx| act.tick(ctx));
@@ -518,6 +540,19 @@ impl Handler<Answer<ReceiptStored>> for CarrierSession {
             };
             this.send(reply, ctx);
         });
+    }
+}
+
+impl Handler<CloseBind> for CarrierSession {
+    type Result = ();
+    fn handle(&mut self, _: CloseBind, ctx: &mut Context<Self>) {
+        self.closing = true;
+        if self.bound {
+            let seq = self.next_seq();
+            self.send(Command::new(CommandStatus::EsmeRok, seq, Pdu::Unbind), ctx);
+        } else {
+            ctx.stop();
+        }
     }
 }
 
