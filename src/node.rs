@@ -34,6 +34,7 @@ use crate::sim::{self, SimConfig};
 use crate::store::engine::Engine;
 use crate::store::keys;
 use crate::store::kv::{Kv, WriteBatch};
+use crate::store::messages;
 
 /// Installs the Prometheus recorder (once per process) with histogram buckets.
 pub fn install_metrics() -> Result<PrometheusHandle, String> {
@@ -301,7 +302,7 @@ fn resume(kv: &dyn Kv, routers: &RouterShards) -> Result<usize, String> {
     for row in kv.scan_prefix(keys::PENDING_PREFIX) {
         let (k, stored_pdu) = row.map_err(|e| e.to_string())?;
         let id = String::from_utf8_lossy(&k[keys::PENDING_PREFIX.len()..]).into_owned();
-        let rec = match keys::record_of(kv, &id) {
+        let rec = match messages::record_of(kv, &id) {
             Ok(Some(rec)) => rec,
             Ok(None) => continue,
             Err(e) => {

@@ -39,7 +39,7 @@ pub struct CarrierSubmit {
     pub pos: usize,
     /// Passes over the route so far.
     pub attempt: u32,
-    /// Times this carrier throttled it; after [`MAX_THROTTLED`] it goes back to the router.
+    /// Times this carrier throttled it; after `MAX_THROTTLED` (3) it goes back to the router.
     pub throttled: u32,
     /// Where failures go.
     pub reply_to: Recipient<SubmitFailed>,

@@ -29,6 +29,7 @@ use crate::domain::dlr::Stat;
 use crate::domain::message::{MessageMeta, MessageState, now_ms};
 use crate::store::keys::{self, EarlyReceipt};
 use crate::store::kv::{Kv, WriteBatch};
+use crate::store::messages;
 
 use super::delivery::{Delivery, NewReceipt};
 use super::router::Outbound;
@@ -390,7 +391,7 @@ impl DlrCorrelator {
             .flatten()
         {
             let id = String::from_utf8_lossy(&k[keys::PENDING_PREFIX.len()..]).into_owned();
-            let Ok(Some(rec)) = keys::record_of(self.kv.as_ref(), &id) else {
+            let Ok(Some(rec)) = messages::record_of(self.kv.as_ref(), &id) else {
                 continue;
             };
             let MessageState::Submitted {
@@ -564,7 +565,7 @@ impl Handler<Register> for DlrCorrelator {
             let tern_id = m.msg.meta.id.clone();
             let key = (m.carrier.clone(), m.carrier_id.clone());
             if m.retry {
-                let ended = match keys::record_of(this.kv.as_ref(), &tern_id) {
+                let ended = match messages::record_of(this.kv.as_ref(), &tern_id) {
                     Ok(rec) => {
                         this.finishing.contains(&tern_id)
                             || rec.is_some_and(|r| r.state().is_final())
@@ -601,7 +602,7 @@ impl Handler<Register> for DlrCorrelator {
             } else {
                 batch.insert_new(mapping, tern_id.clone().into_bytes());
             }
-            keys::set_state(&mut batch, &tern_id, &submitted, now_ms());
+            messages::set_state(&mut batch, &tern_id, &submitted, now_ms());
             if let Some(receipt) = early {
                 // the receipt came first: record the submit and end the message in one batch
                 this.early.take(&key);
@@ -683,7 +684,7 @@ impl Handler<CarrierReceipt> for DlrCorrelator {
                         Err(ReadFailed) => return acknowledge(m.ack, ReceiptStored::No),
                     };
                     // one read of the record answers both "already final?" and "what was it?"
-                    let rec = match keys::record_of(this.kv.as_ref(), &tern_id) {
+                    let rec = match messages::record_of(this.kv.as_ref(), &tern_id) {
                         Ok(Some(rec)) => rec,
                         Ok(None) => {
                             tracing::warn!(%tern_id, "receipt for a carrier id whose message has no record");

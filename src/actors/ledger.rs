@@ -19,6 +19,7 @@ use crate::domain::money::Micros;
 use crate::domain::throttle::TokenBucket;
 use crate::store::keys;
 use crate::store::kv::{Kv, WriteBatch};
+use crate::store::messages;
 
 use super::router::{Outbound, RouteMessage, RouterShards};
 use super::staged::Staged;
@@ -306,7 +307,7 @@ impl Handler<Accept> for Ledger {
             meta.id = id;
             meta.charged = charge;
             let mut writes = WriteBatch::default();
-            keys::accept(&mut writes, &meta, &raw);
+            messages::accept(&mut writes, &meta, &raw);
             let charged = Charged {
                 account: meta.account.clone(),
                 charge,

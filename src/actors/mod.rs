@@ -24,6 +24,7 @@ use crate::domain::dlr::Stat;
 use crate::domain::message::{MessageMeta, MessageState};
 use crate::store::keys::{self, OutboxReceipt};
 use crate::store::kv::WriteBatch;
+use crate::store::messages;
 use crate::store::record;
 
 /// A hash map on the message path. foldhash, randomly seeded, costs a fraction of std's
@@ -154,7 +155,7 @@ pub fn finalize(
     receipt_ttl_ms: u64,
 ) -> (WriteBatch, Option<OutboxReceipt>) {
     let mut b = WriteBatch::default();
-    keys::set_state(
+    messages::set_state(
         &mut b,
         &meta.id,
         &MessageState::Final {

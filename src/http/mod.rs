@@ -19,6 +19,7 @@ use crate::actors::delivery::{Delivery, ListBinds};
 use crate::actors::ledger::{GetBalance, LedgerShards};
 use crate::store::keys;
 use crate::store::kv::Kv;
+use crate::store::messages;
 
 /// What the handlers need.
 #[derive(Clone)]
@@ -146,7 +147,7 @@ async fn get_message(
             "no such message",
         );
     };
-    let Ok(rec) = keys::decode_record(&v) else {
+    let Ok(rec) = messages::decode_record(&v) else {
         return error(
             actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
             "corrupt",

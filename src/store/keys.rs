@@ -1,8 +1,10 @@
-//! The on-disk layout: one sled tree, keys prefixed by what they hold.
+//! The on-disk layout: one sled tree, keys prefixed by what they hold, and the small
+//! records some of them hold. How a message's record is written and read back through its
+//! life is [`super::messages`].
 //!
 //! | key | value | written by |
 //! |---|---|---|
-//! | `m/<id>` | [`MessageMeta`], then each [`Event`] after acceptance, appended; the last is the state (binary: [`super::record`]) | Ledger, with the charge; then Correlator / Router |
+//! | `m/<id>` | [`MessageMeta`](crate::domain::message::MessageMeta), then each [`Event`](crate::domain::message::Event) after acceptance, appended; the last is the state (binary: [`super::record`]) | Ledger, with the charge; then Correlator / Router |
 //! | `p/<id>` | the message is not final; until a carrier takes it, the ESME's submit_sm PDU as received (resumed on start) | Ledger / Correlator |
 //! | `b/<account>` | balance, i64 big-endian micro-units | Ledger, with each charge |
 //! | `c/<carrier>/<carrier id>` | tern id, while the message waits for its receipt | DlrCorrelator |
@@ -22,9 +24,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::domain::dlr::Stat;
-use crate::domain::message::{Event, MessageMeta, MessageState};
 
-use super::kv::{Kv, StoreError, WriteBatch};
+use super::kv::StoreError;
 
 /// Message record key.
 pub fn message(id: &str) -> Vec<u8> {
@@ -78,121 +79,6 @@ fn json<T: Serialize>(v: &T) -> Vec<u8> {
     serde_json::to_vec(v).unwrap_or_default()
 }
 
-/// Adds the writes that accept message `meta`: its record, and its pending marker holding
-/// the submit_sm PDU (all a restart needs to send it on).
-pub fn accept(b: &mut WriteBatch, meta: &MessageMeta, pdu: &[u8]) {
-    // ids are never reused, so both keys are new: a marker removed before the next
-    // checkpoint never reaches sled
-    b.insert_new(message(&meta.id), encode_message(meta));
-    b.insert_new(pending(&meta.id), pdu.to_vec());
-}
-
-/// Adds "message `id` is now in `state_now`" to a batch: an event appended to its record;
-/// once submitted, the PDU dropped from the pending marker; once final, the marker
-/// removed. (`Accepted` is never recorded: [`accept`] is.)
-pub fn set_state(b: &mut WriteBatch, id: &str, state_now: &MessageState, at_ms: u64) {
-    let ev = super::record::encode_event(&Event {
-        at_ms,
-        state: state_now.clone(),
-    });
-    let mut v = Vec::with_capacity(4 + ev.len());
-    v.extend_from_slice(&(ev.len() as u32).to_be_bytes());
-    v.extend_from_slice(&ev);
-    b.append(message(id), v);
-    match state_now {
-        MessageState::Final { .. } => b.del(pending(id)),
-        // a carrier has it: a restart waits for its receipt and never sends it again, so
-        // the PDU the marker held is not needed any more (the marker stays: it says the
-        // message is not final)
-        MessageState::Submitted { .. } => b.put(pending(id), Vec::new()),
-        MessageState::Accepted => {}
-    }
-}
-
-/// A message record as stored: what was accepted and what happened since.
-#[derive(Debug, Clone)]
-pub struct MessageRecord {
-    /// What was accepted.
-    pub meta: MessageMeta,
-    /// The ESME's submit_sm PDU as received, in records written before the PDU moved to
-    /// the pending marker; empty in newer ones.
-    pub pdu: Vec<u8>,
-    /// Every event after acceptance, oldest first.
-    pub events: Vec<Event>,
-}
-
-impl MessageRecord {
-    /// The current state: the last event, or `Accepted`.
-    pub fn state(&self) -> MessageState {
-        self.events
-            .last()
-            .map_or(MessageState::Accepted, |e| e.state.clone())
-    }
-
-    /// The whole history, oldest first, acceptance included.
-    pub fn history(&self) -> Vec<Event> {
-        let mut out = Vec::with_capacity(self.events.len() + 1);
-        out.push(Event {
-            at_ms: self.meta.accepted_ms,
-            state: MessageState::Accepted,
-        });
-        out.extend(self.events.iter().cloned());
-        out
-    }
-}
-
-/// Encodes a message record at acceptance: the binary meta ([`super::record`]). Events are
-/// appended later, each length-prefixed (u32 BE).
-///
-/// Records written before this form began with the meta's length (u32 BE), the meta as
-/// JSON, the PDU's length and the PDU; [`decode_record`] reads both.
-pub fn encode_message(meta: &MessageMeta) -> Vec<u8> {
-    let mut v = Vec::with_capacity(96);
-    super::record::encode_meta(meta, &mut v);
-    v
-}
-
-/// Splits off one length-prefixed field.
-fn field<'a>(v: &mut &'a [u8]) -> Result<&'a [u8], StoreError> {
-    let bad = || StoreError("corrupt message record".into());
-    let (len, rest) = v.split_at_checked(4).ok_or_else(bad)?;
-    let len = u32::from_be_bytes(len.try_into().map_err(|_| bad())?) as usize;
-    let (f, rest) = rest.split_at_checked(len).ok_or_else(bad)?;
-    *v = rest;
-    Ok(f)
-}
-
-/// Decodes a whole message record.
-pub fn decode_record(mut v: &[u8]) -> Result<MessageRecord, StoreError> {
-    let (meta, pdu) = match v.split_first() {
-        Some((&f @ (super::record::FORMAT | super::record::FORMAT_EXPIRY), rest)) => {
-            let (meta, rest) = super::record::decode_meta(f, rest)?;
-            v = rest;
-            (meta, Vec::new())
-        }
-        _ => {
-            let meta =
-                serde_json::from_slice(field(&mut v)?).map_err(|e| StoreError(e.to_string()))?;
-            (meta, field(&mut v)?.to_vec())
-        }
-    };
-    let mut events = Vec::new();
-    while !v.is_empty() {
-        events.push(decode_event(field(&mut v)?)?);
-    }
-    Ok(MessageRecord { meta, pdu, events })
-}
-
-/// Message `id`'s record.
-pub fn record_of(kv: &dyn Kv, id: &str) -> Result<Option<MessageRecord>, StoreError> {
-    kv.get(&message(id))?.map(|v| decode_record(&v)).transpose()
-}
-
-/// Decodes a stored history event.
-pub fn decode_event(v: &[u8]) -> Result<Event, StoreError> {
-    super::record::decode_event(v)
-}
-
 /// A receipt on its way to the ESME, kept until an RX/TRX bind takes it or it expires.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct OutboxReceipt {
@@ -239,122 +125,4 @@ pub fn encode<T: Serialize>(v: &T) -> Vec<u8> {
 /// Decodes any JSON record.
 pub fn decode<T: for<'de> Deserialize<'de>>(v: &[u8]) -> Result<T, StoreError> {
     serde_json::from_slice(v).map_err(|e| StoreError(e.to_string()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::domain::money::Micros;
-
-    #[test]
-    fn message_record_round_trips() {
-        let meta = MessageMeta::sample();
-        let mut v = encode_message(&meta);
-        set_state_bytes(&mut v, &MessageState::Accepted);
-        let r = decode_record(&v).unwrap();
-        assert_eq!(r.meta.id, meta.id);
-        assert_eq!(r.meta.charged, Micros(20_000));
-        assert!(r.pdu.is_empty(), "the PDU lives under p/ now");
-        assert_eq!(r.events.len(), 1);
-        assert!(decode_record(&v[..3]).is_err());
-        assert!(decode_record(&[0, 0, 0, 99, b'{']).is_err());
-
-        // a record as written before the binary form: JSON meta, the PDU, a JSON event
-        let m = serde_json::to_vec(&meta).unwrap();
-        let ev = serde_json::to_vec(&Event {
-            at_ms: 3,
-            state: MessageState::Final {
-                stat: Stat::Delivrd,
-                err: "000".into(),
-            },
-        })
-        .unwrap();
-        let mut old = Vec::new();
-        for f in [&m[..], &[1, 2, 3], &ev[..]] {
-            old.extend_from_slice(&(f.len() as u32).to_be_bytes());
-            old.extend_from_slice(f);
-        }
-        let r = decode_record(&old).unwrap();
-        assert_eq!(
-            (r.meta.id.as_str(), r.pdu.clone()),
-            (meta.id.as_str(), vec![1, 2, 3])
-        );
-        assert!(r.state().is_final());
-    }
-
-    /// Appends one event the way [`set_state`] does.
-    fn set_state_bytes(v: &mut Vec<u8>, state: &MessageState) {
-        let ev = super::super::record::encode_event(&Event {
-            at_ms: 1,
-            state: state.clone(),
-        });
-        v.extend_from_slice(&(ev.len() as u32).to_be_bytes());
-        v.extend_from_slice(&ev);
-    }
-
-    #[test]
-    fn final_state_clears_the_pending_marker() {
-        let mut b = WriteBatch::default();
-        let submitted = MessageState::Submitted {
-            carrier: "c".into(),
-            carrier_id: "1".into(),
-        };
-        set_state(&mut b, "x", &submitted, 1);
-        assert_eq!(b.ops.len(), 2, "a submit appends one event");
-        assert!(
-            matches!(&b.ops[1], super::super::kv::Op::Put(k, v) if k == b"p/x" && v.is_empty()),
-            "and keeps the marker without the PDU"
-        );
-        let mut b = WriteBatch::default();
-        set_state(
-            &mut b,
-            "x",
-            &MessageState::Final {
-                stat: Stat::Delivrd,
-                err: "000".into(),
-            },
-            2,
-        );
-        assert!(matches!(&b.ops[1], super::super::kv::Op::Del(k) if k == b"p/x"));
-    }
-
-    #[test]
-    fn the_last_event_is_the_state() {
-        let dir = tempfile::tempdir().unwrap();
-        let kv = super::super::engine::Engine::open(dir.path(), 16).unwrap();
-        let kv: &dyn Kv = &*kv;
-        let meta = MessageMeta {
-            id: "0000000000000001".into(),
-            accepted_ms: 5,
-            ..MessageMeta::sample()
-        };
-        let mut b = WriteBatch::default();
-        accept(&mut b, &meta, &[0, 1]);
-        kv.apply(&mut b).unwrap();
-        let rec = record_of(kv, &meta.id).unwrap().unwrap();
-        assert_eq!(rec.state(), MessageState::Accepted);
-        assert_eq!(kv.get(&pending(&meta.id)).unwrap(), Some(vec![0, 1]));
-        let submitted = MessageState::Submitted {
-            carrier: "c".into(),
-            carrier_id: "9".into(),
-        };
-        let fin = MessageState::Final {
-            stat: Stat::Delivrd,
-            err: "000".into(),
-        };
-        let mut b = WriteBatch::default();
-        set_state(&mut b, &meta.id, &submitted, 6);
-        kv.apply(&mut b).unwrap();
-        assert_eq!(record_of(kv, &meta.id).unwrap().unwrap().state(), submitted);
-        kv.checkpoint().unwrap();
-        let mut b = WriteBatch::default();
-        set_state(&mut b, &meta.id, &fin, 8);
-        kv.apply(&mut b).unwrap();
-        let rec = record_of(kv, &meta.id).unwrap().unwrap();
-        assert_eq!(rec.state(), fin);
-        let states: Vec<_> = rec.history().into_iter().map(|e| e.state).collect();
-        assert_eq!(states, vec![MessageState::Accepted, submitted, fin]);
-        assert_eq!(rec.meta.id, meta.id);
-        assert!(kv.get(&pending(&meta.id)).unwrap().is_none());
-    }
 }
