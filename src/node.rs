@@ -18,7 +18,7 @@ use tokio::sync::watch;
 use tokio_util::codec::FramedRead;
 
 use crate::accounts::{self, AccountTable};
-use crate::actors::carrier::{Carrier, CloseBinds, GetStatus, Quiesce};
+use crate::actors::carrier::{Carrier, CarrierStatus, CloseBinds, GetStatus, Quiesce};
 use crate::actors::delivery::{Delivery, UnbindAll};
 use crate::actors::dlr_correlator::{CorrelatorShards, DlrCorrelator, FlushStaged};
 use crate::actors::esme_session::{EsmeSession, SessionEnv};
@@ -260,17 +260,7 @@ async fn quiesce_carriers(
     for c in carriers.values() {
         let _ = c.send(Quiesce).await;
     }
-    let t0 = std::time::Instant::now();
-    while t0.elapsed() < QUIESCE_WAIT {
-        let mut in_flight = 0;
-        for c in carriers.values() {
-            in_flight += c.send(GetStatus).await.map_or(0, |s| s.in_flight);
-        }
-        if in_flight == 0 {
-            break;
-        }
-        actix_rt::time::sleep(Duration::from_millis(20)).await;
-    }
+    until_carriers(carriers, QUIESCE_WAIT, |s| s.in_flight).await;
     // each bind sent its registrations before telling its carrier the answer came, so
     // they are in the correlators' mailboxes ahead of this
     for c in correlators.all() {
@@ -280,18 +270,30 @@ async fn quiesce_carriers(
     for c in carriers.values() {
         let _ = c.send(CloseBinds).await;
     }
+    until_carriers(carriers, UNBIND_WAIT, |s| s.binds_up).await;
+}
+
+/// Waits until `count` is 0 over every carrier's status, or `wait` has passed.
+async fn until_carriers(
+    carriers: &HashMap<String, Addr<Carrier>>,
+    wait: Duration,
+    count: impl Fn(&CarrierStatus) -> usize,
+) {
     let t0 = std::time::Instant::now();
-    while t0.elapsed() < Duration::from_secs(2) {
-        let mut up = 0;
+    while t0.elapsed() < wait {
+        let mut n = 0;
         for c in carriers.values() {
-            up += c.send(GetStatus).await.map_or(0, |s| s.binds_up);
+            n += c.send(GetStatus).await.map_or(0, |s| count(&s));
         }
-        if up == 0 {
-            break;
+        if n == 0 {
+            return;
         }
         actix_rt::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// How long a stopping node waits for its carriers to unbind.
+const UNBIND_WAIT: Duration = Duration::from_secs(2);
 
 /// How long a stopping node waits for carriers to answer what is in flight.
 const QUIESCE_WAIT: Duration = Duration::from_secs(5);

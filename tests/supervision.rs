@@ -69,45 +69,36 @@ async fn a_ledger_crash_refuses_that_submit_alone_and_the_shard_serves_on() {
     assert!(t.log().contains("actor crashed"), "the crash is logged");
 }
 
-#[tokio::test]
-async fn a_correlator_crash_loses_no_receipt() {
+/// Sends `n` messages through a switch with `failpoint` armed: every one must be accepted
+/// and receipted once, and `actor` restarted once. The switch (and its carrier) go on.
+async fn all_receipted_despite(failpoint: &str, actor: &str, n: usize) -> (Sim, Tern) {
     let sim = Sim::start(&["--dlr-delay-ms", "0"]).await;
-    let t = Tern::start_failing("correlator.receipt=3", &switch(&sim, "")).await;
+    let t = Tern::start_failing(failpoint, &switch(&sim, "")).await;
     let mut e = bind(t.smpp, "demo", "demopass", Mode::Trx)
         .await
         .expect("bind");
-    let (ok, refused) = submit_n(&e, 10).await;
+    let (ok, refused) = submit_n(&e, n).await;
     assert!(refused.is_empty(), "{refused:?}");
-    // the receipt in the crash is answered "not stored"; the carrier sends it again
     receipts_for(&mut e, &ok).await;
-    assert_eq!(restarts(&t, "correlator").await, 1.0);
+    assert_eq!(restarts(&t, actor).await, 1.0);
+    (sim, t)
+}
+
+#[tokio::test]
+async fn a_correlator_crash_loses_no_receipt() {
+    // the receipt in the crash is answered "not stored"; the carrier sends it again
+    all_receipted_despite("correlator.receipt=3", "correlator", 10).await;
 }
 
 #[tokio::test]
 async fn a_correlator_crash_while_registering_loses_no_receipt() {
     // the first carrier id mapping crashes its shard; the receipt comes right behind it
-    let sim = Sim::start(&["--dlr-delay-ms", "0"]).await;
-    let t = Tern::start_failing("correlator.register=1", &switch(&sim, "")).await;
-    let mut e = bind(t.smpp, "demo", "demopass", Mode::Trx)
-        .await
-        .expect("bind");
-    let (ok, refused) = submit_n(&e, 5).await;
-    assert!(refused.is_empty(), "{refused:?}");
-    receipts_for(&mut e, &ok).await;
-    assert_eq!(restarts(&t, "correlator").await, 1.0);
+    all_receipted_despite("correlator.register=1", "correlator", 5).await;
 }
 
 #[tokio::test]
 async fn a_carrier_crash_keeps_its_queue_and_sends_on() {
-    let sim = Sim::start(&["--dlr-delay-ms", "0"]).await;
-    let t = Tern::start_failing("carrier.submit=4", &switch(&sim, "")).await;
-    let mut e = bind(t.smpp, "demo", "demopass", Mode::Trx)
-        .await
-        .expect("bind");
-    let (ok, refused) = submit_n(&e, 10).await;
-    assert!(refused.is_empty(), "{refused:?}");
-    receipts_for(&mut e, &ok).await;
-    assert_eq!(restarts(&t, "carrier").await, 1.0);
+    let (_sim, t) = all_receipted_despite("carrier.submit=4", "carrier", 10).await;
     let (st, body) = t.get("/api/v1/carriers/c1").await;
     assert_eq!(st, 200, "{body}");
     assert!(body.contains("\"binds_up\":1"), "{body}");

@@ -477,7 +477,6 @@ impl Handler<SubmitDone> for Carrier {
                 s.credits = (s.credits + 1).min(this.cfg.window);
             }
             crate::failpoint::hit("carrier.submit_done");
-            let carrier = this.cfg.id.clone();
             let label = match &m.result {
                 SubmitResult::Accepted(_) => None,
                 SubmitResult::Refused(s) => Some(status::name(*s)),
@@ -486,7 +485,7 @@ impl Handler<SubmitDone> for Carrier {
             };
             match label {
                 None => this.submit_ok.increment(1),
-                Some(label) => metrics::counter!("tern_carrier_submit_total", "carrier" => carrier.clone(), "status" => label)
+                Some(label) => metrics::counter!("tern_carrier_submit_total", "carrier" => this.cfg.id.clone(), "status" => label)
                     .increment(1),
             }
             match m.result {

@@ -90,7 +90,6 @@ impl super::Unanswered for ReceiptStored {
 #[rtype(result = "()")]
 struct CommitStaged;
 
-/// A carrier message id: (carrier, the carrier's id for the message).
 use super::early_receipts::{CarrierKey, EarlyReceipts};
 
 /// A message to end, and what follows once its end is stored.
@@ -249,11 +248,17 @@ impl DlrCorrelator {
     /// Hands the writes gathered so far to the store as one commit; one future per
     /// commit, never one per receipt.
     fn commit_staged(&mut self, ctx: &mut Context<Self>) {
-        let Some((batch, owed)) = self.staged.take() else {
-            return;
-        };
+        if let Some(commit) = self.commit() {
+            ctx.spawn(commit);
+        }
+    }
+
+    /// The commit of everything staged, settling each item once the store answers;
+    /// `None` when nothing is staged.
+    fn commit(&mut self) -> Option<ResponseActFuture<Self, ()>> {
+        let (batch, owed) = self.staged.take()?;
         let commit = self.store.commit(batch);
-        ctx.spawn(commit.into_actor(self).map(move |res, act, ctx| {
+        Some(Box::pin(commit.into_actor(self).map(move |res, act, ctx| {
             let stored = res.is_ok();
             if !stored {
                 tracing::warn!(count = owed.len(), "could not store receipts and carrier id mappings; the carriers send the receipts again, mappings are retried");
@@ -262,7 +267,7 @@ impl DlrCorrelator {
             for o in owed {
                 guard(act, ctx, |act, ctx| act.settle(o, stored, ctx));
             }
-        }));
+        })))
     }
 
     /// What follows for one staged write once its batch is stored, or is not.
@@ -552,82 +557,89 @@ impl Restart for DlrCorrelator {
 impl Handler<Register> for DlrCorrelator {
     type Result = ();
     fn handle(&mut self, m: Register, ctx: &mut Context<Self>) {
-        // a mapping lost in a crash would leave a message the carrier took unregistered
-        // (and sent again after a restart): a crash here tries it again
-        let again = Register {
+        if guard(self, ctx, |this, ctx| this.register(&m, ctx)).is_none() {
+            // a mapping lost in a crash would leave a message the carrier took
+            // unregistered (and sent again after a restart): try it again
+            ctx.notify_later(Register { retry: true, ..m }, Duration::from_secs(1));
+        }
+    }
+}
+
+impl DlrCorrelator {
+    /// Records that a carrier took a message under `m.carrier_id`, or ends it at once when
+    /// its receipt came first.
+    fn register(&mut self, m: &Register, ctx: &mut Context<Self>) {
+        crate::failpoint::hit("correlator.register");
+        let tern_id = m.msg.meta.id.clone();
+        let key = (m.carrier.clone(), m.carrier_id.clone());
+        if m.retry {
+            let ended = match messages::record_of(self.kv.as_ref(), &tern_id) {
+                Ok(rec) => {
+                    self.finishing.contains(&tern_id) || rec.is_some_and(|r| r.state().is_final())
+                }
+                Err(_) => {
+                    ctx.notify_later(m.clone(), Duration::from_secs(1));
+                    return;
+                }
+            };
+            if ended {
+                // it ended while its registration waited for a second try: nothing to add
+                self.unregister(&key, &tern_id);
+                return;
+            }
+        }
+        let early = match self.early_receipt(&key) {
+            Ok(e) => e,
+            // without knowing whether its receipt came first it cannot be registered yet
+            Err(_) => {
+                ctx.notify_later(
+                    Register {
+                        retry: true,
+                        ..m.clone()
+                    },
+                    Duration::from_secs(1),
+                );
+                return;
+            }
+        };
+        let submitted = MessageState::Submitted {
             carrier: m.carrier.clone(),
             carrier_id: m.carrier_id.clone(),
-            msg: m.msg.clone(),
-            retry: true,
         };
-        let done = guard(self, ctx, |this, ctx| {
-            crate::failpoint::hit("correlator.register");
-            let tern_id = m.msg.meta.id.clone();
-            let key = (m.carrier.clone(), m.carrier_id.clone());
-            if m.retry {
-                let ended = match messages::record_of(this.kv.as_ref(), &tern_id) {
-                    Ok(rec) => {
-                        this.finishing.contains(&tern_id)
-                            || rec.is_some_and(|r| r.state().is_final())
-                    }
-                    Err(_) => {
-                        ctx.notify_later(m, Duration::from_secs(1));
-                        return;
-                    }
-                };
-                if ended {
-                    // it ended while its registration waited for a second try: nothing to add
-                    this.unregister(&key, &tern_id);
-                    return;
-                }
-            }
-            let early = match this.early_receipt(&key) {
-                Ok(e) => e,
-                // without knowing whether its receipt came first it cannot be registered yet
-                Err(_) => {
-                    ctx.notify_later(Register { retry: true, ..m }, Duration::from_secs(1));
-                    return;
-                }
-            };
-            let submitted = MessageState::Submitted {
-                carrier: m.carrier.clone(),
-                carrier_id: m.carrier_id.clone(),
-            };
-            let mut batch = WriteBatch::default();
-            let mapping = keys::correlation(&key.0, &key.1);
-            if this.registering.contains_key(&key) || this.awaiting.knows(&key) {
-                // the carrier used this id before (a carrier id names one message, but not
-                // every carrier keeps to that): the key may be in the store already
-                batch.put(mapping, tern_id.clone().into_bytes());
-            } else {
-                batch.insert_new(mapping, tern_id.clone().into_bytes());
-            }
-            messages::set_state(&mut batch, &tern_id, &submitted, now_ms());
-            if let Some(receipt) = early {
-                // the receipt came first: record the submit and end the message in one batch
-                this.early.take(&key);
-                batch.del(keys::early(&key.0, &key.1));
-                let end = End {
-                    meta: m.msg.meta.clone(),
-                    key,
-                    owns_id: true,
-                    stat: receipt.stat,
-                    err: receipt.err.clone(),
-                    ack: None,
-                    early: Some(Box::new(EarlyUndo {
-                        receipt,
-                        register: Register { retry: true, ..m },
-                    })),
-                };
-                return this.finish(end, batch, ctx);
-            }
-            this.registering.insert(key.clone(), tern_id);
-            this.awaiting.insert(key.clone(), m.msg.clone());
-            this.stage(batch, Owed::Registered(key, m.msg), ctx);
-        });
-        if done.is_none() {
-            ctx.notify_later(again, Duration::from_secs(1));
+        let mut batch = WriteBatch::default();
+        let mapping = keys::correlation(&key.0, &key.1);
+        if self.registering.contains_key(&key) || self.awaiting.knows(&key) {
+            // the carrier used this id before (a carrier id names one message, but not
+            // every carrier keeps to that): the key may be in the store already
+            batch.put(mapping, tern_id.clone().into_bytes());
+        } else {
+            batch.insert_new(mapping, tern_id.clone().into_bytes());
         }
+        messages::set_state(&mut batch, &tern_id, &submitted, now_ms());
+        if let Some(receipt) = early {
+            // the receipt came first: record the submit and end the message in one batch
+            self.early.take(&key);
+            batch.del(keys::early(&key.0, &key.1));
+            let end = End {
+                meta: m.msg.meta.clone(),
+                key,
+                owns_id: true,
+                stat: receipt.stat,
+                err: receipt.err.clone(),
+                ack: None,
+                early: Some(Box::new(EarlyUndo {
+                    receipt,
+                    register: Register {
+                        retry: true,
+                        ..m.clone()
+                    },
+                })),
+            };
+            return self.finish(end, batch, ctx);
+        }
+        self.registering.insert(key.clone(), tern_id);
+        self.awaiting.insert(key.clone(), m.msg.clone());
+        self.stage(batch, Owed::Registered(key, m.msg.clone()), ctx);
     }
 }
 
@@ -639,16 +651,8 @@ pub struct FlushStaged;
 impl Handler<FlushStaged> for DlrCorrelator {
     type Result = ResponseActFuture<Self, ()>;
     fn handle(&mut self, _: FlushStaged, _: &mut Context<Self>) -> Self::Result {
-        let Some((batch, owed)) = self.staged.take() else {
-            return Box::pin(actix::fut::ready(()));
-        };
-        let commit = self.store.commit(batch);
-        Box::pin(commit.into_actor(self).map(move |res, act, ctx| {
-            let stored = res.is_ok();
-            for o in owed {
-                guard(act, ctx, |act, ctx| act.settle(o, stored, ctx));
-            }
-        }))
+        self.commit()
+            .unwrap_or_else(|| Box::pin(actix::fut::ready(())))
     }
 }
 

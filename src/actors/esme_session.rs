@@ -345,7 +345,7 @@ impl EsmeSession {
         };
         // a validity already over, or not an SMPP time, is refused before anything is charged
         let now = now_ms();
-        let expires_ms = match expiry_ms(&sm.validity_period.to_string(), now) {
+        let expires_ms = match expiry_ms(sm.validity_period.as_str(), now) {
             Ok(Some(t)) if t <= now => {
                 return self.refuse_submit(seq, CommandStatus::EsmeRinvexpiry, ctx);
             }
