@@ -23,6 +23,8 @@ pub struct E2e {
     pub load: Load,
     /// `fsync` or `os`.
     pub durability: String,
+    /// tern's `node.workers`; None: its default (cores - 1).
+    pub workers: Option<usize>,
     /// The simulator's receipt delay.
     pub dlr_delay_ms: u64,
     /// Further `tern sim` flags (receipt timing, faults).
@@ -100,14 +102,14 @@ pub(crate) fn config(
     dir: &Path,
     smpp: SocketAddr,
     http: SocketAddr,
-    durability: &str,
+    node: &str,
     carriers: &[CarrierSpec],
     routes: &str,
 ) -> String {
     let mut out = format!(
         r#"[node]
 data_dir = "{data}"
-durability = "{durability}"
+{node}
 
 [smpp]
 listen = "{smpp}"
@@ -185,6 +187,14 @@ pub(crate) async fn start_sim(
     Ok((sim, addr))
 }
 
+/// The `[node]` keys of a load run's config beyond data_dir.
+pub(crate) fn node_keys(durability: &str, workers: Option<usize>) -> String {
+    match workers {
+        Some(w) => format!("durability = \"{durability}\"\nworkers = {w}"),
+        None => format!("durability = \"{durability}\""),
+    }
+}
+
 /// A running tern and its SMPP address.
 pub(crate) struct Tern {
     proc: Proc,
@@ -192,17 +202,18 @@ pub(crate) struct Tern {
 }
 
 impl Tern {
-    /// Starts `tern run` on the config `config(..)` makes for these carriers and routes.
+    /// Starts `tern run` on the config `config(..)` makes for these carriers and routes;
+    /// `node` holds `[node]` keys beyond data_dir (see [`node_keys`]).
     pub(crate) async fn start(
         tern_bin: &Path,
         dir: &Path,
-        durability: &str,
+        node: &str,
         carriers: &[CarrierSpec<'_>],
         routes: &str,
     ) -> Result<Tern, String> {
         let (smpp, http) = (free_addr()?, free_addr()?);
         let cfg = dir.join("tern.toml");
-        let text = config(dir, smpp, http, durability, carriers, routes);
+        let text = config(dir, smpp, http, node, carriers, routes);
         std::fs::write(&cfg, text).map_err(|err| err.to_string())?;
         let log = std::fs::File::create(dir.join("tern.log")).map_err(|e| e.to_string())?;
         let mut proc = Proc(
@@ -350,7 +361,8 @@ async fn run_in(e: &E2e, dir: &Path) -> Result<(Report, Report, Usage), String> 
         extra: "",
     }];
     let routes = "[[routes]]\nprefix = \"\"\ncarriers = [\"sim\"]\n";
-    let tern = Tern::start(&e.tern_bin, dir, &e.durability, &sim, routes).await?;
+    let node = node_keys(&e.durability, e.workers);
+    let tern = Tern::start(&e.tern_bin, dir, &node, &sim, routes).await?;
     let sampler = tern.sample();
     let through = esme::run(&tern.load(&e.load)).await;
     let usage = sampler.finish().await?;

@@ -85,6 +85,9 @@ enum Cmd {
         /// The simulator's receipt delay.
         #[arg(long, default_value_t = 10)]
         dlr_delay_ms: u64,
+        /// tern's actor threads (`node.workers`); default: tern's own (cores - 1).
+        #[arg(long)]
+        workers: Option<usize>,
         /// A further `tern sim` flag, e.g. `--sim-arg=--dlr-before-resp` (repeatable).
         #[arg(long = "sim-arg", allow_hyphen_values = true)]
         sim_args: Vec<String>,
@@ -164,6 +167,7 @@ async fn main() -> ExitCode {
             tern_bin,
             durability,
             dlr_delay_ms,
+            workers,
             sim_args,
             out,
             load: a,
@@ -173,6 +177,7 @@ async fn main() -> ExitCode {
                 tern_bin: tern_bin_or_default(tern_bin),
                 load: l,
                 durability,
+                workers,
                 dlr_delay_ms,
                 sim_args,
             };

@@ -151,6 +151,7 @@ fn e2e(tern_bin: &Path, load: Load, durability: &str) -> E2e {
         tern_bin: tern_bin.to_path_buf(),
         load,
         durability: durability.into(),
+        workers: None,
         dlr_delay_ms: 10,
         sim_args: Vec::new(),
     }
