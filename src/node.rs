@@ -155,13 +155,14 @@ pub async fn run(cfg: Config) -> Result<(), String> {
     let backlogs = Backlogs::new(backlogs);
 
     let routers = RouterShards::start(&handles, nshards, |_| {
-        let (r, c, s, d) = (
+        let (r, c, s, d, b) = (
             routes_rx.clone(),
             carriers.clone(),
             store.clone(),
             delivery.clone(),
+            backlogs.clone(),
         );
-        RouterShard::new(r, c, s, d, message_ttl_ms, receipt_ttl_ms)
+        RouterShard::new(r, c, s, d, b, message_ttl_ms, receipt_ttl_ms)
     });
 
     let ledgers = LedgerShards::start(&handles, nshards, |_| {
@@ -283,7 +284,12 @@ async fn until_carriers(
     while t0.elapsed() < wait {
         let mut n = 0;
         for c in carriers.values() {
-            n += c.send(GetStatus).await.map_or(0, |s| count(&s));
+            n += c
+                .send(GetStatus)
+                .await
+                .ok()
+                .flatten()
+                .map_or(0, |s| count(&s));
         }
         if n == 0 {
             return;

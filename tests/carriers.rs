@@ -7,6 +7,7 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use common::*;
+use futures::StreamExt;
 
 fn demo() -> String {
     account(
@@ -217,4 +218,140 @@ async fn a_submit_accepted_without_a_message_id_is_not_sent_again() {
         1.0,
         "one submit to the carrier"
     );
+}
+
+#[tokio::test]
+async fn a_dead_carrier_holds_a_bounded_number_of_messages_and_refuses_the_rest() {
+    // 1 bind × window 10: at most 1,000 messages wait for a retry with it as first choice
+    let port = free_port(); // nothing listens here yet
+    let body = format!(
+        "{}{}{}",
+        demo(),
+        carrier(
+            "dead",
+            port,
+            "binds = 1\nwindow = 10\nbreaker_cooldown_s = 1"
+        ),
+        route("", &["dead"])
+    );
+    let t = Tern::start(&body).await;
+    let mut e = bind(t.smpp, "demo", "demopass", Mode::Trx)
+        .await
+        .expect("bind");
+    let mut ids = HashSet::new();
+    let t0 = Instant::now();
+    let refused = loop {
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "never refused after {} accepted",
+            ids.len()
+        );
+        match submit(&e.client, sm("ACME", &format!("4917{:06}", ids.len()), "x")).await {
+            Ok(id) => {
+                ids.insert(id);
+                if ids.len() >= 1_000 {
+                    // the queue is full once these have left the carrier for the retry queue
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+            Err(status) => break status,
+        }
+    };
+    assert_eq!(refused, 0x14, "ESME_RMSGQFUL once 1,000 wait");
+    assert!(
+        (1_000..1_100).contains(&ids.len()),
+        "{} accepted before the first refusal",
+        ids.len()
+    );
+    let charged = ids.len() as f64 * 0.01;
+    assert_eq!(
+        t.balance("demo").await,
+        format!("{:.6}", 100.0 - charged),
+        "refused submits are not charged"
+    );
+
+    // the carrier comes up: every accepted message is delivered, and submits are taken again
+    let _sim = Sim::start_on(port, &["--dlr-delay-ms", "0"]).await;
+    let mut got = HashSet::new();
+    while got.len() < ids.len() {
+        let r = e.next_receipt(120).await;
+        assert_eq!(field(&r.text, "stat"), Some("DELIVRD"), "{}", r.text);
+        got.insert(r.tlv_id.expect("receipted_message_id"));
+    }
+    assert_eq!(got, ids);
+    submit(&e.client, sm("ACME", "4917999999", "x"))
+        .await
+        .expect("accepted once the queue has drained");
+}
+
+/// A carrier that binds anyone and answers every submit_sm OK with a body that does not
+/// decode (a message_id without its NUL); sends the sequence number of each submit_sm.
+async fn carrier_with_broken_resps() -> (u16, tokio::sync::mpsc::UnboundedReceiver<u32>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("listen");
+    let port = listener.local_addr().expect("addr").port();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = listener.accept().await {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let mut c = Raw {
+                    framed: tokio_util::codec::Framed::new(
+                        s,
+                        tern::protocol::codec::SmppCodec::default(),
+                    ),
+                };
+                while let Some(Ok(Ok(cmd))) = c.framed.next().await {
+                    let seq = cmd.sequence_number();
+                    let answer = match u32::from(cmd.id()) {
+                        0x0000_0009 => frame(0x8000_0009, 0, seq, b"fake\0"),
+                        0x0000_0015 => frame(0x8000_0015, 0, seq, b""),
+                        0x0000_0004 => {
+                            let _ = tx.send(seq);
+                            frame(0x8000_0004, 0, seq, b"abc")
+                        }
+                        _ => continue,
+                    };
+                    c.send_bytes(&answer).await;
+                }
+            });
+        }
+    });
+    (port, rx)
+}
+
+#[tokio::test]
+async fn an_ok_submit_resp_that_does_not_decode_is_taken_as_accepted_never_resent() {
+    let (port, mut submits) = carrier_with_broken_resps().await;
+    let body = format!(
+        "{}{}{}",
+        demo(),
+        carrier("fake", port, "binds = 1\nresponse_timeout_s = 1"),
+        route("", &["fake"])
+    );
+    let t = Tern::start(&body).await;
+    let e = bind(t.smpp, "demo", "demopass", Mode::Trx)
+        .await
+        .expect("bind");
+    let id = submit(&e.client, sm("ACME", "4917000001", "x"))
+        .await
+        .expect("accepted");
+    tokio::time::timeout(Duration::from_secs(20), submits.recv())
+        .await
+        .expect("submitted in time")
+        .expect("carrier running");
+    // the header said OK: the message is the carrier's now
+    let t0 = Instant::now();
+    loop {
+        let (_, body) = t.get(&format!("/api/v1/messages/{id}")).await;
+        if body.contains("\"carrier\":\"fake\"") {
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(10), "{body}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // and it is not sent again once the response timeout (1 s) has passed, several times over
+    let again = tokio::time::timeout(Duration::from_secs(4), submits.recv()).await;
+    assert!(again.is_err(), "sent twice: {again:?}");
 }

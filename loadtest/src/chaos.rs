@@ -42,7 +42,8 @@ async fn alone(tern_bin: &Path, main: &Load) -> Result<Report, String> {
             extra: "",
         }];
         let routes = format!("[[routes]]\nprefix = \"{GOOD_PREFIX}\"\ncarriers = [\"good\"]\n");
-        let tern = Tern::start(tern_bin, dir, &node_keys("fsync", None), &carriers, &routes).await?;
+        let tern =
+            Tern::start(tern_bin, dir, &node_keys("fsync", None), &carriers, &routes).await?;
         let r = esme::run(&tern.load(main)).await;
         tern.stop().await?;
         Ok(r)
@@ -83,7 +84,8 @@ async fn beside_broken(
             routes +=
                 &format!("[[routes]]\nprefix = \"{prefix}\"\ncarriers = [\"{id}\", \"good\"]\n");
         }
-        let tern = Tern::start(tern_bin, dir, &node_keys("fsync", None), &carriers, &routes).await?;
+        let tern =
+            Tern::start(tern_bin, dir, &node_keys("fsync", None), &carriers, &routes).await?;
         // one load over the four broken routes, from another account
         let trickle = tern.load_as(
             &Load {

@@ -122,9 +122,9 @@ pub struct SubmitDone {
     pub result: SubmitResult,
 }
 
-/// The state an operator sees.
+/// The state an operator sees (`None` when reading it crashed the carrier).
 #[derive(Message)]
-#[rtype(result = "CarrierStatus")]
+#[rtype(result = "Option<CarrierStatus>")]
 pub struct GetStatus;
 
 /// Stop: send nothing more (the node is stopping). What is queued stays stored as accepted
@@ -547,34 +547,36 @@ pub struct CloseBinds;
 
 impl Handler<CloseBinds> for Carrier {
     type Result = ();
-    fn handle(&mut self, _: CloseBinds, _: &mut Context<Self>) {
-        self.closing = true;
-        for b in &self.binds {
-            if let Some(a) = &b.addr {
-                a.do_send(CloseBind);
+    fn handle(&mut self, _: CloseBinds, ctx: &mut Context<Self>) {
+        guard(self, ctx, |this, _| {
+            this.closing = true;
+            for b in &this.binds {
+                if let Some(a) = &b.addr {
+                    a.do_send(CloseBind);
+                }
             }
-        }
+        });
     }
 }
 
 impl Handler<Quiesce> for Carrier {
     type Result = ();
-    fn handle(&mut self, _: Quiesce, _: &mut Context<Self>) {
-        self.quiescing = true;
+    fn handle(&mut self, _: Quiesce, ctx: &mut Context<Self>) {
+        guard(self, ctx, |this, _| this.quiescing = true);
     }
 }
 
 impl Handler<GetStatus> for Carrier {
-    type Result = MessageResult<GetStatus>;
-    fn handle(&mut self, _: GetStatus, _: &mut Context<Self>) -> Self::Result {
-        MessageResult(CarrierStatus {
-            id: self.cfg.id.clone(),
-            binds_up: self.binds_up(),
-            breaker: self.breaker.state(Instant::now()).name(),
-            breaker_cooldown_s: self.breaker.cool_down().as_secs(),
-            in_flight: self.in_flight(),
-            queue_depth: self.queue.len(),
-            tps: self.aimd.rate(),
+    type Result = Option<CarrierStatus>;
+    fn handle(&mut self, _: GetStatus, ctx: &mut Context<Self>) -> Self::Result {
+        guard(self, ctx, |this, _| CarrierStatus {
+            id: this.cfg.id.clone(),
+            binds_up: this.binds_up(),
+            breaker: this.breaker.state(Instant::now()).name(),
+            breaker_cooldown_s: this.breaker.cool_down().as_secs(),
+            in_flight: this.in_flight(),
+            queue_depth: this.queue.len(),
+            tps: this.aimd.rate(),
         })
     }
 }

@@ -366,6 +366,47 @@ impl CarrierSession {
         self.correlators.for_key(&receipt.id).do_send(m);
     }
 
+    /// The carrier answered the submit sent as `seq` with `status` and, when its body was
+    /// readable, `message_id`. An OK answer settles the message for good, whether or not
+    /// it carries an id to match the receipt by: the carrier has it, so it is never sent
+    /// again (without an id it is registered under one no receipt carries, and ends
+    /// EXPIRED at its TTL).
+    fn on_submit_resp(&mut self, seq: u32, status: u32, message_id: Option<String>) {
+        let Some((mut job, _)) = self.inflight.remove(&seq) else {
+            return;
+        };
+        let result = match message_id {
+            _ if status != 0 => SubmitResult::Refused(status),
+            Some(id) if !id.is_empty() => SubmitResult::Accepted(id),
+            _ => {
+                tracing::warn!(carrier = %self.cfg.id, id = %job.msg.meta.id, "carrier accepted a submit without a readable message_id; its receipt cannot be matched");
+                SubmitResult::Accepted(format!("no-id/{}", job.msg.meta.id))
+            }
+        };
+        if let SubmitResult::Accepted(cid) = &result {
+            // from here, not through the Carrier: this bind's receipt for the
+            // message goes to the same shard after it, so it finds it registered
+            let key = if self.cfg.decimal_receipt_ids {
+                hex_id_as_decimal(cid).unwrap_or_else(|| cid.clone())
+            } else {
+                cid.clone()
+            };
+            self.correlators.for_key(&key).do_send(Register {
+                carrier: self.cfg.id.clone(),
+                carrier_id: key,
+                msg: job.msg.clone(),
+                retry: false,
+            });
+            // the carrier has it: whatever happens to the job now, never again
+            job.settled = true;
+        }
+        self.carrier.do_send(SubmitDone {
+            idx: self.idx,
+            job,
+            result,
+        });
+    }
+
     fn on_command(&mut self, cmd: Command, ctx: &mut Context<Self>) {
         let seq = cmd.sequence_number();
         let st = u32::from(cmd.status());
@@ -384,48 +425,11 @@ impl CarrierSession {
                 }
             }
             CommandId::SubmitSmResp => {
-                let Some((job, _)) = self.inflight.remove(&seq) else {
-                    return;
+                let id = match cmd.pdu() {
+                    Some(Pdu::SubmitSmResp(r)) => Some(r.message_id().to_string()),
+                    _ => None,
                 };
-                let result = if st != 0 {
-                    SubmitResult::Refused(st)
-                } else {
-                    match cmd.pdu() {
-                        Some(Pdu::SubmitSmResp(r)) if !r.message_id().is_empty() => {
-                            SubmitResult::Accepted(r.message_id().to_string())
-                        }
-                        // accepted, but with nothing to match its receipt by: never sent
-                        // again; registered under an id no receipt carries, it ends
-                        // EXPIRED at its TTL
-                        _ => {
-                            tracing::warn!(carrier = %self.cfg.id, id = %job.msg.meta.id, "carrier accepted a submit without a message_id; its receipt cannot be matched");
-                            SubmitResult::Accepted(format!("no-id/{}", job.msg.meta.id))
-                        }
-                    }
-                };
-                let mut job = job;
-                if let SubmitResult::Accepted(cid) = &result {
-                    // from here, not through the Carrier: this bind's receipt for the
-                    // message goes to the same shard after it, so it finds it registered
-                    let key = if self.cfg.decimal_receipt_ids {
-                        hex_id_as_decimal(cid).unwrap_or_else(|| cid.clone())
-                    } else {
-                        cid.clone()
-                    };
-                    self.correlators.for_key(&key).do_send(Register {
-                        carrier: self.cfg.id.clone(),
-                        carrier_id: key,
-                        msg: job.msg.clone(),
-                        retry: false,
-                    });
-                    // the carrier has it: whatever happens to the job now, never again
-                    job.settled = true;
-                }
-                self.carrier.do_send(SubmitDone {
-                    idx: self.idx,
-                    job,
-                    result,
-                });
+                self.on_submit_resp(seq, st, id);
             }
             CommandId::DeliverSm => self.on_deliver_sm(cmd, ctx),
             CommandId::EnquireLink => {
@@ -508,7 +512,10 @@ impl StreamHandler<Inbound> for CarrierSession {
             Ok(Ok(cmd)) => this.on_command(cmd, ctx),
             Ok(Err(bad)) => {
                 tracing::warn!(carrier = %this.cfg.id, error = %bad.error, "malformed PDU from carrier");
-                if CommandId::from(bad.command_id).is_operation() {
+                if CommandId::from(bad.command_id) == CommandId::SubmitSmResp {
+                    // its header still says whether the carrier took the message
+                    this.on_submit_resp(bad.sequence_number, bad.command_status, None);
+                } else if CommandId::from(bad.command_id).is_operation() {
                     this.send(pdu::generic_nack(bad.status(), bad.sequence_number), ctx);
                 }
             }
@@ -546,13 +553,15 @@ impl Handler<Answer<ReceiptStored>> for CarrierSession {
 impl Handler<CloseBind> for CarrierSession {
     type Result = ();
     fn handle(&mut self, _: CloseBind, ctx: &mut Context<Self>) {
-        self.closing = true;
-        if self.bound {
-            let seq = self.next_seq();
-            self.send(Command::new(CommandStatus::EsmeRok, seq, Pdu::Unbind), ctx);
-        } else {
-            ctx.stop();
-        }
+        guard(self, ctx, |this, ctx| {
+            this.closing = true;
+            if this.bound {
+                let seq = this.next_seq();
+                this.send(Command::new(CommandStatus::EsmeRok, seq, Pdu::Unbind), ctx);
+            } else {
+                ctx.stop();
+            }
+        });
     }
 }
 

@@ -408,31 +408,37 @@ impl Handler<CommitDelivered> for Delivery {
 
 impl Handler<ListBinds> for Delivery {
     type Result = MessageResult<ListBinds>;
-    fn handle(&mut self, _: ListBinds, _: &mut Context<Self>) -> Self::Result {
-        let mut out = Vec::new();
-        for (acct, q) in &self.accounts {
-            for b in &q.binds {
-                out.push(BindInfo {
-                    system_id: acct.clone(),
-                    bind_id: b.id,
-                    receiver: b.receiver,
-                });
+    fn handle(&mut self, _: ListBinds, ctx: &mut Context<Self>) -> Self::Result {
+        let binds = guard(self, ctx, |this, _| {
+            let mut out = Vec::new();
+            for (acct, q) in &this.accounts {
+                for b in &q.binds {
+                    out.push(BindInfo {
+                        system_id: acct.clone(),
+                        bind_id: b.id,
+                        receiver: b.receiver,
+                    });
+                }
             }
-        }
-        MessageResult(out)
+            out
+        });
+        MessageResult(binds.unwrap_or_default())
     }
 }
 
 impl Handler<UnbindAll> for Delivery {
     type Result = usize;
-    fn handle(&mut self, _: UnbindAll, _: &mut Context<Self>) -> usize {
-        let mut n = 0;
-        for q in self.accounts.values() {
-            for b in &q.binds {
-                b.addr.do_send(Unbind);
-                n += 1;
+    fn handle(&mut self, _: UnbindAll, ctx: &mut Context<Self>) -> usize {
+        guard(self, ctx, |this, _| {
+            let mut n = 0;
+            for q in this.accounts.values() {
+                for b in &q.binds {
+                    b.addr.do_send(Unbind);
+                    n += 1;
+                }
             }
-        }
-        n
+            n
+        })
+        .unwrap_or(0)
     }
 }

@@ -650,8 +650,9 @@ pub struct FlushStaged;
 
 impl Handler<FlushStaged> for DlrCorrelator {
     type Result = ResponseActFuture<Self, ()>;
-    fn handle(&mut self, _: FlushStaged, _: &mut Context<Self>) -> Self::Result {
-        self.commit()
+    fn handle(&mut self, _: FlushStaged, ctx: &mut Context<Self>) -> Self::Result {
+        guard(self, ctx, |this, _| this.commit())
+            .flatten()
             .unwrap_or_else(|| Box::pin(actix::fut::ready(())))
     }
 }

@@ -343,6 +343,10 @@ impl EsmeSession {
         let Some(route) = self.env.routes.borrow().lookup(&dest) else {
             return self.refuse_submit(seq, CommandStatus::EsmeRsubmitfail, ctx);
         };
+        if self.env.backlogs.full(&route) {
+            // its carriers are down with as many messages waiting as they may hold
+            return self.refuse_submit(seq, CommandStatus::EsmeRmsgqful, ctx);
+        }
         // a validity already over, or not an SMPP time, is refused before anything is charged
         let now = now_ms();
         let expires_ms = match expiry_ms(sm.validity_period.as_str(), now) {

@@ -13,6 +13,7 @@ use actix::prelude::*;
 use rusmpp::pdus::SubmitSm;
 use tokio::sync::watch;
 
+use crate::domain::backlog::{Backlogs, WaitingRetry};
 use crate::domain::backoff::Backoff;
 use crate::domain::dlr::Stat;
 use crate::domain::message::{MessageMeta, now_ms};
@@ -74,8 +75,10 @@ pub struct RouterShard {
     delivery: Addr<Delivery>,
     message_ttl_ms: u64,
     receipt_ttl_ms: u64,
+    /// Carrier backlogs: a waiting message counts against its first carrier's.
+    backlogs: Backlogs,
     /// Messages waiting for another pass, by destination.
-    retries: Retries<Arc<Outbound>>,
+    retries: Retries<(Arc<Outbound>, Option<WaitingRetry>)>,
 }
 
 /// How often waiting messages are looked at.
@@ -88,6 +91,7 @@ impl RouterShard {
         carriers: Arc<HashMap<String, Addr<Carrier>>>,
         store: StoreHandle,
         delivery: Addr<Delivery>,
+        backlogs: Backlogs,
         message_ttl_ms: u64,
         receipt_ttl_ms: u64,
     ) -> Self {
@@ -96,6 +100,7 @@ impl RouterShard {
             carriers,
             store,
             delivery,
+            backlogs,
             message_ttl_ms,
             receipt_ttl_ms,
             retries: Retries::default(),
@@ -133,14 +138,24 @@ impl RouterShard {
             b.next_delay(1.0);
         }
         let delay = b.next_delay(rand::random::<f64>());
-        let due = now_ms() + delay.as_millis() as u64;
+        self.wait(msg, attempt, now_ms() + delay.as_millis() as u64);
+    }
+
+    /// `msg` waits for its destination's next pass (at `due_ms` unless others to it wait
+    /// already), counted against the backlog of the carrier it goes to first.
+    fn wait(&mut self, msg: Arc<Outbound>, attempt: u32, due_ms: u64) {
+        let first = self.routes.borrow().lookup(&msg.meta.dest).and_then(|r| {
+            r.carrier_at(0, draw_key(&msg.meta.id))
+                .and_then(|c| self.backlogs.get(c))
+                .map(|b| b.begin_wait())
+        });
         let dest = msg.meta.dest.clone();
-        self.retries.wait(&dest, msg, attempt, due);
+        self.retries.wait(&dest, (msg, first), attempt, due_ms);
     }
 
     /// Sends every message whose wait is over on a new pass, in order.
     fn retry_due(&mut self, ctx: &mut Context<Self>) {
-        for (msg, attempt) in self.retries.take_due(now_ms()) {
+        for ((msg, _counted), attempt) in self.retries.take_due(now_ms()) {
             self.try_from(msg, 0, attempt, ctx);
         }
     }
@@ -186,8 +201,7 @@ impl Handler<RouteMessage> for RouterShard {
         guard(self, ctx, |this, ctx| {
             if this.retries.holds(&m.msg.meta.dest) {
                 // others to this handset wait: behind them, never ahead
-                let dest = m.msg.meta.dest.clone();
-                return this.retries.wait(&dest, m.msg, m.attempt, 0);
+                return this.wait(m.msg, m.attempt, 0);
             }
             this.try_from(m.msg, 0, m.attempt, ctx);
         });

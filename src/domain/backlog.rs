@@ -7,6 +7,11 @@
 //! the switch gets slower the more it is asked to do. A [`Backlog`] per carrier lets the
 //! ESME sessions hold back, briefly, the submits routed to a carrier whose queue is past its
 //! high-water mark, which slows those ESMEs down through their own window instead.
+//!
+//! Messages whose every carrier failed wait in the router for another pass; those count
+//! against the backlog of the carrier they go to first. Past [`Backlog::max_waiting`] the
+//! ESME sessions refuse new submits for that carrier's routes (ESME_RMSGQFUL, uncharged):
+//! a dead route cannot fill memory, and the messages already waiting are kept.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,11 +19,17 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::route::RouteEntry;
 
-/// One carrier's queue depth (written by its `Carrier` actor) and its high-water mark.
+/// Messages waiting for a retry per carrier, at most (the carrier's queue holds as many).
+pub const MAX_WAITING: usize = 100_000;
+
+/// One carrier's queue depth (written by its `Carrier` actor) and its high-water mark, and
+/// how many messages wait for a retry with this carrier as their first choice.
 #[derive(Debug)]
 pub struct Backlog {
     depth: AtomicUsize,
     high_water: usize,
+    waiting: AtomicUsize,
+    max_waiting: usize,
 }
 
 impl Backlog {
@@ -27,10 +38,30 @@ impl Backlog {
     /// a busy switch (a checkpoint, a burst of receipts) do not set it off, and between 256
     /// and 25,000 (a quarter of the queue's hard limit).
     pub fn for_carrier(binds: u32, window: usize) -> Backlog {
+        let room = binds as usize * window;
         Backlog {
             depth: AtomicUsize::new(0),
-            high_water: (8 * binds as usize * window).clamp(256, 25_000),
+            high_water: (8 * room).clamp(256, 25_000),
+            waiting: AtomicUsize::new(0),
+            max_waiting: (64 * room).clamp(1_000, MAX_WAITING),
         }
+    }
+
+    /// A message begins waiting for a retry; it counts until the returned guard is dropped.
+    pub fn begin_wait(self: &Arc<Self>) -> WaitingRetry {
+        self.waiting.fetch_add(1, Ordering::Relaxed);
+        WaitingRetry(self.clone())
+    }
+
+    /// Whether so many messages wait for a retry that new ones must be refused.
+    pub fn full(&self) -> bool {
+        self.waiting.load(Ordering::Relaxed) >= self.max_waiting
+    }
+
+    /// How many messages may wait for a retry: 64 windows of every bind, between 1,000
+    /// and [`MAX_WAITING`].
+    pub fn max_waiting(&self) -> usize {
+        self.max_waiting
     }
 
     /// The carrier's queue now holds `n` messages.
@@ -49,6 +80,16 @@ impl Backlog {
     }
 }
 
+/// One message counted as waiting for a retry in its carrier's [`Backlog`] while alive.
+#[derive(Debug)]
+pub struct WaitingRetry(Arc<Backlog>);
+
+impl Drop for WaitingRetry {
+    fn drop(&mut self) {
+        self.0.waiting.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// Every carrier's [`Backlog`], by carrier id.
 #[derive(Debug, Default, Clone)]
 pub struct Backlogs(Arc<HashMap<String, Arc<Backlog>>>);
@@ -63,8 +104,23 @@ impl Backlogs {
     /// first unless they fail (the first one; with weights, every one with a share) are all
     /// past their high-water mark.
     pub fn over(&self, route: &RouteEntry) -> bool {
+        self.all_first(route, Backlog::over)
+    }
+
+    /// Whether a message routed over `route` must be refused: every carrier it goes to
+    /// first has as many messages waiting for a retry as it may.
+    pub fn full(&self, route: &RouteEntry) -> bool {
+        self.all_first(route, Backlog::full)
+    }
+
+    /// The backlog of carrier `id`.
+    pub fn get(&self, id: &str) -> Option<&Arc<Backlog>> {
+        self.0.get(id)
+    }
+
+    fn all_first(&self, route: &RouteEntry, test: fn(&Backlog) -> bool) -> bool {
         let mut firsts = route.first_choices().peekable();
-        firsts.peek().is_some() && firsts.all(|c| self.0.get(c).is_some_and(|b| b.over()))
+        firsts.peek().is_some() && firsts.all(|c| self.0.get(c).is_some_and(|b| test(b)))
     }
 }
 
@@ -113,5 +169,30 @@ mod tests {
         assert!(all.over(&route(&["a", "b"], Some(vec![1, 1]))));
         a.set(0);
         assert!(!all.over(&ab), "drained");
+    }
+
+    #[test]
+    fn a_route_is_full_while_its_first_carrier_has_its_most_retries_waiting() {
+        let a = Arc::new(Backlog::for_carrier(1, 10));
+        assert_eq!(a.max_waiting(), 1_000, "at least 1,000");
+        assert_eq!(Backlog::for_carrier(8, 1000).max_waiting(), MAX_WAITING);
+        let b = Arc::new(Backlog::for_carrier(1, 10));
+        let all = Backlogs::new([("a".to_string(), a.clone()), ("b".to_string(), b.clone())]);
+        let mut waiting: Vec<WaitingRetry> = (0..999).map(|_| a.begin_wait()).collect();
+        assert!(!all.full(&route(&["a", "b"], None)));
+        waiting.push(a.begin_wait());
+        assert!(all.full(&route(&["a", "b"], None)));
+        assert!(!all.full(&route(&["b", "a"], None)), "b has none waiting");
+        assert!(
+            !all.full(&route(&["a", "b"], Some(vec![1, 1]))),
+            "b takes a share"
+        );
+        waiting.pop();
+        assert!(
+            !all.full(&route(&["a", "b"], None)),
+            "a dropped guard stops counting"
+        );
+        waiting.clear();
+        assert_eq!(a.waiting.load(Ordering::Relaxed), 0);
     }
 }

@@ -187,7 +187,7 @@ async fn list_carriers(req: HttpRequest, st: web::Data<AppState>) -> HttpRespons
     }
     let mut out = Vec::new();
     for c in st.carriers.values() {
-        if let Ok(s) = c.send(GetStatus).await {
+        if let Ok(Some(s)) = c.send(GetStatus).await {
             out.push(s);
         }
     }
@@ -211,8 +211,8 @@ async fn get_carrier(
         );
     };
     match c.send(GetStatus).await {
-        Ok(s) => HttpResponse::Ok().json(s),
-        Err(_) => error(
+        Ok(Some(s)) => HttpResponse::Ok().json(s),
+        Ok(None) | Err(_) => error(
             actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
             "unavailable",
             "carrier not running",

@@ -20,6 +20,9 @@ pub const MAX_PDU: usize = 64 * 1024;
 pub struct BadPdu {
     /// command_id from the header.
     pub command_id: u32,
+    /// command_status from the header (a response's answer, readable even when its
+    /// body is not).
+    pub command_status: u32,
     /// sequence_number from the header, so the answer can be matched.
     pub sequence_number: u32,
     /// What rusmpp said.
@@ -120,6 +123,7 @@ impl Decoder for SmppCodec {
         }
         let mut frame = src.split_to(len);
         let command_id = be_u32(&frame, 4);
+        let command_status = be_u32(&frame, 8);
         let sequence_number = be_u32(&frame, 12);
         match self.inner.decode(&mut frame) {
             Ok(Some(cmd)) => Ok(Some(Ok(cmd))),
@@ -127,16 +131,19 @@ impl Decoder for SmppCodec {
             // does, treat the frame as malformed rather than trusting it.
             Ok(None) => Ok(Some(Err(BadPdu {
                 command_id,
+                command_status,
                 sequence_number,
                 error: rusmpp::decode::DecodeError::unexpected_eof(),
             }))),
             Err(DecodeError::Decode(error)) => Ok(Some(Err(BadPdu {
                 command_id,
+                command_status,
                 sequence_number,
                 error,
             }))),
             Err(_) => Ok(Some(Err(BadPdu {
                 command_id,
+                command_status,
                 sequence_number,
                 error: rusmpp::decode::DecodeError::unexpected_eof(),
             }))),
