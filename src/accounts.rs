@@ -10,8 +10,7 @@ use argon2::password_hash::{
     PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng,
 };
 
-use crate::config::AccountConfig;
-use crate::domain::money::{Micros, MoneyError};
+use crate::domain::money::Micros;
 
 /// One account's settings, without its balance (the Ledger owns balances).
 #[derive(Debug, Clone)]
@@ -28,8 +27,8 @@ pub struct Account {
     pub price: Micros,
     /// Sender ids it may use; empty: any.
     pub allowed_sources: Vec<String>,
-    /// Opening balance from the config (used when the store has none yet).
-    pub opening_balance: Micros,
+    /// Whether a message a carrier refuses for good (REJECTD) is refunded.
+    pub refund_rejected: bool,
 }
 
 impl Account {
@@ -68,17 +67,72 @@ pub fn decoy_hash() -> String {
     hash_password("\u{0}decoy\u{0}").unwrap_or_default()
 }
 
-/// Builds an account from its config entry, hashing the password (blocking).
-pub fn from_config(c: &AccountConfig) -> Result<Account, MoneyError> {
-    Ok(Account {
-        system_id: c.system_id.clone(),
-        password_hash: hash_password(&c.password).unwrap_or_default(),
-        tps: c.tps,
-        max_binds: c.max_binds,
-        price: Micros::parse(&c.price)?,
-        allowed_sources: c.allowed_sources.clone(),
-        opening_balance: Micros::parse(&c.balance)?,
-    })
+/// An account's fields as the config file or the admin API give them, to be checked
+/// the same way in both.
+pub struct Fields<'a> {
+    /// SMPP system_id.
+    pub system_id: &'a str,
+    /// The password, when one is given.
+    pub password: Option<&'a str>,
+    /// submit_sm per second.
+    pub tps: u32,
+    /// Binds at once.
+    pub max_binds: u32,
+    /// Opening balance, when one is given.
+    pub balance: Option<&'a str>,
+    /// Price per part.
+    pub price: &'a str,
+}
+
+impl<'a> Fields<'a> {
+    /// Only a new password, to check it alone.
+    pub fn password_only(system_id: &'a str, password: &'a str) -> Fields<'a> {
+        Fields {
+            system_id,
+            password: Some(password),
+            tps: 1,
+            max_binds: 1,
+            balance: None,
+            price: "0",
+        }
+    }
+
+    /// Every problem, as (field, what is wrong).
+    pub fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        let id = self.system_id;
+        if id.is_empty() || id.len() > 15 || !id.bytes().all(|b| b.is_ascii_graphic()) {
+            out.push((
+                "system_id",
+                format!("{id:?} must be 1-15 printable ASCII characters"),
+            ));
+        }
+        if let Some(pw) = self.password
+            && (pw.is_empty() || pw.len() > 8 || !pw.is_ascii())
+        {
+            out.push((
+                "password",
+                "SMPP 3.4 allows 1 to 8 ASCII characters".to_string(),
+            ));
+        }
+        if self.tps == 0 {
+            out.push(("tps", "must be at least 1".into()));
+        }
+        if self.max_binds == 0 {
+            out.push(("max_binds", "must be at least 1".into()));
+        }
+        if let Some(b) = self.balance
+            && let Err(e) = Micros::parse(b)
+        {
+            out.push(("balance", e.to_string()));
+        }
+        match Micros::parse(self.price) {
+            Err(e) => out.push(("price", e.to_string())),
+            Ok(m) if m.0 < 0 => out.push(("price", "must not be negative".into())),
+            Ok(_) => {}
+        }
+        out
+    }
 }
 
 #[cfg(test)]
@@ -94,5 +148,38 @@ mod tests {
         assert!(!verify_password("demopas", &h));
         assert!(!verify_password("demopass", "not a hash"));
         assert!(!verify_password("", &decoy_hash()));
+    }
+
+    #[test]
+    fn fields_name_what_is_wrong() {
+        let ok = Fields {
+            system_id: "acme",
+            password: Some("secret"),
+            tps: 10,
+            max_binds: 2,
+            balance: Some("10.00"),
+            price: "0.01",
+        };
+        assert!(ok.problems().is_empty());
+        let bad = Fields {
+            system_id: "a b",
+            password: Some("toolongpw"),
+            tps: 0,
+            max_binds: 0,
+            balance: Some("ten"),
+            price: "-1",
+        };
+        let fields: Vec<&str> = bad.problems().iter().map(|(f, _)| *f).collect();
+        assert_eq!(
+            fields,
+            [
+                "system_id",
+                "password",
+                "tps",
+                "max_binds",
+                "balance",
+                "price"
+            ]
+        );
     }
 }

@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::domain::money::Micros;
 use crate::domain::route::{Route, RouteTable};
 
 /// Where the on-disk store lives and how hard it tries to keep an ack.
@@ -208,13 +207,21 @@ pub struct AccountConfig {
     /// Sender ids it may use; empty: any.
     #[serde(default)]
     pub allowed_sources: Vec<String>,
+    /// Refund messages a carrier refuses for good (REJECTD); default: they stay charged.
+    #[serde(default)]
+    pub refund_rejected: bool,
 }
 
+/// An account's `tps` when none is given.
+pub const DEFAULT_ACCOUNT_TPS: u32 = 100;
+/// An account's `max_binds` when none is given.
+pub const DEFAULT_MAX_BINDS: u32 = 4;
+
 fn default_account_tps() -> u32 {
-    100
+    DEFAULT_ACCOUNT_TPS
 }
 fn default_max_binds() -> u32 {
-    4
+    DEFAULT_MAX_BINDS
 }
 fn default_balance() -> String {
     "0".into()
@@ -444,37 +451,19 @@ impl Config {
             let line = line_of(text, a.span().start);
             let a = a.get_ref();
             let id = &a.system_id;
-            if id.is_empty() || id.len() > 15 || !id.is_ascii() {
-                p(
-                    line,
-                    format!("accounts: system_id {id:?} must be 1-15 ASCII characters"),
-                );
-            }
             if !seen.insert(id.clone()) {
                 p(line, format!("accounts: system_id {id:?} appears twice"));
             }
-            if a.password.len() > 8 || !a.password.is_ascii() {
-                p(
-                    line,
-                    format!("accounts[{id}].password: SMPP 3.4 allows at most 8 ASCII characters"),
-                );
-            }
-            if a.tps == 0 {
-                p(line, format!("accounts[{id}].tps: must be at least 1"));
-            }
-            if a.max_binds == 0 {
-                p(
-                    line,
-                    format!("accounts[{id}].max_binds: must be at least 1"),
-                );
-            }
-            if let Err(e) = Micros::parse(&a.balance) {
-                p(line, format!("accounts[{id}].balance: {e}"));
-            }
-            match Micros::parse(&a.price) {
-                Err(e) => p(line, format!("accounts[{id}].price: {e}")),
-                Ok(m) if m.0 < 0 => p(line, format!("accounts[{id}].price: must not be negative")),
-                Ok(_) => {}
+            let fields = crate::accounts::Fields {
+                system_id: id,
+                password: Some(&a.password),
+                tps: a.tps,
+                max_binds: a.max_binds,
+                balance: Some(&a.balance),
+                price: &a.price,
+            };
+            for (field, m) in fields.problems() {
+                p(line, format!("accounts[{id}].{field}: {m}"));
             }
         }
         let mut cseen = std::collections::HashSet::new();

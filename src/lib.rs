@@ -17,5 +17,6 @@ pub mod failpoint;
 pub mod http;
 pub mod node;
 pub mod protocol;
+pub mod registry;
 pub mod sim;
 pub mod store;

@@ -17,7 +17,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio_util::codec::FramedRead;
 
-use crate::accounts::{self, AccountTable};
+use crate::accounts;
 use crate::actors::carrier::{Carrier, CarrierStatus, CloseBinds, GetStatus, Quiesce};
 use crate::actors::delivery::{Delivery, UnbindAll};
 use crate::actors::dlr_correlator::{CorrelatorShards, DlrCorrelator, FlushStaged};
@@ -33,7 +33,7 @@ use crate::protocol::writer::{WRITE_QUEUE, spawn_writer};
 use crate::sim::{self, SimConfig};
 use crate::store::engine::Engine;
 use crate::store::keys;
-use crate::store::kv::{Kv, WriteBatch};
+use crate::store::kv::Kv;
 use crate::store::messages;
 
 /// Installs the Prometheus recorder (once per process) with histogram buckets.
@@ -93,43 +93,26 @@ pub async fn run(cfg: Config) -> Result<(), String> {
         Store::new(k2, dur)
     }));
 
-    // accounts: hash passwords off the main thread; record opening balances once
-    let acfgs: Vec<_> = cfg.accounts.iter().map(|a| a.get_ref().clone()).collect();
-    let built = tokio::task::spawn_blocking(move || {
-        acfgs
-            .iter()
-            .map(accounts::from_config)
-            .collect::<Result<Vec<_>, _>>()
-    })
-    .await
-    .map_err(|e| e.to_string())?
-    .map_err(|e| e.to_string())?;
-    let mut opening = WriteBatch::default();
-    let mut table = AccountTable::new();
-    for a in built {
-        if kv
-            .get(&keys::balance(&a.system_id))
-            .map_err(|e| e.to_string())?
-            .is_none()
-        {
-            opening.put(
-                keys::balance(&a.system_id),
-                a.opening_balance.0.to_be_bytes().to_vec(),
-            );
-        }
-        table.insert(a.system_id.clone(), Arc::new(a));
-    }
-    if !opening.is_empty() {
-        store.commit(opening).await.map_err(|e| e.to_string())?;
-    }
-    let (_accounts_tx, accounts_rx) = watch::channel(Arc::new(table));
-    let routes = cfg.route_table().map_err(|e| e.to_string())?;
-    let (_routes_tx, routes_rx) = watch::channel(Arc::new(routes));
+    // accounts and routes: from the store (seeded from the file on the first start)
+    let loaded = crate::registry::load(&kv, &store, &cfg).await?;
+    let (accounts_tx, accounts_rx) = watch::channel(Arc::new(loaded.accounts));
+    let (routes_tx, routes_rx) = watch::channel(Arc::new(loaded.routes));
     let receipt_ttl_ms = cfg.node.receipt_ttl_s.saturating_mul(1000);
     let message_ttl_ms = cfg.node.message_ttl_s.saturating_mul(1000);
 
     let (k, s) = (kv.clone(), store.clone());
     let delivery = Delivery::start_in_arbiter(&handles[0], move |_| Delivery::new(k, s));
+    let registry = Arc::new(crate::registry::Registry::new(
+        kv.clone(),
+        store.clone(),
+        accounts_tx,
+        routes_tx,
+        cfg.carriers
+            .iter()
+            .map(|c| c.get_ref().id.clone())
+            .collect(),
+        delivery.clone(),
+    ));
 
     let correlators = CorrelatorShards::start(&handles, nshards, |i| {
         let (k, s, d) = (kv.clone(), store.clone(), delivery.clone());
@@ -221,6 +204,7 @@ pub async fn run(cfg: Config) -> Result<(), String> {
         ledgers: ledgers.clone(),
         carriers: carriers.clone(),
         delivery: delivery.clone(),
+        registry,
     };
     let server = actix_web::HttpServer::new(move || {
         actix_web::App::new()

@@ -46,6 +46,11 @@ pub struct UnregisterBind {
     pub bind_id: u64,
 }
 
+/// The account was deleted: unbind every bind it holds.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct UnbindAccount(pub String);
+
 /// A receipt is durable in the outbox: deliver it.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -423,6 +428,19 @@ impl Handler<ListBinds> for Delivery {
             out
         });
         MessageResult(binds.unwrap_or_default())
+    }
+}
+
+impl Handler<UnbindAccount> for Delivery {
+    type Result = ();
+    fn handle(&mut self, m: UnbindAccount, ctx: &mut Context<Self>) {
+        guard(self, ctx, |this, _| {
+            if let Some(q) = this.accounts.get(&m.0) {
+                for b in &q.binds {
+                    b.addr.do_send(Unbind);
+                }
+            }
+        });
     }
 }
 

@@ -11,10 +11,11 @@ use std::time::Instant;
 
 use actix::prelude::*;
 use rusmpp::pdus::SubmitSm;
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 
 use crate::accounts::AccountTable;
-use crate::domain::message::{MessageMeta, format_id};
+use crate::domain::ledger_entry::{EntryKind, LedgerEntry};
+use crate::domain::message::{MessageMeta, format_id, now_ms};
 use crate::domain::money::Micros;
 use crate::domain::throttle::TokenBucket;
 use crate::store::keys;
@@ -80,12 +81,55 @@ struct Book {
     tps: u32,
 }
 
-/// A submit charged and written into the shard's next batch, waiting for it to be durable.
+/// A balance change written into the shard's next batch, waiting for it to be durable.
 struct Charged {
     account: String,
-    charge: Micros,
-    msg: Arc<Outbound>,
-    reply: ReplyTo<Accepted>,
+    /// Signed: negative for a charge or a debit.
+    amount: Micros,
+    what: Settles,
+}
+
+/// What a staged balance change settles once it is stored.
+enum Settles {
+    /// A submit: routed, and its ESME answered.
+    Submit {
+        msg: Arc<Outbound>,
+        reply: ReplyTo<Accepted>,
+    },
+    /// An operator's credit or debit: answered with its entry.
+    Adjust {
+        entry: LedgerEntry,
+        done: oneshot::Sender<Result<LedgerEntry, AdjustError>>,
+    },
+}
+
+/// An operator credits (`amount` > 0) or debits (< 0) an account; answered with the
+/// ledger entry once it is durable.
+#[derive(Message)]
+#[rtype(result = "Result<LedgerEntry, AdjustError>")]
+pub struct Adjust {
+    /// The account.
+    pub account: String,
+    /// Signed amount, not zero.
+    pub amount: Micros,
+    /// The operator's reason.
+    pub reason: String,
+    /// The operator's address.
+    pub from: String,
+}
+
+/// Why a credit or debit was not made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AdjustError {
+    /// No such (live) account.
+    #[error("no such account")]
+    NoAccount,
+    /// A debit larger than the balance.
+    #[error("balance {0} is less than the debit")]
+    Insufficient(Micros),
+    /// Not stored: nothing changed.
+    #[error("not stored: {0}")]
+    Store(String),
 }
 
 /// Commit the submits accepted so far (sent to itself once per mailbox drain).
@@ -155,13 +199,15 @@ impl Ledger {
                     last = Some(c.account.as_str());
                 }
                 for c in charged {
-                    guard(act, ctx, |act, _| {
-                        let id = c.msg.meta.id.clone();
-                        act.routers.route(RouteMessage {
-                            msg: c.msg,
-                            attempt: 0,
-                        });
-                        c.reply.send(Ok(id));
+                    guard(act, ctx, |act, _| match c.what {
+                        Settles::Submit { msg, reply } => {
+                            let id = msg.meta.id.clone();
+                            act.routers.route(RouteMessage { msg, attempt: 0 });
+                            reply.send(Ok(id));
+                        }
+                        Settles::Adjust { entry, done } => {
+                            let _ = done.send(Ok(entry));
+                        }
                     });
                 }
             }
@@ -182,12 +228,17 @@ impl Ledger {
         let mut fixed: Vec<String> = Vec::new();
         for c in charged {
             if let Some(b) = self.books.get_mut(&c.account) {
-                b.balance = Micros(b.balance.0 + c.charge.0);
+                b.balance = Micros(b.balance.0 - c.amount.0);
             }
             if !fixed.contains(&c.account) {
                 fixed.push(c.account);
             }
-            c.reply.send(Err(refusal));
+            match c.what {
+                Settles::Submit { reply, .. } => reply.send(Err(refusal)),
+                Settles::Adjust { done, .. } => {
+                    let _ = done.send(Err(AdjustError::Store(e.to_string())));
+                }
+            }
         }
         for a in fixed {
             if let Some(b) = self.books.get(&a) {
@@ -198,9 +249,9 @@ impl Ledger {
                     .items()
                     .iter()
                     .filter(|c| c.account == a)
-                    .map(|c| c.charge.0)
+                    .map(|c| c.amount.0)
                     .sum();
-                let stored = b.balance.0.saturating_add(waiting);
+                let stored = b.balance.0.saturating_sub(waiting);
                 fix.put(keys::balance(&a), stored.to_be_bytes().to_vec());
             }
         }
@@ -212,6 +263,72 @@ impl Ledger {
         });
     }
 
+    /// Stages an operator's credit or debit with its entry and audit entry; the receiver
+    /// gets the entry once they are stored.
+    fn adjust(
+        &mut self,
+        m: Adjust,
+        ctx: &mut Context<Self>,
+    ) -> Result<oneshot::Receiver<Result<LedgerEntry, AdjustError>>, AdjustError> {
+        let kv = self.kv.clone();
+        let book = self.book(&m.account).ok_or(AdjustError::NoAccount)?;
+        let before = book.balance;
+        let after = before
+            .0
+            .checked_add(m.amount.0)
+            .ok_or(AdjustError::Insufficient(before))?;
+        if m.amount.0 < 0 && after < 0 {
+            return Err(AdjustError::Insufficient(before));
+        }
+        let seq = kv
+            .generate_id()
+            .map_err(|e| AdjustError::Store(e.to_string()))?;
+        let kind = if m.amount.0 < 0 {
+            EntryKind::Debit
+        } else {
+            EntryKind::Credit
+        };
+        let entry = LedgerEntry {
+            seq,
+            at_ms: now_ms(),
+            kind,
+            amount: m.amount,
+            balance: Micros(after),
+            message_id: None,
+            reason: Some(m.reason.clone()),
+            operator: Some(m.from.clone()),
+        };
+        let mut writes = WriteBatch::default();
+        writes.put(keys::ledger_entry(&m.account, seq), keys::encode(&entry));
+        let action = if kind == EntryKind::Debit {
+            "account.debit"
+        } else {
+            "account.credit"
+        };
+        crate::registry::audit(
+            &kv,
+            &mut writes,
+            &m.from,
+            action,
+            &m.account,
+            serde_json::json!({"balance": before.to_string()}),
+            serde_json::json!({"balance": Micros(after).to_string(),
+                "amount": m.amount.to_string(), "reason": m.reason}),
+        )
+        .map_err(AdjustError::Store)?;
+        book.balance = Micros(after);
+        let (done, rx) = oneshot::channel();
+        let staged = Charged {
+            account: m.account,
+            amount: m.amount,
+            what: Settles::Adjust { entry, done },
+        };
+        if self.charged.add(writes, Some(staged)) {
+            ctx.notify(CommitCharged);
+        }
+        Ok(rx)
+    }
+
     fn book(&mut self, account: &str) -> Option<&mut Book> {
         let acct = self.accounts.borrow().get(account).cloned()?;
         if !self.books.contains_key(account) {
@@ -221,7 +338,7 @@ impl Ledger {
                     b.copy_from_slice(&v);
                     Micros(i64::from_be_bytes(b))
                 }
-                Ok(None) => acct.opening_balance,
+                Ok(None) => Micros(0),
                 // never guess a balance: refuse the account's traffic until it can be read
                 Ok(Some(_)) | Err(_) => {
                     tracing::error!(%account, "stored balance unreadable; submits refused");
@@ -295,8 +412,8 @@ impl Handler<Accept> for Ledger {
             if book.balance < charge {
                 return reply.send(Err(Refusal::NoCredit));
             }
-            let id = match kv.generate_id() {
-                Ok(n) => format_id(n),
+            let n = match kv.generate_id() {
+                Ok(n) => n,
                 Err(e) => {
                     tracing::error!(error = %e, "id generation failed");
                     return reply.send(Err(Refusal::Failed));
@@ -304,15 +421,28 @@ impl Handler<Accept> for Ledger {
             };
             // the batch carries the balance as it stands when it is handed to the store
             book.balance = Micros(book.balance.0 - charge.0);
-            meta.id = id;
+            meta.id = format_id(n);
             meta.charged = charge;
             let mut writes = WriteBatch::default();
             messages::accept(&mut writes, &meta, &raw);
+            let entry = LedgerEntry {
+                seq: n,
+                at_ms: now_ms(),
+                kind: EntryKind::Charge,
+                amount: Micros(-charge.0),
+                balance: book.balance,
+                message_id: Some(meta.id.clone()),
+                reason: None,
+                operator: None,
+            };
+            writes.put(keys::ledger_entry(&meta.account, n), keys::encode(&entry));
             let charged = Charged {
                 account: meta.account.clone(),
-                charge,
-                msg: Arc::new(Outbound { meta, sm }),
-                reply,
+                amount: entry.amount,
+                what: Settles::Submit {
+                    msg: Arc::new(Outbound { meta, sm }),
+                    reply,
+                },
             };
             if this.charged.add(writes, Some(charged)) {
                 // runs after the submits already in the mailbox: one batch for all of them
@@ -331,6 +461,23 @@ impl Handler<CommitCharged> for Ledger {
         guard(self, ctx, |this, ctx| {
             this.commit_charged(ctx);
         });
+    }
+}
+
+impl Handler<Adjust> for Ledger {
+    type Result = ResponseFuture<Result<LedgerEntry, AdjustError>>;
+
+    fn handle(&mut self, m: Adjust, ctx: &mut Context<Self>) -> Self::Result {
+        let staged = guard(self, ctx, |this, ctx| this.adjust(m, ctx))
+            .unwrap_or_else(|| Err(AdjustError::Store("ledger crashed".into())));
+        Box::pin(async move {
+            match staged {
+                Ok(rx) => rx
+                    .await
+                    .unwrap_or_else(|_| Err(AdjustError::Store("ledger restarted".into()))),
+                Err(e) => Err(e),
+            }
+        })
     }
 }
 

@@ -91,12 +91,7 @@ pub struct Event {
 }
 
 /// Milliseconds since the Unix epoch, now.
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
+pub use super::clock::now_ms;
 
 #[cfg(test)]
 impl MessageMeta {

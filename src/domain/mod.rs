@@ -3,12 +3,15 @@
 
 pub mod address;
 pub mod aimd;
+pub mod audit;
 pub mod awaiting;
 pub mod backlog;
 pub mod backoff;
 pub mod breaker;
+pub mod clock;
 pub mod dlr;
 pub mod encoding;
+pub mod ledger_entry;
 pub mod message;
 pub mod money;
 pub mod retries;

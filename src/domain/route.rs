@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 /// One route: destinations starting with `prefix` go to `carriers`, first healthy one first.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Route {
     /// Digits the destination starts with; `""` matches every destination.
     pub prefix: String,

@@ -477,6 +477,67 @@ impl Kv for Engine {
             .collect()
     }
 
+    fn scan_page(&self, prefix: &[u8], after: Option<&[u8]>, limit: usize) -> Vec<Row> {
+        // the first key past `after`: `after` followed by a zero byte
+        let start = match after {
+            Some(a) if a >= prefix => {
+                let mut s = a.to_vec();
+                s.push(0);
+                s
+            }
+            _ => prefix.to_vec(),
+        };
+        // the memtables' part of the range (bounded by their size), newest last
+        let mut newer: BTreeMap<Vec<u8>, Option<Vec<u8>>> = BTreeMap::new();
+        {
+            let layers = match self.layers.read() {
+                Ok(l) => l,
+                Err(_) => return vec![Err(poisoned())],
+            };
+            let tables = layers.frozen.as_deref().into_iter().chain([&layers.active]);
+            for t in tables {
+                for (k, v) in t.range(start.clone()..) {
+                    if !k.starts_with(prefix) {
+                        break;
+                    }
+                    newer.insert(k.clone(), v.value.clone());
+                }
+            }
+        }
+        // merge with sled's, read lazily: stop once the page is full
+        let mut out = Vec::with_capacity(limit.min(1024));
+        let mut overlay = newer.into_iter().peekable();
+        let mut sled = self.sled.range_from(prefix, start).peekable();
+        while out.len() < limit {
+            let take_overlay = match (overlay.peek(), sled.peek()) {
+                (None, None) => break,
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (Some((ok, _)), Some(Ok((sk, _)))) => ok <= sk,
+                (Some(_), Some(Err(_))) => false,
+            };
+            if take_overlay {
+                let Some((k, v)) = overlay.next() else { break };
+                // the overlay is newer: it hides sled's value of the same key
+                if let Some(Ok((sk, _))) = sled.peek()
+                    && *sk == k
+                {
+                    sled.next();
+                }
+                if let Some(v) = v {
+                    out.push(Ok((k, v)));
+                }
+            } else {
+                match sled.next() {
+                    Some(Ok(row)) => out.push(Ok(row)),
+                    Some(Err(e)) => return vec![Err(e)],
+                    None => break,
+                }
+            }
+        }
+        out
+    }
+
     fn generate_id(&self) -> Result<u64, StoreError> {
         self.sled.generate_id()
     }
@@ -530,6 +591,49 @@ mod tests {
             .map(|r| String::from_utf8(r.unwrap().0).unwrap())
             .collect();
         assert_eq!(keys, vec!["p/2", "p/3"]);
+    }
+
+    #[test]
+    fn pages_merge_sled_and_the_memtable_and_resume_after_their_last_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = Engine::open(dir.path(), 16).unwrap();
+        for k in ["l/a/1", "l/a/2", "l/a/3", "l/a/5", "l/b/1"] {
+            e.apply(&mut put(k, "old")).unwrap();
+        }
+        e.checkpoint().unwrap();
+        // newer: one overwritten, one deleted, one added between sled's keys
+        let mut b = put("l/a/2", "new");
+        b.del("l/a/3".as_bytes());
+        b.put("l/a/4".as_bytes(), "new".as_bytes());
+        e.apply(&mut b).unwrap();
+        let page = |after: Option<&str>, n| -> Vec<(String, String)> {
+            e.scan_page(b"l/a/", after.map(str::as_bytes), n)
+                .into_iter()
+                .map(|r| {
+                    let (k, v) = r.unwrap();
+                    (String::from_utf8(k).unwrap(), String::from_utf8(v).unwrap())
+                })
+                .collect()
+        };
+        let first = page(None, 2);
+        assert_eq!(
+            first,
+            [
+                ("l/a/1".into(), "old".into()),
+                ("l/a/2".into(), "new".into())
+            ]
+        );
+        let second = page(Some("l/a/2"), 2);
+        assert_eq!(
+            second,
+            [
+                ("l/a/4".into(), "new".into()),
+                ("l/a/5".into(), "old".into())
+            ],
+            "the deleted key is skipped, the new one found, nothing of l/b/"
+        );
+        assert_eq!(page(Some("l/a/5"), 2), []);
+        assert_eq!(page(None, 10).len(), 4);
     }
 
     #[test]

@@ -10,6 +10,11 @@
 //! | `c/<carrier>/<carrier id>` | tern id, while the message waits for its receipt | DlrCorrelator |
 //! | `e/<carrier>/<carrier id>` | an early receipt waiting for its submit_sm_resp | DlrCorrelator |
 //! | `o/<account>/<id>` | a receipt waiting for the ESME ([`OutboxReceipt`], binary: [`super::record`]) | DlrCorrelator / Router |
+//! | `a/<account>` | the account's settings ([`StoredAccount`](crate::registry::StoredAccount), JSON; kept with `deleted_ms` once deleted) | Registry |
+//! | `t/routes` | the route table (JSON list of routes) | Registry |
+//! | `l/<account>/<seq>` | one balance change ([`LedgerEntry`](crate::domain::ledger_entry::LedgerEntry), JSON); `seq` 16 hex digits, in order | Ledger (charges, refunds, credits), Registry (opening) |
+//! | `u/<seq>` | one admin change ([`AuditEntry`](crate::domain::audit::AuditEntry), JSON) | Registry, Ledger |
+//! | `s/seeded` | the config file's entities were written to the store (first start) | Registry |
 //!
 //! Charge and message go in one batch, so after any crash balances and messages agree.
 //!
@@ -41,6 +46,30 @@ pub const PENDING_PREFIX: &[u8] = b"p/";
 pub fn balance(account: &str) -> Vec<u8> {
     format!("b/{account}").into_bytes()
 }
+/// An account's settings.
+pub fn account(system_id: &str) -> Vec<u8> {
+    format!("a/{system_id}").into_bytes()
+}
+/// Prefix of every account's settings.
+pub const ACCOUNT_PREFIX: &[u8] = b"a/";
+/// The route table.
+pub const ROUTES: &[u8] = b"t/routes";
+/// Set once the config file has seeded the store.
+pub const SEEDED: &[u8] = b"s/seeded";
+/// One ledger entry of an account; `seq` orders them.
+pub fn ledger_entry(account: &str, seq: u64) -> Vec<u8> {
+    format!("l/{account}/{seq:016x}").into_bytes()
+}
+/// Prefix of an account's ledger entries.
+pub fn ledger_prefix(account: &str) -> Vec<u8> {
+    format!("l/{account}/").into_bytes()
+}
+/// One audit entry; `seq` orders them.
+pub fn audit(seq: u64) -> Vec<u8> {
+    format!("u/{seq:016x}").into_bytes()
+}
+/// Prefix of every audit entry.
+pub const AUDIT_PREFIX: &[u8] = b"u/";
 /// Carrier id → tern id key: written when the carrier accepts the message, removed when
 /// its final receipt comes (duplicates of that receipt are caught in memory by the
 /// correlator, and a later one is held as an unmatched receipt and dropped in time).

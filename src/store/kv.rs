@@ -82,6 +82,18 @@ pub trait Kv: Send + Sync + 'static {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
     /// Every key and value under `prefix`, in key order.
     fn scan_prefix(&self, prefix: &[u8]) -> Vec<Row>;
+    /// At most `limit` keys and values under `prefix` that sort after `after` (from the
+    /// first when `None`), in key order: one page of a listing.
+    fn scan_page(&self, prefix: &[u8], after: Option<&[u8]>, limit: usize) -> Vec<Row> {
+        self.scan_prefix(prefix)
+            .into_iter()
+            .filter(|r| match (r, after) {
+                (Ok((k, _)), Some(a)) => k.as_slice() > a,
+                _ => true,
+            })
+            .take(limit)
+            .collect()
+    }
     /// A crash-safe, strictly increasing id.
     fn generate_id(&self) -> Result<u64, StoreError>;
     /// Moves everything written so far into the long-term store (shutdown calls this so the
@@ -161,5 +173,21 @@ impl SledKv {
     /// A crash-safe, strictly increasing id.
     pub fn generate_id(&self) -> Result<u64, StoreError> {
         Ok(self.db.generate_id()?)
+    }
+
+    /// Keys and values under `prefix` from `start` (inclusive) on, in key order, read
+    /// lazily.
+    pub fn range_from<'a>(
+        &self,
+        prefix: &'a [u8],
+        start: Vec<u8>,
+    ) -> impl Iterator<Item = Row> + use<'a> {
+        self.tree
+            .range(start..)
+            .map(|r| {
+                r.map(|(k, v)| (k.to_vec(), v.to_vec()))
+                    .map_err(StoreError::from)
+            })
+            .take_while(move |r| r.as_ref().map_or(true, |(k, _)| k.starts_with(prefix)))
     }
 }

@@ -1,0 +1,661 @@
+//! The switch's entities as operators change them: accounts and the route table.
+//!
+//! The store is their truth. On the first start (an empty data dir) the config file seeds
+//! it: its accounts (passwords hashed), their opening balances with an opening ledger
+//! entry, and its routes, in one batch with one audit entry. On every later start they are
+//! read back from the store and the file's `[[accounts]]` and `[[routes]]` are not applied
+//! (a warning names what differs); the admin API changes them.
+//!
+//! Every change is serialized by one lock: read the current table, validate, commit the
+//! new entity and its audit entry in one store batch (durable before anything answers),
+//! then publish the new table through its `watch` channel, so the next submit sees it and
+//! the ones in flight keep the table they started with. Balances are the Ledger's: the
+//! registry writes only the opening balance of a new account.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use actix::Addr;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tokio::sync::{Mutex, watch};
+
+use crate::accounts::{self, Account, AccountTable};
+use crate::actors::delivery::{Delivery, UnbindAccount};
+use crate::actors::store::StoreHandle;
+use crate::config::{AccountConfig, Config};
+use crate::domain::audit::{AuditEntry, without_secrets};
+use crate::domain::clock::now_ms;
+use crate::domain::ledger_entry::{EntryKind, LedgerEntry};
+use crate::domain::money::Micros;
+use crate::domain::route::{Route, RouteTable};
+use crate::store::keys;
+use crate::store::kv::{Kv, WriteBatch};
+
+/// An account as the store keeps it (`a/<system_id>`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredAccount {
+    /// SMPP system_id.
+    pub system_id: String,
+    /// argon2id PHC string.
+    pub password_hash: String,
+    /// submit_sm per second across its binds.
+    pub tps: u32,
+    /// Binds at once.
+    pub max_binds: u32,
+    /// Price per part.
+    pub price: Micros,
+    /// Sender ids it may use; empty: any.
+    pub allowed_sources: Vec<String>,
+    /// Whether a message a carrier refuses for good (REJECTD) is refunded.
+    #[serde(default)]
+    pub refund_rejected: bool,
+    /// Created, Unix ms.
+    pub created_ms: u64,
+    /// Deleted, Unix ms: the id stays taken, its messages and ledger readable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted_ms: Option<u64>,
+}
+
+impl StoredAccount {
+    /// The account as the switch runs it.
+    pub fn account(&self) -> Account {
+        Account {
+            system_id: self.system_id.clone(),
+            password_hash: self.password_hash.clone(),
+            tps: self.tps,
+            max_binds: self.max_binds,
+            price: self.price,
+            allowed_sources: self.allowed_sources.clone(),
+            refund_rejected: self.refund_rejected,
+        }
+    }
+
+    /// The account as the admin API and the audit trail show it (no password, no hash).
+    pub fn to_json(&self) -> Value {
+        json!({
+            "system_id": self.system_id,
+            "tps": self.tps,
+            "max_binds": self.max_binds,
+            "price": self.price.to_string(),
+            "allowed_sources": self.allowed_sources,
+            "refund_rejected": self.refund_rejected,
+            "created": crate::domain::clock::rfc3339(self.created_ms),
+        })
+    }
+}
+
+/// Why a change was not made.
+#[derive(Debug, thiserror::Error)]
+pub enum Refused {
+    /// A field is wrong (HTTP 400).
+    #[error("{field}: {message}")]
+    Invalid {
+        /// The field, as the API names it.
+        field: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// No such entity (404).
+    #[error("no such {0}")]
+    NotFound(&'static str),
+    /// It clashes with what exists (409).
+    #[error("{0}")]
+    Conflict(String),
+    /// The store did not take it (503); nothing changed.
+    #[error("not stored: {0}")]
+    Store(String),
+}
+
+impl Refused {
+    fn invalid(field: impl Into<String>, message: impl Into<String>) -> Refused {
+        Refused::Invalid {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// A new account, as `POST /accounts` takes it (the config file's fields).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewAccount {
+    /// SMPP system_id.
+    pub system_id: String,
+    /// SMPP password.
+    pub password: String,
+    /// submit_sm per second (default 100).
+    #[serde(default)]
+    pub tps: Option<u32>,
+    /// Binds at once (default 4).
+    #[serde(default)]
+    pub max_binds: Option<u32>,
+    /// Opening balance (default "0").
+    #[serde(default)]
+    pub balance: Option<String>,
+    /// Price per part (default "0").
+    #[serde(default)]
+    pub price: Option<String>,
+    /// Sender ids it may use.
+    #[serde(default)]
+    pub allowed_sources: Vec<String>,
+    /// Refund messages carriers refuse for good.
+    #[serde(default)]
+    pub refund_rejected: bool,
+}
+
+/// A change to an account, as `PUT /accounts/{id}` takes it: the fields given change.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountChange {
+    /// The id again (must match the path when given).
+    #[serde(default)]
+    pub system_id: Option<String>,
+    /// A new password.
+    #[serde(default)]
+    pub password: Option<String>,
+    /// New TPS.
+    #[serde(default)]
+    pub tps: Option<u32>,
+    /// New bind limit.
+    #[serde(default)]
+    pub max_binds: Option<u32>,
+    /// Refused: balances change through credits and debits.
+    #[serde(default)]
+    pub balance: Option<String>,
+    /// New price.
+    #[serde(default)]
+    pub price: Option<String>,
+    /// New sender list.
+    #[serde(default)]
+    pub allowed_sources: Option<Vec<String>>,
+    /// New refund setting.
+    #[serde(default)]
+    pub refund_rejected: Option<bool>,
+}
+
+/// What the store holds at start, after the first start's seeding.
+pub struct Loaded {
+    /// Live accounts.
+    pub accounts: AccountTable,
+    /// The route table.
+    pub routes: RouteTable,
+}
+
+/// Reads the accounts and routes from the store; on the first start, writes the config
+/// file's into it first. Routes must name carriers the config has.
+pub async fn load(kv: &Arc<dyn Kv>, store: &StoreHandle, cfg: &Config) -> Result<Loaded, String> {
+    let carriers: HashSet<String> = cfg
+        .carriers
+        .iter()
+        .map(|c| c.get_ref().id.clone())
+        .collect();
+    if kv.get(keys::SEEDED).map_err(|e| e.to_string())?.is_none() {
+        let batch = seed(kv, cfg).await?;
+        store.commit(batch).await.map_err(|e| e.to_string())?;
+        tracing::info!(
+            accounts = cfg.accounts.len(),
+            routes = cfg.routes.len(),
+            "store seeded from the config file"
+        );
+    }
+    let stored = stored_accounts(&**kv)?;
+    let routes = stored_routes(&**kv)?;
+    warn_if_file_differs(cfg, &stored, &routes);
+    let accounts = stored
+        .into_iter()
+        .filter(|a| a.deleted_ms.is_none())
+        .map(|a| (a.system_id.clone(), Arc::new(a.account())))
+        .collect();
+    let routes = RouteTable::new(routes, |c| carriers.contains(c))
+        .map_err(|e| format!("stored route table: {e} (change it with PUT /api/v1/routes)"))?;
+    Ok(Loaded { accounts, routes })
+}
+
+/// The first start's batch: the file's accounts, opening balances and entries, routes.
+async fn seed(kv: &Arc<dyn Kv>, cfg: &Config) -> Result<WriteBatch, String> {
+    let acfgs: Vec<AccountConfig> = cfg.accounts.iter().map(|a| a.get_ref().clone()).collect();
+    // argon2 is slow by design: off the async threads
+    let hashed = tokio::task::spawn_blocking(move || {
+        acfgs
+            .into_iter()
+            .map(|c| {
+                let h = accounts::hash_password(&c.password);
+                (c, h)
+            })
+            .collect::<Vec<_>>()
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    let now = now_ms();
+    let mut batch = WriteBatch::default();
+    for (c, hash) in hashed {
+        let a = StoredAccount {
+            system_id: c.system_id.clone(),
+            password_hash: hash?,
+            tps: c.tps,
+            max_binds: c.max_binds,
+            price: Micros::parse(&c.price).map_err(|e| e.to_string())?,
+            allowed_sources: c.allowed_sources.clone(),
+            refund_rejected: c.refund_rejected,
+            created_ms: now,
+            deleted_ms: None,
+        };
+        // a data dir written before ledger entries existed keeps its balance as the opening
+        let opening = match kv
+            .get(&keys::balance(&a.system_id))
+            .map_err(|e| e.to_string())?
+        {
+            Some(v) => read_balance(&v).ok_or("stored balance unreadable")?,
+            None => Micros::parse(&c.balance).map_err(|e| e.to_string())?,
+        };
+        let has_entries = kv
+            .scan_prefix(&keys::ledger_prefix(&a.system_id))
+            .into_iter()
+            .next()
+            .is_some();
+        if !has_entries {
+            open_account(kv, &mut batch, &a.system_id, opening, "config")?;
+        }
+        batch.put(keys::account(&a.system_id), keys::encode(&a));
+    }
+    let routes: Vec<Route> = cfg.routes.iter().map(|r| r.get_ref().clone()).collect();
+    batch.put(keys::ROUTES.to_vec(), keys::encode(&routes));
+    let ids: Vec<&str> = cfg
+        .accounts
+        .iter()
+        .map(|a| a.get_ref().system_id.as_str())
+        .collect();
+    audit(
+        kv,
+        &mut batch,
+        "config",
+        "config.seed",
+        "",
+        Value::Null,
+        json!({"accounts": ids, "routes": routes}),
+    )?;
+    batch.put(keys::SEEDED.to_vec(), b"1".to_vec());
+    Ok(batch)
+}
+
+/// Writes a new account's balance and its opening ledger entry into `batch`.
+fn open_account(
+    kv: &Arc<dyn Kv>,
+    batch: &mut WriteBatch,
+    id: &str,
+    opening: Micros,
+    from: &str,
+) -> Result<(), String> {
+    let seq = kv.generate_id().map_err(|e| e.to_string())?;
+    let entry = LedgerEntry {
+        seq,
+        at_ms: now_ms(),
+        kind: EntryKind::Opening,
+        amount: opening,
+        balance: opening,
+        message_id: None,
+        reason: None,
+        operator: Some(from.to_string()),
+    };
+    batch.put(keys::balance(id), opening.0.to_be_bytes().to_vec());
+    batch.put(keys::ledger_entry(id, seq), keys::encode(&entry));
+    Ok(())
+}
+
+/// Adds an audit entry to `batch`.
+pub fn audit(
+    kv: &Arc<dyn Kv>,
+    batch: &mut WriteBatch,
+    from: &str,
+    action: &str,
+    target: &str,
+    before: Value,
+    after: Value,
+) -> Result<(), String> {
+    let seq = kv.generate_id().map_err(|e| e.to_string())?;
+    let e = AuditEntry {
+        seq,
+        at_ms: now_ms(),
+        from: from.to_string(),
+        action: action.to_string(),
+        target: target.to_string(),
+        before: without_secrets(before),
+        after: without_secrets(after),
+    };
+    batch.put(keys::audit(seq), keys::encode(&e));
+    Ok(())
+}
+
+fn read_balance(v: &[u8]) -> Option<Micros> {
+    let b: [u8; 8] = v.try_into().ok()?;
+    Some(Micros(i64::from_be_bytes(b)))
+}
+
+/// Every stored account, deleted ones included.
+fn stored_accounts(kv: &dyn Kv) -> Result<Vec<StoredAccount>, String> {
+    kv.scan_prefix(keys::ACCOUNT_PREFIX)
+        .into_iter()
+        .map(|row| {
+            let (k, v) = row.map_err(|e| e.to_string())?;
+            keys::decode::<StoredAccount>(&v)
+                .map_err(|e| format!("{}: {e}", String::from_utf8_lossy(&k)))
+        })
+        .collect()
+}
+
+fn stored_routes(kv: &dyn Kv) -> Result<Vec<Route>, String> {
+    match kv.get(keys::ROUTES).map_err(|e| e.to_string())? {
+        Some(v) => keys::decode(&v).map_err(|e| format!("stored route table: {e}")),
+        None => Ok(Vec::new()),
+    }
+}
+
+fn warn_if_file_differs(cfg: &Config, stored: &[StoredAccount], routes: &[Route]) {
+    let mut differ: Vec<String> = Vec::new();
+    for c in &cfg.accounts {
+        let c = c.get_ref();
+        let same = stored
+            .iter()
+            .find(|a| a.system_id == c.system_id)
+            .is_some_and(|a| {
+                a.deleted_ms.is_none()
+                    && a.tps == c.tps
+                    && a.max_binds == c.max_binds
+                    && Micros::parse(&c.price).is_ok_and(|p| p == a.price)
+                    && a.allowed_sources == c.allowed_sources
+            });
+        if !same {
+            differ.push(format!("account {}", c.system_id));
+        }
+    }
+    let file_routes: Vec<Route> = cfg.routes.iter().map(|r| r.get_ref().clone()).collect();
+    if file_routes != routes {
+        differ.push("routes".into());
+    }
+    if !differ.is_empty() {
+        tracing::warn!(
+            differ = %differ.join(", "),
+            "the config file's accounts or routes differ from the store's: the store's are in force (the file seeds only an empty data dir; change them through the admin API)"
+        );
+    }
+}
+
+/// Account and route changes, one at a time (see the module doc).
+pub struct Registry {
+    kv: Arc<dyn Kv>,
+    store: StoreHandle,
+    accounts: watch::Sender<Arc<AccountTable>>,
+    routes: watch::Sender<Arc<RouteTable>>,
+    carriers: HashSet<String>,
+    delivery: Addr<Delivery>,
+    lock: Mutex<()>,
+}
+
+impl Registry {
+    /// The registry publishing through these channels.
+    pub fn new(
+        kv: Arc<dyn Kv>,
+        store: StoreHandle,
+        accounts: watch::Sender<Arc<AccountTable>>,
+        routes: watch::Sender<Arc<RouteTable>>,
+        carriers: HashSet<String>,
+        delivery: Addr<Delivery>,
+    ) -> Registry {
+        Registry {
+            kv,
+            store,
+            accounts,
+            routes,
+            carriers,
+            delivery,
+            lock: Mutex::new(()),
+        }
+    }
+
+    /// A stored account, deleted or not.
+    pub fn stored(&self, id: &str) -> Result<Option<StoredAccount>, Refused> {
+        match self
+            .kv
+            .get(&keys::account(id))
+            .map_err(|e| Refused::Store(e.to_string()))?
+        {
+            Some(v) => keys::decode(&v)
+                .map(Some)
+                .map_err(|e| Refused::Store(e.to_string())),
+            None => Ok(None),
+        }
+    }
+
+    /// Every live account, by id.
+    pub fn list(&self) -> Result<Vec<StoredAccount>, Refused> {
+        let mut all = stored_accounts(&*self.kv).map_err(Refused::Store)?;
+        all.retain(|a| a.deleted_ms.is_none());
+        Ok(all)
+    }
+
+    /// Creates an account with its opening balance; `from` is the operator's address.
+    pub async fn create_account(
+        &self,
+        n: NewAccount,
+        from: &str,
+    ) -> Result<StoredAccount, Refused> {
+        let fields = accounts::Fields {
+            system_id: &n.system_id,
+            password: Some(&n.password),
+            tps: n.tps.unwrap_or(crate::config::DEFAULT_ACCOUNT_TPS),
+            max_binds: n.max_binds.unwrap_or(crate::config::DEFAULT_MAX_BINDS),
+            balance: Some(n.balance.as_deref().unwrap_or("0")),
+            price: n.price.as_deref().unwrap_or("0"),
+        };
+        if let Some((field, message)) = fields.problems().into_iter().next() {
+            return Err(Refused::invalid(field, message));
+        }
+        let price =
+            Micros::parse(fields.price).map_err(|e| Refused::invalid("price", e.to_string()))?;
+        let opening = Micros::parse(n.balance.as_deref().unwrap_or("0"))
+            .map_err(|e| Refused::invalid("balance", e.to_string()))?;
+        let pw = n.password.clone();
+        let hash = tokio::task::spawn_blocking(move || accounts::hash_password(&pw))
+            .await
+            .map_err(|e| Refused::Store(e.to_string()))?
+            .map_err(Refused::Store)?;
+        let _one = self.lock.lock().await;
+        if let Some(old) = self.stored(&n.system_id)? {
+            return Err(Refused::Conflict(if old.deleted_ms.is_some() {
+                format!(
+                    "system_id {:?} belonged to a deleted account and is not reused",
+                    n.system_id
+                )
+            } else {
+                format!("account {:?} exists", n.system_id)
+            }));
+        }
+        let a = StoredAccount {
+            system_id: n.system_id.clone(),
+            password_hash: hash,
+            tps: fields.tps,
+            max_binds: fields.max_binds,
+            price,
+            allowed_sources: n.allowed_sources,
+            refund_rejected: n.refund_rejected,
+            created_ms: now_ms(),
+            deleted_ms: None,
+        };
+        let mut batch = WriteBatch::default();
+        let store_err = |e: String| Refused::Store(e);
+        open_account(&self.kv, &mut batch, &a.system_id, opening, from).map_err(store_err)?;
+        batch.put(keys::account(&a.system_id), keys::encode(&a));
+        let mut after = a.to_json();
+        after["balance"] = json!(opening.to_string());
+        audit(
+            &self.kv,
+            &mut batch,
+            from,
+            "account.create",
+            &a.system_id,
+            Value::Null,
+            after,
+        )
+        .map_err(store_err)?;
+        self.commit(batch).await?;
+        self.publish_account(&a.system_id, Some(&a));
+        tracing::info!(system_id = %a.system_id, %from, "account created");
+        Ok(a)
+    }
+
+    /// Changes the fields `c` gives.
+    pub async fn update_account(
+        &self,
+        id: &str,
+        c: AccountChange,
+        from: &str,
+    ) -> Result<StoredAccount, Refused> {
+        if c.balance.is_some() {
+            return Err(Refused::invalid(
+                "balance",
+                "balances change only through POST /api/v1/accounts/{id}/credit",
+            ));
+        }
+        if c.system_id.as_deref().is_some_and(|s| s != id) {
+            return Err(Refused::invalid("system_id", "cannot be changed"));
+        }
+        let hash = match c.password.clone() {
+            Some(pw) => {
+                let f = accounts::Fields::password_only(id, &pw);
+                if let Some((field, message)) = f.problems().into_iter().next() {
+                    return Err(Refused::invalid(field, message));
+                }
+                Some(
+                    tokio::task::spawn_blocking(move || accounts::hash_password(&pw))
+                        .await
+                        .map_err(|e| Refused::Store(e.to_string()))?
+                        .map_err(Refused::Store)?,
+                )
+            }
+            None => None,
+        };
+        let _one = self.lock.lock().await;
+        let old = match self.stored(id)? {
+            Some(a) if a.deleted_ms.is_none() => a,
+            _ => return Err(Refused::NotFound("account")),
+        };
+        let mut a = old.clone();
+        if let Some(h) = hash {
+            a.password_hash = h;
+        }
+        a.tps = c.tps.unwrap_or(a.tps);
+        a.max_binds = c.max_binds.unwrap_or(a.max_binds);
+        if let Some(p) = &c.price {
+            a.price = Micros::parse(p).map_err(|e| Refused::invalid("price", e.to_string()))?;
+        }
+        if let Some(s) = c.allowed_sources {
+            a.allowed_sources = s;
+        }
+        a.refund_rejected = c.refund_rejected.unwrap_or(a.refund_rejected);
+        let f = accounts::Fields {
+            system_id: id,
+            password: None,
+            tps: a.tps,
+            max_binds: a.max_binds,
+            balance: None,
+            price: &a.price.to_string(),
+        };
+        if let Some((field, message)) = f.problems().into_iter().next() {
+            return Err(Refused::invalid(field, message));
+        }
+        let mut batch = WriteBatch::default();
+        batch.put(keys::account(id), keys::encode(&a));
+        audit(
+            &self.kv,
+            &mut batch,
+            from,
+            "account.update",
+            id,
+            old.to_json(),
+            a.to_json(),
+        )
+        .map_err(Refused::Store)?;
+        self.commit(batch).await?;
+        self.publish_account(id, Some(&a));
+        tracing::info!(system_id = %id, %from, "account updated");
+        Ok(a)
+    }
+
+    /// Deletes an account: it can no longer bind, its binds are unbound; its messages,
+    /// receipts and ledger stay readable and its id is not reused.
+    pub async fn delete_account(&self, id: &str, from: &str) -> Result<(), Refused> {
+        let _one = self.lock.lock().await;
+        let old = match self.stored(id)? {
+            Some(a) if a.deleted_ms.is_none() => a,
+            _ => return Err(Refused::NotFound("account")),
+        };
+        let mut a = old.clone();
+        a.deleted_ms = Some(now_ms());
+        let mut batch = WriteBatch::default();
+        batch.put(keys::account(id), keys::encode(&a));
+        audit(
+            &self.kv,
+            &mut batch,
+            from,
+            "account.delete",
+            id,
+            old.to_json(),
+            Value::Null,
+        )
+        .map_err(Refused::Store)?;
+        self.commit(batch).await?;
+        self.publish_account(id, None);
+        self.delivery.do_send(UnbindAccount(id.to_string()));
+        tracing::info!(system_id = %id, %from, "account deleted; its binds are unbound");
+        Ok(())
+    }
+
+    /// The route table as stored.
+    pub fn routes(&self) -> Result<Vec<Route>, Refused> {
+        stored_routes(&*self.kv).map_err(Refused::Store)
+    }
+
+    /// Validates `routes` as a whole and swaps them in: the next message is routed by
+    /// them; messages already routed keep their carrier.
+    pub async fn replace_routes(&self, routes: Vec<Route>, from: &str) -> Result<(), Refused> {
+        let table = RouteTable::new(routes.clone(), |c| self.carriers.contains(c))
+            .map_err(|e| Refused::invalid("routes", e.to_string()))?;
+        let _one = self.lock.lock().await;
+        let old = self.routes()?;
+        let mut batch = WriteBatch::default();
+        batch.put(keys::ROUTES.to_vec(), keys::encode(&routes));
+        audit(
+            &self.kv,
+            &mut batch,
+            from,
+            "routes.replace",
+            "",
+            json!({ "routes": old }),
+            json!({ "routes": routes }),
+        )
+        .map_err(Refused::Store)?;
+        self.commit(batch).await?;
+        self.routes.send_replace(Arc::new(table));
+        tracing::info!(count = routes.len(), %from, "route table replaced");
+        Ok(())
+    }
+
+    async fn commit(&self, batch: WriteBatch) -> Result<(), Refused> {
+        self.store
+            .commit(batch)
+            .await
+            .map_err(|e| Refused::Store(e.to_string()))
+    }
+
+    fn publish_account(&self, id: &str, a: Option<&StoredAccount>) {
+        self.accounts.send_modify(|t| {
+            let mut next = AccountTable::clone(t);
+            match a {
+                Some(a) => next.insert(id.to_string(), Arc::new(a.account())),
+                None => next.remove(id),
+            };
+            *t = Arc::new(next);
+        });
+    }
+}
