@@ -235,6 +235,23 @@ impl Tern {
         http_get(self.http, path, Some(TOKEN)).await
     }
 
+    /// A request with the admin token and a JSON body; returns (status, body as JSON, or
+    /// Null when empty).
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+    ) -> (u16, serde_json::Value) {
+        let (st, b) = http_request(self.http, method, path, Some(TOKEN), body).await;
+        let v = if b.trim().is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_str(&b).unwrap_or_else(|e| panic!("{method} {path}: {e}: {b}"))
+        };
+        (st, v)
+    }
+
     /// The account's balance as the admin API reports it.
     pub async fn balance(&self, account: &str) -> String {
         let (st, body) = self.get(&format!("/api/v1/accounts/{account}")).await;
@@ -274,11 +291,33 @@ impl Drop for Tern {
 }
 
 pub async fn http_get(addr: SocketAddr, path: &str, token: Option<&str>) -> (u16, String) {
+    http_request(addr, "GET", path, token, None).await
+}
+
+/// One HTTP/1.1 request (JSON body if any); returns (status, body).
+pub async fn http_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> (u16, String) {
     let mut s = TcpStream::connect(addr).await.expect("connect http");
     let auth = token
         .map(|t| format!("Authorization: Bearer {t}\r\n"))
         .unwrap_or_default();
-    let req = format!("GET {path} HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n");
+    let content = body
+        .map(|b| {
+            format!(
+                "Content-Type: application/json\r\nContent-Length: {}\r\n",
+                b.len()
+            )
+        })
+        .unwrap_or_default();
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: x\r\n{auth}{content}Connection: close\r\n\r\n{}",
+        body.unwrap_or("")
+    );
     s.write_all(req.as_bytes()).await.expect("write http");
     let mut out = String::new();
     s.read_to_string(&mut out).await.expect("read http");

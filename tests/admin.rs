@@ -1,0 +1,465 @@
+//! The operator's admin API over real HTTP against the running switch: auth and errors,
+//! accounts created, changed and deleted live, credit and debit through the ledger, the
+//! route table swapped live, the audit trail, and all of it still there after kill -9.
+
+mod common;
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::{Value, json};
+
+fn seed() -> String {
+    account(
+        "demo",
+        "demopass",
+        "balance = \"100.00\"\nprice = \"0.01\"\ntps = 10000\n",
+    )
+}
+
+/// The balance of `id` as a decimal string.
+async fn balance(t: &Tern, id: &str) -> String {
+    let (st, v) = t.call("GET", &format!("/api/v1/accounts/{id}"), None).await;
+    assert_eq!(st, 200, "{v}");
+    v["balance"].as_str().expect("balance").to_string()
+}
+
+/// Every ledger entry of `id`, following the cursor.
+async fn ledger(t: &Tern, id: &str) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/api/v1/accounts/{id}/ledger?limit=7&cursor={c}"),
+            None => format!("/api/v1/accounts/{id}/ledger?limit=7"),
+        };
+        let (st, v) = t.call("GET", &path, None).await;
+        assert_eq!(st, 200, "{v}");
+        out.extend(v["entries"].as_array().expect("entries").iter().cloned());
+        match v["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => return out,
+        }
+    }
+}
+
+fn micros(s: &str) -> i64 {
+    let neg = s.starts_with('-');
+    let s = s.trim_start_matches('-');
+    let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
+    let frac = format!("{frac:0<6}");
+    let v = whole.parse::<i64>().expect("whole") * 1_000_000 + frac.parse::<i64>().expect("frac");
+    if neg { -v } else { v }
+}
+
+/// The ledger's entries add up to the balance, and each entry's balance is the running sum.
+async fn assert_ledger_exact(t: &Tern, id: &str) -> Vec<Value> {
+    let entries = ledger(t, id).await;
+    let mut sum = 0i64;
+    for e in &entries {
+        sum += micros(e["amount"].as_str().expect("amount"));
+        assert_eq!(
+            sum,
+            micros(e["balance"].as_str().expect("balance")),
+            "running balance at {e}"
+        );
+    }
+    assert_eq!(
+        sum,
+        micros(&balance(t, id).await),
+        "entries sum to the balance"
+    );
+    entries
+}
+
+#[tokio::test]
+async fn every_api_route_wants_the_token_and_errors_have_one_shape() {
+    let sim = Sim::start(&[]).await;
+    let body = format!(
+        "{}{}{}",
+        seed(),
+        carrier("sim", sim.port, ""),
+        route("", &["sim"])
+    );
+    let t = Tern::start(&body).await;
+    for (method, path) in [
+        ("GET", "/api/v1/accounts"),
+        ("POST", "/api/v1/accounts"),
+        ("PUT", "/api/v1/routes"),
+        ("POST", "/api/v1/accounts/demo/credit"),
+        ("GET", "/api/v1/audit"),
+        ("GET", "/api/v1/no-such-thing"),
+    ] {
+        for token in [None, Some("wrong-token")] {
+            let (st, b) = http_request(t.http, method, path, token, Some("{}")).await;
+            assert_eq!(st, 401, "{method} {path} with {token:?}: {b}");
+            let v: Value = serde_json::from_str(&b).expect("json");
+            assert_eq!(v["error"]["code"], "unauthorized", "{b}");
+        }
+    }
+    // health and metrics need no token
+    assert_eq!(http_get(t.http, "/health/live", None).await.0, 200);
+    assert_eq!(http_get(t.http, "/metrics", None).await.0, 200);
+
+    // bad input: 400 naming the field, never a 500
+    let cases = [
+        (
+            r#"{"system_id": "acme", "password": "pw", "tps": "ten"}"#,
+            "tps",
+        ),
+        (
+            r#"{"system_id": "acme", "password": "pw", "colour": 1}"#,
+            "colour",
+        ),
+        (r#"{"system_id": "acme"}"#, "password"),
+        (
+            r#"{"system_id": "acme", "password": "far-too-long"}"#,
+            "password",
+        ),
+        (
+            r#"{"system_id": "acme", "password": "pw", "price": "1,5"}"#,
+            "price",
+        ),
+        (r#"{"system_id": "", "password": "pw"}"#, "system_id"),
+        ("not json", "body"),
+    ];
+    for (body, field) in cases {
+        let (st, v) = t.call("POST", "/api/v1/accounts", Some(body)).await;
+        assert_eq!(st, 400, "{body}: {v}");
+        assert_eq!(v["error"]["code"], "invalid");
+        let m = v["error"]["message"].as_str().expect("message");
+        assert!(m.contains(field), "{body}: the message names {field}: {m}");
+    }
+    let (st, v) = t
+        .call(
+            "POST",
+            "/api/v1/accounts",
+            Some(r#"{"system_id": "demo", "password": "pw"}"#),
+        )
+        .await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (409, Some("conflict")),
+        "{v}"
+    );
+    let (st, v) = t.call("GET", "/api/v1/accounts/nobody", None).await;
+    assert_eq!((st, v["error"]["code"].as_str()), (404, Some("not_found")));
+    let big = format!(
+        r#"{{"system_id": "x", "password": "{}"}}"#,
+        "p".repeat(70_000)
+    );
+    let (st, v) = t.call("POST", "/api/v1/accounts", Some(&big)).await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (413, Some("too_large")),
+        "{v}"
+    );
+    let (st, v) = t
+        .call(
+            "PUT",
+            "/api/v1/accounts/demo",
+            Some(r#"{"balance": "1000000"}"#),
+        )
+        .await;
+    assert_eq!(st, 400, "balances change only through credits: {v}");
+    let (st, v) = t
+        .call(
+            "PUT",
+            "/api/v1/routes",
+            Some(r#"{"routes": [{"prefix": "49", "carriers": ["nope"]}]}"#),
+        )
+        .await;
+    assert_eq!(st, 400, "unknown carrier: {v}");
+    let (st, _) = t
+        .call(
+            "POST",
+            "/api/v1/accounts/demo/credit",
+            Some(r#"{"amount": "0", "reason": "x"}"#),
+        )
+        .await;
+    assert_eq!(st, 400, "a zero credit");
+    assert_eq!(balance(&t, "demo").await, "100.000000", "nothing changed");
+}
+
+#[tokio::test]
+async fn an_account_created_live_binds_sends_and_is_billed_to_the_micro() {
+    let sim = Sim::start(&["--dlr-delay-ms", "0"]).await;
+    let body = format!(
+        "{}{}{}",
+        seed(),
+        carrier("sim", sim.port, ""),
+        route("", &["sim"])
+    );
+    let mut t = Tern::start(&body).await;
+    let (st, v) = t
+        .call(
+            "POST",
+            "/api/v1/accounts",
+            Some(r#"{"system_id": "acme", "password": "acmepw", "tps": 500, "balance": "0.05", "price": "0.02"}"#),
+        )
+        .await;
+    assert_eq!(st, 201, "{v}");
+    assert_eq!(v["balance"], "0.050000");
+    assert!(
+        v.get("password").is_none() && v.get("password_hash").is_none(),
+        "{v}"
+    );
+
+    // binds at once, no restart; two messages fit the balance, the third does not
+    let mut e = bind(t.smpp, "acme", "acmepw", Mode::Trx)
+        .await
+        .expect("a new account binds");
+    let mut ids = HashSet::new();
+    for i in 0..2 {
+        ids.insert(
+            submit(&e.client, sm("ACME", &format!("49170000000{i}"), "x"))
+                .await
+                .expect("accepted"),
+        );
+    }
+    assert_eq!(
+        submit(&e.client, sm("ACME", "491700000009", "x")).await,
+        Err(0x45),
+        "no credit left"
+    );
+    // a top-up takes effect on the next submit
+    let (st, entry) = t
+        .call(
+            "POST",
+            "/api/v1/accounts/acme/credit",
+            Some(r#"{"amount": "1.00", "reason": "top-up, invoice 17"}"#),
+        )
+        .await;
+    assert_eq!(st, 200, "{entry}");
+    assert_eq!(entry["kind"], "credit");
+    assert_eq!(entry["balance"], "1.010000");
+    ids.insert(
+        submit(&e.client, sm("ACME", "491700000003", "x"))
+            .await
+            .expect("accepted after the top-up"),
+    );
+    // a debit larger than the balance is refused, a smaller one taken
+    let (st, v) = t
+        .call(
+            "POST",
+            "/api/v1/accounts/acme/credit",
+            Some(r#"{"amount": "-5.00", "reason": "x"}"#),
+        )
+        .await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (409, Some("insufficient_balance")),
+        "{v}"
+    );
+    let (st, _) = t
+        .call(
+            "POST",
+            "/api/v1/accounts/acme/credit",
+            Some(r#"{"amount": "-0.09", "reason": "chargeback"}"#),
+        )
+        .await;
+    assert_eq!(st, 200);
+    let mut got = HashSet::new();
+    while got.len() < ids.len() {
+        got.insert(e.next_receipt(20).await.tlv_id.expect("id"));
+    }
+    assert_eq!(got, ids);
+
+    assert_eq!(balance(&t, "acme").await, "0.900000"); // 0.05 - 0.04 + 1.00 - 0.02 - 0.09
+    let entries = assert_ledger_exact(&t, "acme").await;
+    let kinds: Vec<&str> = entries
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        kinds,
+        ["opening", "charge", "charge", "credit", "charge", "debit"]
+    );
+    let charged: HashSet<String> = entries
+        .iter()
+        .filter_map(|e| e["message_id"].as_str().map(String::from))
+        .collect();
+    assert_eq!(charged, ids, "each charge names its message");
+    assert!(
+        entries[3]["at"].as_str().is_some_and(|a| a.ends_with('Z')),
+        "RFC 3339"
+    );
+
+    // a password change applies to the next bind; the old password stops working
+    let (st, v) = t
+        .call(
+            "PUT",
+            "/api/v1/accounts/acme",
+            Some(r#"{"password": "newpw", "tps": 50}"#),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["tps"], 50);
+    assert_eq!(
+        bind(t.smpp, "acme", "acmepw", Mode::Tx).await.err(),
+        Some(0x0E)
+    );
+    bind(t.smpp, "acme", "newpw", Mode::Tx)
+        .await
+        .expect("new password");
+
+    // kill -9: the account, its password, its balance and its ledger survive
+    drop(e);
+    t.kill9();
+    t.restart().await;
+    assert_eq!(balance(&t, "acme").await, "0.900000");
+    assert_ledger_exact(&t, "acme").await;
+    bind(t.smpp, "acme", "newpw", Mode::Trx)
+        .await
+        .expect("the account survived the restart");
+}
+
+/// The carrier that took message `id` (waits for it to be submitted).
+async fn carrier_of(t: &Tern, id: String) -> String {
+    let t0 = Instant::now();
+    loop {
+        let (_, v) = t.call("GET", &format!("/api/v1/messages/{id}"), None).await;
+        if let Some(c) = v["carrier"].as_str() {
+            return c.to_string();
+        }
+        assert!(t0.elapsed() < Duration::from_secs(20), "{v}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_route_swap_takes_the_next_message_and_survives_a_restart() {
+    let a = Sim::start(&["--dlr-delay-ms", "0"]).await;
+    let b = Sim::start(&["--dlr-delay-ms", "0"]).await;
+    let body = format!(
+        "{}{}{}{}",
+        seed(),
+        carrier("a", a.port, ""),
+        carrier("b", b.port, ""),
+        route("", &["a"])
+    );
+    let mut t = Tern::start(&body).await;
+    let mut e = bind(t.smpp, "demo", "demopass", Mode::Trx)
+        .await
+        .expect("bind");
+    let first = submit(&e.client, sm("ACME", "491711111111", "x"))
+        .await
+        .expect("accepted");
+    assert_eq!(carrier_of(&t, first).await, "a");
+    let (st, v) = t
+        .call(
+            "PUT",
+            "/api/v1/routes",
+            Some(r#"{"routes": [{"prefix": "4917", "carriers": ["b", "a"]}, {"prefix": "", "carriers": ["a"]}]}"#),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["routes"].as_array().map(Vec::len), Some(2));
+    let second = submit(&e.client, sm("ACME", "491711111112", "x"))
+        .await
+        .expect("accepted");
+    assert_eq!(
+        carrier_of(&t, second).await,
+        "b",
+        "the next message uses the new table"
+    );
+    let other = submit(&e.client, sm("ACME", "441711111112", "x"))
+        .await
+        .expect("accepted");
+    assert_eq!(carrier_of(&t, other).await, "a");
+    for _ in 0..3 {
+        e.next_receipt(20).await;
+    }
+    drop(e);
+
+    t.kill9();
+    t.restart().await;
+    let (_, v) = t.call("GET", "/api/v1/routes", None).await;
+    assert_eq!(
+        v["routes"][0],
+        json!({"prefix": "4917", "carriers": ["b", "a"]}),
+        "{v}"
+    );
+    assert!(
+        t.log().contains("differ from the store"),
+        "the file's routes are not applied over the store's, and the log says so"
+    );
+    let e = bind(t.smpp, "demo", "demopass", Mode::Trx)
+        .await
+        .expect("bind");
+    let third = submit(&e.client, sm("ACME", "491711111113", "x"))
+        .await
+        .expect("accepted");
+    assert_eq!(carrier_of(&t, third).await, "b");
+}
+
+#[tokio::test]
+async fn a_deleted_account_is_unbound_and_its_history_stays_readable_and_audited() {
+    let sim = Sim::start(&["--dlr-delay-ms", "0"]).await;
+    let body = format!(
+        "{}{}{}",
+        seed(),
+        carrier("sim", sim.port, ""),
+        route("", &["sim"])
+    );
+    let t = Tern::start(&body).await;
+    let mut e = bind(t.smpp, "demo", "demopass", Mode::Trx)
+        .await
+        .expect("bind");
+    let id = submit(&e.client, sm("ACME", "491700000001", "x"))
+        .await
+        .expect("accepted");
+    e.next_receipt(20).await;
+
+    let (st, _) = t.call("DELETE", "/api/v1/accounts/demo", None).await;
+    assert_eq!(st, 204);
+    // its bind is closed by tern
+    let t0 = Instant::now();
+    while submit(&e.client, sm("ACME", "491700000002", "x"))
+        .await
+        .is_ok()
+    {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "still bound after delete"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        bind(t.smpp, "demo", "demopass", Mode::Trx).await.err(),
+        Some(0x0E),
+        "a deleted account cannot bind"
+    );
+    assert_eq!(t.call("GET", "/api/v1/accounts/demo", None).await.0, 404);
+    let (st, _) = t
+        .call(
+            "POST",
+            "/api/v1/accounts",
+            Some(r#"{"system_id": "demo", "password": "pw"}"#),
+        )
+        .await;
+    assert_eq!(st, 409, "a deleted account's id is not reused");
+    // its message and its ledger stay readable
+    let (st, v) = t.call("GET", &format!("/api/v1/messages/{id}"), None).await;
+    assert_eq!((st, v["account"].as_str()), (200, Some("demo")));
+    assert_eq!(ledger(&t, "demo").await.len(), 2, "opening and one charge");
+
+    // the audit trail has every change, oldest first, with no secret in it
+    let (st, v) = t.call("GET", "/api/v1/audit", None).await;
+    assert_eq!(st, 200);
+    let entries = v["entries"].as_array().expect("entries");
+    let actions: Vec<&str> = entries
+        .iter()
+        .map(|e| e["action"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(actions, ["config.seed", "account.delete"], "{v}");
+    assert_eq!(entries[1]["target"], "demo");
+    assert_eq!(entries[1]["before"]["system_id"], "demo");
+    assert_eq!(entries[1]["after"], Value::Null);
+    assert_eq!(entries[1]["from"], "127.0.0.1");
+    assert!(
+        !v.to_string().contains("argon2") && !v.to_string().contains("demopass"),
+        "{v}"
+    );
+}
