@@ -23,7 +23,7 @@ use crate::actors::delivery::{Delivery, UnbindAll};
 use crate::actors::dlr_correlator::{CorrelatorShards, DlrCorrelator, FlushStaged};
 use crate::actors::esme_session::{EsmeSession, SessionEnv};
 use crate::actors::ledger::{Ledger, LedgerShards};
-use crate::actors::router::{Outbound, RouteMessage, RouterShard, RouterShards};
+use crate::actors::router::{Outbound, RouteMessage, RouterEnv, RouterShard, RouterShards};
 use crate::actors::store::{STORE_MAILBOX, Store, StoreHandle};
 use crate::config::Config;
 use crate::domain::backlog::{Backlog, Backlogs};
@@ -137,16 +137,20 @@ pub async fn run(cfg: Config) -> Result<(), String> {
     let carriers = Arc::new(carriers);
     let backlogs = Backlogs::new(backlogs);
 
-    let routers = RouterShards::start(&handles, nshards, |_| {
-        let (r, c, s, d, b) = (
-            routes_rx.clone(),
-            carriers.clone(),
-            store.clone(),
-            delivery.clone(),
-            backlogs.clone(),
-        );
-        RouterShard::new(r, c, s, d, b, message_ttl_ms, receipt_ttl_ms)
-    });
+    // routers refund through the ledgers, which route through the routers
+    let ledger_cell = Arc::new(std::sync::OnceLock::new());
+    let router_env = RouterEnv {
+        routes: routes_rx.clone(),
+        carriers: carriers.clone(),
+        store: store.clone(),
+        delivery: delivery.clone(),
+        backlogs: backlogs.clone(),
+        accounts: accounts_rx.clone(),
+        ledgers: ledger_cell.clone(),
+        message_ttl_ms,
+        receipt_ttl_ms,
+    };
+    let routers = RouterShards::start(&handles, nshards, |_| RouterShard::new(router_env.clone()));
 
     let ledgers = LedgerShards::start(&handles, nshards, |_| {
         let (k, s, r, a) = (
@@ -157,6 +161,7 @@ pub async fn run(cfg: Config) -> Result<(), String> {
         );
         Ledger::new(k, s, r, a)
     });
+    let _ = ledger_cell.set(ledgers.clone());
 
     let resumed = resume(&*kv, &routers)?;
     if resumed > 0 {

@@ -463,3 +463,62 @@ async fn a_deleted_account_is_unbound_and_its_history_stays_readable_and_audited
         "{v}"
     );
 }
+
+/// `sm` with the ESME's validity_period.
+fn valid_for(mut s: rusmpp::pdus::SubmitSm, validity: &str) -> rusmpp::pdus::SubmitSm {
+    s.validity_period =
+        rusmpp::types::EmptyOrFullCOctetString::from_vec(format!("{validity}\0").into_bytes())
+            .expect("17 bytes at most");
+    s
+}
+
+#[tokio::test]
+async fn a_message_no_carrier_took_is_refunded_and_rejected_ones_as_the_account_says() {
+    // every submit refused for good (0x0B) by the one carrier; a second route to nowhere
+    let sim = Sim::start(&["--fail-rate", "1.0", "--fail-status", "0x0B"]).await;
+    let body = format!(
+        "{}{}{}{}{}{}{}",
+        account("keep", "keep", "balance = \"1.00\"\nprice = \"0.10\"\n"),
+        account(
+            "back",
+            "back",
+            "balance = \"1.00\"\nprice = \"0.10\"\nrefund_rejected = true\n"
+        ),
+        carrier("rejects", sim.port, ""),
+        carrier("dead", free_port(), ""),
+        route("", &["rejects"]),
+        route("4400", &["dead"]),
+        ""
+    );
+    let t = Tern::start(&body).await;
+    for (acct, refunded) in [("keep", false), ("back", true)] {
+        let mut e = bind(t.smpp, acct, acct, Mode::Trx).await.expect("bind");
+        submit(&e.client, sm("ACME", "491700000001", "x"))
+            .await
+            .expect("accepted");
+        let r = e.next_receipt(20).await;
+        assert_eq!(field(&r.text, "stat"), Some("REJECTD"), "{}", r.text);
+        // valid for 2 s, to a carrier that never comes up: EXPIRED, never sent, refunded
+        submit(
+            &e.client,
+            valid_for(sm("ACME", "440012345678", "x"), "000000000002000R"),
+        )
+        .await
+        .expect("accepted");
+        let r = e.next_receipt(30).await;
+        assert_eq!(field(&r.text, "stat"), Some("EXPIRED"), "{}", r.text);
+        let entries = assert_ledger_exact(&t, acct).await;
+        let kinds: Vec<&str> = entries
+            .iter()
+            .map(|e| e["kind"].as_str().unwrap_or(""))
+            .collect();
+        let expected: &[&str] = if refunded {
+            &["opening", "charge", "refund", "charge", "refund"]
+        } else {
+            &["opening", "charge", "charge", "refund"]
+        };
+        assert_eq!(kinds, expected, "{acct}");
+        let want = if refunded { "1.000000" } else { "0.900000" };
+        assert_eq!(balance(&t, acct).await, want, "{acct}");
+    }
+}

@@ -96,6 +96,11 @@ enum Settles {
         msg: Arc<Outbound>,
         reply: ReplyTo<Accepted>,
     },
+    /// A message ended without a carrier taking it: its final state stored with the
+    /// refund, then answered.
+    Refund {
+        done: oneshot::Sender<Result<(), String>>,
+    },
     /// An operator's credit or debit: answered with its entry.
     Adjust {
         entry: LedgerEntry,
@@ -116,6 +121,23 @@ pub struct Adjust {
     pub reason: String,
     /// The operator's address.
     pub from: String,
+}
+
+/// A message ends without a carrier having taken it: store `writes` (its final state and
+/// receipt) with the charge given back, as one batch; answered once durable.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Refund {
+    /// The account charged.
+    pub account: String,
+    /// The message.
+    pub message_id: String,
+    /// What it was charged.
+    pub amount: Micros,
+    /// Its final state and receipt.
+    pub writes: WriteBatch,
+    /// The answer: `Err` when the batch was not stored (nothing changed).
+    pub done: oneshot::Sender<Result<(), String>>,
 }
 
 /// Why a credit or debit was not made.
@@ -185,7 +207,7 @@ impl Ledger {
         }
         let commit = match self.store.try_commit(batch) {
             Ok(c) => c,
-            Err(e) => return self.refund(charged, e),
+            Err(e) => return self.undo(charged, e),
         };
         ctx.spawn(commit.into_actor(self).map(move |res, act, ctx| match res {
             Ok(()) => {
@@ -208,17 +230,20 @@ impl Ledger {
                         Settles::Adjust { entry, done } => {
                             let _ = done.send(Ok(entry));
                         }
+                        Settles::Refund { done } => {
+                            let _ = done.send(Ok(()));
+                        }
                     });
                 }
             }
-            Err(e) => act.refund(charged, e),
+            Err(e) => act.undo(charged, e),
         }));
     }
 
     /// The batch carrying `charged` was not stored: none of them is acknowledged. Gives
     /// the money back and writes the corrected balances, so the stored balances match the
     /// stored messages again.
-    fn refund(&mut self, charged: Vec<Charged>, e: CommitError) {
+    fn undo(&mut self, charged: Vec<Charged>, e: CommitError) {
         tracing::error!(count = charged.len(), error = %e, "submits not stored; charges refunded");
         let refusal = match e {
             CommitError::Full => Refusal::QueueFull,
@@ -237,6 +262,9 @@ impl Ledger {
                 Settles::Submit { reply, .. } => reply.send(Err(refusal)),
                 Settles::Adjust { done, .. } => {
                     let _ = done.send(Err(AdjustError::Store(e.to_string())));
+                }
+                Settles::Refund { done } => {
+                    let _ = done.send(Err(e.to_string()));
                 }
             }
         }
@@ -478,6 +506,57 @@ impl Handler<Adjust> for Ledger {
                 Err(e) => Err(e),
             }
         })
+    }
+}
+
+impl Handler<Refund> for Ledger {
+    type Result = ();
+
+    fn handle(&mut self, m: Refund, ctx: &mut Context<Self>) {
+        guard(self, ctx, |this, ctx| {
+            let Refund {
+                account,
+                message_id,
+                amount,
+                mut writes,
+                done,
+            } = m;
+            let kv = this.kv.clone();
+            // a deleted account's message still ends; there is no balance to give back to
+            let refunded = match this.book(&account) {
+                Some(book) if amount.0 > 0 => {
+                    let seq = match kv.generate_id() {
+                        Ok(n) => n,
+                        Err(e) => {
+                            let _ = done.send(Err(e.to_string()));
+                            return;
+                        }
+                    };
+                    book.balance = Micros(book.balance.0.saturating_add(amount.0));
+                    let entry = LedgerEntry {
+                        seq,
+                        at_ms: now_ms(),
+                        kind: EntryKind::Refund,
+                        amount,
+                        balance: book.balance,
+                        message_id: Some(message_id),
+                        reason: None,
+                        operator: None,
+                    };
+                    writes.put(keys::ledger_entry(&account, seq), keys::encode(&entry));
+                    amount
+                }
+                _ => Micros(0),
+            };
+            let staged = Charged {
+                account,
+                amount: refunded,
+                what: Settles::Refund { done },
+            };
+            if this.charged.add(writes, Some(staged)) {
+                ctx.notify(CommitCharged);
+            }
+        });
     }
 }
 

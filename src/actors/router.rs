@@ -3,10 +3,12 @@
 //! first carrier of the route, moves on to the next carrier when one is down or answers a
 //! temporary error, retries later when all have failed (`domain/retries.rs`: per
 //! destination, in order, one tick for all), and ends the message (REJECTD on a permanent
-//! error, EXPIRED past its validity or TTL) with a receipt back to the ESME.
+//! error, EXPIRED past its validity or TTL) with a receipt back to the ESME. A message that
+//! ends here never reached a carrier: an EXPIRED one is refunded, a REJECTD one when its
+//! account says so, in the same batch as its final state (through the account's Ledger).
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use actix::prelude::*;
@@ -17,13 +19,16 @@ use crate::domain::backlog::{Backlogs, WaitingRetry};
 use crate::domain::backoff::Backoff;
 use crate::domain::dlr::Stat;
 use crate::domain::message::{MessageMeta, now_ms};
+use crate::domain::money::Micros;
 use crate::domain::retries::Retries;
 use crate::domain::route::{RouteTable, draw_key};
 
 use super::carrier::{Carrier, CarrierSubmit};
 use super::delivery::{Delivery, NewReceipt};
+use super::ledger::{LedgerShards, Refund};
 use super::store::StoreHandle;
 use super::supervise::{Restart, guard};
+use crate::accounts::AccountTable;
 
 /// A stored message on its way to a carrier.
 #[derive(Debug)]
@@ -77,30 +82,62 @@ pub struct RouterShard {
     receipt_ttl_ms: u64,
     /// Carrier backlogs: a waiting message counts against its first carrier's.
     backlogs: Backlogs,
+    /// Accounts (whether REJECTD messages are refunded).
+    accounts: watch::Receiver<Arc<AccountTable>>,
+    /// The ledgers refunds go through (set once they are started: they route through us).
+    ledgers: Arc<OnceLock<LedgerShards>>,
     /// Messages waiting for another pass, by destination.
     retries: Retries<(Arc<Outbound>, Option<WaitingRetry>)>,
+}
+
+/// What every router shard is given.
+#[derive(Clone)]
+pub struct RouterEnv {
+    /// The route table in force.
+    pub routes: watch::Receiver<Arc<RouteTable>>,
+    /// Carriers by id.
+    pub carriers: Arc<HashMap<String, Addr<Carrier>>>,
+    /// The store.
+    pub store: StoreHandle,
+    /// Where final receipts go.
+    pub delivery: Addr<Delivery>,
+    /// Carrier backlogs.
+    pub backlogs: Backlogs,
+    /// Accounts in force.
+    pub accounts: watch::Receiver<Arc<AccountTable>>,
+    /// The ledgers, once started.
+    pub ledgers: Arc<OnceLock<LedgerShards>>,
+    /// Default message TTL.
+    pub message_ttl_ms: u64,
+    /// Receipt TTL.
+    pub receipt_ttl_ms: u64,
 }
 
 /// How often waiting messages are looked at.
 const RETRY_TICK: Duration = Duration::from_millis(100);
 
 impl RouterShard {
-    /// A shard routing over `carriers`.
-    pub fn new(
-        routes: watch::Receiver<Arc<RouteTable>>,
-        carriers: Arc<HashMap<String, Addr<Carrier>>>,
-        store: StoreHandle,
-        delivery: Addr<Delivery>,
-        backlogs: Backlogs,
-        message_ttl_ms: u64,
-        receipt_ttl_ms: u64,
-    ) -> Self {
+    /// A shard routing over `env.carriers`.
+    pub fn new(env: RouterEnv) -> Self {
+        let RouterEnv {
+            routes,
+            carriers,
+            store,
+            delivery,
+            backlogs,
+            accounts,
+            ledgers,
+            message_ttl_ms,
+            receipt_ttl_ms,
+        } = env;
         RouterShard {
             routes,
             carriers,
             store,
             delivery,
             backlogs,
+            accounts,
+            ledgers,
             message_ttl_ms,
             receipt_ttl_ms,
             retries: Retries::default(),
@@ -160,10 +197,44 @@ impl RouterShard {
         }
     }
 
+    /// What ending `meta` as `stat` here gives back: no carrier took it.
+    fn refund_of(&self, meta: &MessageMeta, stat: Stat) -> Micros {
+        let refunded = match stat {
+            Stat::Expired => true,
+            Stat::Rejectd => self
+                .accounts
+                .borrow()
+                .get(&meta.account)
+                .is_some_and(|a| a.refund_rejected),
+            _ => false,
+        };
+        if refunded { meta.charged } else { Micros(0) }
+    }
+
     fn end(&mut self, msg: Arc<Outbound>, stat: Stat, err: &str, ctx: &mut Context<Self>) {
         let (batch, receipt) = super::finalize(&msg.meta, stat, err, now_ms(), self.receipt_ttl_ms);
         let err = err.to_string();
-        let commit = self.store.commit(batch);
+        let refund = self.refund_of(&msg.meta, stat);
+        let commit: std::pin::Pin<Box<dyn Future<Output = Result<(), String>>>> = match self
+            .ledgers
+            .get()
+        {
+            Some(ledgers) if refund.0 > 0 => {
+                let (done, rx) = tokio::sync::oneshot::channel();
+                ledgers.for_key(&msg.meta.account).do_send(Refund {
+                    account: msg.meta.account.clone(),
+                    message_id: msg.meta.id.clone(),
+                    amount: refund,
+                    writes: batch,
+                    done,
+                });
+                Box::pin(async move { rx.await.unwrap_or_else(|_| Err("ledger restarted".into())) })
+            }
+            _ => {
+                let c = self.store.commit(batch);
+                Box::pin(async move { c.await.map_err(|e| e.to_string()) })
+            }
+        };
         ctx.spawn(commit.into_actor(self).map(move |res, act, ctx| match res {
             Ok(()) => {
                 if let Some(r) = receipt {
