@@ -157,7 +157,7 @@ fn default_http_listen() -> String {
     "127.0.0.1:8080".into()
 }
 fn default_token() -> String {
-    "change-me".into()
+    SHIPPED_ADMIN_TOKEN.into()
 }
 
 impl Default for HttpConfig {
@@ -211,6 +211,9 @@ pub struct AccountConfig {
     #[serde(default)]
     pub refund_rejected: bool,
 }
+
+/// The admin token config/tern.toml ships with: accepted on loopback only.
+pub const SHIPPED_ADMIN_TOKEN: &str = "change-me";
 
 /// An account's `tps` when none is given.
 pub const DEFAULT_ACCOUNT_TPS: u32 = 100;
@@ -438,6 +441,21 @@ impl Config {
         if self.http.admin_token.is_empty() {
             p(top, "http.admin_token: must not be empty".into());
         }
+        if self.http.admin_token == SHIPPED_ADMIN_TOKEN
+            && self
+                .http
+                .listen
+                .parse::<SocketAddr>()
+                .is_ok_and(|a| !a.ip().is_loopback())
+        {
+            p(
+                top,
+                format!(
+                    "http.admin_token: the shipped token {SHIPPED_ADMIN_TOKEN:?} is refused while http.listen ({}) is not on loopback; set your own (or TERN_ADMIN_TOKEN)",
+                    self.http.listen
+                ),
+            );
+        }
         if let Some(sim) = &self.simulator
             && sim.listen.parse::<SocketAddr>().is_err()
         {
@@ -590,6 +608,18 @@ carriers = ["sim"]
         assert!(problems[0].message.contains("password"));
         assert_eq!(problems[1].line, 18, "{problems:?}");
         assert!(problems[1].message.contains("nope"));
+    }
+
+    #[test]
+    fn the_shipped_admin_token_is_refused_off_loopback() {
+        assert!(Config::parse(GOOD, "t.toml").is_ok(), "loopback by default");
+        let open = format!("{GOOD}\n[http]\nlisten = \"0.0.0.0:8080\"\n");
+        let Err(ConfigError::Invalid { problems, .. }) = Config::parse(&open, "t.toml") else {
+            panic!("must fail")
+        };
+        assert!(problems[0].message.contains("change-me"), "{problems:?}");
+        let own = format!("{open}admin_token = \"s3cret-token\"\n");
+        assert!(Config::parse(&own, "t.toml").is_ok());
     }
 
     #[test]

@@ -87,6 +87,7 @@ fn main() -> ExitCode {
                 Ok(c) => c,
                 Err(code) => return code,
             };
+            tracing::info!(config = %config.display(), "config loaded");
             let result = actix_rt::System::new().block_on(tern::node::run(cfg));
             match result {
                 Ok(()) => {

@@ -164,12 +164,14 @@ pub async fn run(cfg: Config) -> Result<(), String> {
     let _ = ledger_cell.set(ledgers.clone());
 
     let resumed = resume(&*kv, &routers)?;
-    if resumed > 0 {
-        tracing::info!(
-            count = resumed,
-            "resumed messages accepted before the last stop"
-        );
-    }
+    tracing::info!(
+        data_dir = %cfg.node.data_dir.display(),
+        accounts = accounts_rx.borrow().len(),
+        carriers = cfg.carriers.len(),
+        routes = routes_rx.borrow().routes().len(),
+        resumed,
+        "switch starting"
+    );
 
     // SMPP listener
     let listener = TcpListener::bind(&cfg.smpp.listen)
@@ -210,6 +212,7 @@ pub async fn run(cfg: Config) -> Result<(), String> {
         carriers: carriers.clone(),
         delivery: delivery.clone(),
         registry,
+        store: store.clone(),
     };
     let server = actix_web::HttpServer::new(move || {
         actix_web::App::new()
@@ -224,6 +227,11 @@ pub async fn run(cfg: Config) -> Result<(), String> {
     let http = server.handle();
     actix_rt::spawn(server);
     tracing::info!(listen = %cfg.http.listen, "HTTP listening");
+    if cfg.http.admin_token == crate::config::SHIPPED_ADMIN_TOKEN {
+        tracing::warn!(
+            "the admin API takes the shipped token \"change-me\" (accepted on loopback only): set http.admin_token or TERN_ADMIN_TOKEN"
+        );
+    }
 
     wait_for_signal().await;
     tracing::info!("shutting down: no new binds, unbinding sessions, flushing the store");

@@ -522,3 +522,31 @@ async fn a_message_no_carrier_took_is_refunded_and_rejected_ones_as_the_account_
         assert_eq!(balance(&t, acct).await, want, "{acct}");
     }
 }
+
+#[tokio::test]
+async fn ready_only_once_a_carrier_is_bound_and_the_store_writes() {
+    let port = free_port(); // nothing listens here yet
+    let body = format!(
+        "{}{}{}",
+        seed(),
+        carrier("c1", port, ""),
+        route("", &["c1"])
+    );
+    let t = Tern::start(&body).await;
+    let (st, b) = http_get(t.http, "/health/ready", None).await;
+    assert_eq!(st, 503, "{b}");
+    let v: Value = serde_json::from_str(&b).expect("json");
+    assert_eq!(v["reason"], "no carrier is bound", "{b}");
+    assert_eq!(http_get(t.http, "/health/live", None).await.0, 200);
+
+    let _sim = Sim::start_on(port, &[]).await;
+    let t0 = Instant::now();
+    loop {
+        let (st, b) = http_get(t.http, "/health/ready", None).await;
+        if st == 200 {
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(30), "{st} {b}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -51,6 +51,8 @@ pub struct AppState {
     pub delivery: Addr<Delivery>,
     /// Account and route changes.
     pub registry: Arc<Registry>,
+    /// The store's writer (readiness writes through it).
+    pub store: crate::actors::store::StoreHandle,
 }
 
 /// The one check of the admin token, for every route under `/api/v1`: constant-time, 401

@@ -99,7 +99,13 @@ pub struct Engine {
     layers: RwLock<Layers>,
     /// One checkpoint at a time.
     checkpointing: Mutex<()>,
+    /// When the checkpoint loop last ended a pass well (Unix ms): a loop that stopped or
+    /// keeps failing lets the journal grow until writes are refused.
+    checkpoint_ok_ms: std::sync::atomic::AtomicU64,
 }
+
+/// Checkpoints may fail or lag this long before the store reports itself unhealthy.
+const CHECKPOINT_STALE: Duration = Duration::from_secs(30);
 
 fn poisoned() -> StoreError {
     StoreError("store lock poisoned".into())
@@ -233,6 +239,7 @@ impl Engine {
             journal: Mutex::new(journal),
             layers: RwLock::new(Layers::default()),
             checkpointing: Mutex::new(()),
+            checkpoint_ok_ms: std::sync::atomic::AtomicU64::new(crate::domain::clock::now_ms()),
         });
         let weak = Arc::downgrade(&engine);
         std::thread::Builder::new()
@@ -380,19 +387,43 @@ fn checkpoint_loop(engine: Weak<Engine>) {
         let Some(e) = engine.upgrade() else { return };
         ticks += 1;
         if ticks < CHECKPOINT_EVERY_TICKS && e.active_len() < CHECKPOINT_KEYS {
+            e.checkpoint_ok_ms.store(
+                crate::domain::clock::now_ms(),
+                std::sync::atomic::Ordering::Relaxed,
+            );
             continue;
         }
         ticks = 0;
         let t = std::time::Instant::now();
         match e.checkpoint_holding(true) {
-            Ok(()) => metrics::histogram!("tern_store_checkpoint_seconds")
-                .record(t.elapsed().as_secs_f64()),
+            Ok(()) => {
+                metrics::histogram!("tern_store_checkpoint_seconds")
+                    .record(t.elapsed().as_secs_f64());
+                e.checkpoint_ok_ms.store(
+                    crate::domain::clock::now_ms(),
+                    std::sync::atomic::Ordering::Relaxed,
+                );
+            }
             Err(err) => tracing::error!(error = %err, "store checkpoint failed; will retry"),
         }
     }
 }
 
 impl Kv for Engine {
+    fn health(&self) -> Result<(), String> {
+        let last = self
+            .checkpoint_ok_ms
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let age = crate::domain::clock::now_ms().saturating_sub(last);
+        if age > CHECKPOINT_STALE.as_millis() as u64 {
+            return Err(format!(
+                "store checkpoints stopped: the last good one was {} s ago",
+                age / 1000
+            ));
+        }
+        Ok(())
+    }
+
     fn apply(&self, batch: &mut WriteBatch) -> Result<(), StoreError> {
         let mut journal = self.journal.lock().map_err(|_| poisoned())?;
         let mut layers = self.layers.write().map_err(|_| poisoned())?;

@@ -15,6 +15,7 @@
 //! | `l/<account>/<seq>` | one balance change ([`LedgerEntry`](crate::domain::ledger_entry::LedgerEntry), JSON); `seq` 16 hex digits, in order | Ledger (charges, refunds, credits), Registry (opening) |
 //! | `u/<seq>` | one admin change ([`AuditEntry`](crate::domain::audit::AuditEntry), JSON) | Registry, Ledger |
 //! | `s/seeded` | the config file's entities were written to the store (first start) | Registry |
+//! | `s/ready` | the time of the last readiness probe's write | `/health/ready` |
 //!
 //! Charge and message go in one batch, so after any crash balances and messages agree.
 //!
@@ -54,6 +55,8 @@ pub fn account(system_id: &str) -> Vec<u8> {
 pub const ACCOUNT_PREFIX: &[u8] = b"a/";
 /// The route table.
 pub const ROUTES: &[u8] = b"t/routes";
+/// Written by each readiness probe (`/health/ready`): the store takes writes.
+pub const READY_PROBE: &[u8] = b"s/ready";
 /// Set once the config file has seeded the store.
 pub const SEEDED: &[u8] = b"s/seeded";
 /// One ledger entry of an account; `seq` orders them.

@@ -96,6 +96,10 @@ pub trait Kv: Send + Sync + 'static {
     }
     /// A crash-safe, strictly increasing id.
     fn generate_id(&self) -> Result<u64, StoreError>;
+    /// Whether the store keeps up: `Err` says why not (its background work stopped).
+    fn health(&self) -> Result<(), String> {
+        Ok(())
+    }
     /// Moves everything written so far into the long-term store (shutdown calls this so the
     /// next start has nothing to replay).
     fn checkpoint(&self) -> Result<(), StoreError> {
