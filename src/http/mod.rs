@@ -8,6 +8,7 @@ mod carriers;
 mod error;
 mod health;
 mod messages;
+mod openapi;
 mod page;
 mod routes;
 mod sessions;
@@ -94,32 +95,36 @@ async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
     Err(ApiError::not_found("endpoint"))
 }
 
-/// Every admin API route: method, path (as actix writes it) and what it does. The route
-/// registration below and the OpenAPI document are both made from this list.
-pub const API: &[(&str, &str, &str)] = &[
-    ("get", "/accounts", "list accounts"),
-    ("post", "/accounts", "create an account"),
-    ("get", "/accounts/{id}", "one account with its balance"),
-    ("put", "/accounts/{id}", "change an account"),
-    ("delete", "/accounts/{id}", "delete an account"),
-    (
-        "post",
-        "/accounts/{id}/credit",
-        "credit (or, negative, debit) an account",
-    ),
-    (
-        "get",
-        "/accounts/{id}/ledger",
-        "an account's ledger entries",
-    ),
-    ("get", "/routes", "the route table"),
-    ("put", "/routes", "replace the route table"),
-    ("get", "/carriers", "carriers and their live state"),
-    ("get", "/carriers/{id}", "one carrier's live state"),
-    ("get", "/messages/{id}", "one message with its history"),
-    ("get", "/sessions", "live ESME binds"),
-    ("get", "/audit", "the audit trail"),
-];
+/// Declares the admin API once: the routes registered under `/api/v1` and the list the
+/// OpenAPI document is made from come from the same lines, so they cannot drift apart.
+macro_rules! admin_api {
+    ($( $method:ident $path:literal => $handler:path, $summary:literal; )*) => {
+        /// Every admin API route: method, path under `/api/v1`, what it does.
+        pub const API: &[(&str, &str, &str)] = &[ $( (stringify!($method), $path, $summary), )* ];
+
+        fn admin_routes() -> actix_web::Scope {
+            web::scope("/api/v1") $( .route($path, web::$method().to($handler)) )*
+        }
+    };
+}
+
+admin_api! {
+    get "/accounts" => accounts::list, "list accounts with their balances";
+    post "/accounts" => accounts::create, "create an account (its opening balance is a ledger entry)";
+    get "/accounts/{id}" => accounts::get, "one account with its balance";
+    put "/accounts/{id}" => accounts::update, "change an account's fields (not its balance)";
+    delete "/accounts/{id}" => accounts::delete, "delete an account: its binds are unbound, its history kept";
+    post "/accounts/{id}/credit" => accounts::credit, "credit an account, or debit it with a negative amount";
+    get "/accounts/{id}/ledger" => accounts::ledger, "an account's ledger entries, oldest first";
+    get "/routes" => routes::get, "the route table";
+    put "/routes" => routes::replace, "replace the route table (validated, swapped at once)";
+    get "/carriers" => carriers::list, "carriers and their live state";
+    get "/carriers/{id}" => carriers::get, "one carrier's live state";
+    get "/messages/{id}" => messages::get, "one message with its state history";
+    get "/sessions" => sessions::list, "live ESME binds";
+    get "/audit" => audit::list, "the audit trail of admin changes, oldest first";
+    get "/openapi.json" => openapi::document, "this API as an OpenAPI 3 document";
+}
 
 /// Registers every route on an actix-web `App`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -127,22 +132,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/health/ready", web::get().to(health::ready))
         .route("/metrics", web::get().to(health::metrics))
         .service(
-            web::scope("/api/v1")
+            admin_routes()
                 .wrap(from_fn(bearer))
-                .route("/accounts", web::get().to(accounts::list))
-                .route("/accounts", web::post().to(accounts::create))
-                .route("/accounts/{id}", web::get().to(accounts::get))
-                .route("/accounts/{id}", web::put().to(accounts::update))
-                .route("/accounts/{id}", web::delete().to(accounts::delete))
-                .route("/accounts/{id}/credit", web::post().to(accounts::credit))
-                .route("/accounts/{id}/ledger", web::get().to(accounts::ledger))
-                .route("/routes", web::get().to(routes::get))
-                .route("/routes", web::put().to(routes::replace))
-                .route("/carriers", web::get().to(carriers::list))
-                .route("/carriers/{id}", web::get().to(carriers::get))
-                .route("/messages/{id}", web::get().to(messages::get))
-                .route("/sessions", web::get().to(sessions::list))
-                .route("/audit", web::get().to(audit::list))
                 .default_service(web::to(not_found)),
         )
         .default_service(web::to(not_found));
