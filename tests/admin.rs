@@ -585,6 +585,7 @@ async fn the_openapi_document_lists_every_route_and_every_listed_route_answers()
         ("PUT", "/api/v1/routes"),
         ("GET", "/api/v1/carriers"),
         ("GET", "/api/v1/carriers/{id}"),
+        ("GET", "/api/v1/messages"),
         ("GET", "/api/v1/messages/{id}"),
         ("GET", "/api/v1/sessions"),
         ("GET", "/api/v1/audit"),
@@ -603,6 +604,96 @@ async fn the_openapi_document_lists_every_route_and_every_listed_route_answers()
         assert!(
             !(st == 404 && v["error"]["message"] == "no such endpoint"),
             "{m} {path}: {st} {v}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn messages_list_by_account_state_and_time_a_page_at_a_time() {
+    let sim = Sim::start(&["--dlr-delay-ms", "0"]).await;
+    let body = format!(
+        "{}{}{}{}",
+        seed(),
+        account("other", "otherpw", "balance = \"10\"\nprice = \"0.01\"\n"),
+        carrier("sim", sim.port, ""),
+        route("", &["sim"])
+    );
+    let t = Tern::start(&body).await;
+    let mut ids: Vec<String> = Vec::new();
+    {
+        let mut e = bind(t.smpp, "demo", "demopass", Mode::Trx)
+            .await
+            .expect("bind");
+        for i in 0..5 {
+            ids.push(
+                submit(&e.client, sm("ACME", &format!("4917000000{i}"), "x"))
+                    .await
+                    .expect("accepted"),
+            );
+        }
+        for _ in 0..5 {
+            e.next_receipt(20).await;
+        }
+        let o = bind(t.smpp, "other", "otherpw", Mode::Tx)
+            .await
+            .expect("bind");
+        submit(&o.client, sm("ACME", "4917999", "x"))
+            .await
+            .expect("accepted");
+    }
+    // demo's messages, two per page, in order, none of other's
+    let mut got = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let path = format!("/api/v1/messages?account=demo&limit=2{cursor}");
+        let (st, v) = t.call("GET", &path, None).await;
+        assert_eq!(st, 200, "{v}");
+        for m in v["messages"].as_array().expect("messages") {
+            assert_eq!(m["account"], "demo");
+            got.push(m["id"].as_str().expect("id").to_string());
+        }
+        match v["next_cursor"].as_str() {
+            Some(c) => cursor = format!("&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(got, ids);
+    let (_, v) = t
+        .call("GET", "/api/v1/messages?account=demo&state=delivrd", None)
+        .await;
+    assert_eq!(v["messages"].as_array().map(Vec::len), Some(5), "{v}");
+    let (_, v) = t
+        .call("GET", "/api/v1/messages?account=demo&state=EXPIRED", None)
+        .await;
+    assert_eq!(v["messages"].as_array().map(Vec::len), Some(0), "{v}");
+    let (_, v) = t
+        .call("GET", "/api/v1/messages?since=2999-01-01T00:00:00Z", None)
+        .await;
+    assert_eq!(v["messages"].as_array().map(Vec::len), Some(0), "{v}");
+    let (_, v) = t.call("GET", "/api/v1/messages", None).await;
+    assert_eq!(
+        v["messages"].as_array().map(Vec::len),
+        Some(6),
+        "every account's"
+    );
+    let (st, v) = t
+        .call("GET", "/api/v1/messages?since=yesterday", None)
+        .await;
+    assert_eq!(st, 400, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("since")
+    );
+    for bad in ["limit=0", "limit=lots", "colour=red", "cursor=zz"] {
+        let (st, v) = t
+            .call("GET", &format!("/api/v1/messages?{bad}"), None)
+            .await;
+        assert_eq!(
+            (st, v["error"]["code"].as_str()),
+            (400, Some("invalid")),
+            "{bad}: {v}"
         );
     }
 }

@@ -62,7 +62,15 @@ async fn submit_then_receipt_carries_the_submit_id() {
     assert_eq!(st, 200, "{body}");
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["carrier"], "c1");
-    assert_eq!(v["state"]["Final"]["stat"], "Delivrd", "{body}");
+    assert_eq!(v["state"], "DELIVRD", "{body}");
+    assert_eq!(v["error"], "000", "{body}");
+    let states: Vec<&str> = v["history"]
+        .as_array()
+        .expect("history")
+        .iter()
+        .map(|e| e["state"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(states, ["ACCEPTD", "ENROUTE", "DELIVRD"], "{body}");
 }
 
 #[tokio::test]
@@ -105,7 +113,7 @@ async fn receipts_wait_until_a_receiver_binds() {
     let t0 = std::time::Instant::now();
     loop {
         let (_, body) = t.get(&format!("/api/v1/messages/{id}")).await;
-        if body.contains("Final") {
+        if body.contains("\"final\":true") {
             break;
         }
         assert!(

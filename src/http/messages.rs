@@ -1,26 +1,50 @@
-//! `GET /messages/{id}`: one message, its state and its history.
+//! `GET /messages/{id}` (one message with its history) and `GET /messages` (a listing by
+//! account, state and time, oldest first, a page at a time). States by their SMPP receipt
+//! names: `ACCEPTD` (stored, no carrier has it yet), `ENROUTE` (a carrier has it), then
+//! the final stat (`DELIVRD`, `UNDELIV`, `EXPIRED`, `REJECTD`...).
 
 use actix_web::{HttpResponse, web};
-use serde_json::json;
+use serde::Deserialize;
+use serde_json::{Value, json};
 
+use super::page::{PageQuery, page};
 use super::{ApiError, AppState};
-use crate::domain::message::MessageState;
-use crate::store::{keys, messages};
+use crate::domain::clock::{parse_rfc3339, rfc3339};
+use crate::domain::ledger_entry::{EntryKind, LedgerEntry};
+use crate::domain::message::{Event, MessageState};
+use crate::store::messages::{self, MessageRecord};
+use crate::store::{keys, kv::Kv};
 
-pub(super) async fn get(
-    st: web::Data<AppState>,
-    id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let v = st
-        .kv
-        .get(&keys::message(&id))
-        .map_err(|e| ApiError::unavailable(e.to_string()))?
-        .ok_or_else(|| ApiError::not_found("message"))?;
-    let rec = messages::decode_record(&v)
-        .map_err(|e| ApiError::unavailable(format!("message record unreadable: {e}")))?;
+/// A state's SMPP receipt name.
+fn state_name(s: &MessageState) -> &'static str {
+    match s {
+        MessageState::Accepted => "ACCEPTD",
+        MessageState::Submitted { .. } => "ENROUTE",
+        MessageState::Final { stat, .. } => stat.as_str(),
+    }
+}
+
+fn event_json(e: &Event) -> Value {
+    let mut v = json!({"at": rfc3339(e.at_ms), "state": state_name(&e.state)});
+    match &e.state {
+        MessageState::Submitted {
+            carrier,
+            carrier_id,
+        } => {
+            v["carrier"] = json!(carrier);
+            v["carrier_id"] = json!(carrier_id);
+        }
+        MessageState::Final { err, .. } => v["error"] = json!(err),
+        MessageState::Accepted => {}
+    }
+    v
+}
+
+/// A message as the admin API shows it.
+fn message_json(rec: &MessageRecord) -> Value {
     let history = rec.history();
-    let meta = rec.meta;
-    let state = history.last().map(|e| e.state.clone());
+    let meta = &rec.meta;
+    let last = history.last().map(|e| &e.state);
     let (carrier, carrier_id) = history
         .iter()
         .rev()
@@ -32,15 +56,109 @@ pub(super) async fn get(
             _ => None,
         })
         .unwrap_or((None, None));
-    Ok(HttpResponse::Ok().json(json!({
+    json!({
         "id": meta.id,
         "account": meta.account,
+        "source": meta.source,
         "destination": meta.dest,
         "parts": meta.parts,
         "price": meta.charged.to_string(),
+        "accepted": rfc3339(meta.accepted_ms),
+        "validity": meta.expires_ms.map(rfc3339),
         "carrier": carrier,
         "carrier_id": carrier_id,
-        "state": state,
-        "history": history,
-    })))
+        "state": last.map(state_name),
+        "final": last.is_some_and(MessageState::is_final),
+        "error": match last { Some(MessageState::Final { err, .. }) => Some(err.clone()), _ => None },
+        "history": history.iter().map(event_json).collect::<Vec<_>>(),
+    })
+}
+
+fn load(kv: &dyn Kv, id: &str) -> Result<Option<MessageRecord>, ApiError> {
+    match kv
+        .get(&keys::message(id))
+        .map_err(|e| ApiError::unavailable(e.to_string()))?
+    {
+        Some(v) => messages::decode_record(&v)
+            .map(Some)
+            .map_err(|e| ApiError::unavailable(format!("message record unreadable: {e}"))),
+        None => Ok(None),
+    }
+}
+
+pub(super) async fn get(
+    st: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let rec = load(&*st.kv, &id)?.ok_or_else(|| ApiError::not_found("message"))?;
+    Ok(HttpResponse::Ok().json(message_json(&rec)))
+}
+
+/// `GET /messages` filters.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ListQuery {
+    account: Option<String>,
+    state: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+/// Rows looked at for one page at most, so a rare filter cannot make one request scan the
+/// whole store: the page comes back short, with a cursor to go on from.
+const SCAN_BUDGET: usize = 10_000;
+
+pub(super) async fn list(
+    st: web::Data<AppState>,
+    q: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let q = q.into_inner();
+    let since = time_param("since", q.since.as_deref())?;
+    let until = time_param("until", q.until.as_deref())?;
+    let state = q.state.as_deref().map(str::to_ascii_uppercase);
+    let mut pq = PageQuery {
+        limit: q.limit,
+        cursor: q.cursor,
+    };
+    let want = pq.limit()?;
+    let keep = |rec: &MessageRecord| {
+        let at = rec.meta.accepted_ms;
+        since.is_none_or(|s| at >= s)
+            && until.is_none_or(|u| at < u)
+            && state.as_deref().is_none_or(|s| {
+                rec.history()
+                    .last()
+                    .is_some_and(|e| state_name(&e.state) == s)
+            })
+    };
+    let mut out = Vec::new();
+    let mut scanned = 0;
+    let next = loop {
+        pq.limit = Some((want - out.len()).max(1));
+        // by account: its charges are its messages, in order; else every message
+        let (recs, next) = match &q.account {
+            Some(a) => page(&*st.kv, &keys::ledger_prefix(a), &pq, |v| {
+                let e: LedgerEntry = keys::decode(v).ok()?;
+                (e.kind == EntryKind::Charge)
+                    .then_some(e.message_id)
+                    .flatten()
+                    .and_then(|id| load(&*st.kv, &id).ok().flatten())
+            })?,
+            None => page(&*st.kv, b"m/", &pq, |v| messages::decode_record(v).ok())?,
+        };
+        scanned += pq.limit.unwrap_or(1);
+        out.extend(recs.iter().filter(|r| keep(r)).map(message_json));
+        match next {
+            Some(c) if out.len() < want && scanned < SCAN_BUDGET => pq.cursor = Some(c),
+            other => break other,
+        }
+    };
+    Ok(HttpResponse::Ok().json(json!({"messages": out, "next_cursor": next})))
+}
+
+fn time_param(name: &str, v: Option<&str>) -> Result<Option<u64>, ApiError> {
+    v.map(|s| parse_rfc3339(s).ok_or_else(|| ApiError::invalid(name, "not an RFC 3339 time")))
+        .transpose()
 }

@@ -120,6 +120,7 @@ admin_api! {
     put "/routes" => routes::replace, "replace the route table (validated, swapped at once)";
     get "/carriers" => carriers::list, "carriers and their live state";
     get "/carriers/{id}" => carriers::get, "one carrier's live state";
+    get "/messages" => messages::list, "messages by account, state (SMPP name) and time, oldest first";
     get "/messages/{id}" => messages::get, "one message with its state history";
     get "/sessions" => sessions::list, "live ESME binds";
     get "/audit" => audit::list, "the audit trail of admin changes, oldest first";
@@ -128,7 +129,11 @@ admin_api! {
 
 /// Registers every route on an actix-web `App`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/health/live", web::get().to(health::live))
+    // a query string that does not parse is a 400 in the API's own shape
+    let query =
+        web::QueryConfig::default().error_handler(|e, _| ApiError::invalid("query", e).into());
+    cfg.app_data(query)
+        .route("/health/live", web::get().to(health::live))
         .route("/health/ready", web::get().to(health::ready))
         .route("/metrics", web::get().to(health::metrics))
         .service(
