@@ -134,6 +134,13 @@ pub async fn run(cfg: Config) -> Result<(), String> {
             }),
         );
     }
+    // what operators stopped stays stopped
+    for (id, c) in &carriers {
+        if registry.carrier_stopped(id).map_err(|e| e.to_string())? {
+            c.do_send(crate::actors::carrier::SetStopped(true));
+            tracing::info!(carrier = %id, "carrier stays stopped (an operator stopped it)");
+        }
+    }
     let carriers = Arc::new(carriers);
     let backlogs = Backlogs::new(backlogs);
 

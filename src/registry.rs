@@ -641,6 +641,46 @@ impl Registry {
         Ok(())
     }
 
+    /// Whether an operator has carrier `id` stopped.
+    pub fn carrier_stopped(&self, id: &str) -> Result<bool, Refused> {
+        self.kv
+            .get(&keys::carrier_stopped(id))
+            .map(|v| v.is_some())
+            .map_err(|e| Refused::Store(e.to_string()))
+    }
+
+    /// Records that an operator stopped (or started) carrier `id`, durably and audited;
+    /// the caller then tells the carrier.
+    pub async fn stop_carrier(&self, id: &str, stopped: bool, from: &str) -> Result<(), Refused> {
+        if !self.carriers.contains(id) {
+            return Err(Refused::NotFound("carrier"));
+        }
+        let _one = self.lock.lock().await;
+        let was = self.carrier_stopped(id)?;
+        let mut batch = WriteBatch::default();
+        if stopped {
+            batch.put(keys::carrier_stopped(id), b"1".to_vec());
+        } else {
+            batch.del(keys::carrier_stopped(id));
+        }
+        let action = if stopped {
+            "carrier.stop"
+        } else {
+            "carrier.start"
+        };
+        audit(
+            &self.kv,
+            &mut batch,
+            from,
+            action,
+            id,
+            json!({ "stopped": was }),
+            json!({ "stopped": stopped }),
+        )
+        .map_err(Refused::Store)?;
+        self.commit(batch).await
+    }
+
     async fn commit(&self, batch: WriteBatch) -> Result<(), Refused> {
         self.store
             .commit(batch)

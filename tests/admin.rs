@@ -585,6 +585,8 @@ async fn the_openapi_document_lists_every_route_and_every_listed_route_answers()
         ("PUT", "/api/v1/routes"),
         ("GET", "/api/v1/carriers"),
         ("GET", "/api/v1/carriers/{id}"),
+        ("POST", "/api/v1/carriers/{id}/stop"),
+        ("POST", "/api/v1/carriers/{id}/start"),
         ("GET", "/api/v1/messages"),
         ("GET", "/api/v1/messages/{id}"),
         ("GET", "/api/v1/sessions"),
@@ -696,4 +698,89 @@ async fn messages_list_by_account_state_and_time_a_page_at_a_time() {
             "{bad}: {v}"
         );
     }
+}
+
+/// Sends one message on `e` and waits for its receipt; returns its id.
+async fn send(e: &mut Esme) -> String {
+    let id = submit(&e.client, sm("ACME", "491700000001", "x"))
+        .await
+        .expect("accepted");
+    let r = e.next_receipt(20).await;
+    assert_eq!(r.tlv_id.as_deref(), Some(id.as_str()));
+    id
+}
+
+/// Waits until carrier `id`'s status satisfies `check`; returns it.
+async fn carrier_until(t: &Tern, id: &str, check: impl Fn(&Value) -> bool) -> Value {
+    let t0 = Instant::now();
+    loop {
+        let (_, v) = t.call("GET", &format!("/api/v1/carriers/{id}"), None).await;
+        if check(&v) {
+            return v;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(20), "carrier {id}: {v}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_stopped_carrier_hands_its_traffic_over_stays_stopped_across_a_restart_and_starts_again()
+{
+    let a = Sim::start(&["--dlr-delay-ms", "0"]).await;
+    let b = Sim::start(&["--dlr-delay-ms", "0"]).await;
+    let body = format!(
+        "{}{}{}{}",
+        seed(),
+        carrier("a", a.port, ""),
+        carrier("b", b.port, ""),
+        route("", &["a", "b"])
+    );
+    let mut t = Tern::start(&body).await;
+    carrier_until(&t, "a", |v| v["binds_up"] == 1).await;
+    let mut e = bind(t.smpp, "demo", "demopass", Mode::Trx)
+        .await
+        .expect("bind");
+    assert_eq!(carrier_of(&t, send(&mut e).await).await, "a");
+
+    let (st, v) = t.call("POST", "/api/v1/carriers/a/stop", None).await;
+    assert_eq!((st, v["stopped"].as_bool()), (200, Some(true)), "{v}");
+    carrier_until(&t, "a", |v| v["binds_up"] == 0).await;
+    assert_eq!(
+        carrier_of(&t, send(&mut e).await).await,
+        "b",
+        "its traffic fails over"
+    );
+
+    drop(e);
+    t.kill9();
+    t.restart().await;
+    let mut e = bind(t.smpp, "demo", "demopass", Mode::Trx)
+        .await
+        .expect("bind");
+    let v = carrier_until(&t, "b", |v| v["binds_up"] == 1).await;
+    assert_eq!(v["stopped"], false);
+    let v = carrier_until(&t, "a", |v| v["stopped"] == true).await;
+    assert_eq!(
+        v["binds_up"], 0,
+        "a stopped carrier does not bind after a restart"
+    );
+    assert_eq!(carrier_of(&t, send(&mut e).await).await, "b");
+
+    let (st, _) = t.call("POST", "/api/v1/carriers/a/start", None).await;
+    assert_eq!(st, 200);
+    carrier_until(&t, "a", |v| v["binds_up"] == 1 && v["stopped"] == false).await;
+    assert_eq!(carrier_of(&t, send(&mut e).await).await, "a");
+    assert_eq!(
+        t.call("POST", "/api/v1/carriers/nope/stop", None).await.0,
+        404
+    );
+
+    let (_, v) = t.call("GET", "/api/v1/audit", None).await;
+    let actions: Vec<&str> = v["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| e["action"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(actions, ["config.seed", "carrier.stop", "carrier.start"]);
 }

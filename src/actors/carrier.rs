@@ -21,7 +21,7 @@ use crate::domain::breaker::{Breaker, BreakerState, Transition};
 use crate::domain::throttle::TokenBucket;
 use crate::protocol::status;
 
-use super::carrier_session::{CarrierSession, CloseBind, SessionSubmit};
+use super::carrier_session::{CarrierSession, CloseBind, OpenBind, SessionSubmit};
 use super::dlr_correlator::CorrelatorShards;
 use super::router::{Failure, Outbound, SubmitFailed};
 use super::supervise::{Restart, guard};
@@ -138,6 +138,8 @@ pub struct Quiesce;
 pub struct CarrierStatus {
     /// Carrier id.
     pub id: String,
+    /// Stopped by an operator (`POST /carriers/{id}/stop`).
+    pub stopped: bool,
     /// Binds up.
     pub binds_up: usize,
     /// "closed", "half-open" or "open".
@@ -197,6 +199,8 @@ pub struct Carrier {
     quiescing: bool,
     /// The node is stopping and its binds close: their ends are no failures.
     closing: bool,
+    /// An operator stopped it: unbound, its messages go to the next carrier of their route.
+    stopped: bool,
 }
 
 /// How often the hot path refreshes the carrier's gauges (the 1 s tick always does).
@@ -225,6 +229,7 @@ impl Carrier {
             submit_ok,
             quiescing: false,
             closing: false,
+            stopped: false,
         }
     }
 
@@ -233,7 +238,7 @@ impl Carrier {
     }
 
     fn accepting(&self, now: Instant) -> bool {
-        if self.breaker.state(now) == BreakerState::Open {
+        if self.stopped || self.breaker.state(now) == BreakerState::Open {
             return false;
         }
         self.binds_up() > 0 || now.duration_since(self.started) < STARTUP_GRACE
@@ -445,7 +450,9 @@ impl Handler<SessionDown> for Carrier {
                 tracing::warn!(carrier = %this.cfg.id, bind = m.idx, in_flight = m.returned.len(), "carrier bind down");
             }
             let now = Instant::now();
-            if !m.returned.is_empty() {
+            if this.closing {
+                // closed on purpose: says nothing about the carrier
+            } else if !m.returned.is_empty() {
                 // a lost bind is a failure; this also frees a half-open probe that was on it
                 this.failed(now);
             } else if !m.was_bound && this.breaker.state(now) == BreakerState::Closed {
@@ -559,6 +566,45 @@ impl Handler<CloseBinds> for Carrier {
     }
 }
 
+/// An operator stops (`true`) or starts (`false`) the carrier. Stopped, it unbinds, hands
+/// what it holds back to the router and takes nothing until started again.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SetStopped(pub bool);
+
+impl Handler<SetStopped> for Carrier {
+    type Result = ();
+    fn handle(&mut self, m: SetStopped, ctx: &mut Context<Self>) {
+        guard(self, ctx, |this, ctx| {
+            if this.stopped == m.0 {
+                return;
+            }
+            this.stopped = m.0;
+            // a bind closed on purpose is no failure
+            this.closing = m.0;
+            for b in &this.binds {
+                if let Some(a) = &b.addr {
+                    if m.0 {
+                        a.do_send(CloseBind);
+                    } else {
+                        a.do_send(OpenBind);
+                    }
+                }
+            }
+            if m.0 {
+                this.drain_to_router();
+                tracing::info!(carrier = %this.cfg.id, "carrier stopped by an operator");
+            } else {
+                // as at start: it takes messages while its binds come up
+                this.started = Instant::now();
+                tracing::info!(carrier = %this.cfg.id, "carrier started by an operator");
+            }
+            this.pump(ctx);
+            this.publish();
+        });
+    }
+}
+
 impl Handler<Quiesce> for Carrier {
     type Result = ();
     fn handle(&mut self, _: Quiesce, ctx: &mut Context<Self>) {
@@ -571,6 +617,7 @@ impl Handler<GetStatus> for Carrier {
     fn handle(&mut self, _: GetStatus, ctx: &mut Context<Self>) -> Self::Result {
         guard(self, ctx, |this, _| CarrierStatus {
             id: this.cfg.id.clone(),
+            stopped: this.stopped,
             binds_up: this.binds_up(),
             breaker: this.breaker.state(Instant::now()).name(),
             breaker_cooldown_s: this.breaker.cool_down().as_secs(),

@@ -35,10 +35,16 @@ use super::dlr_correlator::{CarrierReceipt, CorrelatorShards, ReceiptStored, Reg
 use super::supervise::{Restart, guard};
 use super::{Answer, FastMap, ReplyTo};
 
-/// The node is stopping: unbind from the carrier and do not bind again.
+/// Unbind from the carrier and do not bind again (the node is stopping, or an operator
+/// stopped the carrier) until [`OpenBind`].
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct CloseBind;
+
+/// Bind again after a [`CloseBind`] (an operator started the carrier).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct OpenBind;
 
 /// Send one message on this bind (from the `Carrier`).
 #[derive(Message)]
@@ -471,13 +477,13 @@ impl Actor for CarrierSession {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.set_mailbox_capacity(65_536);
+        ctx.run_interval(Duration::from_secs(1), |act, ctx| {
+            guard(act, ctx, |act, ctx| act.tick(ctx));
+        });
         if self.closing {
             return;
         }
         ctx.run_later(self.delay, |act, ctx| act.connect(ctx));
-        ctx.run_interval(Duration::from_secs(1), |act, ctx| {
-            guard(act, ctx, |act, ctx| act.tick(ctx));
-        });
     }
 }
 
@@ -560,6 +566,18 @@ impl Handler<CloseBind> for CarrierSession {
                 this.send(Command::new(CommandStatus::EsmeRok, seq, Pdu::Unbind), ctx);
             } else {
                 ctx.stop();
+            }
+        });
+    }
+}
+
+impl Handler<OpenBind> for CarrierSession {
+    type Result = ();
+    fn handle(&mut self, _: OpenBind, ctx: &mut Context<Self>) {
+        guard(self, ctx, |this, ctx| {
+            if std::mem::replace(&mut this.closing, false) && this.tx.is_none() {
+                this.failed = false;
+                this.connect(ctx);
             }
         });
     }

@@ -1,10 +1,10 @@
 //! `GET /carriers[/{id}]`: carriers and their live state (binds up, breaker, queue, rate).
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
-use super::{ApiError, AppState};
-use crate::actors::carrier::GetStatus;
+use super::{ApiError, AppState, operator};
+use crate::actors::carrier::{GetStatus, SetStopped};
 
 pub(super) async fn list(st: web::Data<AppState>) -> HttpResponse {
     let mut out = Vec::new();
@@ -29,4 +29,41 @@ pub(super) async fn get(
         Ok(Some(s)) => Ok(HttpResponse::Ok().json(s)),
         Ok(None) | Err(_) => Err(ApiError::unavailable("carrier not running")),
     }
+}
+
+/// Stops or starts a carrier: recorded (it stays so across restarts), then in force.
+async fn set_stopped(
+    req: HttpRequest,
+    st: web::Data<AppState>,
+    id: web::Path<String>,
+    stopped: bool,
+) -> Result<HttpResponse, ApiError> {
+    let c = st
+        .carriers
+        .get(id.as_str())
+        .ok_or_else(|| ApiError::not_found("carrier"))?
+        .clone();
+    st.registry
+        .stop_carrier(&id, stopped, &operator(&req))
+        .await?;
+    c.send(SetStopped(stopped))
+        .await
+        .map_err(|_| ApiError::unavailable("carrier not running"))?;
+    get(st, id).await
+}
+
+pub(super) async fn stop(
+    req: HttpRequest,
+    st: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    set_stopped(req, st, id, true).await
+}
+
+pub(super) async fn start(
+    req: HttpRequest,
+    st: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    set_stopped(req, st, id, false).await
 }

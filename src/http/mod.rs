@@ -120,6 +120,8 @@ admin_api! {
     put "/routes" => routes::replace, "replace the route table (validated, swapped at once)";
     get "/carriers" => carriers::list, "carriers and their live state";
     get "/carriers/{id}" => carriers::get, "one carrier's live state";
+    post "/carriers/{id}/stop" => carriers::stop, "stop a carrier: unbind, its traffic fails over (kept across restarts)";
+    post "/carriers/{id}/start" => carriers::start, "start a stopped carrier";
     get "/messages" => messages::list, "messages by account, state (SMPP name) and time, oldest first";
     get "/messages/{id}" => messages::get, "one message with its state history";
     get "/sessions" => sessions::list, "live ESME binds";

@@ -12,6 +12,7 @@
 //! | `o/<account>/<id>` | a receipt waiting for the ESME ([`OutboxReceipt`], binary: [`super::record`]) | DlrCorrelator / Router |
 //! | `a/<account>` | the account's settings ([`StoredAccount`](crate::registry::StoredAccount), JSON; kept with `deleted_ms` once deleted) | Registry |
 //! | `t/routes` | the route table (JSON list of routes) | Registry |
+//! | `k/<carrier>/stopped` | an operator stopped the carrier (it stays stopped across restarts) | Registry |
 //! | `l/<account>/<seq>` | one balance change ([`LedgerEntry`](crate::domain::ledger_entry::LedgerEntry), JSON); `seq` 16 hex digits, in order | Ledger (charges, refunds, credits), Registry (opening) |
 //! | `u/<seq>` | one admin change ([`AuditEntry`](crate::domain::audit::AuditEntry), JSON) | Registry, Ledger |
 //! | `s/seeded` | the config file's entities were written to the store (first start) | Registry |
@@ -55,6 +56,10 @@ pub fn account(system_id: &str) -> Vec<u8> {
 pub const ACCOUNT_PREFIX: &[u8] = b"a/";
 /// The route table.
 pub const ROUTES: &[u8] = b"t/routes";
+/// Present while an operator has the carrier stopped.
+pub fn carrier_stopped(id: &str) -> Vec<u8> {
+    format!("k/{id}/stopped").into_bytes()
+}
 /// Written by each readiness probe (`/health/ready`): the store takes writes.
 pub const READY_PROBE: &[u8] = b"s/ready";
 /// Set once the config file has seeded the store.
