@@ -784,3 +784,82 @@ async fn a_stopped_carrier_hands_its_traffic_over_stays_stopped_across_a_restart
         .collect();
     assert_eq!(actions, ["config.seed", "carrier.stop", "carrier.start"]);
 }
+
+#[tokio::test]
+async fn the_balance_is_the_sum_of_its_entries_after_mixed_traffic_and_top_ups() {
+    let sim = Sim::start(&[
+        "--dlr-delay-ms",
+        "0",
+        "--fail-rate",
+        "0.2",
+        "--fail-status",
+        "0x0B",
+    ])
+    .await;
+    let body = format!(
+        "{}{}{}{}",
+        account(
+            "mix",
+            "mixpw",
+            "balance = \"5.00\"\nprice = \"0.013\"\ntps = 100000\nrefund_rejected = true\n"
+        ),
+        carrier("sim", sim.port, ""),
+        carrier("dead", free_port(), ""),
+        route("", &["sim"])
+    );
+    let t = Tern::start(&body).await;
+    let sessions = [
+        bind(t.smpp, "mix", "mixpw", Mode::Trx).await.expect("bind"),
+        bind(t.smpp, "mix", "mixpw", Mode::Trx).await.expect("bind"),
+    ];
+    let mut accepted = HashSet::new();
+    for round in 0..5 {
+        let submits = sessions.iter().flat_map(|e| {
+            (0..60).map(move |i| submit(&e.client, sm("ACME", &format!("4917{round}{i:04}"), "x")))
+        });
+        for r in futures::future::join_all(submits).await {
+            match r {
+                Ok(id) => {
+                    accepted.insert(id);
+                }
+                Err(status) => assert_eq!(status, 0x45, "only refused for credit"),
+            }
+        }
+        let (st, v) = t
+            .call(
+                "POST",
+                "/api/v1/accounts/mix/credit",
+                Some(r#"{"amount": "0.50", "reason": "top-up"}"#),
+            )
+            .await;
+        assert_eq!(st, 200, "{v}");
+    }
+    // every accepted message ends (DELIVRD, or REJECTD and refunded)
+    let mut ended = 0;
+    let mut sessions = sessions;
+    let t0 = Instant::now();
+    while ended < accepted.len() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "{ended} of {} ended",
+            accepted.len()
+        );
+        for e in sessions.iter_mut() {
+            if let Ok(r) = tokio::time::timeout(Duration::from_millis(200), e.receipts.recv()).await
+            {
+                assert!(r.is_some(), "receipt stream open");
+                ended += 1;
+            }
+        }
+    }
+    let entries = assert_ledger_exact(&t, "mix").await;
+    let charges: HashSet<String> = entries
+        .iter()
+        .filter(|e| e["kind"] == "charge")
+        .filter_map(|e| e["message_id"].as_str().map(String::from))
+        .collect();
+    assert_eq!(charges, accepted, "one charge entry per accepted message");
+    let refunds = entries.iter().filter(|e| e["kind"] == "refund").count();
+    assert!(refunds > 0, "some were rejected and refunded");
+    assert_eq!(entries.iter().filter(|e| e["kind"] == "credit").count(), 5);
+}

@@ -14,7 +14,7 @@ use rusmpp::pdus::SubmitSm;
 use tokio::sync::{oneshot, watch};
 
 use crate::accounts::AccountTable;
-use crate::domain::ledger_entry::{EntryKind, LedgerEntry};
+use crate::domain::ledger_entry::{EntryKind, LedgerEntry, encode_charges};
 use crate::domain::message::{MessageMeta, format_id, now_ms};
 use crate::domain::money::Micros;
 use crate::domain::throttle::TokenBucket;
@@ -171,6 +171,18 @@ pub struct Ledger {
     books: FastMap<String, Book>,
     /// Submits accepted, with their writes, not yet handed to the store.
     charged: Staged<Charged>,
+    /// Per account, the charges staged in a row whose ledger record is not written yet.
+    charges: FastMap<String, ChargesInARow>,
+}
+
+/// An account's charges staged one after another: one ledger record for all of them
+/// (`domain/ledger_entry.rs`), written before the account's next other entry or commit.
+struct ChargesInARow {
+    at_ms: u64,
+    /// (message number, price × parts), in order.
+    items: Vec<(u64, Micros)>,
+    /// The balance after the last.
+    balance: Micros,
 }
 
 impl Ledger {
@@ -188,12 +200,44 @@ impl Ledger {
             accounts,
             books: FastMap::default(),
             charged: Staged::default(),
+            charges: FastMap::default(),
         }
     }
 
     /// Hands the submits accepted so far to the store as one batch, with each account's
     /// balance after them; answers each once it is durable.
+    /// Stages the ledger record of `account`'s charges in a row (every account's when
+    /// `None`), so that what comes after is ordered after them.
+    fn close_charges(&mut self, account: Option<&str>) {
+        let mut writes = WriteBatch::default();
+        let mut close = |a: &str, c: ChargesInARow| {
+            if let Some(&(first, _)) = c.items.first() {
+                writes.put(
+                    keys::ledger_entry(a, first),
+                    encode_charges(c.at_ms, c.balance, &c.items),
+                );
+            }
+        };
+        match account {
+            Some(a) => {
+                if let Some(c) = self.charges.remove(a) {
+                    close(a, c);
+                }
+            }
+            None => {
+                for (a, c) in self.charges.drain() {
+                    close(&a, c);
+                }
+            }
+        }
+        if !writes.is_empty() {
+            // the charges themselves are staged already: their commit is on its way
+            let _ = self.charged.add(writes, None);
+        }
+    }
+
     fn commit_charged(&mut self, ctx: &mut Context<Self>) {
+        self.close_charges(None);
         let Some((mut batch, charged)) = self.charged.take() else {
             return;
         };
@@ -255,6 +299,10 @@ impl Ledger {
             if let Some(b) = self.books.get_mut(&c.account) {
                 b.balance = Micros(b.balance.0 - c.amount.0);
             }
+            // charges staged since carry balances that counted this one
+            if let Some(open) = self.charges.get_mut(&c.account) {
+                open.balance = Micros(open.balance.0 - c.amount.0);
+            }
             if !fixed.contains(&c.account) {
                 fixed.push(c.account);
             }
@@ -299,6 +347,7 @@ impl Ledger {
         ctx: &mut Context<Self>,
     ) -> Result<oneshot::Receiver<Result<LedgerEntry, AdjustError>>, AdjustError> {
         let kv = self.kv.clone();
+        self.close_charges(Some(&m.account));
         let book = self.book(&m.account).ok_or(AdjustError::NoAccount)?;
         let before = book.balance;
         let after = before
@@ -453,20 +502,26 @@ impl Handler<Accept> for Ledger {
             meta.charged = charge;
             let mut writes = WriteBatch::default();
             messages::accept(&mut writes, &meta, &raw);
-            let entry = LedgerEntry {
-                seq: n,
-                at_ms: now_ms(),
-                kind: EntryKind::Charge,
-                amount: Micros(-charge.0),
-                balance: book.balance,
-                message_id: Some(meta.id.clone()),
-                reason: None,
-                operator: None,
-            };
-            writes.put(keys::ledger_entry(&meta.account, n), keys::encode(&entry));
+            let balance = book.balance;
+            match this.charges.get_mut(&meta.account) {
+                Some(c) => {
+                    c.items.push((n, charge));
+                    c.balance = balance;
+                }
+                None => {
+                    this.charges.insert(
+                        meta.account.clone(),
+                        ChargesInARow {
+                            at_ms: now_ms(),
+                            items: vec![(n, charge)],
+                            balance,
+                        },
+                    );
+                }
+            }
             let charged = Charged {
                 account: meta.account.clone(),
-                amount: entry.amount,
+                amount: Micros(-charge.0),
                 what: Settles::Submit {
                     msg: Arc::new(Outbound { meta, sm }),
                     reply,
@@ -522,6 +577,7 @@ impl Handler<Refund> for Ledger {
                 done,
             } = m;
             let kv = this.kv.clone();
+            this.close_charges(Some(&account));
             // a deleted account's message still ends; there is no balance to give back to
             let refunded = match this.book(&account) {
                 Some(book) if amount.0 > 0 => {

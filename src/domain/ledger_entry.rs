@@ -1,6 +1,11 @@
 //! One change of an account's balance. Every change is one entry, written in the same
 //! store batch as the balance it leaves, so an account's balance is always the sum of its
 //! entries: the opening balance, less each charge, plus each refund and operator credit.
+//!
+//! Charges come by the thousand per second, so the charges an account takes in a row
+//! (between two of its other entries, within one store batch) are stored as one compact
+//! record, [`encode_charges`], and read back as one entry per message; other entries are
+//! JSON, one record each. A key per message cost a fifth more CPU per message.
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -62,6 +67,79 @@ impl LedgerEntry {
             "operator": self.operator,
         })
     }
+}
+
+/// First byte of a record of charges (a JSON entry starts with `{`).
+const CHARGES: u8 = 1;
+
+/// The record of charges taken in a row: `items` are (message number, price) in order,
+/// `balance` is the balance after the last; the record's key carries the first number.
+pub fn encode_charges(at_ms: u64, balance: Micros, items: &[(u64, Micros)]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(21 + 16 * items.len());
+    v.push(CHARGES);
+    v.extend_from_slice(&at_ms.to_be_bytes());
+    v.extend_from_slice(&balance.0.to_be_bytes());
+    v.extend_from_slice(&(items.len() as u32).to_be_bytes());
+    for (n, price) in items {
+        v.extend_from_slice(&n.to_be_bytes());
+        v.extend_from_slice(&price.0.to_be_bytes());
+    }
+    v
+}
+
+/// The entries of one stored record: a JSON entry, or one charge per message of a
+/// record of charges (each with its message id and the balance after it).
+pub fn decode_record(v: &[u8]) -> Result<Vec<LedgerEntry>, String> {
+    if v.first() != Some(&CHARGES) {
+        return serde_json::from_slice(v)
+            .map(|e| vec![e])
+            .map_err(|e| e.to_string());
+    }
+    let short = || "ledger record of charges cut short".to_string();
+    let u64_at = |i: usize| -> Result<u64, String> {
+        let b: [u8; 8] = v
+            .get(i..i + 8)
+            .ok_or_else(short)?
+            .try_into()
+            .map_err(|_| short())?;
+        Ok(u64::from_be_bytes(b))
+    };
+    let at_ms = u64_at(1)?;
+    let last_balance = u64_at(9)? as i64;
+    let count = u32::from_be_bytes(
+        v.get(17..21)
+            .ok_or_else(short)?
+            .try_into()
+            .map_err(|_| short())?,
+    ) as usize;
+    if v.len() != 21 + 16 * count {
+        return Err(short());
+    }
+    let items: Vec<(u64, i64)> = (0..count)
+        .map(|i| Ok((u64_at(21 + 16 * i)?, u64_at(29 + 16 * i)? as i64)))
+        .collect::<Result<_, String>>()?;
+    // the balance after each charge, from the balance after the last one
+    let mut after = last_balance;
+    let mut out: Vec<LedgerEntry> = items
+        .iter()
+        .rev()
+        .map(|&(n, price)| {
+            let e = LedgerEntry {
+                seq: n,
+                at_ms,
+                kind: EntryKind::Charge,
+                amount: Micros(-price),
+                balance: Micros(after),
+                message_id: Some(super::message::format_id(n)),
+                reason: None,
+                operator: None,
+            };
+            after = after.saturating_add(price);
+            e
+        })
+        .collect();
+    out.reverse();
+    Ok(out)
 }
 
 /// The sum of `entries`' amounts; equals the balance after the last when none is missing.

@@ -10,7 +10,7 @@ use super::error::json_body;
 use super::page::{PageQuery, page};
 use super::{ApiError, AppState, operator};
 use crate::actors::ledger::{Adjust, AdjustError, GetBalance};
-use crate::domain::ledger_entry::LedgerEntry;
+use crate::domain::ledger_entry::decode_record;
 use crate::domain::money::Micros;
 use crate::registry::{AccountChange, NewAccount, StoredAccount};
 use crate::store::keys;
@@ -136,7 +136,10 @@ pub(super) async fn ledger(
         return Err(ApiError::not_found("account"));
     }
     let (entries, next) = page(&*st.kv, &keys::ledger_prefix(&id), &q, |v| {
-        keys::decode::<LedgerEntry>(v).ok().map(|e| e.to_json())
+        decode_record(v)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|e| e.to_json())
     })?;
     Ok(HttpResponse::Ok().json(json!({"entries": entries, "next_cursor": next})))
 }

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::page::{PageQuery, page};
 use super::{ApiError, AppState};
 use crate::domain::clock::{parse_rfc3339, rfc3339};
-use crate::domain::ledger_entry::{EntryKind, LedgerEntry};
+use crate::domain::ledger_entry::{EntryKind, decode_record};
 use crate::domain::message::{Event, MessageState};
 use crate::store::messages::{self, MessageRecord};
 use crate::store::{keys, kv::Kv};
@@ -140,11 +140,13 @@ pub(super) async fn list(
         // by account: its charges are its messages, in order; else every message
         let (recs, next) = match &q.account {
             Some(a) => page(&*st.kv, &keys::ledger_prefix(a), &pq, |v| {
-                let e: LedgerEntry = keys::decode(v).ok()?;
-                (e.kind == EntryKind::Charge)
-                    .then_some(e.message_id)
-                    .flatten()
-                    .and_then(|id| load(&*st.kv, &id).ok().flatten())
+                decode_record(v)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|e| e.kind == EntryKind::Charge)
+                    .filter_map(|e| e.message_id)
+                    .filter_map(|id| load(&*st.kv, &id).ok().flatten())
+                    .collect::<Vec<_>>()
             })?,
             None => page(&*st.kv, b"m/", &pq, |v| messages::decode_record(v).ok())?,
         };

@@ -35,12 +35,13 @@ impl PageQuery {
     }
 }
 
-/// The rows of one page under `prefix`, decoded by `decode`, and the next page's cursor.
-pub fn page<T>(
+/// The rows of one page under `prefix`, each decoded by `decode` into none, one or more
+/// items, and the next page's cursor.
+pub fn page<T, I: IntoIterator<Item = T>>(
     kv: &dyn Kv,
     prefix: &[u8],
     q: &PageQuery,
-    decode: impl Fn(&[u8]) -> Option<T>,
+    decode: impl Fn(&[u8]) -> I,
 ) -> Result<(Vec<T>, Option<String>), ApiError> {
     let limit = q.limit()?;
     let after = match &q.cursor {
@@ -57,9 +58,7 @@ pub fn page<T>(
     let mut last = None;
     for r in rows {
         let (k, v) = r.map_err(|e| ApiError::unavailable(e.to_string()))?;
-        if let Some(t) = decode(&v) {
-            out.push(t);
-        }
+        out.extend(decode(&v));
         last = Some(k);
     }
     let next = match last {

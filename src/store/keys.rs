@@ -13,7 +13,7 @@
 //! | `a/<account>` | the account's settings ([`StoredAccount`](crate::registry::StoredAccount), JSON; kept with `deleted_ms` once deleted) | Registry |
 //! | `t/routes` | the route table (JSON list of routes) | Registry |
 //! | `k/<carrier>/stopped` | an operator stopped the carrier (it stays stopped across restarts) | Registry |
-//! | `l/<account>/<seq>` | one balance change ([`LedgerEntry`](crate::domain::ledger_entry::LedgerEntry), JSON); `seq` 16 hex digits, in order | Ledger (charges, refunds, credits), Registry (opening) |
+//! | `l/<account>/<seq>` | one balance change ([`LedgerEntry`](crate::domain::ledger_entry::LedgerEntry), JSON), or the charges an account took in a row (binary, [`encode_charges`](crate::domain::ledger_entry::encode_charges)); `seq` 16 hex digits, in order | Ledger (charges, refunds, credits), Registry (opening) |
 //! | `u/<seq>` | one admin change ([`AuditEntry`](crate::domain::audit::AuditEntry), JSON) | Registry, Ledger |
 //! | `s/seeded` | the config file's entities were written to the store (first start) | Registry |
 //! | `s/ready` | the time of the last readiness probe's write | `/health/ready` |
