@@ -47,7 +47,36 @@ async fn not_ready(st: &AppState) -> Option<String> {
 }
 
 pub(super) async fn metrics(st: web::Data<AppState>) -> HttpResponse {
+    process_gauges();
+    metrics::gauge!("tern_store_ready").set(if st.kv.health().is_ok() { 1.0 } else { 0.0 });
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(st.prom.render())
+}
+
+/// The process's CPU time, resident memory and open file descriptors, read from /proc at
+/// each scrape (Linux; elsewhere they are left out), under Prometheus's usual names.
+fn process_gauges() {
+    if let Ok(stat) = std::fs::read_to_string("/proc/self/stat")
+        && let Some((_, after)) = stat.rsplit_once(')')
+    {
+        let f: Vec<&str> = after.split_whitespace().collect();
+        // utime and stime, in clock ticks: 100 per second on Linux (USER_HZ)
+        let ticks: u64 = [11, 12]
+            .iter()
+            .filter_map(|&i| f.get(i)?.parse::<u64>().ok())
+            .sum();
+        metrics::gauge!("process_cpu_seconds_total").set(ticks as f64 / 100.0);
+    }
+    if let Ok(status) = std::fs::read_to_string("/proc/self/status")
+        && let Some(kb) = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+    {
+        metrics::gauge!("process_resident_memory_bytes").set(kb * 1024.0);
+    }
+    if let Ok(fds) = std::fs::read_dir("/proc/self/fd") {
+        metrics::gauge!("process_open_fds").set(fds.count() as f64);
+    }
 }
