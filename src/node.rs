@@ -25,6 +25,7 @@ use crate::actors::esme_session::{EsmeSession, SessionEnv};
 use crate::actors::ledger::{Ledger, LedgerShards};
 use crate::actors::router::{Outbound, RouteMessage, RouterEnv, RouterShard, RouterShards};
 use crate::actors::store::{STORE_MAILBOX, Store, StoreHandle};
+use crate::actors::supervise::Restart;
 use crate::config::Config;
 use crate::domain::backlog::{Backlog, Backlogs};
 use crate::domain::message::MessageState;
@@ -63,6 +64,18 @@ pub fn install_metrics() -> Result<PrometheusHandle, String> {
 /// Must be called inside an actix System (`#[actix_web::main]`).
 pub async fn run(cfg: Config) -> Result<(), String> {
     let prom = install_metrics()?;
+    // every kind at 0 from the start, so an alert on its rate has a series to watch
+    for kind in [
+        <Carrier as Restart>::NAME,
+        <crate::actors::carrier_session::CarrierSession as Restart>::NAME,
+        <Delivery as Restart>::NAME,
+        <DlrCorrelator as Restart>::NAME,
+        <crate::actors::esme_session::EsmeSession as Restart>::NAME,
+        <Ledger as Restart>::NAME,
+        <RouterShard as Restart>::NAME,
+    ] {
+        metrics::counter!("tern_actor_restarts_total", "actor" => kind).absolute(0);
+    }
     let workers: Vec<Arbiter> = (0..cfg.node.worker_threads())
         .map(|_| Arbiter::new())
         .collect();

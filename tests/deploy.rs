@@ -1,0 +1,98 @@
+//! The ops files in deploy/: every metric the dashboard and the alert rules query exists
+//! on a running switch, and the service config is refused until its admin token is set.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::*;
+
+/// Every `tern_*` and `process_*` name in `text`.
+fn metric_names(text: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for prefix in ["tern_", "process_"] {
+        let mut rest = text;
+        while let Some(i) = rest.find(prefix) {
+            let before_ok = i == 0
+                || !rest.as_bytes()[i - 1].is_ascii_alphanumeric()
+                    && rest.as_bytes()[i - 1] != b'_';
+            let name: String = rest[i..]
+                .chars()
+                .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_')
+                .collect();
+            if before_ok && name.len() > prefix.len() {
+                out.insert(name.clone());
+            }
+            rest = &rest[i + name.len().max(1)..];
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn every_metric_the_dashboard_and_the_alerts_query_exists() {
+    let dash = std::fs::read_to_string("deploy/grafana-dashboard.json").expect("dashboard");
+    let v: serde_json::Value = serde_json::from_str(&dash).expect("the dashboard is JSON");
+    let mut exprs = String::new();
+    for p in v["panels"].as_array().expect("panels") {
+        for t in p["targets"].as_array().expect("targets") {
+            exprs += t["expr"].as_str().expect("expr");
+            exprs += "\n";
+        }
+    }
+    let alerts = std::fs::read_to_string("deploy/alerts.yml").expect("alerts");
+    let mut wanted = metric_names(&exprs);
+    wanted.extend(metric_names(&alerts));
+    assert!(wanted.len() >= 12, "{wanted:?}");
+
+    let sim = Sim::start(&["--dlr-delay-ms", "0"]).await;
+    let body = format!(
+        "{}{}{}",
+        account("demo", "demopass", "balance = \"10\"\nprice = \"0.01\"\n"),
+        carrier("sim", sim.port, ""),
+        route("", &["sim"])
+    );
+    let t = Tern::start(&body).await;
+    let mut e = bind(t.smpp, "demo", "demopass", Mode::Trx)
+        .await
+        .expect("bind");
+    submit(&e.client, sm("ACME", "491700000001", "x"))
+        .await
+        .expect("accepted");
+    e.next_receipt(20).await;
+    let (_, scrape) = http_get(t.http, "/metrics", None).await;
+    let served: BTreeSet<String> = scrape
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split(['{', ' ']).next())
+        .map(String::from)
+        .collect();
+    for name in &wanted {
+        assert!(
+            served.contains(name),
+            "{name} is queried by deploy/ but tern does not serve it; served: {served:?}"
+        );
+    }
+}
+
+#[test]
+fn the_service_config_wants_an_admin_token_of_its_own() {
+    let run = |token: Option<&str>| {
+        let mut c = std::process::Command::new(BIN);
+        c.args(["check-config", "--config", "deploy/tern.toml"]);
+        match token {
+            Some(t) => c.env("TERN_ADMIN_TOKEN", t),
+            None => c.env_remove("TERN_ADMIN_TOKEN"),
+        };
+        c.output().expect("run tern check-config")
+    };
+    let refused = run(None);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("change-me"));
+    let ok = run(Some("a-secret-of-our-own"));
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+}
