@@ -88,7 +88,7 @@ fn main() -> ExitCode {
                 Err(code) => return code,
             };
             tracing::info!(config = %config.display(), "config loaded");
-            let result = actix_rt::System::new().block_on(tern::node::run(cfg));
+            let result = actix_rt::System::new().block_on(tern::node::run(cfg, config.clone()));
             match result {
                 Ok(()) => {
                     tracing::info!("stopped");

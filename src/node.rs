@@ -60,9 +60,10 @@ pub fn install_metrics() -> Result<PrometheusHandle, String> {
     Ok(handle)
 }
 
-/// Runs the switch until SIGINT/SIGTERM, then drains and returns.
+/// Runs the switch until SIGINT/SIGTERM, then drains and returns; SIGHUP applies the
+/// config file at `path` again (see [`reload`]).
 /// Must be called inside an actix System (`#[actix_web::main]`).
-pub async fn run(cfg: Config) -> Result<(), String> {
+pub async fn run(cfg: Config, path: std::path::PathBuf) -> Result<(), String> {
     let prom = install_metrics()?;
     // every kind at 0 from the start, so an alert on its rate has a series to watch
     for kind in [
@@ -231,9 +232,10 @@ pub async fn run(cfg: Config) -> Result<(), String> {
         ledgers: ledgers.clone(),
         carriers: carriers.clone(),
         delivery: delivery.clone(),
-        registry,
+        registry: registry.clone(),
         store: store.clone(),
     };
+    let registry_for_hup = registry;
     let server = actix_web::HttpServer::new(move || {
         actix_web::App::new()
             .app_data(actix_web::web::Data::new(state.clone()))
@@ -253,7 +255,9 @@ pub async fn run(cfg: Config) -> Result<(), String> {
         );
     }
 
+    let hup = actix_rt::spawn(reload_on_hangup(path, registry_for_hup, cfg.clone()));
     wait_for_signal().await;
+    hup.abort();
     tracing::info!("shutting down: no new binds, unbinding sessions, flushing the store");
     accept.abort();
     let n = delivery.send(UnbindAll).await.unwrap_or(0);
@@ -403,6 +407,64 @@ fn start_session(sock: TcpStream, peer: SocketAddr, env: SessionEnv) {
         ctx.add_stream(FramedRead::new(r, SmppCodec::default()));
         EsmeSession::new(peer, env, tx)
     });
+}
+
+/// On each SIGHUP: reads and validates the config file; a bad file is logged and changes
+/// nothing. Accounts and routes in it are applied to the store as an operator's change
+/// (audited as from `config`); settings that need a restart are named in the log.
+async fn reload_on_hangup(
+    path: std::path::PathBuf,
+    registry: Arc<crate::registry::Registry>,
+    running: Config,
+) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            tracing::warn!("SIGHUP cannot be watched; config reload is off");
+            return;
+        };
+        while hup.recv().await.is_some() {
+            reload(&path, &registry, &running).await;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (path, registry, running);
+}
+
+/// Applies the config file at `path` (see [`reload_on_hangup`]).
+pub async fn reload(
+    path: &std::path::Path,
+    registry: &crate::registry::Registry,
+    running: &Config,
+) {
+    let cfg = match Config::load(path) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(config = %path.display(), error = %e, "config reload refused: nothing changed");
+            return;
+        }
+    };
+    let carriers = |c: &Config| -> Vec<String> {
+        c.carriers
+            .iter()
+            .map(|x| format!("{:?}", x.get_ref()))
+            .collect()
+    };
+    if carriers(&cfg) != carriers(running) {
+        tracing::warn!("config reload: carrier changes take effect at the next start");
+    }
+    match registry.apply_file(&cfg).await {
+        Ok(changed) if changed.is_empty() => {
+            tracing::info!(config = %path.display(), "config reloaded: accounts and routes as the store has them")
+        }
+        Ok(changed) => {
+            tracing::info!(config = %path.display(), changed = %changed.join(", "), "config reloaded")
+        }
+        Err(e) => {
+            tracing::error!(config = %path.display(), error = %e, "config reload stopped part way")
+        }
+    }
 }
 
 async fn wait_for_signal() {

@@ -681,6 +681,70 @@ impl Registry {
         self.commit(batch).await
     }
 
+    /// Applies the config file's accounts and routes to the store, as an operator would
+    /// through the API (SIGHUP): accounts it names are created or changed (their balance
+    /// is left alone: a new one opens with the file's), the route table is replaced when
+    /// the file has routes. Accounts it does not name stay. Returns what changed.
+    pub async fn apply_file(&self, cfg: &Config) -> Result<Vec<String>, Refused> {
+        let mut changed = Vec::new();
+        for c in &cfg.accounts {
+            let c = c.get_ref();
+            let stored = self.stored(&c.system_id)?;
+            match stored {
+                None => {
+                    let n = NewAccount {
+                        system_id: c.system_id.clone(),
+                        password: c.password.clone(),
+                        tps: Some(c.tps),
+                        max_binds: Some(c.max_binds),
+                        balance: Some(c.balance.clone()),
+                        price: Some(c.price.clone()),
+                        allowed_sources: c.allowed_sources.clone(),
+                        refund_rejected: c.refund_rejected,
+                    };
+                    self.create_account(n, "config").await?;
+                    changed.push(format!("account {} created", c.system_id));
+                }
+                Some(a) if a.deleted_ms.is_some() => {
+                    tracing::warn!(system_id = %c.system_id, "the config file names a deleted account; not recreated");
+                }
+                Some(a) => {
+                    let (pw, hash) = (c.password.clone(), a.password_hash.clone());
+                    let same_pw =
+                        tokio::task::spawn_blocking(move || accounts::verify_password(&pw, &hash))
+                            .await
+                            .unwrap_or(false);
+                    let price = Micros::parse(&c.price).ok();
+                    let same = same_pw
+                        && a.tps == c.tps
+                        && a.max_binds == c.max_binds
+                        && price == Some(a.price)
+                        && a.allowed_sources == c.allowed_sources
+                        && a.refund_rejected == c.refund_rejected;
+                    if !same {
+                        let change = AccountChange {
+                            password: (!same_pw).then(|| c.password.clone()),
+                            tps: Some(c.tps),
+                            max_binds: Some(c.max_binds),
+                            price: Some(c.price.clone()),
+                            allowed_sources: Some(c.allowed_sources.clone()),
+                            refund_rejected: Some(c.refund_rejected),
+                            ..AccountChange::default()
+                        };
+                        self.update_account(&c.system_id, change, "config").await?;
+                        changed.push(format!("account {} changed", c.system_id));
+                    }
+                }
+            }
+        }
+        let routes: Vec<Route> = cfg.routes.iter().map(|r| r.get_ref().clone()).collect();
+        if !routes.is_empty() && routes != self.routes()? {
+            self.replace_routes(routes, "config").await?;
+            changed.push("routes replaced".into());
+        }
+        Ok(changed)
+    }
+
     async fn commit(&self, batch: WriteBatch) -> Result<(), Refused> {
         self.store
             .commit(batch)

@@ -863,3 +863,77 @@ async fn the_balance_is_the_sum_of_its_entries_after_mixed_traffic_and_top_ups()
     assert!(refunds > 0, "some were rejected and refunded");
     assert_eq!(entries.iter().filter(|e| e["kind"] == "credit").count(), 5);
 }
+
+fn hangup(t: &Tern) {
+    let st = std::process::Command::new("kill")
+        .arg("-HUP")
+        .arg(t.pid().to_string())
+        .status()
+        .expect("kill -HUP");
+    assert!(st.success());
+}
+
+#[tokio::test]
+async fn sighup_applies_the_file_and_a_bad_file_changes_nothing() {
+    let a = Sim::start(&[]).await;
+    let b = Sim::start(&[]).await;
+    let body = format!(
+        "{}{}{}{}",
+        seed(),
+        carrier("a", a.port, ""),
+        carrier("b", b.port, ""),
+        route("", &["a"])
+    );
+    let t = Tern::start(&body).await;
+    let text = std::fs::read_to_string(&t.config).expect("config");
+    let edited = text.replace("carriers = [\"a\"]", "carriers = [\"b\", \"a\"]")
+        + &account("late", "latepw", "balance = \"3.00\"\n");
+    std::fs::write(&t.config, &edited).expect("write config");
+    hangup(&t);
+    let t0 = Instant::now();
+    while t.call("GET", "/api/v1/accounts/late", None).await.0 != 200 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "not reloaded:\n{}",
+            t.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(balance(&t, "late").await, "3.000000");
+    let (_, v) = t.call("GET", "/api/v1/routes", None).await;
+    assert_eq!(v["routes"][0]["carriers"], json!(["b", "a"]), "{v}");
+    bind(t.smpp, "late", "latepw", Mode::Tx)
+        .await
+        .expect("the account from the file binds");
+    let (_, v) = t.call("GET", "/api/v1/audit", None).await;
+    let froms: Vec<(&str, &str)> = v["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap_or(""),
+                e["from"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        froms,
+        [
+            ("config.seed", "config"),
+            ("account.create", "config"),
+            ("routes.replace", "config")
+        ]
+    );
+
+    // a file that does not validate: logged, nothing changes, tern serves on
+    std::fs::write(&t.config, edited.replace("tps = 10000", "tps = \"lots\"")).expect("write");
+    hangup(&t);
+    let t0 = Instant::now();
+    while !t.log().contains("config reload refused") {
+        assert!(t0.elapsed() < Duration::from_secs(20), "{}", t.log());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (st, v) = t.call("GET", "/api/v1/accounts/demo", None).await;
+    assert_eq!((st, v["tps"].as_u64()), (200, Some(10000)));
+}
