@@ -26,11 +26,15 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Start the switch. SIGINT/SIGTERM drain gracefully and exit 0.
+    /// Start the switch. SIGINT/SIGTERM drain gracefully and exit 0; SIGHUP applies the
+    /// config file's accounts and routes.
     Run {
         /// Config file.
         #[arg(long, default_value = "config/tern.toml")]
         config: PathBuf,
+        /// Log lines as text, or one JSON object per line (for log shippers).
+        #[arg(long, value_enum, default_value = "text")]
+        log_format: LogFormat,
     },
     /// Validate a config file; print every problem as file:line and exit 1 if there is one.
     CheckConfig {
@@ -48,17 +52,29 @@ enum Cmd {
     },
 }
 
-fn init_tracing() {
+/// How log lines are written.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rusmpp=warn"));
-    // logs go to stderr; colours only on a terminal
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    tracing_subscriber::fmt()
+    let fmt = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
-        .with_ansi(ansi)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        // colours only on a terminal
+        LogFormat::Text => fmt
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        LogFormat::Json => fmt.json().flatten_event(true).init(),
+    }
 }
 
 fn load(path: &std::path::Path) -> Result<Config, ExitCode> {
@@ -81,8 +97,8 @@ fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         },
-        Cmd::Run { config } => {
-            init_tracing();
+        Cmd::Run { config, log_format } => {
+            init_tracing(log_format);
             let cfg = match load(&config) {
                 Ok(c) => c,
                 Err(code) => return code,
@@ -102,7 +118,7 @@ fn main() -> ExitCode {
             }
         }
         Cmd::Sim { listen, sim: cfg } => {
-            init_tracing();
+            init_tracing(LogFormat::Text);
             // one thread: a simulated carrier is light, and on a small box the switch it
             // serves needs the cores more than a work-stealing pool would
             let rt = match tokio::runtime::Builder::new_current_thread()

@@ -96,3 +96,47 @@ fn the_service_config_wants_an_admin_token_of_its_own() {
         String::from_utf8_lossy(&ok.stderr)
     );
 }
+
+#[tokio::test]
+async fn json_logs_are_one_object_per_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (smpp, http) = (free_port(), free_port());
+    let cfg = dir.path().join("tern.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[node]\ndata_dir = \"{}\"\n[smpp]\nlisten = \"127.0.0.1:{smpp}\"\n[http]\nlisten = \"127.0.0.1:{http}\"\nadmin_token = \"{TOKEN}\"\n{}",
+            dir.path().join("data").display(),
+            account("demo", "demopass", "")
+        ),
+    )
+    .expect("config");
+    let log = std::fs::File::create(dir.path().join("log")).expect("log");
+    let mut child = std::process::Command::new(BIN)
+        .args(["run", "--log-format", "json", "--config"])
+        .arg(&cfg)
+        .env("RUST_LOG", "info")
+        .stderr(log)
+        .spawn()
+        .expect("spawn");
+    wait_port(
+        std::net::SocketAddr::from(([127, 0, 0, 1], http)),
+        &mut child,
+    )
+    .await;
+    let _ = std::process::Command::new("kill")
+        .arg(child.id().to_string())
+        .status();
+    let st = child.wait().expect("exit");
+    assert!(st.success(), "{st}");
+    let text = std::fs::read_to_string(dir.path().join("log")).expect("log");
+    let mut lines = 0;
+    for line in text.lines() {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(v["level"].is_string() && v["message"].is_string(), "{line}");
+        lines += 1;
+    }
+    assert!(lines >= 3, "{text}");
+    assert!(text.contains("\"switch starting\""), "{text}");
+}
