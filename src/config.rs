@@ -372,12 +372,19 @@ fn line_of(text: &str, offset: usize) -> usize {
 
 impl Config {
     /// Reads and validates a config file.
+    /// A relative `data_dir` is taken from the config file's folder, so the store is the
+    /// same whatever directory tern is started from.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.display().to_string(),
             source,
         })?;
-        Config::parse(&text, &path.display().to_string())
+        let mut cfg = Config::parse(&text, &path.display().to_string())?;
+        if cfg.node.data_dir.is_relative() {
+            let folder = path.parent().unwrap_or(Path::new(""));
+            cfg.node.data_dir = folder.join(&cfg.node.data_dir);
+        }
+        Ok(cfg)
     }
 
     /// Parses and validates config text; `path` is only used in messages.
@@ -437,6 +444,25 @@ impl Config {
                 top,
                 format!("http.listen: {:?} is not an address:port", self.http.listen),
             );
+        }
+        let mut ports: Vec<(&str, SocketAddr)> = Vec::new();
+        for (key, v) in [
+            ("smpp.listen", Some(&self.smpp.listen)),
+            ("http.listen", Some(&self.http.listen)),
+            (
+                "simulator.listen",
+                self.simulator.as_ref().map(|s| &s.listen),
+            ),
+        ] {
+            if let Some(a) = v.and_then(|v| v.parse::<SocketAddr>().ok()) {
+                if let Some((other, _)) = ports.iter().find(|(_, b)| {
+                    b.port() == a.port()
+                        && (b.ip() == a.ip() || b.ip().is_unspecified() || a.ip().is_unspecified())
+                }) {
+                    p(top, format!("{key}: {a} is the port {other} listens on"));
+                }
+                ports.push((key, a));
+            }
         }
         if self.http.admin_token.is_empty() {
             p(top, "http.admin_token: must not be empty".into());
@@ -620,6 +646,24 @@ carriers = ["sim"]
         assert!(problems[0].message.contains("change-me"), "{problems:?}");
         let own = format!("{open}admin_token = \"s3cret-token\"\n");
         assert!(Config::parse(&own, "t.toml").is_ok());
+    }
+
+    #[test]
+    fn two_listeners_on_one_port_are_refused() {
+        let clash = format!("{GOOD}\n[http]\nlisten = \"127.0.0.1:2775\"\n");
+        let Err(ConfigError::Invalid { problems, .. }) = Config::parse(&clash, "t.toml") else {
+            panic!("must fail: smpp listens on 0.0.0.0:2775 by default")
+        };
+        assert!(problems[0].message.contains("http.listen"), "{problems:?}");
+    }
+
+    #[test]
+    fn a_relative_data_dir_is_the_config_files_neighbour() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tern.toml");
+        std::fs::write(&path, GOOD).unwrap();
+        let c = Config::load(&path).unwrap();
+        assert_eq!(c.node.data_dir, dir.path().join("x"));
     }
 
     #[test]

@@ -140,3 +140,27 @@ async fn json_logs_are_one_object_per_line() {
     assert!(lines >= 3, "{text}");
     assert!(text.contains("\"switch starting\""), "{text}");
 }
+
+#[tokio::test]
+async fn a_second_tern_on_the_same_data_dir_says_so_in_one_sentence() {
+    let t = Tern::start(&account("demo", "demopass", "")).await;
+    let cfg = t.dir.path().join("second.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[node]\ndata_dir = \"{}\"\n[smpp]\nlisten = \"127.0.0.1:{}\"\n[http]\nlisten = \"127.0.0.1:{}\"\nadmin_token = \"x\"\n",
+            data_dir(&t).join("data").display(),
+            free_port(),
+            free_port()
+        ),
+    )
+    .expect("config");
+    let out = std::process::Command::new(BIN)
+        .args(["run", "--config"])
+        .arg(&cfg)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("is in use by another tern process"), "{err}");
+}

@@ -643,6 +643,11 @@ impl StreamHandler<Inbound> for EsmeSession {
                         }
                     }
                 }
+                // the ESME closed or reset its socket: a disconnect, not a protocol error
+                Err(DecodeError::Io(e)) => {
+                    tracing::info!(peer = %this.peer, error = %e, "ESME disconnected");
+                    ctx.stop();
+                }
                 Err(e) => {
                     tracing::info!(peer = %this.peer, error = %e, "unrecoverable framing error; closing");
                     this.write(pdu::generic_nack(CommandStatus::EsmeRinvcmdlen, 0), ctx);

@@ -122,7 +122,15 @@ impl SledKv {
             .cache_capacity(cache_mb.saturating_mul(1024 * 1024))
             // checkpoints flush explicitly; the background flush is only a backstop
             .flush_every_ms(Some(1000))
-            .open()?;
+            .open()
+            .map_err(|e| match e {
+                // sled words it "could not acquire lock on ..." (kind Other, errno 11 inside)
+                sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => StoreError(format!(
+                    "data_dir {} is in use by another tern process (its lock is held): stop that one or use another data_dir",
+                    dir.display()
+                )),
+                e => StoreError::from(e),
+            })?;
         let tree = db.open_tree("tern")?;
         Ok(SledKv { db, tree })
     }
