@@ -265,6 +265,27 @@ async fn an_account_created_live_binds_sends_and_is_billed_to_the_micro() {
         got.insert(e.next_receipt(20).await.tlv_id.expect("id"));
     }
     assert_eq!(got, ids);
+    let (_, v) = t.call("GET", "/api/v1/sessions", None).await;
+    let s = v["sessions"]
+        .as_array()
+        .expect("sessions")
+        .iter()
+        .find(|s| s["system_id"] == "acme")
+        .expect("acme's bind")
+        .clone();
+    assert_eq!(s["bind_type"], "transceiver", "{s}");
+    assert_eq!(
+        (s["submits"].as_u64(), s["receipts"].as_u64()),
+        (Some(3), Some(3)),
+        "{s}"
+    );
+    assert!(
+        s["peer"]
+            .as_str()
+            .is_some_and(|p| p.starts_with("127.0.0.1:")),
+        "{s}"
+    );
+    assert!(s["since"].as_str().is_some_and(|p| p.ends_with('Z')), "{s}");
 
     assert_eq!(balance(&t, "acme").await, "0.900000"); // 0.05 - 0.04 + 1.00 - 0.02 - 0.09
     let entries = assert_ledger_exact(&t, "acme").await;

@@ -34,6 +34,21 @@ pub struct RegisterBind {
     pub window: usize,
     /// The session.
     pub addr: Addr<EsmeSession>,
+    /// What the operator sees of it.
+    pub info: SessionInfo,
+}
+
+/// A bind as `GET /sessions` shows it; the session counts its own submits.
+#[derive(Debug, Clone)]
+pub struct SessionInfo {
+    /// `transmitter`, `receiver` or `transceiver`.
+    pub bind_type: &'static str,
+    /// The ESME's address.
+    pub peer: String,
+    /// Bound since, Unix ms.
+    pub since_ms: u64,
+    /// submit_sm accepted on this bind (the session adds to it).
+    pub submits: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// A bind ended.
@@ -100,6 +115,16 @@ pub struct BindInfo {
     pub bind_id: u64,
     /// Takes receipts.
     pub receiver: bool,
+    /// `transmitter`, `receiver` or `transceiver`.
+    pub bind_type: &'static str,
+    /// The ESME's address.
+    pub peer: String,
+    /// Bound since (RFC 3339).
+    pub since: String,
+    /// submit_sm accepted on this bind.
+    pub submits: u64,
+    /// Receipts sent on this bind.
+    pub receipts: u64,
 }
 
 struct Bind {
@@ -109,6 +134,9 @@ struct Bind {
     credits: usize,
     /// Receipts sent on this bind and not yet answered: sent again elsewhere if it drops.
     inflight: FastMap<String, OutboxReceipt>,
+    info: SessionInfo,
+    /// Receipts sent on it.
+    receipts: u64,
 }
 
 #[derive(Default)]
@@ -207,6 +235,7 @@ impl Delivery {
                 }
                 let b = &mut q.binds[i];
                 b.credits -= 1;
+                b.receipts += 1;
                 b.inflight.insert(r.id.clone(), r.clone());
                 b.addr.do_send(SendReceipt { receipt: r });
             }
@@ -291,6 +320,8 @@ impl Delivery {
             receiver: m.receiver,
             credits: m.window,
             inflight: FastMap::default(),
+            info: m.info,
+            receipts: 0,
         });
         gauge_binds(&m.account, q.binds.len());
         if m.receiver && !had_receiver {
@@ -422,6 +453,11 @@ impl Handler<ListBinds> for Delivery {
                         system_id: acct.clone(),
                         bind_id: b.id,
                         receiver: b.receiver,
+                        bind_type: b.info.bind_type,
+                        peer: b.info.peer.clone(),
+                        since: crate::domain::clock::rfc3339(b.info.since_ms),
+                        submits: b.info.submits.load(std::sync::atomic::Ordering::Relaxed),
+                        receipts: b.receipts,
                     });
                 }
             }

@@ -37,7 +37,9 @@ use crate::protocol::malformed::{self, BindView, Malformed};
 use crate::protocol::pdu;
 use crate::store::keys::OutboxReceipt;
 
-use super::delivery::{Delivery, ReceiptDone, ReceiptOutcome, RegisterBind, UnregisterBind};
+use super::delivery::{
+    Delivery, ReceiptDone, ReceiptOutcome, RegisterBind, SessionInfo, UnregisterBind,
+};
 use super::ledger::{Accept, Accepted, LedgerShards, Refusal};
 use super::supervise::{Restart, guard};
 use super::{Answer, FastMap, ReplyTo};
@@ -148,6 +150,8 @@ pub struct EsmeSession {
     /// deliver_sm sequence number → (tern id of the receipt, when it was sent)
     outstanding: FastMap<u32, (String, Instant)>,
     closing: bool,
+    /// submit_sm accepted on this bind (shown by `GET /sessions`).
+    submits: Arc<std::sync::atomic::AtomicU64>,
     /// `tern_submit_total{status="ESME_ROK"}` of the bound account, registered at bind.
     submit_ok: Option<metrics::Counter>,
     /// `tern_submit_latency_seconds`.
@@ -176,6 +180,7 @@ impl EsmeSession {
             outstanding: FastMap::default(),
             closing: false,
             submit_ok: None,
+            submits: Arc::default(),
             latency: metrics::histogram!("tern_submit_latency_seconds"),
             held: VecDeque::new(),
             held_wake: false,
@@ -260,6 +265,16 @@ impl EsmeSession {
         let delivery = self.env.delivery.clone();
         let addr = ctx.address();
         let window = self.env.window;
+        let info = SessionInfo {
+            bind_type: match mode {
+                Mode::Transmitter => "transmitter",
+                Mode::Receiver => "receiver",
+                Mode::Transceiver => "transceiver",
+            },
+            peer: self.peer.to_string(),
+            since_ms: now_ms(),
+            submits: self.submits.clone(),
+        };
         let fut = async move {
             let ok = verify.await.unwrap_or(false);
             let Some(account) = account.filter(|_| ok) else {
@@ -271,6 +286,7 @@ impl EsmeSession {
                 receiver: mode != Mode::Transmitter,
                 window,
                 addr,
+                info,
             };
             match delivery.send(reg).await {
                 Ok(Ok(bind_id)) => Ok((account, bind_id)),
@@ -691,6 +707,8 @@ impl Handler<Answer<Accepted>> for EsmeSession {
                     if let Some(c) = &this.submit_ok {
                         c.increment(1);
                     }
+                    this.submits
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     this.latency.record(t0.elapsed().as_secs_f64());
                     return this.write(pdu::submit_sm_resp_ok(seq, &id), ctx);
                 }
