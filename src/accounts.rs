@@ -101,10 +101,12 @@ impl<'a> Fields<'a> {
     pub fn problems(&self) -> Vec<(&'static str, String)> {
         let mut out = Vec::new();
         let id = self.system_id;
-        if id.is_empty() || id.len() > 15 || !id.bytes().all(|b| b.is_ascii_graphic()) {
+        // '/' separates the parts of store keys (l/<account>/...): never in an id
+        if id.is_empty() || id.len() > 15 || !id.bytes().all(|b| b.is_ascii_graphic() && b != b'/')
+        {
             out.push((
                 "system_id",
-                format!("{id:?} must be 1-15 printable ASCII characters"),
+                format!("{id:?} must be 1-15 printable ASCII characters, no '/'"),
             ));
         }
         if let Some(pw) = self.password
@@ -121,10 +123,10 @@ impl<'a> Fields<'a> {
         if self.max_binds == 0 {
             out.push(("max_binds", "must be at least 1".into()));
         }
-        if let Some(b) = self.balance
-            && let Err(e) = Micros::parse(b)
-        {
-            out.push(("balance", e.to_string()));
+        match self.balance.map(Micros::parse) {
+            Some(Err(e)) => out.push(("balance", e.to_string())),
+            Some(Ok(m)) if m.0 < 0 => out.push(("balance", "must not be negative".into())),
+            _ => {}
         }
         match Micros::parse(self.price) {
             Err(e) => out.push(("price", e.to_string())),
@@ -161,6 +163,16 @@ mod tests {
             price: "0.01",
         };
         assert!(ok.problems().is_empty());
+        assert_eq!(
+            Fields {
+                system_id: "a/b",
+                ..ok
+            }
+            .problems()[0]
+                .0,
+            "system_id",
+            "a '/' would mix two accounts' keys"
+        );
         let bad = Fields {
             system_id: "a b",
             password: Some("toolongpw"),

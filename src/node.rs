@@ -364,7 +364,12 @@ fn resume(kv: &dyn Kv, routers: &RouterShards) -> Result<usize, String> {
             }
         };
         routers.route(RouteMessage {
-            msg: Arc::new(Outbound { meta, sm }),
+            // it may have been in flight when tern stopped: never refunded
+            msg: Arc::new(Outbound {
+                meta,
+                sm,
+                sent: std::sync::atomic::AtomicBool::new(true),
+            }),
             attempt: 0,
         });
         n += 1;

@@ -207,9 +207,36 @@ pub async fn load(kv: &Arc<dyn Kv>, store: &StoreHandle, cfg: &Config) -> Result
         .filter(|a| a.deleted_ms.is_none())
         .map(|a| (a.system_id.clone(), Arc::new(a.account())))
         .collect();
-    let routes = RouteTable::new(routes, |c| carriers.contains(c))
-        .map_err(|e| format!("stored route table: {e} (change it with PUT /api/v1/routes)"))?;
+    let routes = RouteTable::new(without_unknown_carriers(routes, &carriers), |c| {
+        carriers.contains(c)
+    })
+    .map_err(|e| format!("stored route table: {e} (change it with PUT /api/v1/routes)"))?;
     Ok(Loaded { accounts, routes })
+}
+
+/// The stored routes without the carriers the config file no longer has (each named in
+/// an error line): tern starts, and those routes go on with the carriers left; a route left
+/// with none is dropped, so its destinations fall to a shorter prefix.
+fn without_unknown_carriers(routes: Vec<Route>, known: &HashSet<String>) -> Vec<Route> {
+    routes
+        .into_iter()
+        .filter_map(|mut r| {
+            let gone: Vec<usize> = (0..r.carriers.len())
+                .filter(|&i| !known.contains(&r.carriers[i]))
+                .collect();
+            for &i in gone.iter().rev() {
+                tracing::error!(prefix = %r.prefix, carrier = %r.carriers[i], "a stored route names a carrier the config file no longer has; left out until PUT /api/v1/routes");
+                r.carriers.remove(i);
+                if let Some(w) = &mut r.weights {
+                    w.remove(i);
+                }
+            }
+            if r.weights.as_ref().is_some_and(|w| w.iter().all(|&x| x == 0)) {
+                r.weights = None;
+            }
+            (!r.carriers.is_empty()).then_some(r)
+        })
+        .collect()
 }
 
 /// The first start's batch: the file's accounts, opening balances and entries, routes.
@@ -649,9 +676,15 @@ impl Registry {
             .map_err(|e| Refused::Store(e.to_string()))
     }
 
-    /// Records that an operator stopped (or started) carrier `id`, durably and audited;
-    /// the caller then tells the carrier.
-    pub async fn stop_carrier(&self, id: &str, stopped: bool, from: &str) -> Result<(), Refused> {
+    /// Records that an operator stopped (or started) carrier `id`, durably and audited,
+    /// then tells the carrier, all under the lock: two such calls never cross.
+    pub async fn stop_carrier(
+        &self,
+        id: &str,
+        carrier: &Addr<crate::actors::carrier::Carrier>,
+        stopped: bool,
+        from: &str,
+    ) -> Result<(), Refused> {
         if !self.carriers.contains(id) {
             return Err(Refused::NotFound("carrier"));
         }
@@ -678,7 +711,11 @@ impl Registry {
             json!({ "stopped": stopped }),
         )
         .map_err(Refused::Store)?;
-        self.commit(batch).await
+        self.commit(batch).await?;
+        carrier
+            .send(crate::actors::carrier::SetStopped(stopped))
+            .await
+            .map_err(|_| Refused::Store("carrier not running".into()))
     }
 
     /// Applies the config file's accounts and routes to the store, as an operator would
@@ -687,6 +724,11 @@ impl Registry {
     /// the file has routes. Accounts it does not name stay. Returns what changed.
     pub async fn apply_file(&self, cfg: &Config) -> Result<Vec<String>, Refused> {
         let mut changed = Vec::new();
+        // all or nothing as far as can be known first: routes to carriers tern does not run
+        let routes: Vec<Route> = cfg.routes.iter().map(|r| r.get_ref().clone()).collect();
+        RouteTable::new(routes.clone(), |c| self.carriers.contains(c)).map_err(|e| {
+            Refused::invalid("routes", format!("{e} (carrier changes need a restart)"))
+        })?;
         for c in &cfg.accounts {
             let c = c.get_ref();
             let stored = self.stored(&c.system_id)?;
@@ -737,7 +779,6 @@ impl Registry {
                 }
             }
         }
-        let routes: Vec<Route> = cfg.routes.iter().map(|r| r.get_ref().clone()).collect();
         if !routes.is_empty() && routes != self.routes()? {
             self.replace_routes(routes, "config").await?;
             changed.push("routes replaced".into());

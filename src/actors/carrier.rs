@@ -321,6 +321,25 @@ impl Carrier {
         }
     }
 
+    /// Stopped: unbinds once nothing is in flight (or at `deadline`, when what is left
+    /// counts as timed out), unless started again meanwhile.
+    fn close_when_idle(&mut self, deadline: Instant, ctx: &mut Context<Self>) {
+        if !self.stopped {
+            return;
+        }
+        if self.in_flight() > 0 && Instant::now() < deadline {
+            ctx.run_later(Duration::from_millis(50), move |act, ctx| {
+                guard(act, ctx, |act, ctx| act.close_when_idle(deadline, ctx));
+            });
+            return;
+        }
+        // a bind closed on purpose is no failure
+        self.closing = true;
+        for a in self.binds.iter().filter_map(|b| b.addr.as_ref()) {
+            a.do_send(CloseBind);
+        }
+    }
+
     fn pump(&mut self, ctx: &mut Context<Self>) {
         if self.quiescing {
             return;
@@ -353,6 +372,10 @@ impl Carrier {
             let bind = &mut self.binds[i];
             bind.credits -= 1;
             if let Some(addr) = &bind.addr {
+                // from here its answer may be lost while the carrier has it
+                job.msg
+                    .sent
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
                 addr.do_send(SessionSubmit { job });
             }
         }
@@ -580,21 +603,18 @@ impl Handler<SetStopped> for Carrier {
                 return;
             }
             this.stopped = m.0;
-            // a bind closed on purpose is no failure
-            this.closing = m.0;
-            for b in &this.binds {
-                if let Some(a) = &b.addr {
-                    if m.0 {
-                        a.do_send(CloseBind);
-                    } else {
-                        a.do_send(OpenBind);
-                    }
-                }
-            }
             if m.0 {
                 this.drain_to_router();
+                // its answers to what is in flight are waited for: a message it took is
+                // never sent elsewhere as well
+                let deadline = Instant::now() + Duration::from_secs(this.cfg.response_timeout_s);
+                this.close_when_idle(deadline, ctx);
                 tracing::info!(carrier = %this.cfg.id, "carrier stopped by an operator");
             } else {
+                this.closing = false;
+                for a in this.binds.iter().filter_map(|b| b.addr.as_ref()) {
+                    a.do_send(OpenBind);
+                }
                 // as at start: it takes messages while its binds come up
                 this.started = Instant::now();
                 tracing::info!(carrier = %this.cfg.id, "carrier started by an operator");

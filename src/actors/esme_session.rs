@@ -295,6 +295,14 @@ impl EsmeSession {
         };
         // ctx.wait: no other PDU of this session is handled until the bind is decided
         ctx.wait(fut.into_actor(self).map(move |res, act, ctx| match res {
+            Ok((account, bind_id)) if !act.env.accounts.borrow().contains_key(&account.system_id) => {
+                // deleted while its password was being checked
+                act.env.delivery.do_send(UnregisterBind {
+                    account: account.system_id.clone(),
+                    bind_id,
+                });
+                act.write(pdu::error_resp(resp_id, CommandStatus::EsmeRinvpaswd, seq), ctx);
+            }
             Ok((account, bind_id)) => {
                 tracing::info!(peer = %act.peer, system_id = %account.system_id, ?mode, "ESME bound");
                 act.submit_ok = Some(metrics::counter!("tern_submit_total", "account" => account.system_id.clone(), "status" => "ESME_ROK"));
@@ -308,7 +316,7 @@ impl EsmeSession {
                 act.write(resp, ctx);
             }
             Err(status) => {
-                tracing::info!(peer = %act.peer, %system_id, status = ?status, "bind refused");
+                tracing::info!(peer = %act.peer, %system_id, status = crate::protocol::status::name(u32::from(status)), "bind refused");
                 act.state = BindState::Open;
                 act.write(pdu::error_resp(resp_id, status, seq), ctx);
             }
@@ -328,7 +336,22 @@ impl EsmeSession {
         let seq = cmd.sequence_number();
         let account = match &self.state {
             BindState::Bound { account, mode, .. } if *mode != Mode::Receiver && !self.released => {
-                account.clone()
+                // the account as it is now: an operator may have changed its price or
+                // senders since the bind (or deleted it: its binds are being closed)
+                let live = self.env.accounts.borrow().get(&account.system_id).cloned();
+                match live {
+                    Some(live) => live,
+                    None => {
+                        return self.write(
+                            pdu::error_resp(
+                                CommandId::SubmitSmResp,
+                                CommandStatus::EsmeRinvbndsts,
+                                seq,
+                            ),
+                            ctx,
+                        );
+                    }
+                }
             }
             _ => {
                 return self.write(

@@ -523,7 +523,7 @@ impl Handler<Accept> for Ledger {
                 account: meta.account.clone(),
                 amount: Micros(-charge.0),
                 what: Settles::Submit {
-                    msg: Arc::new(Outbound { meta, sm }),
+                    msg: Arc::new(Outbound::new(meta, sm)),
                     reply,
                 },
             };

@@ -37,6 +37,25 @@ pub struct Outbound {
     pub meta: MessageMeta,
     /// The ESME's submit_sm, forwarded as it came (plus a receipt request).
     pub sm: SubmitSm,
+    /// It may have reached a carrier: written on a bind (its answer may have been lost),
+    /// or resumed after a restart. Such a message is never refunded.
+    pub sent: std::sync::atomic::AtomicBool,
+}
+
+impl Outbound {
+    /// A message no carrier has seen.
+    pub fn new(meta: MessageMeta, sm: SubmitSm) -> Outbound {
+        Outbound {
+            meta,
+            sm,
+            sent: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// Whether it may have reached a carrier.
+    pub fn maybe_sent(&self) -> bool {
+        self.sent.load(std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 /// Route this message (new, resumed after a restart, or retried).
@@ -197,10 +216,12 @@ impl RouterShard {
         }
     }
 
-    /// What ending `meta` as `stat` here gives back: no carrier took it.
-    fn refund_of(&self, meta: &MessageMeta, stat: Stat) -> Micros {
+    /// What ending `msg` as `stat` here gives back: no carrier took it.
+    fn refund_of(&self, msg: &Outbound, stat: Stat) -> Micros {
+        let meta = &msg.meta;
         let refunded = match stat {
-            Stat::Expired => true,
+            // one that may have reached a carrier (its answer lost) stays charged
+            Stat::Expired => !msg.maybe_sent(),
             Stat::Rejectd => self
                 .accounts
                 .borrow()
@@ -214,7 +235,7 @@ impl RouterShard {
     fn end(&mut self, msg: Arc<Outbound>, stat: Stat, err: &str, ctx: &mut Context<Self>) {
         let (batch, receipt) = super::finalize(&msg.meta, stat, err, now_ms(), self.receipt_ttl_ms);
         let err = err.to_string();
-        let refund = self.refund_of(&msg.meta, stat);
+        let refund = self.refund_of(&msg, stat);
         let commit: std::pin::Pin<Box<dyn Future<Output = Result<(), String>>>> = match self
             .ledgers
             .get()

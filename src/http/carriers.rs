@@ -4,7 +4,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
 use super::{ApiError, AppState, operator};
-use crate::actors::carrier::{GetStatus, SetStopped};
+use crate::actors::carrier::GetStatus;
 
 pub(super) async fn list(st: web::Data<AppState>) -> HttpResponse {
     let mut out = Vec::new();
@@ -44,11 +44,8 @@ async fn set_stopped(
         .ok_or_else(|| ApiError::not_found("carrier"))?
         .clone();
     st.registry
-        .stop_carrier(&id, stopped, &operator(&req))
+        .stop_carrier(&id, &c, stopped, &operator(&req))
         .await?;
-    c.send(SetStopped(stopped))
-        .await
-        .map_err(|_| ApiError::unavailable("carrier not running"))?;
     get(st, id).await
 }
 

@@ -387,10 +387,6 @@ fn checkpoint_loop(engine: Weak<Engine>) {
         let Some(e) = engine.upgrade() else { return };
         ticks += 1;
         if ticks < CHECKPOINT_EVERY_TICKS && e.active_len() < CHECKPOINT_KEYS {
-            e.checkpoint_ok_ms.store(
-                crate::domain::clock::now_ms(),
-                std::sync::atomic::Ordering::Relaxed,
-            );
             continue;
         }
         ticks = 0;
