@@ -139,6 +139,7 @@ pub(super) async fn list(
         pq.limit = Some((want - out.len()).max(1));
         // by account: its charges are its messages, in order; else every message
         let (recs, next) = match &q.account {
+            // lazily: only the messages that fit the page are read
             Some(a) => page(&*st.kv, &keys::ledger_prefix(a), &pq, |v| {
                 decode_record(v)
                     .unwrap_or_default()
@@ -146,7 +147,6 @@ pub(super) async fn list(
                     .filter(|e| e.kind == EntryKind::Charge)
                     .filter_map(|e| e.message_id)
                     .filter_map(|id| load(&*st.kv, &id).ok().flatten())
-                    .collect::<Vec<_>>()
             })?,
             None => page(&*st.kv, b"m/", &pq, |v| messages::decode_record(v).ok())?,
         };

@@ -17,6 +17,7 @@
 //! segments left are replayed into sled, in order, before anything runs.
 
 use std::collections::BTreeMap;
+use std::ops::Bound;
 use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
@@ -504,14 +505,15 @@ impl Kv for Engine {
             .collect()
     }
 
-    fn scan_page(&self, prefix: &[u8], after: Option<&[u8]>, limit: usize) -> Vec<Row> {
-        // the first key past `after`: `after` followed by a zero byte
-        let start = match after {
-            Some(a) if a >= prefix => {
+    fn scan_page(&self, prefix: &[u8], from: Bound<&[u8]>, limit: usize) -> Vec<Row> {
+        let start = match from {
+            // the first key past `a`: `a` followed by a zero byte
+            Bound::Excluded(a) if a >= prefix => {
                 let mut s = a.to_vec();
                 s.push(0);
                 s
             }
+            Bound::Included(a) if a >= prefix => a.to_vec(),
             _ => prefix.to_vec(),
         };
         // the memtables' part of the range (bounded by their size), newest last
@@ -634,7 +636,8 @@ mod tests {
         b.put("l/a/4".as_bytes(), "new".as_bytes());
         e.apply(&mut b).unwrap();
         let page = |after: Option<&str>, n| -> Vec<(String, String)> {
-            e.scan_page(b"l/a/", after.map(str::as_bytes), n)
+            let from = after.map_or(Bound::Unbounded, |a| Bound::Excluded(a.as_bytes()));
+            e.scan_page(b"l/a/", from, n)
                 .into_iter()
                 .map(|r| {
                     let (k, v) = r.unwrap();

@@ -4,6 +4,7 @@
 //! the rest of tern behind [`Kv`] means another engine can replace it without touching the
 //! actors. [`SledKv`] is only the checkpointed layer of [`super::engine::Engine`].
 
+use std::ops::Bound;
 use std::path::Path;
 use std::pin::Pin;
 
@@ -82,13 +83,14 @@ pub trait Kv: Send + Sync + 'static {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
     /// Every key and value under `prefix`, in key order.
     fn scan_prefix(&self, prefix: &[u8]) -> Vec<Row>;
-    /// At most `limit` keys and values under `prefix` that sort after `after` (from the
-    /// first when `None`), in key order: one page of a listing.
-    fn scan_page(&self, prefix: &[u8], after: Option<&[u8]>, limit: usize) -> Vec<Row> {
+    /// At most `limit` keys and values under `prefix` from `start` on, in key order: one
+    /// page of a listing.
+    fn scan_page(&self, prefix: &[u8], start: Bound<&[u8]>, limit: usize) -> Vec<Row> {
         self.scan_prefix(prefix)
             .into_iter()
-            .filter(|r| match (r, after) {
-                (Ok((k, _)), Some(a)) => k.as_slice() > a,
+            .filter(|r| match (r, start) {
+                (Ok((k, _)), Bound::Excluded(a)) => k.as_slice() > a,
+                (Ok((k, _)), Bound::Included(a)) => k.as_slice() >= a,
                 _ => true,
             })
             .take(limit)
