@@ -98,6 +98,10 @@ async fn a_throttling_carrier_is_slowed_down_not_abandoned() {
     assert!(tps < 1000, "the send rate came down: {s}");
     let gauge = t.metric("tern_carrier_tps{carrier=\"c1\"}").await;
     assert!(gauge > 0.0 && gauge < 1000.0, "tern_carrier_tps {gauge}");
+    // the operator's view counts the same answers
+    assert_eq!(s["counts"]["throttled"].as_f64(), Some(throttled), "{s}");
+    assert_eq!(s["counts"]["accepted"], 60, "{s}");
+    assert_eq!(s["counts"]["timeouts"], 0, "{s}");
 }
 
 #[tokio::test]

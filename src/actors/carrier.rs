@@ -133,6 +133,25 @@ pub struct GetStatus;
 #[rtype(result = "()")]
 pub struct Quiesce;
 
+/// What a carrier answered since tern started, as an operator reads it.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct CarrierCounts {
+    /// submit_sm answered OK.
+    pub accepted: u64,
+    /// Answered ESME_RTHROTTLED or ESME_RMSGQFUL (sent again, slower).
+    pub throttled: u64,
+    /// Refused with a temporary error (tried on the next carrier).
+    pub refused_temporary: u64,
+    /// Refused for good (REJECTD).
+    pub refused_permanent: u64,
+    /// No submit_sm_resp within response_timeout_s.
+    pub timeouts: u64,
+    /// Binds lost while bound.
+    pub binds_lost: u64,
+    /// Connects or binds that failed.
+    pub bind_failures: u64,
+}
+
 /// A carrier's live state.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct CarrierStatus {
@@ -152,6 +171,8 @@ pub struct CarrierStatus {
     pub queue_depth: usize,
     /// The rate tern sends at now (AIMD; at most the configured tps).
     pub tps: u32,
+    /// Its answers and failures since start.
+    pub counts: CarrierCounts,
 }
 
 /// One of the carrier's binds, as the carrier sees it.
@@ -201,6 +222,7 @@ pub struct Carrier {
     closing: bool,
     /// An operator stopped it: unbound, its messages go to the next carrier of their route.
     stopped: bool,
+    counts: CarrierCounts,
 }
 
 /// How often the hot path refreshes the carrier's gauges (the 1 s tick always does).
@@ -230,6 +252,7 @@ impl Carrier {
             quiescing: false,
             closing: false,
             stopped: false,
+            counts: CarrierCounts::default(),
         }
     }
 
@@ -470,6 +493,11 @@ impl Handler<SessionDown> for Carrier {
                 s.credits = 0;
             }
             if m.was_bound && !this.closing {
+                this.counts.binds_lost += 1;
+            } else if !m.was_bound && !this.closing {
+                this.counts.bind_failures += 1;
+            }
+            if m.was_bound && !this.closing {
                 tracing::warn!(carrier = %this.cfg.id, bind = m.idx, in_flight = m.returned.len(), "carrier bind down");
             }
             let now = Instant::now();
@@ -521,10 +549,12 @@ impl Handler<SubmitDone> for Carrier {
             match m.result {
                 // its carrier id was registered by the session
                 SubmitResult::Accepted(_) => {
+                    this.counts.accepted += 1;
                     this.answered();
                     m.job.settle(None);
                 }
                 SubmitResult::Refused(s @ (status::THROTTLED | status::MSGQFUL)) => {
+                    this.counts.throttled += 1;
                     // asking for less: slow down and send it again from here. A full queue
                     // at the carrier also counts toward its breaker; a throttle says it is
                     // alive
@@ -548,14 +578,17 @@ impl Handler<SubmitDone> for Carrier {
                     }
                 }
                 SubmitResult::Refused(s) if status::is_temporary(s) => {
+                    this.counts.refused_temporary += 1;
                     this.failed(Instant::now());
                     Self::fail(m.job, Failure::Temporary);
                 }
                 SubmitResult::Refused(s) => {
+                    this.counts.refused_permanent += 1;
                     this.answered();
                     Self::fail(m.job, Failure::Permanent(s));
                 }
                 SubmitResult::Timeout => {
+                    this.counts.timeouts += 1;
                     this.failed(Instant::now());
                     Self::fail(m.job, Failure::Temporary);
                 }
@@ -644,6 +677,7 @@ impl Handler<GetStatus> for Carrier {
             in_flight: this.in_flight(),
             queue_depth: this.queue.len(),
             tps: this.aimd.rate(),
+            counts: this.counts,
         })
     }
 }
