@@ -233,8 +233,9 @@ fn default_price() -> String {
     "0".into()
 }
 
-/// An upstream carrier (an SMSC tern binds to).
-#[derive(Debug, Clone, Deserialize)]
+/// An upstream carrier (an SMSC tern binds to). The store keeps it as it is written here
+/// (its password too: tern binds with it); the admin API never shows the password.
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CarrierConfig {
     /// Carrier id used in routes and metrics.
@@ -274,6 +275,66 @@ pub struct CarrierConfig {
     /// Seconds the breaker first stays open; doubled on each failed probe, at most 300.
     #[serde(default = "default_breaker_cooldown")]
     pub breaker_cooldown_s: u64,
+}
+
+impl CarrierConfig {
+    /// Every problem, as (field, what is wrong): the same checks for the config file and
+    /// the admin API.
+    pub fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        let id = &self.id;
+        if id.is_empty()
+            || id.len() > 64
+            || !id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            out.push((
+                "id",
+                format!("{id:?} must be 1-64 letters, digits, '-' or '_'"),
+            ));
+        }
+        if self.host.is_empty() {
+            out.push(("host", "must not be empty".into()));
+        }
+        if self.port == 0 {
+            out.push(("port", "must be 1 to 65535".into()));
+        }
+        if self.system_id.len() > 15 {
+            out.push(("system_id", "at most 15 characters".into()));
+        }
+        if self.password.len() > 8 {
+            out.push(("password", "at most 8 characters".into()));
+        }
+        for (field, v) in [
+            ("binds", u64::from(self.binds)),
+            ("tps", u64::from(self.tps)),
+            ("window", self.window as u64),
+            ("response_timeout_s", self.response_timeout_s),
+            ("enquire_link_s", self.enquire_link_s),
+            ("breaker_failures", u64::from(self.breaker_failures)),
+        ] {
+            if v == 0 {
+                out.push((field, "must be at least 1".into()));
+            }
+        }
+        if !(1..=300).contains(&self.breaker_cooldown_s) {
+            out.push(("breaker_cooldown_s", "must be 1 to 300".into()));
+        }
+        if self.tls {
+            out.push(("tls", "TLS to carriers is not supported yet".into()));
+        }
+        out
+    }
+
+    /// The carrier as the admin API and the audit trail show it: no password.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut v = serde_json::to_value(self).unwrap_or_default();
+        if let Some(m) = v.as_object_mut() {
+            m.remove("password");
+        }
+        v
+    }
 }
 
 fn default_carrier_binds() -> u32 {
@@ -515,54 +576,11 @@ impl Config {
             let line = line_of(text, c.span().start);
             let c = c.get_ref();
             let id = &c.id;
-            if id.is_empty()
-                || !id
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-            {
-                p(
-                    line,
-                    format!("carriers: id {id:?} must be letters, digits, '-' or '_'"),
-                );
-            }
             if !cseen.insert(id.clone()) {
                 p(line, format!("carriers: id {id:?} appears twice"));
             }
-            if c.system_id.len() > 15 || c.password.len() > 8 {
-                p(
-                    line,
-                    format!(
-                        "carriers[{id}]: system_id at most 15 and password at most 8 characters"
-                    ),
-                );
-            }
-            if c.binds == 0 || c.tps == 0 || c.window == 0 {
-                p(
-                    line,
-                    format!("carriers[{id}]: binds, tps and window must be at least 1"),
-                );
-            }
-            if c.tls {
-                p(
-                    line,
-                    format!("carriers[{id}].tls: TLS to carriers is not supported yet"),
-                );
-            }
-            if c.response_timeout_s == 0 || c.enquire_link_s == 0 {
-                p(
-                    line,
-                    format!(
-                        "carriers[{id}]: response_timeout_s and enquire_link_s must be at least 1"
-                    ),
-                );
-            }
-            if c.breaker_failures == 0 || !(1..=300).contains(&c.breaker_cooldown_s) {
-                p(
-                    line,
-                    format!(
-                        "carriers[{id}]: breaker_failures must be at least 1 and breaker_cooldown_s 1 to 300"
-                    ),
-                );
+            for (field, m) in c.problems() {
+                p(line, format!("carriers[{id}].{field}: {m}"));
             }
         }
         for r in &self.routes {

@@ -6,7 +6,6 @@
 //! so fsync waits never delay protocol work, and the store's checkpoints a thread of their
 //! own: the core left over is theirs.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +17,7 @@ use tokio::sync::watch;
 use tokio_util::codec::FramedRead;
 
 use crate::accounts;
-use crate::actors::carrier::{Carrier, CarrierStatus, CloseBinds, GetStatus, Quiesce};
+use crate::actors::carrier::{Carrier, CarrierSet, CarrierStatus, CloseBinds, GetStatus, Quiesce};
 use crate::actors::delivery::{Delivery, UnbindAll};
 use crate::actors::dlr_correlator::{CorrelatorShards, DlrCorrelator, FlushStaged};
 use crate::actors::esme_session::{EsmeSession, SessionEnv};
@@ -26,6 +25,7 @@ use crate::actors::ledger::{Ledger, LedgerShards};
 use crate::actors::router::{Outbound, RouteMessage, RouterEnv, RouterShard, RouterShards};
 use crate::actors::store::{STORE_MAILBOX, Store, StoreHandle};
 use crate::actors::supervise::Restart;
+use crate::config::CarrierConfig;
 use crate::config::Config;
 use crate::domain::backlog::{Backlog, Backlogs};
 use crate::domain::message::MessageState;
@@ -116,47 +116,49 @@ pub async fn run(cfg: Config, path: std::path::PathBuf) -> Result<(), String> {
 
     let (k, s) = (kv.clone(), store.clone());
     let delivery = Delivery::start_in_arbiter(&handles[0], move |_| Delivery::new(k, s));
-    let registry = Arc::new(crate::registry::Registry::new(
-        kv.clone(),
-        store.clone(),
-        accounts_tx,
-        routes_tx,
-        cfg.carriers
-            .iter()
-            .map(|c| c.get_ref().id.clone())
-            .collect(),
-        delivery.clone(),
-    ));
 
     let correlators = CorrelatorShards::start(&handles, nshards, |i| {
         let (k, s, d) = (kv.clone(), store.clone(), delivery.clone());
         DlrCorrelator::new(k, s, d, receipt_ttl_ms, message_ttl_ms, (i, nshards))
     });
 
-    let mut carriers = HashMap::new();
-    let mut backlogs = Vec::new();
-    for (i, c) in cfg.carriers.iter().enumerate() {
-        let c = c.get_ref().clone();
-        let id = c.id.clone();
-        let corr = correlators.clone();
+    // carriers: each on a worker in turn, also those an operator adds later
+    let next_worker = std::sync::atomic::AtomicUsize::new(0);
+    let (h, corr) = (handles.clone(), correlators.clone());
+    let start: crate::registry::StartCarrier = Box::new(move |c: CarrierConfig| {
+        let i = next_worker.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % h.len();
         let backlog = Arc::new(Backlog::for_carrier(c.binds, c.window));
-        backlogs.push((id.clone(), backlog.clone()));
-        carriers.insert(
-            id,
-            Carrier::start_in_arbiter(&handles[i % nshards], move |_| {
-                Carrier::new(c, corr, backlog)
-            }),
-        );
+        let (corr, b) = (corr.clone(), backlog.clone());
+        let addr = Carrier::start_in_arbiter(&h[i], move |_| Carrier::new(c, corr, b));
+        (addr, backlog)
+    });
+    let carriers = CarrierSet::default();
+    let backlogs = Backlogs::default();
+    for c in loaded.carriers {
+        let id = c.id.clone();
+        let (addr, backlog) = start(c);
+        backlogs.set(&id, backlog);
+        carriers.insert(&id, addr);
     }
+    let registry = Arc::new(crate::registry::Registry::new(
+        kv.clone(),
+        store.clone(),
+        accounts_tx,
+        routes_tx,
+        crate::registry::Carriers {
+            set: carriers.clone(),
+            backlogs: backlogs.clone(),
+            start,
+        },
+        delivery.clone(),
+    ));
     // what operators stopped stays stopped
-    for (id, c) in &carriers {
-        if registry.carrier_stopped(id).map_err(|e| e.to_string())? {
+    for (id, c) in carriers.all() {
+        if registry.carrier_stopped(&id).map_err(|e| e.to_string())? {
             c.do_send(crate::actors::carrier::SetStopped(true));
             tracing::info!(carrier = %id, "carrier stays stopped (an operator stopped it)");
         }
     }
-    let carriers = Arc::new(carriers);
-    let backlogs = Backlogs::new(backlogs);
 
     // routers refund through the ledgers, which route through the routers
     let ledger_cell = Arc::new(std::sync::OnceLock::new());
@@ -255,7 +257,7 @@ pub async fn run(cfg: Config, path: std::path::PathBuf) -> Result<(), String> {
         );
     }
 
-    let hup = actix_rt::spawn(reload_on_hangup(path, registry_for_hup, cfg.clone()));
+    let hup = actix_rt::spawn(reload_on_hangup(path, registry_for_hup));
     wait_for_signal().await;
     hup.abort();
     tracing::info!("shutting down: no new binds, unbinding sessions, flushing the store");
@@ -275,36 +277,34 @@ pub async fn run(cfg: Config, path: std::path::PathBuf) -> Result<(), String> {
 /// Stops the carriers sending, waits (a few seconds at most) for the answers to what they
 /// have in flight, and stores the carrier ids those answers registered: a message a carrier
 /// accepted is then known as submitted, and the next start does not send it again.
-async fn quiesce_carriers(
-    carriers: &HashMap<String, Addr<Carrier>>,
-    correlators: &CorrelatorShards,
-) {
-    for c in carriers.values() {
+async fn quiesce_carriers(carriers: &CarrierSet, correlators: &CorrelatorShards) {
+    let carriers: Vec<Addr<Carrier>> = carriers.all().into_iter().map(|(_, c)| c).collect();
+    for c in &carriers {
         let _ = c.send(Quiesce).await;
     }
-    until_carriers(carriers, QUIESCE_WAIT, |s| s.in_flight).await;
+    until_carriers(&carriers, QUIESCE_WAIT, |s| s.in_flight).await;
     // each bind sent its registrations before telling its carrier the answer came, so
     // they are in the correlators' mailboxes ahead of this
     for c in correlators.all() {
         let _ = c.send(FlushStaged).await;
     }
     // unbind from the carriers, politely, and wait (briefly) for them to answer
-    for c in carriers.values() {
+    for c in &carriers {
         let _ = c.send(CloseBinds).await;
     }
-    until_carriers(carriers, UNBIND_WAIT, |s| s.binds_up).await;
+    until_carriers(&carriers, UNBIND_WAIT, |s| s.binds_up).await;
 }
 
 /// Waits until `count` is 0 over every carrier's status, or `wait` has passed.
 async fn until_carriers(
-    carriers: &HashMap<String, Addr<Carrier>>,
+    carriers: &[Addr<Carrier>],
     wait: Duration,
     count: impl Fn(&CarrierStatus) -> usize,
 ) {
     let t0 = std::time::Instant::now();
     while t0.elapsed() < wait {
         let mut n = 0;
-        for c in carriers.values() {
+        for c in carriers {
             n += c
                 .send(GetStatus)
                 .await
@@ -415,13 +415,9 @@ fn start_session(sock: TcpStream, peer: SocketAddr, env: SessionEnv) {
 }
 
 /// On each SIGHUP: reads and validates the config file; a bad file is logged and changes
-/// nothing. Accounts and routes in it are applied to the store as an operator's change
-/// (audited as from `config`); settings that need a restart are named in the log.
-async fn reload_on_hangup(
-    path: std::path::PathBuf,
-    registry: Arc<crate::registry::Registry>,
-    running: Config,
-) {
+/// nothing. Its accounts, carriers and routes are applied to the store as an operator's
+/// change (audited as from `config`); `[node]`, `[smpp]` and `[http]` need a restart.
+async fn reload_on_hangup(path: std::path::PathBuf, registry: Arc<crate::registry::Registry>) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
@@ -430,19 +426,15 @@ async fn reload_on_hangup(
             return;
         };
         while hup.recv().await.is_some() {
-            reload(&path, &registry, &running).await;
+            reload(&path, &registry).await;
         }
     }
     #[cfg(not(unix))]
-    let _ = (path, registry, running);
+    let _ = (path, registry);
 }
 
 /// Applies the config file at `path` (see [`reload_on_hangup`]).
-pub async fn reload(
-    path: &std::path::Path,
-    registry: &crate::registry::Registry,
-    running: &Config,
-) {
+pub async fn reload(path: &std::path::Path, registry: &crate::registry::Registry) {
     let cfg = match Config::load(path) {
         Ok(c) => c,
         Err(e) => {
@@ -450,15 +442,6 @@ pub async fn reload(
             return;
         }
     };
-    let carriers = |c: &Config| -> Vec<String> {
-        c.carriers
-            .iter()
-            .map(|x| format!("{:?}", x.get_ref()))
-            .collect()
-    };
-    if carriers(&cfg) != carriers(running) {
-        tracing::warn!("config reload: carrier changes take effect at the next start");
-    }
     match registry.apply_file(&cfg).await {
         Ok(changed) if changed.is_empty() => {
             tracing::info!(config = %path.display(), "config reloaded: accounts and routes as the store has them")

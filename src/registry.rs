@@ -21,10 +21,12 @@ use serde_json::{Value, json};
 use tokio::sync::{Mutex, watch};
 
 use crate::accounts::{self, Account, AccountTable};
+use crate::actors::carrier::{Carrier, CarrierSet, Retire, SetStopped};
 use crate::actors::delivery::{Delivery, UnbindAccount};
 use crate::actors::store::StoreHandle;
-use crate::config::{AccountConfig, Config};
+use crate::config::{AccountConfig, CarrierConfig, Config};
 use crate::domain::audit::{AuditEntry, without_secrets};
+use crate::domain::backlog::{Backlog, Backlogs};
 use crate::domain::clock::now_ms;
 use crate::domain::ledger_entry::{EntryKind, LedgerEntry};
 use crate::domain::money::Micros;
@@ -180,28 +182,40 @@ pub struct Loaded {
     pub accounts: AccountTable,
     /// The route table.
     pub routes: RouteTable,
+    /// The carriers to run.
+    pub carriers: Vec<CarrierConfig>,
 }
 
 /// Reads the accounts and routes from the store; on the first start, writes the config
 /// file's into it first. Routes must name carriers the config has.
 pub async fn load(kv: &Arc<dyn Kv>, store: &StoreHandle, cfg: &Config) -> Result<Loaded, String> {
-    let carriers: HashSet<String> = cfg
-        .carriers
-        .iter()
-        .map(|c| c.get_ref().id.clone())
-        .collect();
+    if kv
+        .get(keys::CARRIERS_SEEDED)
+        .map_err(|e| e.to_string())?
+        .is_none()
+    {
+        let mut batch = WriteBatch::default();
+        for c in &cfg.carriers {
+            batch.put(keys::carrier(&c.get_ref().id), keys::encode(c.get_ref()));
+        }
+        batch.put(keys::CARRIERS_SEEDED.to_vec(), b"1".to_vec());
+        store.commit(batch).await.map_err(|e| e.to_string())?;
+    }
+    let stored_carriers = stored_carriers(&**kv)?;
+    let carriers: HashSet<String> = stored_carriers.iter().map(|c| c.id.clone()).collect();
     if kv.get(keys::SEEDED).map_err(|e| e.to_string())?.is_none() {
         let batch = seed(kv, cfg).await?;
         store.commit(batch).await.map_err(|e| e.to_string())?;
         tracing::info!(
             accounts = cfg.accounts.len(),
+            carriers = cfg.carriers.len(),
             routes = cfg.routes.len(),
             "store seeded from the config file"
         );
     }
     let stored = stored_accounts(&**kv)?;
     let routes = stored_routes(&**kv)?;
-    warn_if_file_differs(cfg, &stored, &routes);
+    warn_if_file_differs(cfg, &stored, &routes, &stored_carriers);
     let accounts = stored
         .into_iter()
         .filter(|a| a.deleted_ms.is_none())
@@ -211,7 +225,11 @@ pub async fn load(kv: &Arc<dyn Kv>, store: &StoreHandle, cfg: &Config) -> Result
         carriers.contains(c)
     })
     .map_err(|e| format!("stored route table: {e} (change it with PUT /api/v1/routes)"))?;
-    Ok(Loaded { accounts, routes })
+    Ok(Loaded {
+        accounts,
+        routes,
+        carriers: stored_carriers,
+    })
 }
 
 /// The stored routes without the carriers the config file no longer has (each named in
@@ -225,7 +243,7 @@ fn without_unknown_carriers(routes: Vec<Route>, known: &HashSet<String>) -> Vec<
                 .filter(|&i| !known.contains(&r.carriers[i]))
                 .collect();
             for &i in gone.iter().rev() {
-                tracing::error!(prefix = %r.prefix, carrier = %r.carriers[i], "a stored route names a carrier the config file no longer has; left out until PUT /api/v1/routes");
+                tracing::error!(prefix = %r.prefix, carrier = %r.carriers[i], "a stored route names a carrier tern does not have; left out until PUT /api/v1/routes");
                 r.carriers.remove(i);
                 if let Some(w) = &mut r.weights {
                     w.remove(i);
@@ -371,6 +389,22 @@ fn stored_accounts(kv: &dyn Kv) -> Result<Vec<StoredAccount>, String> {
         .collect()
 }
 
+/// Every stored carrier's settings.
+fn stored_carriers(kv: &dyn Kv) -> Result<Vec<CarrierConfig>, String> {
+    kv.scan_prefix(keys::CARRIER_PREFIX)
+        .into_iter()
+        .filter_map(|row| match row {
+            // `k/<id>` holds the settings; `k/<id>/...` other facts about it
+            Ok((k, v)) if !k[keys::CARRIER_PREFIX.len()..].contains(&b'/') => Some(
+                keys::decode::<CarrierConfig>(&v)
+                    .map_err(|e| format!("{}: {e}", String::from_utf8_lossy(&k))),
+            ),
+            Ok(_) => None,
+            Err(e) => Some(Err(e.to_string())),
+        })
+        .collect()
+}
+
 fn stored_routes(kv: &dyn Kv) -> Result<Vec<Route>, String> {
     match kv.get(keys::ROUTES).map_err(|e| e.to_string())? {
         Some(v) => keys::decode(&v).map_err(|e| format!("stored route table: {e}")),
@@ -378,8 +412,18 @@ fn stored_routes(kv: &dyn Kv) -> Result<Vec<Route>, String> {
     }
 }
 
-fn warn_if_file_differs(cfg: &Config, stored: &[StoredAccount], routes: &[Route]) {
+fn warn_if_file_differs(
+    cfg: &Config,
+    stored: &[StoredAccount],
+    routes: &[Route],
+    carriers: &[CarrierConfig],
+) {
     let mut differ: Vec<String> = Vec::new();
+    for c in &cfg.carriers {
+        if !carriers.contains(c.get_ref()) {
+            differ.push(format!("carrier {}", c.get_ref().id));
+        }
+    }
     for c in &cfg.accounts {
         let c = c.get_ref();
         let same = stored
@@ -403,7 +447,7 @@ fn warn_if_file_differs(cfg: &Config, stored: &[StoredAccount], routes: &[Route]
     if !differ.is_empty() {
         tracing::warn!(
             differ = %differ.join(", "),
-            "the config file's accounts or routes differ from the store's: the store's are in force (the file seeds only an empty data dir; change them through the admin API)"
+            "the config file's accounts, carriers or routes differ from the store's: the store's are in force (the file seeds only an empty data dir; change them through the admin API, or apply the file with SIGHUP)"
         );
     }
 }
@@ -414,9 +458,22 @@ pub struct Registry {
     store: StoreHandle,
     accounts: watch::Sender<Arc<AccountTable>>,
     routes: watch::Sender<Arc<RouteTable>>,
-    carriers: HashSet<String>,
+    carriers: Carriers,
     delivery: Addr<Delivery>,
     lock: Mutex<()>,
+}
+
+/// Starts a carrier's actor (on a worker thread) with its backlog.
+pub type StartCarrier = Box<dyn Fn(CarrierConfig) -> (Addr<Carrier>, Arc<Backlog>) + Send + Sync>;
+
+/// The running carriers, their backlogs, and how to start another.
+pub struct Carriers {
+    /// By id.
+    pub set: CarrierSet,
+    /// Their queue depths.
+    pub backlogs: Backlogs,
+    /// Starts one.
+    pub start: StartCarrier,
 }
 
 impl Registry {
@@ -426,7 +483,7 @@ impl Registry {
         store: StoreHandle,
         accounts: watch::Sender<Arc<AccountTable>>,
         routes: watch::Sender<Arc<RouteTable>>,
-        carriers: HashSet<String>,
+        carriers: Carriers,
         delivery: Addr<Delivery>,
     ) -> Registry {
         Registry {
@@ -438,6 +495,143 @@ impl Registry {
             delivery,
             lock: Mutex::new(()),
         }
+    }
+
+    /// A stored carrier's settings.
+    pub fn carrier(&self, id: &str) -> Result<Option<CarrierConfig>, Refused> {
+        match self
+            .kv
+            .get(&keys::carrier(id))
+            .map_err(|e| Refused::Store(e.to_string()))?
+        {
+            Some(v) => keys::decode(&v)
+                .map(Some)
+                .map_err(|e| Refused::Store(e.to_string())),
+            None => Ok(None),
+        }
+    }
+
+    /// Every stored carrier's settings.
+    pub fn carriers(&self) -> Result<Vec<CarrierConfig>, Refused> {
+        stored_carriers(&*self.kv).map_err(Refused::Store)
+    }
+
+    /// Adds a carrier: stored, audited, then started (it binds at once).
+    pub async fn create_carrier(&self, c: CarrierConfig, from: &str) -> Result<(), Refused> {
+        if let Some((field, message)) = c.problems().into_iter().next() {
+            return Err(Refused::invalid(field, message));
+        }
+        let _one = self.lock.lock().await;
+        if self.carrier(&c.id)?.is_some() {
+            return Err(Refused::Conflict(format!("carrier {:?} exists", c.id)));
+        }
+        let mut batch = WriteBatch::default();
+        batch.put(keys::carrier(&c.id), keys::encode(&c));
+        audit(
+            &self.kv,
+            &mut batch,
+            from,
+            "carrier.create",
+            &c.id,
+            Value::Null,
+            c.to_json(),
+        )
+        .map_err(Refused::Store)?;
+        self.commit(batch).await?;
+        self.run_carrier(c);
+        Ok(())
+    }
+
+    /// Changes a carrier's settings: `change` holds the fields to change (the password
+    /// kept unless given). The old actor hands its queue back to the routes and unbinds
+    /// once its submits in flight are answered; the new one binds with the new settings.
+    pub async fn update_carrier(
+        &self,
+        id: &str,
+        change: serde_json::Map<String, Value>,
+        from: &str,
+    ) -> Result<CarrierConfig, Refused> {
+        if change.get("id").is_some_and(|v| v != id) {
+            return Err(Refused::invalid("id", "cannot be changed"));
+        }
+        let _one = self.lock.lock().await;
+        let old = self.carrier(id)?.ok_or(Refused::NotFound("carrier"))?;
+        let mut merged = serde_json::to_value(&old).map_err(|e| Refused::Store(e.to_string()))?;
+        if let Some(m) = merged.as_object_mut() {
+            m.extend(change);
+        }
+        let new: CarrierConfig =
+            serde_json::from_value(merged).map_err(|e| Refused::invalid("body", e.to_string()))?;
+        if let Some((field, message)) = new.problems().into_iter().next() {
+            return Err(Refused::invalid(field, message));
+        }
+        let mut batch = WriteBatch::default();
+        batch.put(keys::carrier(id), keys::encode(&new));
+        audit(
+            &self.kv,
+            &mut batch,
+            from,
+            "carrier.update",
+            id,
+            old.to_json(),
+            new.to_json(),
+        )
+        .map_err(Refused::Store)?;
+        self.commit(batch).await?;
+        let stopped = self.carrier_stopped(id)?;
+        if let Some(a) = self.run_carrier(new.clone()) {
+            a.do_send(Retire);
+        }
+        if stopped && let Some(a) = self.carriers.set.get(id) {
+            a.do_send(SetStopped(true));
+        }
+        tracing::info!(carrier = %id, %from, "carrier settings changed; it binds again");
+        Ok(new)
+    }
+
+    /// Removes a carrier no route names: it unbinds once its submits in flight are
+    /// answered, and is gone from the store.
+    pub async fn delete_carrier(&self, id: &str, from: &str) -> Result<(), Refused> {
+        let _one = self.lock.lock().await;
+        let old = self.carrier(id)?.ok_or(Refused::NotFound("carrier"))?;
+        if let Some(r) = self
+            .routes()?
+            .iter()
+            .find(|r| r.carriers.iter().any(|c| c == id))
+        {
+            return Err(Refused::Conflict(format!(
+                "the route {:?} names carrier {id:?}: change the routes first",
+                r.prefix
+            )));
+        }
+        let mut batch = WriteBatch::default();
+        batch.del(keys::carrier(id));
+        batch.del(keys::carrier_stopped(id));
+        audit(
+            &self.kv,
+            &mut batch,
+            from,
+            "carrier.delete",
+            id,
+            old.to_json(),
+            Value::Null,
+        )
+        .map_err(Refused::Store)?;
+        self.commit(batch).await?;
+        if let Some(a) = self.carriers.set.remove(id) {
+            a.do_send(Retire);
+        }
+        self.carriers.backlogs.remove(id);
+        tracing::info!(carrier = %id, %from, "carrier deleted");
+        Ok(())
+    }
+
+    /// Starts carrier `c` and puts it in the set; returns the actor it replaces.
+    fn run_carrier(&self, c: CarrierConfig) -> Option<Addr<Carrier>> {
+        let id = c.id.clone();
+        let (addr, backlog) = (self.carriers.start)(c);
+        self.carriers.backlogs.set(&id, backlog);
+        self.carriers.set.insert(&id, addr)
     }
 
     /// A stored account, deleted or not.
@@ -646,7 +840,7 @@ impl Registry {
     /// Validates `routes` as a whole and swaps them in: the next message is routed by
     /// them; messages already routed keep their carrier.
     pub async fn replace_routes(&self, routes: Vec<Route>, from: &str) -> Result<(), Refused> {
-        let table = RouteTable::new(routes.clone(), |c| self.carriers.contains(c))
+        let table = RouteTable::new(routes.clone(), |c| self.carriers.set.contains(c))
             .map_err(|e| Refused::invalid("routes", e.to_string()))?;
         let _one = self.lock.lock().await;
         let old = self.routes()?;
@@ -685,7 +879,7 @@ impl Registry {
         stopped: bool,
         from: &str,
     ) -> Result<(), Refused> {
-        if !self.carriers.contains(id) {
+        if !self.carriers.set.contains(id) {
             return Err(Refused::NotFound("carrier"));
         }
         let _one = self.lock.lock().await;
@@ -713,7 +907,7 @@ impl Registry {
         .map_err(Refused::Store)?;
         self.commit(batch).await?;
         carrier
-            .send(crate::actors::carrier::SetStopped(stopped))
+            .send(SetStopped(stopped))
             .await
             .map_err(|_| Refused::Store("carrier not running".into()))
     }
@@ -724,11 +918,32 @@ impl Registry {
     /// the file has routes. Accounts it does not name stay. Returns what changed.
     pub async fn apply_file(&self, cfg: &Config) -> Result<Vec<String>, Refused> {
         let mut changed = Vec::new();
-        // all or nothing as far as can be known first: routes to carriers tern does not run
+        // all or nothing as far as can be known first: routes to carriers tern will not run
         let routes: Vec<Route> = cfg.routes.iter().map(|r| r.get_ref().clone()).collect();
-        RouteTable::new(routes.clone(), |c| self.carriers.contains(c)).map_err(|e| {
-            Refused::invalid("routes", format!("{e} (carrier changes need a restart)"))
-        })?;
+        let in_file = |c: &str| cfg.carriers.iter().any(|x| x.get_ref().id == c);
+        RouteTable::new(routes.clone(), |c| {
+            self.carriers.set.contains(c) || in_file(c)
+        })
+        .map_err(|e| Refused::invalid("routes", e.to_string()))?;
+        for c in &cfg.carriers {
+            let c = c.get_ref();
+            match self.carrier(&c.id)? {
+                None => {
+                    self.create_carrier(c.clone(), "config").await?;
+                    changed.push(format!("carrier {} created", c.id));
+                }
+                Some(old) if old != *c => {
+                    let serde_json::Value::Object(all) =
+                        serde_json::to_value(c).map_err(|e| Refused::Store(e.to_string()))?
+                    else {
+                        continue;
+                    };
+                    self.update_carrier(&c.id, all, "config").await?;
+                    changed.push(format!("carrier {} changed", c.id));
+                }
+                Some(_) => {}
+            }
+        }
         for c in &cfg.accounts {
             let c = c.get_ref();
             let stored = self.stored(&c.system_id)?;

@@ -606,6 +606,9 @@ async fn the_openapi_document_lists_every_route_and_every_listed_route_answers()
         ("PUT", "/api/v1/routes"),
         ("GET", "/api/v1/carriers"),
         ("GET", "/api/v1/carriers/{id}"),
+        ("POST", "/api/v1/carriers"),
+        ("PUT", "/api/v1/carriers/{id}"),
+        ("DELETE", "/api/v1/carriers/{id}"),
         ("POST", "/api/v1/carriers/{id}/stop"),
         ("POST", "/api/v1/carriers/{id}/start"),
         ("GET", "/api/v1/messages"),
@@ -957,4 +960,126 @@ async fn sighup_applies_the_file_and_a_bad_file_changes_nothing() {
     }
     let (st, v) = t.call("GET", "/api/v1/accounts/demo", None).await;
     assert_eq!((st, v["tps"].as_u64()), (200, Some(10000)));
+}
+
+#[tokio::test]
+async fn carriers_are_added_changed_and_removed_live_and_kept_across_a_restart() {
+    let a = Sim::start(&["--dlr-delay-ms", "0"]).await;
+    let b = Sim::start(&["--dlr-delay-ms", "0"]).await;
+    let body = format!(
+        "{}{}{}",
+        seed(),
+        carrier("a", a.port, ""),
+        route("", &["a"])
+    );
+    let mut t = Tern::start(&body).await;
+    let new_b = format!(
+        r#"{{"id": "b", "host": "127.0.0.1", "port": {}, "system_id": "tern", "password": "ternpass", "tps": 1000}}"#,
+        b.port
+    );
+    let (st, v) = t.call("POST", "/api/v1/carriers", Some(&new_b)).await;
+    assert_eq!(st, 201, "{v}");
+    assert_eq!(v["settings"]["port"], b.port);
+    assert!(v["settings"].get("password").is_none(), "{v}");
+    assert_eq!(
+        t.call("POST", "/api/v1/carriers", Some(&new_b)).await.0,
+        409
+    );
+    let (st, v) = t
+        .call(
+            "POST",
+            "/api/v1/carriers",
+            Some(r#"{"id": "x y", "host": "h", "port": 1, "system_id": "s", "password": "p"}"#),
+        )
+        .await;
+    assert_eq!(st, 400, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("id"),
+        "{v}"
+    );
+    carrier_until(&t, "b", |v| v["binds_up"] == 1).await;
+
+    let (st, _) = t
+        .call(
+            "PUT",
+            "/api/v1/routes",
+            Some(r#"{"routes": [{"prefix": "", "carriers": ["b"]}]}"#),
+        )
+        .await;
+    assert_eq!(st, 200);
+    let mut e = bind(t.smpp, "demo", "demopass", Mode::Trx)
+        .await
+        .expect("bind");
+    assert_eq!(carrier_of(&t, send(&mut e).await).await, "b");
+    let (st, v) = t.call("DELETE", "/api/v1/carriers/b", None).await;
+    assert_eq!(st, 409, "a route names it: {v}");
+
+    // new settings: a port where nothing listens, then back
+    let dead = free_port();
+    let (st, v) = t
+        .call(
+            "PUT",
+            "/api/v1/carriers/b",
+            Some(&format!(r#"{{"port": {dead}}}"#)),
+        )
+        .await;
+    assert_eq!(
+        (st, v["settings"]["port"].as_u64()),
+        (200, Some(u64::from(dead))),
+        "{v}"
+    );
+    carrier_until(&t, "b", |v| v["binds_up"] == 0).await;
+    let back = format!(r#"{{"port": {}}}"#, b.port);
+    assert_eq!(
+        t.call("PUT", "/api/v1/carriers/b", Some(&back)).await.0,
+        200
+    );
+    carrier_until(&t, "b", |v| v["binds_up"] == 1).await;
+    assert_eq!(carrier_of(&t, send(&mut e).await).await, "b");
+
+    drop(e);
+    t.kill9();
+    t.restart().await;
+    let v = carrier_until(&t, "b", |v| v["binds_up"] == 1).await;
+    assert_eq!(v["settings"]["port"], b.port, "kept across a restart");
+    let mut e = bind(t.smpp, "demo", "demopass", Mode::Trx)
+        .await
+        .expect("bind");
+    assert_eq!(carrier_of(&t, send(&mut e).await).await, "b");
+
+    let (st, _) = t
+        .call(
+            "PUT",
+            "/api/v1/routes",
+            Some(r#"{"routes": [{"prefix": "", "carriers": ["a"]}]}"#),
+        )
+        .await;
+    assert_eq!(st, 200);
+    assert_eq!(t.call("DELETE", "/api/v1/carriers/b", None).await.0, 204);
+    assert_eq!(t.call("GET", "/api/v1/carriers/b", None).await.0, 404);
+    assert_eq!(carrier_of(&t, send(&mut e).await).await, "a");
+    let (_, v) = t.call("GET", "/api/v1/audit", None).await;
+    let actions: Vec<&str> = v["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| e["action"].as_str().unwrap_or(""))
+        .filter(|a| a.starts_with("carrier."))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "carrier.create",
+            "carrier.update",
+            "carrier.update",
+            "carrier.delete"
+        ]
+    );
+    assert!(
+        !v.to_string().contains("ternpass"),
+        "no carrier password in the trail"
+    );
 }

@@ -222,6 +222,8 @@ pub struct Carrier {
     closing: bool,
     /// An operator stopped it: unbound, its messages go to the next carrier of their route.
     stopped: bool,
+    /// Replaced or removed by an operator: ends once its binds are closed.
+    retiring: bool,
     counts: CarrierCounts,
 }
 
@@ -252,6 +254,7 @@ impl Carrier {
             quiescing: false,
             closing: false,
             stopped: false,
+            retiring: false,
             counts: CarrierCounts::default(),
         }
     }
@@ -360,6 +363,13 @@ impl Carrier {
         self.closing = true;
         for a in self.binds.iter().filter_map(|b| b.addr.as_ref()) {
             a.do_send(CloseBind);
+        }
+        if self.retiring {
+            // its sessions' unbinds are answered by then; nothing routes here any more
+            ctx.run_later(Duration::from_secs(5), |act, ctx| {
+                act.binds.clear();
+                ctx.stop();
+            });
         }
     }
 
@@ -679,5 +689,73 @@ impl Handler<GetStatus> for Carrier {
             tps: this.aimd.rate(),
             counts: this.counts,
         })
+    }
+}
+
+/// The running carriers by id, shared by the routers, the admin API and the registry:
+/// operators add, replace and remove carriers while traffic flows.
+#[derive(Clone, Default)]
+pub struct CarrierSet(Arc<std::sync::RwLock<std::collections::HashMap<String, Addr<Carrier>>>>);
+
+impl CarrierSet {
+    fn read(
+        &self,
+    ) -> std::sync::RwLockReadGuard<'_, std::collections::HashMap<String, Addr<Carrier>>> {
+        // a writer only inserts or removes one entry: a map it panicked in is still whole
+        self.0.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Carrier `id`'s actor.
+    pub fn get(&self, id: &str) -> Option<Addr<Carrier>> {
+        self.read().get(id).cloned()
+    }
+
+    /// Whether carrier `id` runs.
+    pub fn contains(&self, id: &str) -> bool {
+        self.read().contains_key(id)
+    }
+
+    /// Every carrier, by id.
+    pub fn all(&self) -> Vec<(String, Addr<Carrier>)> {
+        self.read()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
+    /// Adds or replaces carrier `id`; returns the one it replaces.
+    pub fn insert(&self, id: &str, addr: Addr<Carrier>) -> Option<Addr<Carrier>> {
+        self.0
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id.to_string(), addr)
+    }
+
+    /// Removes carrier `id`.
+    pub fn remove(&self, id: &str) -> Option<Addr<Carrier>> {
+        self.0.write().unwrap_or_else(|e| e.into_inner()).remove(id)
+    }
+}
+
+/// The carrier is being replaced or removed: as [`SetStopped`]`(true)`, then the actor ends
+/// once its binds are closed.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Retire;
+
+impl Handler<Retire> for Carrier {
+    type Result = ();
+    fn handle(&mut self, _: Retire, ctx: &mut Context<Self>) {
+        guard(self, ctx, |this, ctx| {
+            this.retiring = true;
+            if !this.stopped {
+                this.stopped = true;
+                this.drain_to_router();
+                let deadline = Instant::now() + Duration::from_secs(this.cfg.response_timeout_s);
+                this.close_when_idle(deadline, ctx);
+            } else {
+                this.close_when_idle(Instant::now(), ctx);
+            }
+        });
     }
 }

@@ -7,7 +7,6 @@
 //! ends here never reached a carrier: an EXPIRED one is refunded, a REJECTD one when its
 //! account says so, in the same batch as its final state (through the account's Ledger).
 
-use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -23,7 +22,7 @@ use crate::domain::money::Micros;
 use crate::domain::retries::Retries;
 use crate::domain::route::{RouteTable, draw_key};
 
-use super::carrier::{Carrier, CarrierSubmit};
+use super::carrier::{CarrierSet, CarrierSubmit};
 use super::delivery::{Delivery, NewReceipt};
 use super::ledger::{LedgerShards, Refund};
 use super::store::StoreHandle;
@@ -94,7 +93,7 @@ pub struct SubmitFailed {
 /// A router shard.
 pub struct RouterShard {
     routes: watch::Receiver<Arc<RouteTable>>,
-    carriers: Arc<HashMap<String, Addr<Carrier>>>,
+    carriers: CarrierSet,
     store: StoreHandle,
     delivery: Addr<Delivery>,
     message_ttl_ms: u64,
@@ -115,7 +114,7 @@ pub struct RouterEnv {
     /// The route table in force.
     pub routes: watch::Receiver<Arc<RouteTable>>,
     /// Carriers by id.
-    pub carriers: Arc<HashMap<String, Addr<Carrier>>>,
+    pub carriers: CarrierSet,
     /// The store.
     pub store: StoreHandle,
     /// Where final receipts go.

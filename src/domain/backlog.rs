@@ -90,14 +90,34 @@ impl Drop for WaitingRetry {
     }
 }
 
-/// Every carrier's [`Backlog`], by carrier id.
+/// Every carrier's [`Backlog`], by carrier id (carriers come and go live).
 #[derive(Debug, Default, Clone)]
-pub struct Backlogs(Arc<HashMap<String, Arc<Backlog>>>);
+pub struct Backlogs(Arc<std::sync::RwLock<HashMap<String, Arc<Backlog>>>>);
 
 impl Backlogs {
     /// The backlogs of these carriers.
     pub fn new(carriers: impl IntoIterator<Item = (String, Arc<Backlog>)>) -> Backlogs {
-        Backlogs(Arc::new(carriers.into_iter().collect()))
+        Backlogs(Arc::new(std::sync::RwLock::new(
+            carriers.into_iter().collect(),
+        )))
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Arc<Backlog>>> {
+        // a writer only inserts or removes one entry: a map it panicked in is still whole
+        self.0.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Carrier `id` now has `backlog` (added or replaced).
+    pub fn set(&self, id: &str, backlog: Arc<Backlog>) {
+        self.0
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id.to_string(), backlog);
+    }
+
+    /// Carrier `id` is gone.
+    pub fn remove(&self, id: &str) {
+        self.0.write().unwrap_or_else(|e| e.into_inner()).remove(id);
     }
 
     /// Whether a message routed over `route` should be held back: the carriers it goes to
@@ -114,13 +134,14 @@ impl Backlogs {
     }
 
     /// The backlog of carrier `id`.
-    pub fn get(&self, id: &str) -> Option<&Arc<Backlog>> {
-        self.0.get(id)
+    pub fn get(&self, id: &str) -> Option<Arc<Backlog>> {
+        self.read().get(id).cloned()
     }
 
     fn all_first(&self, route: &RouteEntry, test: fn(&Backlog) -> bool) -> bool {
+        let map = self.read();
         let mut firsts = route.first_choices().peekable();
-        firsts.peek().is_some() && firsts.all(|c| self.0.get(c).is_some_and(|b| test(b)))
+        firsts.peek().is_some() && firsts.all(|c| map.get(c).is_some_and(|b| test(b)))
     }
 }
 

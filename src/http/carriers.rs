@@ -3,12 +3,14 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
+use super::error::json_body;
 use super::{ApiError, AppState, operator};
 use crate::actors::carrier::GetStatus;
+use crate::config::CarrierConfig;
 
 pub(super) async fn list(st: web::Data<AppState>) -> HttpResponse {
     let mut out = Vec::new();
-    for c in st.carriers.values() {
+    for (_, c) in st.carriers.all() {
         if let Ok(Some(s)) = c.send(GetStatus).await {
             out.push(s);
         }
@@ -25,8 +27,13 @@ pub(super) async fn get(
         .carriers
         .get(id.as_str())
         .ok_or_else(|| ApiError::not_found("carrier"))?;
+    let settings = st.registry.carrier(&id)?;
     match c.send(GetStatus).await {
-        Ok(Some(s)) => Ok(HttpResponse::Ok().json(s)),
+        Ok(Some(s)) => {
+            let mut v = serde_json::to_value(s).unwrap_or_default();
+            v["settings"] = settings.map(|c| c.to_json()).unwrap_or_default();
+            Ok(HttpResponse::Ok().json(v))
+        }
         Ok(None) | Err(_) => Err(ApiError::unavailable("carrier not running")),
     }
 }
@@ -41,8 +48,7 @@ async fn set_stopped(
     let c = st
         .carriers
         .get(id.as_str())
-        .ok_or_else(|| ApiError::not_found("carrier"))?
-        .clone();
+        .ok_or_else(|| ApiError::not_found("carrier"))?;
     st.registry
         .stop_carrier(&id, &c, stopped, &operator(&req))
         .await?;
@@ -63,4 +69,40 @@ pub(super) async fn start(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     set_stopped(req, st, id, false).await
+}
+
+pub(super) async fn create(
+    req: HttpRequest,
+    st: web::Data<AppState>,
+    body: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let c: CarrierConfig = json_body(body).await?;
+    let id = c.id.clone();
+    st.registry.create_carrier(c, &operator(&req)).await?;
+    let shown = get(st, web::Path::from(id)).await?;
+    Ok(HttpResponse::Created()
+        .content_type("application/json")
+        .body(shown.into_body()))
+}
+
+pub(super) async fn update(
+    req: HttpRequest,
+    st: web::Data<AppState>,
+    id: web::Path<String>,
+    body: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let change: serde_json::Map<String, serde_json::Value> = json_body(body).await?;
+    st.registry
+        .update_carrier(&id, change, &operator(&req))
+        .await?;
+    get(st, id).await
+}
+
+pub(super) async fn delete(
+    req: HttpRequest,
+    st: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    st.registry.delete_carrier(&id, &operator(&req)).await?;
+    Ok(HttpResponse::NoContent().finish())
 }

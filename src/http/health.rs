@@ -36,7 +36,7 @@ async fn not_ready(st: &AppState) -> Option<String> {
         Ok(Err(e)) => return Some(format!("the store cannot write: {e}")),
         Err(_) => return Some("the store did not take a write within 2 s".into()),
     }
-    for c in st.carriers.values() {
+    for (_, c) in st.carriers.all() {
         if let Ok(Some(s)) = c.send(GetStatus).await
             && s.binds_up > 0
         {

@@ -13,7 +13,6 @@ mod page;
 mod routes;
 mod sessions;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use actix::Addr;
@@ -25,7 +24,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::sync::watch;
 
 use crate::accounts::AccountTable;
-use crate::actors::carrier::Carrier;
+use crate::actors::carrier::CarrierSet;
 use crate::actors::delivery::Delivery;
 use crate::actors::ledger::LedgerShards;
 use crate::registry::Registry;
@@ -47,7 +46,7 @@ pub struct AppState {
     /// Ledgers, for balances, credits and debits.
     pub ledgers: LedgerShards,
     /// Carriers.
-    pub carriers: Arc<HashMap<String, Addr<Carrier>>>,
+    pub carriers: CarrierSet,
     /// Delivery, for sessions.
     pub delivery: Addr<Delivery>,
     /// Account and route changes.
@@ -119,7 +118,10 @@ admin_api! {
     get "/routes" => routes::get, "the route table";
     put "/routes" => routes::replace, "replace the route table (validated, swapped at once)";
     get "/carriers" => carriers::list, "carriers and their live state";
-    get "/carriers/{id}" => carriers::get, "one carrier's live state";
+    post "/carriers" => carriers::create, "add a carrier (it binds at once)";
+    get "/carriers/{id}" => carriers::get, "one carrier's live state and settings";
+    put "/carriers/{id}" => carriers::update, "change a carrier's settings (it binds again with them)";
+    delete "/carriers/{id}" => carriers::delete, "remove a carrier no route names";
     post "/carriers/{id}/stop" => carriers::stop, "stop a carrier: unbind, its traffic fails over (kept across restarts)";
     post "/carriers/{id}/start" => carriers::start, "start a stopped carrier";
     get "/messages" => messages::list, "messages by account, state (SMPP name) and time, oldest first";

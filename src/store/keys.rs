@@ -12,10 +12,12 @@
 //! | `o/<account>/<id>` | a receipt waiting for the ESME ([`OutboxReceipt`], binary: [`super::record`]) | DlrCorrelator / Router |
 //! | `a/<account>` | the account's settings ([`StoredAccount`](crate::registry::StoredAccount), JSON; kept with `deleted_ms` once deleted) | Registry |
 //! | `t/routes` | the route table (JSON list of routes) | Registry |
+//! | `k/<carrier>` | the carrier's settings (JSON, as in the config file) | Registry |
 //! | `k/<carrier>/stopped` | an operator stopped the carrier (it stays stopped across restarts) | Registry |
 //! | `l/<account>/<seq>` | one balance change ([`LedgerEntry`](crate::domain::ledger_entry::LedgerEntry), JSON), or the charges an account took in a row (binary, [`encode_charges`](crate::domain::ledger_entry::encode_charges)); `seq` 16 hex digits, in order | Ledger (charges, refunds, credits), Registry (opening) |
 //! | `u/<seq>` | one admin change ([`AuditEntry`](crate::domain::audit::AuditEntry), JSON) | Registry, Ledger |
 //! | `s/seeded` | the config file's entities were written to the store (first start) | Registry |
+//! | `s/carriers-seeded` | the config file's carriers were written to the store | Registry |
 //! | `s/ready` | the time of the last readiness probe's write | `/health/ready` |
 //!
 //! Charge and message go in one batch, so after any crash balances and messages agree.
@@ -56,6 +58,14 @@ pub fn account(system_id: &str) -> Vec<u8> {
 pub const ACCOUNT_PREFIX: &[u8] = b"a/";
 /// The route table.
 pub const ROUTES: &[u8] = b"t/routes";
+/// A carrier's settings ([`CarrierConfig`](crate::config::CarrierConfig), JSON).
+pub fn carrier(id: &str) -> Vec<u8> {
+    format!("k/{id}").into_bytes()
+}
+/// Prefix of every carrier's keys (settings at `k/<id>`, more under `k/<id>/`).
+pub const CARRIER_PREFIX: &[u8] = b"k/";
+/// Set once the config file's carriers were written to the store.
+pub const CARRIERS_SEEDED: &[u8] = b"s/carriers-seeded";
 /// Present while an operator has the carrier stopped.
 pub fn carrier_stopped(id: &str) -> Vec<u8> {
     format!("k/{id}/stopped").into_bytes()
