@@ -190,7 +190,7 @@ pub async fn run(cfg: Config, path: std::path::PathBuf) -> Result<(), String> {
     tracing::info!(
         data_dir = %cfg.node.data_dir.display(),
         accounts = accounts_rx.borrow().len(),
-        carriers = cfg.carriers.len(),
+        carriers = carriers.all().len(),
         routes = routes_rx.borrow().routes().len(),
         resumed,
         "switch starting"
