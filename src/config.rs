@@ -423,6 +423,27 @@ fn render(path: &str, problems: &[Problem]) -> String {
         .join("\n")
 }
 
+/// The line of `key = ...` in the table that starts at `offset`, if the file sets it there.
+fn key_line(text: &str, offset: usize, key: &str) -> Option<usize> {
+    let start = text
+        .get(..offset.min(text.len()))?
+        .rfind('\n')
+        .map_or(0, |i| i + 1);
+    for (line, (i, l)) in (line_of(text, start)..).zip(text[start..].lines().enumerate()) {
+        let l = l.trim_start();
+        // the next table ends this one
+        if i > 0 && l.starts_with('[') {
+            return None;
+        }
+        if let Some(rest) = l.strip_prefix(key)
+            && rest.trim_start().starts_with('=')
+        {
+            return Some(line);
+        }
+    }
+    None
+}
+
 fn line_of(text: &str, offset: usize) -> usize {
     text.as_bytes()[..offset.min(text.len())]
         .iter()
@@ -553,7 +574,8 @@ impl Config {
         }
         let mut seen = std::collections::HashSet::new();
         for a in &self.accounts {
-            let line = line_of(text, a.span().start);
+            let a_start = a.span().start;
+            let line = line_of(text, a_start);
             let a = a.get_ref();
             let id = &a.system_id;
             if !seen.insert(id.clone()) {
@@ -568,19 +590,22 @@ impl Config {
                 price: &a.price,
             };
             for (field, m) in fields.problems() {
-                p(line, format!("accounts[{id}].{field}: {m}"));
+                let at = key_line(text, a_start, field).unwrap_or(line);
+                p(at, format!("accounts[{id}].{field}: {m}"));
             }
         }
         let mut cseen = std::collections::HashSet::new();
         for c in &self.carriers {
-            let line = line_of(text, c.span().start);
+            let c_start = c.span().start;
+            let line = line_of(text, c_start);
             let c = c.get_ref();
             let id = &c.id;
             if !cseen.insert(id.clone()) {
                 p(line, format!("carriers: id {id:?} appears twice"));
             }
             for (field, m) in c.problems() {
-                p(line, format!("carriers[{id}].{field}: {m}"));
+                let at = key_line(text, c_start, field).unwrap_or(line);
+                p(at, format!("carriers[{id}].{field}: {m}"));
             }
         }
         for r in &self.routes {
@@ -648,7 +673,7 @@ carriers = ["sim"]
             panic!("must fail")
         };
         assert_eq!(problems.len(), 2, "{problems:?}");
-        assert_eq!(problems[0].line, 5, "{problems:?}");
+        assert_eq!(problems[0].line, 7, "the password's own line: {problems:?}");
         assert!(problems[0].message.contains("password"));
         assert_eq!(problems[1].line, 18, "{problems:?}");
         assert!(problems[1].message.contains("nope"));
