@@ -253,7 +253,7 @@ fn check_config_reports_file_and_line() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains(&format!("{}:4:", p.display())), "{err}");
+    assert!(err.contains(&format!("{}:6:", p.display())), "{err}");
     assert!(err.contains("password"), "{err}");
     let ok = std::process::Command::new(BIN)
         .args(["check-config", "--config", "config/tern.toml"])
