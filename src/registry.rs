@@ -109,6 +109,14 @@ pub enum Refused {
     Store(String),
 }
 
+/// The first of `problems` as a refusal naming its field.
+fn first_problem(problems: Vec<(&'static str, String)>) -> Result<(), Refused> {
+    match problems.into_iter().next() {
+        Some((field, message)) => Err(Refused::invalid(field, message)),
+        None => Ok(()),
+    }
+}
+
 impl Refused {
     fn invalid(field: impl Into<String>, message: impl Into<String>) -> Refused {
         Refused::Invalid {
@@ -499,16 +507,7 @@ impl Registry {
 
     /// A stored carrier's settings.
     pub fn carrier(&self, id: &str) -> Result<Option<CarrierConfig>, Refused> {
-        match self
-            .kv
-            .get(&keys::carrier(id))
-            .map_err(|e| Refused::Store(e.to_string()))?
-        {
-            Some(v) => keys::decode(&v)
-                .map(Some)
-                .map_err(|e| Refused::Store(e.to_string())),
-            None => Ok(None),
-        }
+        self.read(&keys::carrier(id))
     }
 
     /// Every stored carrier's settings.
@@ -518,26 +517,22 @@ impl Registry {
 
     /// Adds a carrier: stored, audited, then started (it binds at once).
     pub async fn create_carrier(&self, c: CarrierConfig, from: &str) -> Result<(), Refused> {
-        if let Some((field, message)) = c.problems().into_iter().next() {
-            return Err(Refused::invalid(field, message));
-        }
+        first_problem(c.problems())?;
         let _one = self.lock.lock().await;
         if self.carrier(&c.id)?.is_some() {
             return Err(Refused::Conflict(format!("carrier {:?} exists", c.id)));
         }
         let mut batch = WriteBatch::default();
         batch.put(keys::carrier(&c.id), keys::encode(&c));
-        audit(
-            &self.kv,
-            &mut batch,
+        self.commit_audited(
+            batch,
             from,
             "carrier.create",
             &c.id,
             Value::Null,
             c.to_json(),
         )
-        .map_err(Refused::Store)?;
-        self.commit(batch).await?;
+        .await?;
         self.run_carrier(c);
         Ok(())
     }
@@ -562,22 +557,18 @@ impl Registry {
         }
         let new: CarrierConfig =
             serde_json::from_value(merged).map_err(|e| Refused::invalid("body", e.to_string()))?;
-        if let Some((field, message)) = new.problems().into_iter().next() {
-            return Err(Refused::invalid(field, message));
-        }
+        first_problem(new.problems())?;
         let mut batch = WriteBatch::default();
         batch.put(keys::carrier(id), keys::encode(&new));
-        audit(
-            &self.kv,
-            &mut batch,
+        self.commit_audited(
+            batch,
             from,
             "carrier.update",
             id,
             old.to_json(),
             new.to_json(),
         )
-        .map_err(Refused::Store)?;
-        self.commit(batch).await?;
+        .await?;
         let stopped = self.carrier_stopped(id)?;
         if let Some(a) = self.run_carrier(new.clone()) {
             a.do_send(Retire);
@@ -607,17 +598,15 @@ impl Registry {
         let mut batch = WriteBatch::default();
         batch.del(keys::carrier(id));
         batch.del(keys::carrier_stopped(id));
-        audit(
-            &self.kv,
-            &mut batch,
+        self.commit_audited(
+            batch,
             from,
             "carrier.delete",
             id,
             old.to_json(),
             Value::Null,
         )
-        .map_err(Refused::Store)?;
-        self.commit(batch).await?;
+        .await?;
         if let Some(a) = self.carriers.set.remove(id) {
             a.do_send(Retire);
         }
@@ -636,16 +625,7 @@ impl Registry {
 
     /// A stored account, deleted or not.
     pub fn stored(&self, id: &str) -> Result<Option<StoredAccount>, Refused> {
-        match self
-            .kv
-            .get(&keys::account(id))
-            .map_err(|e| Refused::Store(e.to_string()))?
-        {
-            Some(v) => keys::decode(&v)
-                .map(Some)
-                .map_err(|e| Refused::Store(e.to_string())),
-            None => Ok(None),
-        }
+        self.read(&keys::account(id))
     }
 
     /// Every live account, by id.
@@ -669,9 +649,7 @@ impl Registry {
             balance: Some(n.balance.as_deref().unwrap_or("0")),
             price: n.price.as_deref().unwrap_or("0"),
         };
-        if let Some((field, message)) = fields.problems().into_iter().next() {
-            return Err(Refused::invalid(field, message));
-        }
+        first_problem(fields.problems())?;
         let price =
             Micros::parse(fields.price).map_err(|e| Refused::invalid("price", e.to_string()))?;
         let opening = Micros::parse(n.balance.as_deref().unwrap_or("0"))
@@ -704,22 +682,19 @@ impl Registry {
             deleted_ms: None,
         };
         let mut batch = WriteBatch::default();
-        let store_err = |e: String| Refused::Store(e);
-        open_account(&self.kv, &mut batch, &a.system_id, opening, from).map_err(store_err)?;
+        open_account(&self.kv, &mut batch, &a.system_id, opening, from).map_err(Refused::Store)?;
         batch.put(keys::account(&a.system_id), keys::encode(&a));
         let mut after = a.to_json();
         after["balance"] = json!(opening.to_string());
-        audit(
-            &self.kv,
-            &mut batch,
+        self.commit_audited(
+            batch,
             from,
             "account.create",
             &a.system_id,
             Value::Null,
             after,
         )
-        .map_err(store_err)?;
-        self.commit(batch).await?;
+        .await?;
         self.publish_account(&a.system_id, Some(&a));
         tracing::info!(system_id = %a.system_id, %from, "account created");
         Ok(a)
@@ -744,9 +719,7 @@ impl Registry {
         let hash = match c.password.clone() {
             Some(pw) => {
                 let f = accounts::Fields::password_only(id, &pw);
-                if let Some((field, message)) = f.problems().into_iter().next() {
-                    return Err(Refused::invalid(field, message));
-                }
+                first_problem(f.problems())?;
                 Some(
                     tokio::task::spawn_blocking(move || accounts::hash_password(&pw))
                         .await
@@ -782,22 +755,18 @@ impl Registry {
             balance: None,
             price: &a.price.to_string(),
         };
-        if let Some((field, message)) = f.problems().into_iter().next() {
-            return Err(Refused::invalid(field, message));
-        }
+        first_problem(f.problems())?;
         let mut batch = WriteBatch::default();
         batch.put(keys::account(id), keys::encode(&a));
-        audit(
-            &self.kv,
-            &mut batch,
+        self.commit_audited(
+            batch,
             from,
             "account.update",
             id,
             old.to_json(),
             a.to_json(),
         )
-        .map_err(Refused::Store)?;
-        self.commit(batch).await?;
+        .await?;
         self.publish_account(id, Some(&a));
         tracing::info!(system_id = %id, %from, "account updated");
         Ok(a)
@@ -815,17 +784,15 @@ impl Registry {
         a.deleted_ms = Some(now_ms());
         let mut batch = WriteBatch::default();
         batch.put(keys::account(id), keys::encode(&a));
-        audit(
-            &self.kv,
-            &mut batch,
+        self.commit_audited(
+            batch,
             from,
             "account.delete",
             id,
             old.to_json(),
             Value::Null,
         )
-        .map_err(Refused::Store)?;
-        self.commit(batch).await?;
+        .await?;
         self.publish_account(id, None);
         self.delivery.do_send(UnbindAccount(id.to_string()));
         tracing::info!(system_id = %id, %from, "account deleted; its binds are unbound");
@@ -846,17 +813,15 @@ impl Registry {
         let old = self.routes()?;
         let mut batch = WriteBatch::default();
         batch.put(keys::ROUTES.to_vec(), keys::encode(&routes));
-        audit(
-            &self.kv,
-            &mut batch,
+        self.commit_audited(
+            batch,
             from,
             "routes.replace",
             "",
             json!({ "routes": old }),
             json!({ "routes": routes }),
         )
-        .map_err(Refused::Store)?;
-        self.commit(batch).await?;
+        .await?;
         self.routes.send_replace(Arc::new(table));
         tracing::info!(count = routes.len(), %from, "route table replaced");
         Ok(())
@@ -895,17 +860,15 @@ impl Registry {
         } else {
             "carrier.start"
         };
-        audit(
-            &self.kv,
-            &mut batch,
+        self.commit_audited(
+            batch,
             from,
             action,
             id,
             json!({ "stopped": was }),
             json!({ "stopped": stopped }),
         )
-        .map_err(Refused::Store)?;
-        self.commit(batch).await?;
+        .await?;
         carrier
             .send(SetStopped(stopped))
             .await
@@ -999,6 +962,34 @@ impl Registry {
             changed.push("routes replaced".into());
         }
         Ok(changed)
+    }
+
+    /// Commits `batch` with the audit entry of the change it makes, as one batch.
+    async fn commit_audited(
+        &self,
+        mut batch: WriteBatch,
+        from: &str,
+        action: &str,
+        target: &str,
+        before: Value,
+        after: Value,
+    ) -> Result<(), Refused> {
+        audit(&self.kv, &mut batch, from, action, target, before, after).map_err(Refused::Store)?;
+        self.commit(batch).await
+    }
+
+    /// The stored JSON record under `key`.
+    fn read<T: serde::de::DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, Refused> {
+        match self
+            .kv
+            .get(key)
+            .map_err(|e| Refused::Store(e.to_string()))?
+        {
+            Some(v) => keys::decode(&v)
+                .map(Some)
+                .map_err(|e| Refused::Store(e.to_string())),
+            None => Ok(None),
+        }
     }
 
     async fn commit(&self, batch: WriteBatch) -> Result<(), Refused> {

@@ -92,19 +92,9 @@ pub struct SubmitFailed {
 
 /// A router shard.
 pub struct RouterShard {
-    routes: watch::Receiver<Arc<RouteTable>>,
-    carriers: CarrierSet,
-    store: StoreHandle,
-    delivery: Addr<Delivery>,
-    message_ttl_ms: u64,
-    receipt_ttl_ms: u64,
-    /// Carrier backlogs: a waiting message counts against its first carrier's.
-    backlogs: Backlogs,
-    /// Accounts (whether REJECTD messages are refunded).
-    accounts: watch::Receiver<Arc<AccountTable>>,
-    /// The ledgers refunds go through (set once they are started: they route through us).
-    ledgers: Arc<OnceLock<LedgerShards>>,
-    /// Messages waiting for another pass, by destination.
+    env: RouterEnv,
+    /// Messages waiting for another pass, by destination; each counts against the
+    /// backlog of the carrier it goes to first.
     retries: Retries<(Arc<Outbound>, Option<WaitingRetry>)>,
 }
 
@@ -137,36 +127,17 @@ const RETRY_TICK: Duration = Duration::from_millis(100);
 impl RouterShard {
     /// A shard routing over `env.carriers`.
     pub fn new(env: RouterEnv) -> Self {
-        let RouterEnv {
-            routes,
-            carriers,
-            store,
-            delivery,
-            backlogs,
-            accounts,
-            ledgers,
-            message_ttl_ms,
-            receipt_ttl_ms,
-        } = env;
         RouterShard {
-            routes,
-            carriers,
-            store,
-            delivery,
-            backlogs,
-            accounts,
-            ledgers,
-            message_ttl_ms,
-            receipt_ttl_ms,
+            env,
             retries: Retries::default(),
         }
     }
 
     fn try_from(&mut self, msg: Arc<Outbound>, pos: usize, attempt: u32, ctx: &mut Context<Self>) {
-        if now_ms() > msg.meta.deadline_ms(self.message_ttl_ms) {
+        if now_ms() > msg.meta.deadline_ms(self.env.message_ttl_ms) {
             return self.end(msg, Stat::Expired, "000", ctx);
         }
-        let route = self.routes.borrow().lookup(&msg.meta.dest);
+        let route = self.env.routes.borrow().lookup(&msg.meta.dest);
         let Some(route) = route else {
             // the route went away after acceptance: keep trying until it comes back or expires
             return self.retry_later(msg, attempt);
@@ -174,7 +145,7 @@ impl RouterShard {
         let Some(id) = route.carrier_at(pos, draw_key(&msg.meta.id)) else {
             return self.retry_later(msg, attempt + 1);
         };
-        match self.carriers.get(id) {
+        match self.env.carriers.get(id) {
             Some(carrier) => carrier.do_send(CarrierSubmit {
                 msg,
                 pos,
@@ -199,11 +170,16 @@ impl RouterShard {
     /// `msg` waits for its destination's next pass (at `due_ms` unless others to it wait
     /// already), counted against the backlog of the carrier it goes to first.
     fn wait(&mut self, msg: Arc<Outbound>, attempt: u32, due_ms: u64) {
-        let first = self.routes.borrow().lookup(&msg.meta.dest).and_then(|r| {
-            r.carrier_at(0, draw_key(&msg.meta.id))
-                .and_then(|c| self.backlogs.get(c))
-                .map(|b| b.begin_wait())
-        });
+        let first = self
+            .env
+            .routes
+            .borrow()
+            .lookup(&msg.meta.dest)
+            .and_then(|r| {
+                r.carrier_at(0, draw_key(&msg.meta.id))
+                    .and_then(|c| self.env.backlogs.get(c))
+                    .map(|b| b.begin_wait())
+            });
         let dest = msg.meta.dest.clone();
         self.retries.wait(&dest, (msg, first), attempt, due_ms);
     }
@@ -222,6 +198,7 @@ impl RouterShard {
             // one that may have reached a carrier (its answer lost) stays charged
             Stat::Expired => !msg.maybe_sent(),
             Stat::Rejectd => self
+                .env
                 .accounts
                 .borrow()
                 .get(&meta.account)
@@ -232,33 +209,34 @@ impl RouterShard {
     }
 
     fn end(&mut self, msg: Arc<Outbound>, stat: Stat, err: &str, ctx: &mut Context<Self>) {
-        let (batch, receipt) = super::finalize(&msg.meta, stat, err, now_ms(), self.receipt_ttl_ms);
+        let (batch, receipt) =
+            super::finalize(&msg.meta, stat, err, now_ms(), self.env.receipt_ttl_ms);
         let err = err.to_string();
         let refund = self.refund_of(&msg, stat);
-        let commit: std::pin::Pin<Box<dyn Future<Output = Result<(), String>>>> = match self
-            .ledgers
-            .get()
-        {
-            Some(ledgers) if refund.0 > 0 => {
-                let (done, rx) = tokio::sync::oneshot::channel();
-                ledgers.for_key(&msg.meta.account).do_send(Refund {
-                    account: msg.meta.account.clone(),
-                    message_id: msg.meta.id.clone(),
-                    amount: refund,
-                    writes: batch,
-                    done,
-                });
-                Box::pin(async move { rx.await.unwrap_or_else(|_| Err("ledger restarted".into())) })
-            }
-            _ => {
-                let c = self.store.commit(batch);
-                Box::pin(async move { c.await.map_err(|e| e.to_string()) })
-            }
-        };
+        let commit: std::pin::Pin<Box<dyn Future<Output = Result<(), String>>>> =
+            match self.env.ledgers.get() {
+                Some(ledgers) if refund.0 > 0 => {
+                    let (done, rx) = tokio::sync::oneshot::channel();
+                    ledgers.for_key(&msg.meta.account).do_send(Refund {
+                        account: msg.meta.account.clone(),
+                        message_id: msg.meta.id.clone(),
+                        amount: refund,
+                        writes: batch,
+                        done,
+                    });
+                    Box::pin(
+                        async move { rx.await.unwrap_or_else(|_| Err("ledger restarted".into())) },
+                    )
+                }
+                _ => {
+                    let c = self.env.store.commit(batch);
+                    Box::pin(async move { c.await.map_err(|e| e.to_string()) })
+                }
+            };
         ctx.spawn(commit.into_actor(self).map(move |res, act, ctx| match res {
             Ok(()) => {
                 if let Some(r) = receipt {
-                    act.delivery.do_send(NewReceipt(r));
+                    act.env.delivery.do_send(NewReceipt(r));
                 }
             }
             Err(e) => {
