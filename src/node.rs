@@ -32,10 +32,14 @@ use crate::domain::message::MessageState;
 use crate::protocol::codec::SmppCodec;
 use crate::protocol::writer::{WRITE_QUEUE, spawn_writer};
 use crate::sim::{self, SimConfig};
-use crate::store::engine::Engine;
+use crate::store::engine::{Engine, Options};
 use crate::store::keys;
 use crate::store::kv::Kv;
 use crate::store::messages;
+
+/// The exit status when the store stops itself after a write it cannot vouch for
+/// (EX_IOERR): the supervisor restarts tern, which recovers from the journal.
+pub const EXIT_STORE_STOPPED: i32 = 74;
 
 /// Installs the Prometheus recorder (once per process) with histogram buckets.
 pub fn install_metrics() -> Result<PrometheusHandle, String> {
@@ -98,8 +102,14 @@ pub async fn run(cfg: Config, path: std::path::PathBuf) -> Result<(), String> {
     }
 
     std::fs::create_dir_all(&cfg.node.data_dir).map_err(|e| format!("data_dir: {e}"))?;
-    let kv: Arc<dyn Kv> =
-        Engine::open(&cfg.node.data_dir, cfg.node.store_cache_mb).map_err(|e| e.to_string())?;
+    let opts = Options {
+        cache_mb: cfg.node.store_cache_mb,
+        failpoints: crate::failpoint::global(),
+        // fail-stop: the engine has logged why; nothing more may be acknowledged, and the
+        // next start recovers from the journal (a supervisor such as systemd restarts tern)
+        on_stop: Box::new(|_| std::process::exit(EXIT_STORE_STOPPED)),
+    };
+    let kv: Arc<dyn Kv> = Engine::open_with(&cfg.node.data_dir, opts).map_err(|e| e.to_string())?;
     let store_arb = Arbiter::new();
     let (k2, dur) = (kv.clone(), cfg.node.durability);
     let store = StoreHandle::new(Store::start_in_arbiter(&store_arb.handle(), move |ctx| {

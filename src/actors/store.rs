@@ -7,6 +7,12 @@
 //! flush ends. Under load the groups grow by themselves; idle, a lone write is flushed at
 //! once. A write is acknowledged only after a flush that began after it was applied
 //! (durability "fsync"), or once it is applied ("os").
+//!
+//! A write the store refused (nothing of it kept) is answered with the error. A write
+//! whose fate is unknown (the store stopped itself during it, see `store::engine`) is
+//! never answered: its waiter is held until the process exits, so nobody is told it
+//! failed when the next start may find it stored. A panic in this actor loses track of
+//! which writes reached the journal, so it stops the store the same way.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -14,8 +20,9 @@ use std::time::Instant;
 use actix::prelude::*;
 use tokio::sync::oneshot;
 
+use super::supervise::{Restart, guard};
 use crate::config::Durability;
-use crate::store::kv::{Kv, StoreError, WriteBatch};
+use crate::store::kv::{Fate, Kv, StoreError, WriteBatch};
 
 /// Result of a commit, sent on the oneshot.
 pub type CommitResult = Result<(), StoreError>;
@@ -54,6 +61,8 @@ pub struct Store {
     flushing: bool,
     /// The group being applied; kept between groups so its room is allocated once.
     merged: WriteBatch,
+    /// Waiters of writes whose fate is unknown: never answered.
+    held: Vec<oneshot::Sender<CommitResult>>,
 }
 
 /// Mailbox size: commits queued beyond this are refused and the ESME gets ESME_RMSGQFUL.
@@ -79,6 +88,19 @@ impl Store {
             applied: Vec::new(),
             flushing: false,
             merged: WriteBatch::default(),
+            held: Vec::new(),
+        }
+    }
+
+    /// Answers `waiters` with `res`, or holds them when their writes' fate is unknown.
+    fn settle(&mut self, waiters: Vec<oneshot::Sender<CommitResult>>, res: &CommitResult) {
+        match res {
+            Err(e) if e.fate() == Fate::Unknown => self.held.extend(waiters),
+            res => {
+                for w in waiters {
+                    let _ = w.send(res.clone());
+                }
+            }
         }
     }
 
@@ -100,15 +122,9 @@ impl Store {
         match res {
             Err(e) => {
                 tracing::error!(error = %e, batch = waiters.len(), "store apply failed");
-                for w in waiters {
-                    let _ = w.send(Err(e.clone()));
-                }
+                self.settle(waiters, &Err(e));
             }
-            Ok(()) if self.durability == Durability::Os => {
-                for w in waiters {
-                    let _ = w.send(Ok(()));
-                }
-            }
+            Ok(()) if self.durability == Durability::Os => self.settle(waiters, &Ok(())),
             Ok(()) => {
                 self.applied.extend(waiters);
                 self.maybe_flush(ctx);
@@ -130,9 +146,7 @@ impl Store {
             if let Err(e) = &res {
                 tracing::error!(error = %e, batch = waiters.len(), "store flush failed");
             }
-            for w in waiters {
-                let _ = w.send(res.clone());
-            }
+            act.settle(waiters, &res);
             act.flushing = false;
             act.maybe_flush(ctx);
         }));
@@ -143,37 +157,56 @@ impl Actor for Store {
     type Context = Context<Self>;
 }
 
+impl Restart for Store {
+    const NAME: &'static str = "store";
+
+    /// A crash may have left a group applied but not flushed, or half applied: which
+    /// waiters' writes are in the journal is unknown, so the store stops (fail-stop) and
+    /// every waiter is held.
+    fn restart(&mut self, _ctx: &mut Context<Self>) {
+        self.kv.stop("the group-commit actor crashed");
+        let pending: Vec<_> = self.pending.drain(..).map(|c| c.done).collect();
+        self.held.extend(pending);
+        self.held.append(&mut self.applied);
+        self.merged.ops.clear();
+    }
+}
+
 impl Handler<Commit> for Store {
     type Result = ();
     fn handle(&mut self, c: Commit, ctx: &mut Context<Self>) {
-        if self.pending.len() + self.applied.len() >= MAX_PENDING_COMMITS {
-            let _ = c.done.send(Err(StoreError(FULL.into())));
-            return;
-        }
-        self.pending.push(c);
-        if self.pending.len() >= MAX_GROUP {
-            // writers faster than the mailbox drains: do not let one group grow forever
-            self.apply_pending(ctx);
-        } else if !self.apply_queued {
-            // runs after the commits already in the mailbox, so they make one group
-            self.apply_queued = true;
-            ctx.notify(Apply);
-        }
+        guard(self, ctx, |act, ctx| {
+            if act.pending.len() + act.applied.len() >= MAX_PENDING_COMMITS {
+                let _ = c.done.send(Err(StoreError::full(FULL)));
+                return;
+            }
+            act.pending.push(c);
+            if act.pending.len() >= MAX_GROUP {
+                // writers faster than the mailbox drains: do not let one group grow forever
+                act.apply_pending(ctx);
+            } else if !act.apply_queued {
+                // runs after the commits already in the mailbox, so they make one group
+                act.apply_queued = true;
+                ctx.notify(Apply);
+            }
+        });
     }
 }
 
 impl Handler<Apply> for Store {
     type Result = ();
     fn handle(&mut self, _: Apply, ctx: &mut Context<Self>) {
-        self.apply_queued = false;
-        self.apply_pending(ctx);
+        guard(self, ctx, |act, ctx| {
+            act.apply_queued = false;
+            act.apply_pending(ctx);
+        });
     }
 }
 
 impl Handler<FlushAll> for Store {
     type Result = ResponseFuture<CommitResult>;
     fn handle(&mut self, _: FlushAll, ctx: &mut Context<Self>) -> Self::Result {
-        self.apply_pending(ctx);
+        guard(self, ctx, |act, ctx| act.apply_pending(ctx));
         let kv = self.kv.clone();
         Box::pin(async move {
             kv.flush().await?;
@@ -192,8 +225,8 @@ pub struct StoreHandle {
 /// Why a commit did not happen.
 #[derive(Debug, thiserror::Error)]
 pub enum CommitError {
-    /// The store's queue is full: shed load (ESME_RMSGQFUL).
-    #[error("store queue full")]
+    /// The store's queue or disk is full, or it is behind: shed load (ESME_RMSGQFUL).
+    #[error("store full")]
     Full,
     /// The write failed or the store is gone.
     #[error("{0}")]
@@ -230,8 +263,8 @@ impl StoreHandle {
         Ok(async move {
             match rx.await {
                 Ok(Ok(())) => Ok(()),
-                Ok(Err(e)) if e.0 == FULL => Err(CommitError::Full),
-                Ok(Err(e)) => Err(CommitError::Failed(e.0)),
+                Ok(Err(e)) if e.fate() == Fate::Full => Err(CommitError::Full),
+                Ok(Err(e)) => Err(CommitError::Failed(e.what().to_string())),
                 Err(_) => Err(CommitError::Failed("store stopped".into())),
             }
         })
@@ -241,7 +274,7 @@ impl StoreHandle {
     pub async fn flush_all(&self) -> Result<(), CommitError> {
         match self.addr.send(FlushAll).await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(CommitError::Failed(e.0)),
+            Ok(Err(e)) => Err(CommitError::Failed(e.what().to_string())),
             Err(e) => Err(CommitError::Failed(e.to_string())),
         }
     }

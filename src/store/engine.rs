@@ -15,16 +15,43 @@
 //!
 //! Reads look in the active memtable, then the frozen one, then sled. On open, the journal
 //! segments left are replayed into sled, in order, before anything runs.
+//!
+//! # When the disk fails: the error policy
+//!
+//! Every failed write ends in one of two ways, and a writer's client is told the truth
+//! in both ([`Fate`]):
+//!
+//! - **Refused, nothing kept.** The write did not reach the journal, or reached it and was
+//!   cut back off (a failed append is truncated to the last whole record). The writer gets
+//!   an error and may say so: ESME_RMSGQFUL when the disk is full or the store is behind
+//!   (try again later), ESME_RSYSERR otherwise. The store goes on serving.
+//! - **Fate unknown: fail-stop.** A failed fsync (of a commit or of a rotation), an append
+//!   that cannot be cut back, a panic in the checkpoint thread or the group-commit actor,
+//!   or checkpoints failing for a minute. After a failed fsync the kernel may
+//!   have dropped the dirty pages and a later fsync would succeed without them
+//!   ("fsyncgate"), so, as PostgreSQL does, the store stops: it logs why, refuses every
+//!   later write, answers no waiter of a write already journaled (neither "stored" nor
+//!   "failed": the process exits before anyone learns either), and tern exits with status
+//!   74. The next start replays the journal, which decides each such write: a message in
+//!   it is stored, charged and sent; one not in it never existed. A client that got no
+//!   answer submits again, as after a crash (at-least-once).
+//!
+//! Failures that lose nothing are retried in place: a checkpoint whose sled write or flush
+//! fails keeps its frozen memtable and every journal segment and is done again on the next
+//! tick; a new segment that cannot be created leaves appends on the current one; segments
+//! that cannot be deleted are replayed again, harmlessly, at the next start.
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
-use std::sync::{Arc, Mutex, RwLock, Weak};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
+use std::time::{Duration, Instant};
 
 use super::journal::Journal;
 use super::keys;
-use super::kv::{FlushFuture, Kv, Op, Row, SledKv, StoreError, WriteBatch};
+use super::kv::{Fate, FlushFuture, Kv, Op, Row, SledKv, StoreError, WriteBatch};
+use crate::failpoint::Failpoints;
 
 /// A memtable entry: the value, or `None` for a tombstone; and whether the key is known to
 /// be absent from every layer below (the frozen memtable and sled). Removing a fresh key
@@ -103,13 +130,89 @@ pub struct Engine {
     /// When the checkpoint loop last ended a pass well (Unix ms): a loop that stopped or
     /// keeps failing lets the journal grow until writes are refused.
     checkpoint_ok_ms: std::sync::atomic::AtomicU64,
+    stop: Arc<Stop>,
+    fp: &'static Failpoints,
 }
 
 /// Checkpoints may fail or lag this long before the store reports itself unhealthy.
 const CHECKPOINT_STALE: Duration = Duration::from_secs(30);
+/// Checkpoints that keep failing this long stop the store: a restart reopens sled, whose
+/// I/O errors latch, and replays the journal.
+const CHECKPOINT_GIVE_UP: Duration = Duration::from_secs(60);
+
+/// What the owner of an engine does once it has stopped itself: tern's node exits the
+/// process (the next start recovers from the journal); a test records it.
+pub type OnStop = Box<dyn Fn(&str) + Send + Sync>;
+
+/// How an engine is opened besides its directory.
+pub struct Options {
+    /// Page cache for sled, MiB.
+    pub cache_mb: u64,
+    /// Where its disk I/O can be made to fail (tests).
+    pub failpoints: &'static Failpoints,
+    /// Called once, when the engine stops itself (see the module doc).
+    pub on_stop: OnStop,
+}
+
+impl Options {
+    /// A page cache of `cache_mb` MiB, no failpoints, nothing done on a stop but the log
+    /// line (the engine refuses every write after it anyway).
+    pub fn new(cache_mb: u64) -> Options {
+        Options {
+            cache_mb,
+            failpoints: &crate::failpoint::NONE,
+            on_stop: Box::new(|_| {}),
+        }
+    }
+}
+
+/// The engine's fail-stop latch: set once, by the first failure whose writes have an
+/// unknown fate; from then on no write is acknowledged or refused as if it had not
+/// happened.
+struct Stop {
+    why: OnceLock<String>,
+    on_stop: OnStop,
+}
+
+impl Stop {
+    /// Stops the store for `why` (the first reason wins).
+    fn stop(&self, why: &str) {
+        if self.why.set(why.to_string()).is_ok() {
+            tracing::error!(
+                reason = why,
+                "store stopped: a write may or may not have reached the disk, so nothing more \
+                 is acknowledged; tern exits and the next start recovers from the journal"
+            );
+            (self.on_stop)(why);
+        }
+    }
+
+    /// Why the store stopped, if it did.
+    fn stopped(&self) -> Option<&str> {
+        self.why.get().map(String::as_str)
+    }
+
+    /// `Err` when stopped: a refusal, for writes that have not touched the journal.
+    fn refuse_if_stopped(&self) -> Result<(), StoreError> {
+        match self.stopped() {
+            Some(why) => Err(StoreError::new(format!(
+                "store stopped after a failure ({why})"
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// Passes `e` on, stopping the store first when its writes' fate is unknown.
+    fn check(&self, e: StoreError) -> StoreError {
+        if e.fate() == Fate::Unknown {
+            self.stop(e.what());
+        }
+        e
+    }
+}
 
 fn poisoned() -> StoreError {
-    StoreError("store lock poisoned".into())
+    StoreError::new("store lock poisoned")
 }
 
 /// Applies `ops` to `table` in order; appends read their base from `table`, then `lower`.
@@ -200,14 +303,20 @@ fn rejoin(table: &mut Memtable, mut other: Memtable) {
 }
 
 impl Engine {
-    /// Opens sled (page cache `cache_mb` MiB) and the journal in `dir`, replays what the
-    /// journal holds beyond sled's checkpoint, and starts the checkpoint thread.
+    /// Opens sled (page cache `cache_mb` MiB) and the journal in `dir` (see
+    /// [`Engine::open_with`]).
     pub fn open(dir: &Path, cache_mb: u64) -> Result<Arc<Engine>, StoreError> {
-        let sled = SledKv::open(dir, cache_mb)?;
-        let (journal, segments) = Journal::open(&dir.join("journal"))?;
+        Engine::open_with(dir, Options::new(cache_mb))
+    }
+
+    /// Opens sled and the journal in `dir`, replays what the journal holds beyond sled's
+    /// checkpoint, and starts the checkpoint thread.
+    pub fn open_with(dir: &Path, opts: Options) -> Result<Arc<Engine>, StoreError> {
+        let sled = SledKv::open(dir, opts.cache_mb)?;
+        let (journal, segments) = Journal::open(&dir.join("journal"), opts.failpoints)?;
         let applied = match sled.get(MARKER)? {
             Some(v) if v.len() == 8 => u64::from_be_bytes(v.try_into().unwrap_or([0; 8])),
-            Some(_) => return Err(StoreError("journal marker unreadable".into())),
+            Some(_) => return Err(StoreError::new("journal marker unreadable")),
             None => 0,
         };
         let mut replay = Memtable::new();
@@ -241,12 +350,17 @@ impl Engine {
             layers: RwLock::new(Layers::default()),
             checkpointing: Mutex::new(()),
             checkpoint_ok_ms: std::sync::atomic::AtomicU64::new(crate::domain::clock::now_ms()),
+            stop: Arc::new(Stop {
+                why: OnceLock::new(),
+                on_stop: opts.on_stop,
+            }),
+            fp: opts.failpoints,
         });
         let weak = Arc::downgrade(&engine);
         std::thread::Builder::new()
             .name("tern-checkpoint".into())
             .spawn(move || checkpoint_loop(weak))
-            .map_err(|e| StoreError(format!("checkpoint thread: {e}")))?;
+            .map_err(|e| StoreError::new(format!("checkpoint thread: {e}")))?;
         Ok(engine)
     }
 
@@ -265,6 +379,7 @@ impl Engine {
     /// checkpoint nothing is held: an idle store drains into sled.
     fn checkpoint_holding(&self, hold: bool) -> Result<(), StoreError> {
         let _one = self.checkpointing.lock().map_err(|_| poisoned())?;
+        self.stop.refuse_if_stopped()?;
         let (frozen, upto, keep_from) = {
             let mut journal = self.journal.lock().map_err(|_| poisoned())?;
             let mut layers = self.layers.write().map_err(|_| poisoned())?;
@@ -275,13 +390,13 @@ impl Engine {
                     // nothing held any more: segments kept for held keys can go (sled has
                     // everything up to the current segment, whose writes cancelled out)
                     if layers.keep_from < journal.current() {
-                        journal.remove_upto(journal.current() - 1)?;
+                        remove_segments(&journal, journal.current() - 1);
                         layers.keep_from = journal.current();
                     }
                     return Ok(());
                 }
                 None => {
-                    let upto = journal.rotate()?;
+                    let upto = journal.rotate().map_err(|e| self.stop.check(e))?;
                     let mut all = std::mem::take(&mut layers.active);
                     let hold = hold && layers.dirty;
                     layers.generation = layers.generation.wrapping_add(1);
@@ -357,18 +472,25 @@ impl Engine {
             None => self.journal.lock().map_err(|_| poisoned())?.current() - 1,
         };
         metrics::histogram!("tern_store_checkpoint_keys").record(frozen.len() as f64);
+        // A failure from here on leaves the frozen memtable and every journal segment in
+        // place: the next pass writes the same again (resolved values: no harm done).
+        let sled_io = |point: &str| {
+            self.fp
+                .io(point)
+                .map_err(|e| StoreError::io(format!("checkpoint ({point})"), &e))
+        };
+        sled_io("store.checkpoint.write")?;
         self.sled
             .apply_all(frozen.iter().map(|(k, e)| (k, &e.value)))?;
+        sled_io("store.checkpoint.flush")?;
         self.sled.flush_now()?;
         self.sled.set_marker(MARKER, upto)?;
         self.sled.flush_now()?;
         self.layers.write().map_err(|_| poisoned())?.frozen = None;
         // segments a carried key was written in stay (they were synced when the journal
         // rotated away from them): a restart replays them
-        self.journal
-            .lock()
-            .map_err(|_| poisoned())?
-            .remove_upto(upto.min(keep_from.saturating_sub(1)))?;
+        let journal = self.journal.lock().map_err(|_| poisoned())?;
+        remove_segments(&journal, upto.min(keep_from.saturating_sub(1)));
         Ok(())
     }
 
@@ -381,33 +503,72 @@ impl Engine {
     }
 }
 
+/// Deletes the segments up to `upto`. A segment that cannot be deleted is only replayed
+/// again at the next start, which is harmless: logged, not failed.
+fn remove_segments(journal: &Journal, upto: u64) {
+    if let Err(e) = journal.remove_upto(upto) {
+        tracing::warn!(error = %e, "journal segments not deleted; the next start replays them");
+    }
+}
+
+/// The checkpoint thread: a checkpoint about every half second. A failed one is retried on
+/// the next tick; failing for [`CHECKPOINT_GIVE_UP`], or a panic (which may leave the
+/// memtables half-moved), stops the store.
 fn checkpoint_loop(engine: Weak<Engine>) {
     let mut ticks = 0u32;
+    let mut failing_since: Option<Instant> = None;
     loop {
         std::thread::sleep(CHECKPOINT_TICK);
         let Some(e) = engine.upgrade() else { return };
+        if e.stop.stopped().is_some() {
+            return;
+        }
         ticks += 1;
         if ticks < CHECKPOINT_EVERY_TICKS && e.active_len() < CHECKPOINT_KEYS {
             continue;
         }
         ticks = 0;
-        let t = std::time::Instant::now();
-        match e.checkpoint_holding(true) {
-            Ok(()) => {
+        let t = Instant::now();
+        match catch_unwind(AssertUnwindSafe(|| e.checkpoint_holding(true))) {
+            Ok(Ok(())) => {
                 metrics::histogram!("tern_store_checkpoint_seconds")
                     .record(t.elapsed().as_secs_f64());
                 e.checkpoint_ok_ms.store(
                     crate::domain::clock::now_ms(),
                     std::sync::atomic::Ordering::Relaxed,
                 );
+                failing_since = None;
             }
-            Err(err) => tracing::error!(error = %err, "store checkpoint failed; will retry"),
+            Ok(Err(err)) => {
+                let since = *failing_since.get_or_insert(t);
+                if since.elapsed() >= CHECKPOINT_GIVE_UP {
+                    e.stop.stop(&format!(
+                        "checkpoints failed for {} s, the last with: {}",
+                        CHECKPOINT_GIVE_UP.as_secs(),
+                        err.what()
+                    ));
+                    return;
+                }
+                tracing::error!(error = %err, "store checkpoint failed; will retry");
+            }
+            Err(panic) => {
+                let why = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unknown panic".into());
+                e.stop.stop(&format!("checkpoint panicked: {why}"));
+                return;
+            }
         }
     }
 }
 
 impl Kv for Engine {
     fn health(&self) -> Result<(), String> {
+        if let Some(why) = self.stop.stopped() {
+            return Err(format!("store stopped after a failure: {why}"));
+        }
         let last = self
             .checkpoint_ok_ms
             .load(std::sync::atomic::Ordering::Relaxed);
@@ -424,9 +585,10 @@ impl Kv for Engine {
     fn apply(&self, batch: &mut WriteBatch) -> Result<(), StoreError> {
         let mut journal = self.journal.lock().map_err(|_| poisoned())?;
         let mut layers = self.layers.write().map_err(|_| poisoned())?;
+        self.stop.refuse_if_stopped()?;
         if layers.active.len() >= MAX_ACTIVE_KEYS {
-            return Err(StoreError(
-                "store checkpoints are behind; write refused".into(),
+            return Err(StoreError::full(
+                "store checkpoints are behind; write refused",
             ));
         }
         // Resolve the whole batch first (appends become whole values), so a failed read
@@ -441,7 +603,7 @@ impl Kv for Engine {
             })?;
         }
         journal.stage_resolved(staged.len(), staged.iter().map(|(k, e)| (k, &e.value)));
-        journal.write_staged()?;
+        journal.write_staged().map_err(|e| self.stop.check(e))?;
         let generation = layers.generation;
         merge(&mut layers.active, staged, generation);
         layers.dirty = true;
@@ -449,18 +611,38 @@ impl Kv for Engine {
     }
 
     fn flush(&self) -> FlushFuture {
-        let file = self
+        let syncer = self
             .journal
             .lock()
-            .map(|j| j.sync_handle())
+            .map(|j| j.syncer())
             .map_err(|_| poisoned());
+        let stop = self.stop.clone();
         Box::pin(async move {
-            let file = file?;
-            tokio::task::spawn_blocking(move || file.sync_data())
+            // whatever this flush covers is in the journal file already: from here on a
+            // failure leaves its fate unknown
+            let unknown = |why: String| {
+                stop.stop(&why);
+                StoreError::unknown(why)
+            };
+            let syncer = syncer.map_err(|e| unknown(e.what().to_string()))?;
+            if let Some(why) = stop.stopped() {
+                return Err(StoreError::unknown(why.to_string()));
+            }
+            tokio::task::spawn_blocking(move || syncer.sync())
                 .await
-                .map_err(|e| StoreError(e.to_string()))?
-                .map_err(|e| StoreError(format!("journal sync: {e}")))
+                .map_err(|e| unknown(format!("journal sync: {e}")))?
+                .map_err(|e| unknown(format!("journal sync: {e}")))?;
+            // a sync that ran beside a failed one may succeed without the failed pages
+            // (they can be gone from the page cache): it proves nothing any more
+            match stop.stopped() {
+                Some(why) => Err(StoreError::unknown(why.to_string())),
+                None => Ok(()),
+            }
         })
+    }
+
+    fn stop(&self, why: &str) {
+        self.stop.stop(why);
     }
 
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
@@ -894,5 +1076,163 @@ mod tests {
         // replayed once: opening again must not append "2" a second time
         let e = Engine::open(dir.path(), 16).unwrap();
         assert_eq!(get(&e, "k").as_deref(), Some("12"));
+    }
+
+    /// An engine whose disk fails as `spec` says (see `failpoint`), and what it stopped for.
+    fn failing(dir: &Path, spec: &str) -> (Arc<Engine>, Arc<Mutex<Option<String>>>) {
+        let stopped = Arc::new(Mutex::new(None));
+        let s = stopped.clone();
+        let opts = Options {
+            cache_mb: 16,
+            failpoints: Failpoints::leak(spec),
+            on_stop: Box::new(move |why| *s.lock().unwrap() = Some(why.to_string())),
+        };
+        (Engine::open_with(dir, opts).unwrap(), stopped)
+    }
+
+    fn flush(e: &Engine) -> Result<(), StoreError> {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(e.flush())
+    }
+
+    #[test]
+    fn a_failed_journal_write_is_refused_and_leaves_no_trace() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let (e, stopped) = failing(
+                dir.path(),
+                "store.journal.write=2:eio,store.journal.write=3:enospc",
+            );
+            e.apply(&mut put("k/1", "a")).unwrap();
+            let err = e.apply(&mut put("k/2", "b")).unwrap_err();
+            assert_eq!(err.fate(), Fate::Refused, "{err}");
+            let err = e.apply(&mut put("k/3", "c")).unwrap_err();
+            assert_eq!(err.fate(), Fate::Full, "a full disk says so: {err}");
+            assert_eq!(get(&e, "k/2"), None, "not visible");
+            e.apply(&mut put("k/4", "d")).unwrap();
+            flush(&e).unwrap();
+            assert!(stopped.lock().unwrap().is_none(), "the store goes on");
+        }
+        let e = Engine::open(dir.path(), 16).unwrap();
+        assert_eq!(get(&e, "k/1").as_deref(), Some("a"));
+        assert_eq!(get(&e, "k/2"), None, "a refused write never comes back");
+        assert_eq!(get(&e, "k/3"), None);
+        assert_eq!(get(&e, "k/4").as_deref(), Some("d"), "nor hides the next");
+    }
+
+    #[test]
+    fn a_write_that_cannot_be_cut_back_stops_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let (e, stopped) = failing(
+            dir.path(),
+            "store.journal.write=1:eio,store.journal.cut=1:eio",
+        );
+        let err = e.apply(&mut put("k/1", "a")).unwrap_err();
+        assert_eq!(err.fate(), Fate::Unknown, "{err}");
+        assert!(stopped.lock().unwrap().is_some());
+        let err = e.apply(&mut put("k/2", "b")).unwrap_err();
+        assert_eq!(err.fate(), Fate::Refused, "later writes are refused: {err}");
+        assert!(e.health().is_err(), "and the store says it stopped");
+    }
+
+    #[test]
+    fn a_failed_fsync_stops_the_store_and_no_later_fsync_vouches_for_anything() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let (e, stopped) = failing(dir.path(), "store.journal.sync=2:eio");
+            e.apply(&mut put("k/1", "a")).unwrap();
+            flush(&e).unwrap();
+            e.apply(&mut put("k/2", "b")).unwrap();
+            let err = flush(&e).unwrap_err();
+            assert_eq!(err.fate(), Fate::Unknown, "{err}");
+            let why = stopped.lock().unwrap().clone().unwrap();
+            assert!(why.contains("journal sync"), "{why}");
+            // the fsync would succeed now (fsyncgate): it must not acknowledge anything
+            assert_eq!(flush(&e).unwrap_err().fate(), Fate::Unknown);
+            assert_eq!(
+                e.apply(&mut put("k/3", "c")).unwrap_err().fate(),
+                Fate::Refused
+            );
+            assert!(e.checkpoint().is_err(), "no checkpoint after the stop");
+        }
+        // the next start decides the unknown write: here it reached the file
+        let e = Engine::open(dir.path(), 16).unwrap();
+        assert_eq!(get(&e, "k/1").as_deref(), Some("a"), "acknowledged: kept");
+        assert_eq!(get(&e, "k/3"), None, "refused: never stored");
+    }
+
+    #[test]
+    fn a_segment_that_cannot_be_created_delays_the_checkpoint_only() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let (e, stopped) = failing(dir.path(), "store.segment.create=2:enospc");
+            e.apply(&mut put("k/1", "a")).unwrap();
+            let err = e.checkpoint().unwrap_err();
+            assert_eq!(err.fate(), Fate::Full, "{err}");
+            e.apply(&mut put("k/2", "b")).unwrap();
+            flush(&e).unwrap();
+            assert!(stopped.lock().unwrap().is_none());
+            e.checkpoint().unwrap();
+            assert!(in_sled(&e, "k/1") && in_sled(&e, "k/2"));
+            e.apply(&mut put("k/3", "c")).unwrap();
+            flush(&e).unwrap();
+        }
+        let e = Engine::open(dir.path(), 16).unwrap();
+        for (k, v) in [("k/1", "a"), ("k/2", "b"), ("k/3", "c")] {
+            assert_eq!(get(&e, k).as_deref(), Some(v));
+        }
+    }
+
+    #[test]
+    fn a_failed_checkpoint_keeps_everything_and_the_next_one_finishes_it() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let (e, stopped) = failing(
+                dir.path(),
+                "store.checkpoint.write=1:eio,store.checkpoint.flush=1:eio",
+            );
+            e.apply(&mut put("k/1", "a")).unwrap();
+            assert!(e.checkpoint().is_err());
+            e.apply(&mut put("k/2", "b")).unwrap();
+            assert!(e.checkpoint().is_err(), "the flush fails this time");
+            assert_eq!(get(&e, "k/1").as_deref(), Some("a"), "still readable");
+            e.checkpoint().unwrap();
+            e.checkpoint().unwrap();
+            assert!(in_sled(&e, "k/1") && in_sled(&e, "k/2"));
+            assert!(stopped.lock().unwrap().is_none());
+        }
+        let e = Engine::open(dir.path(), 16).unwrap();
+        assert_eq!(get(&e, "k/1").as_deref(), Some("a"));
+        assert_eq!(get(&e, "k/2").as_deref(), Some("b"));
+    }
+
+    #[test]
+    fn a_failed_fsync_at_rotation_stops_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let (e, stopped) = failing(dir.path(), "store.journal.sync=1:eio");
+        e.apply(&mut put("k/1", "a")).unwrap();
+        assert_eq!(e.checkpoint().unwrap_err().fate(), Fate::Unknown);
+        assert!(stopped.lock().unwrap().is_some());
+    }
+
+    #[test]
+    fn a_panic_in_the_checkpoint_thread_stops_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        // a failpoint with no error armed panics
+        let (e, stopped) = failing(dir.path(), "store.checkpoint.write=1");
+        e.apply(&mut put("k/1", "a")).unwrap();
+        let until = Instant::now() + Duration::from_secs(10);
+        while stopped.lock().unwrap().is_none() && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let why = stopped.lock().unwrap().clone();
+        assert!(
+            why.as_deref()
+                .is_some_and(|w| w.contains("checkpoint panicked")),
+            "{why:?}"
+        );
+        assert!(e.apply(&mut put("k/2", "b")).is_err());
     }
 }

@@ -11,27 +11,35 @@
 //! `len (u32 LE) | crc32 (u32 LE) | batch`. A checkpoint rotates to a new segment (syncing
 //! the old one first) and deletes segments once sled holds their writes and no key the
 //! engine holds back from sled was written in them. On start every
-//! segment left is read back in order; a torn record at the end of the last segment (a
-//! crash mid-append, never acknowledged) ends the replay, anything else unreadable is an
-//! error rather than a silent loss.
+//! segment left is read back in order. A torn record at the end of the last segment that
+//! holds any (a crash mid-append: never acknowledged) ends the replay, and is cut off before
+//! anything else is written, so it never sits in the middle of the journal. Anything else
+//! unreadable is an error that names the file and byte, rather than a silent loss.
+//!
+//! What fails here and what it means is in [`super::engine`]'s module doc: a write that
+//! fails is cut back off the file and refused; a failed fsync is [`Fate::Unknown`].
 
 use std::fs::{self, File, OpenOptions};
-use std::io::Write;
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::kv::{Op, StoreError, WriteBatch};
+use crate::failpoint::Failpoints;
+
+#[cfg(doc)]
+use super::kv::Fate;
 
 const TAG_PUT: u8 = 1;
 const TAG_DEL: u8 = 2;
 const TAG_APPEND: u8 = 3;
 
-/// Largest record accepted on replay (a group commit is far smaller; this only guards
-/// against reading a corrupt length).
+/// Largest record written or read (a group commit is far smaller): a batch over it is
+/// refused, and a length over it on replay is damage, not a torn append.
 const MAX_RECORD: usize = 1 << 30;
 
 fn err(what: impl std::fmt::Display) -> StoreError {
-    StoreError(format!("journal: {what}"))
+    StoreError::new(format!("journal: {what}"))
 }
 
 /// Appends `b` to `out` in the journal's batch encoding.
@@ -112,6 +120,7 @@ pub struct Journal {
     /// Bytes of whole records in the current segment.
     len: u64,
     buf: Vec<u8>,
+    fp: &'static Failpoints,
 }
 
 fn segment_path(dir: &Path, seq: u64) -> PathBuf {
@@ -137,53 +146,135 @@ fn segments(dir: &Path) -> Result<Vec<u64>, StoreError> {
     Ok(out)
 }
 
-/// Parses one segment's bytes. `last` says whether a torn tail is acceptable.
-fn parse_segment(data: &[u8], last: bool, name: &str) -> Result<Vec<WriteBatch>, StoreError> {
+/// Parses one segment's bytes: its batches, and where a torn tail begins if it has one.
+/// `last` says whether a torn tail is acceptable (the last segment that holds anything).
+fn parse_segment(
+    data: &[u8],
+    last: bool,
+    name: &str,
+) -> Result<(Vec<WriteBatch>, Option<usize>), StoreError> {
     let mut out = Vec::new();
     let mut at = 0;
     while at < data.len() {
-        let torn = || {
-            if last {
-                Ok(())
-            } else {
-                Err(err(format!("{name}: unreadable record at byte {at}")))
+        match record_at(data, at) {
+            Ok((body, next)) => {
+                let b = decode_batch(body).map_err(|e| {
+                    err(format!(
+                        "{name}: record at byte {at} has a good checksum but {e}"
+                    ))
+                })?;
+                out.push(b);
+                at = next;
             }
-        };
-        let Some(head) = data.get(at..at + 8) else {
-            torn()?;
-            break;
-        };
-        let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
-        let crc = u32::from_le_bytes([head[4], head[5], head[6], head[7]]);
-        let body = match data.get(at + 8..at + 8 + len) {
-            Some(b) if len <= MAX_RECORD && crc32fast::hash(b) == crc => b,
-            _ => {
-                torn()?;
-                break;
+            Err(_) if last && torn_at(data, at) => return Ok((out, Some(at))),
+            Err(why) => {
+                return Err(err(format!(
+                    "{name} is damaged at byte {at} ({why}) and more follows, so this is no \
+                     torn append: tern will not guess what is lost. Keep a copy of the data \
+                     dir; to start without the records from that byte on, cut the file to \
+                     {at} bytes (truncate -s {at} FILE)"
+                )));
             }
-        };
-        out.push(decode_batch(body).map_err(|e| err(format!("{name}: {e}")))?);
-        at += 8 + len;
+        }
     }
-    Ok(out)
+    Ok((out, None))
+}
+
+/// The record starting at `at`: its body and where the next one starts, or why it is not
+/// a whole record.
+fn record_at(data: &[u8], at: usize) -> Result<(&[u8], usize), &'static str> {
+    let head = data.get(at..at + 8).ok_or("header cut short")?;
+    let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
+    let crc = u32::from_le_bytes([head[4], head[5], head[6], head[7]]);
+    if len > MAX_RECORD {
+        return Err("length over the limit");
+    }
+    let body = data.get(at + 8..at + 8 + len).ok_or("body cut short")?;
+    if crc32fast::hash(body) != crc {
+        return Err("checksum mismatch");
+    }
+    if len == 0 {
+        // a record always holds at least its op count: zeros are not a record
+        return Err("empty record");
+    }
+    Ok((body, at + 8 + len))
+}
+
+/// Whether the bad record at `at` is what a crash in the middle of appending it leaves:
+/// the record runs past the end of the file, or nothing but zeros (room the file system
+/// gave the file, never written) follows where it starts or where it claims to end. A
+/// length over [`MAX_RECORD`] was never written by tern, so that is damage.
+fn torn_at(data: &[u8], at: usize) -> bool {
+    let zeros = |from: usize| data.get(from..).is_none_or(|r| r.iter().all(|&b| b == 0));
+    if zeros(at) {
+        return true;
+    }
+    let Some(head) = data.get(at..at + 8) else {
+        return true;
+    };
+    let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
+    len <= MAX_RECORD && (at + 8 + len >= data.len() || zeros(at + 8 + len))
+}
+
+/// Syncs the segment appends go to (see [`Journal::syncer`]); usable off the journal's lock.
+pub struct Syncer {
+    file: Arc<File>,
+    fp: &'static Failpoints,
+}
+
+impl Syncer {
+    /// fsync: every append made before this call is durable once it returns `Ok`.
+    pub fn sync(&self) -> io::Result<()> {
+        self.fp.io("store.journal.sync")?;
+        self.file.sync_data()
+    }
 }
 
 impl Journal {
     /// Opens the journal in `dir` (created if missing) and reads back every segment left
-    /// by the last run, oldest first. Appends go to a new segment after those.
-    pub fn open(dir: &Path) -> Result<(Journal, Vec<Segment>), StoreError> {
+    /// by the last run, oldest first. A torn tail is cut off the last segment holding
+    /// records (and that synced) before a new segment is created for appends after them.
+    /// `fp` are the failpoints its writes, syncs and new segments pass.
+    pub fn open(
+        dir: &Path,
+        fp: &'static Failpoints,
+    ) -> Result<(Journal, Vec<Segment>), StoreError> {
         fs::create_dir_all(dir).map_err(|e| err(format!("{}: {e}", dir.display())))?;
         let seqs = segments(dir)?;
-        let mut found = Vec::with_capacity(seqs.len());
-        for (i, &seq) in seqs.iter().enumerate() {
+        let mut data = Vec::with_capacity(seqs.len());
+        for &seq in &seqs {
             let path = segment_path(dir, seq);
-            let data = fs::read(&path).map_err(|e| err(format!("{}: {e}", path.display())))?;
-            let last = i + 1 == seqs.len();
-            let batches = parse_segment(&data, last, &path.display().to_string())?;
+            let d = fs::read(&path).map_err(|e| err(format!("{}: {e}", path.display())))?;
+            data.push((seq, path, d));
+        }
+        // a crash can only tear the segment appends went to last: the last one with
+        // records (an empty one after it is a rotation that wrote nothing yet)
+        let last = data.iter().rposition(|(_, _, d)| !d.is_empty());
+        let mut found = Vec::with_capacity(data.len());
+        for (i, (seq, path, d)) in data.into_iter().enumerate() {
+            let name = path.display().to_string();
+            let (batches, torn) = parse_segment(&d, Some(i) == last, &name)?;
+            if let Some(at) = torn {
+                tracing::warn!(
+                    segment = %name,
+                    at,
+                    bytes = d.len() - at,
+                    "journal: cut off a torn record at the end (a crash in the middle of \
+                     writing it; it was never acknowledged)"
+                );
+                OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .and_then(|f| {
+                        f.set_len(at as u64)?;
+                        f.sync_all()
+                    })
+                    .map_err(|e| err(format!("{name}: cutting off the torn tail: {e}")))?;
+            }
             found.push(Segment { seq, batches });
         }
         let seq = seqs.last().map_or(1, |s| s + 1);
-        let file = Self::create(dir, seq)?;
+        let file = Self::create(dir, seq, fp)?;
         Ok((
             Journal {
                 dir: dir.to_path_buf(),
@@ -191,27 +282,28 @@ impl Journal {
                 file,
                 len: 0,
                 buf: Vec::new(),
+                fp,
             },
             found,
         ))
     }
 
-    fn create(dir: &Path, seq: u64) -> Result<Arc<File>, StoreError> {
+    /// Creates segment `seq` and syncs the directory so its entry survives a crash. A
+    /// failure is a refusal: nothing was written to it.
+    fn create(dir: &Path, seq: u64, fp: &'static Failpoints) -> Result<Arc<File>, StoreError> {
         let path = segment_path(dir, seq);
-        let f = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(|e| err(format!("{}: {e}", path.display())))?;
-        // the new file's directory entry must survive a crash too
+        let f = fp
+            .io("store.segment.create")
+            .and_then(|()| OpenOptions::new().create(true).append(true).open(&path))
+            .map_err(|e| StoreError::io(format!("journal: {}", path.display()), &e))?;
         File::open(dir)
             .and_then(|d| d.sync_all())
-            .map_err(|e| err(format!("{}: {e}", dir.display())))?;
+            .map_err(|e| StoreError::io(format!("journal: {}", dir.display()), &e))?;
         Ok(Arc::new(f))
     }
 
-    /// Appends `b` as one record (one write call). Durable once the file from
-    /// [`Journal::sync_handle`] is synced.
+    /// Appends `b` as one record (one write call). Durable once the [`Journal::syncer`]
+    /// synced.
     pub fn append(&mut self, b: &WriteBatch) -> Result<(), StoreError> {
         self.stage(b);
         self.write_staged()
@@ -255,7 +347,8 @@ impl Journal {
         self.seal();
     }
 
-    /// Fills in the staged record's length and checksum.
+    /// Fills in the staged record's length and checksum (a length over [`MAX_RECORD`] is
+    /// refused by [`Journal::write_staged`] before anything is written).
     fn seal(&mut self) {
         let len = (self.buf.len() - 8) as u32;
         let crc = crc32fast::hash(&self.buf[8..]);
@@ -263,13 +356,31 @@ impl Journal {
         self.buf[4..8].copy_from_slice(&crc.to_le_bytes());
     }
 
-    /// Writes the record [`Journal::stage`] encoded. If the write fails, whatever part of
-    /// it reached the file is cut off again, so the records after it do not follow torn
-    /// bytes (which replay would take for corruption).
+    /// Writes the staged record. If the write fails, whatever part of it reached the file
+    /// is cut off again, and the write is refused: the journal is as it was. If even that
+    /// fails, the end of the segment is unknown: [`Fate::Unknown`], and the store stops.
     pub fn write_staged(&mut self) -> Result<(), StoreError> {
-        if let Err(e) = (&*self.file).write_all(&self.buf) {
-            let _ = self.file.set_len(self.len);
-            return Err(err(e));
+        let len = self.buf.len() - 8;
+        if len > MAX_RECORD {
+            return Err(StoreError::new(format!(
+                "journal: a batch of {len} bytes is more than a record may hold ({MAX_RECORD})"
+            )));
+        }
+        let written = self
+            .fp
+            .io("store.journal.write")
+            .and_then(|()| (&*self.file).write_all(&self.buf));
+        if let Err(e) = written {
+            let cut = self
+                .fp
+                .io("store.journal.cut")
+                .and_then(|()| self.file.set_len(self.len));
+            return Err(match cut {
+                Ok(()) => StoreError::io("journal write", &e),
+                Err(c) => StoreError::unknown(format!(
+                    "journal write failed ({e}) and the segment could not be cut back ({c})"
+                )),
+            });
         }
         self.len += self.buf.len() as u64;
         if self.buf.capacity() > 1 << 20 {
@@ -283,17 +394,25 @@ impl Journal {
         self.seq
     }
 
-    /// The current segment: syncing it makes every append so far durable (older segments
-    /// were synced when the journal rotated away from them).
-    pub fn sync_handle(&self) -> Arc<File> {
-        self.file.clone()
+    /// A handle that syncs the current segment: that makes every append so far durable
+    /// (older segments were synced when the journal rotated away from them).
+    pub fn syncer(&self) -> Syncer {
+        Syncer {
+            file: self.file.clone(),
+            fp: self.fp,
+        }
     }
 
     /// Syncs the current segment and starts a new one; returns the last full segment's seq.
+    /// A failed sync is [`Fate::Unknown`] (the store stops: the failed pages may be gone,
+    /// and a later fsync would not say so). A segment that cannot be created is a refusal
+    /// of the rotation only: appends go on to the current segment.
     pub fn rotate(&mut self) -> Result<u64, StoreError> {
-        self.file.sync_data().map_err(err)?;
+        self.syncer()
+            .sync()
+            .map_err(|e| StoreError::unknown(format!("journal sync at rotation: {e}")))?;
         let old = self.seq;
-        self.file = Self::create(&self.dir, old + 1)?;
+        self.file = Self::create(&self.dir, old + 1, self.fp)?;
         self.seq = old + 1;
         self.len = 0;
         Ok(old)
@@ -314,6 +433,8 @@ impl Journal {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::failpoint::NONE as NO_FAULTS;
+    const NONE: &Failpoints = &NO_FAULTS;
 
     fn batch(i: u8) -> WriteBatch {
         let mut b = WriteBatch::default();
@@ -338,15 +459,15 @@ mod tests {
     fn replays_in_order_across_segments() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let (mut j, found) = Journal::open(dir.path()).unwrap();
+            let (mut j, found) = Journal::open(dir.path(), NONE).unwrap();
             assert!(found.is_empty());
             j.append(&batch(1)).unwrap();
             j.rotate().unwrap();
             j.append(&batch(2)).unwrap();
             j.append(&batch(3)).unwrap();
-            j.sync_handle().sync_data().unwrap();
+            j.syncer().sync().unwrap();
         }
-        let (_j, found) = Journal::open(dir.path()).unwrap();
+        let (_j, found) = Journal::open(dir.path(), NONE).unwrap();
         let got: Vec<Vec<u8>> = found
             .iter()
             .flat_map(|s| s.batches.iter())
@@ -362,14 +483,14 @@ mod tests {
     fn a_torn_tail_is_dropped_but_damage_elsewhere_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let (mut j, _) = Journal::open(dir.path()).unwrap();
+            let (mut j, _) = Journal::open(dir.path(), NONE).unwrap();
             j.append(&batch(1)).unwrap();
             j.append(&batch(2)).unwrap();
         }
         let seg = segment_path(dir.path(), 1);
         let full = fs::read(&seg).unwrap();
         fs::write(&seg, &full[..full.len() - 2]).unwrap();
-        let (_j, found) = Journal::open(dir.path()).unwrap();
+        let (_j, found) = Journal::open(dir.path(), NONE).unwrap();
         assert_eq!(
             found[0].batches.len(),
             1,
@@ -379,7 +500,7 @@ mod tests {
         // the same damage in a segment that is not the last is corruption
         let dir = tempfile::tempdir().unwrap();
         {
-            let (mut j, _) = Journal::open(dir.path()).unwrap();
+            let (mut j, _) = Journal::open(dir.path(), NONE).unwrap();
             j.append(&batch(1)).unwrap();
             j.append(&batch(2)).unwrap();
             j.rotate().unwrap();
@@ -390,21 +511,113 @@ mod tests {
         let n = data.len();
         data[n - 1] ^= 0xff;
         fs::write(&seg, &data).unwrap();
-        assert!(Journal::open(dir.path()).is_err());
+        assert!(Journal::open(dir.path(), NONE).is_err());
     }
 
     #[test]
     fn removed_segments_are_not_replayed() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let (mut j, _) = Journal::open(dir.path()).unwrap();
+            let (mut j, _) = Journal::open(dir.path(), NONE).unwrap();
             j.append(&batch(1)).unwrap();
             let old = j.rotate().unwrap();
             j.append(&batch(2)).unwrap();
             j.remove_upto(old).unwrap();
         }
-        let (_j, found) = Journal::open(dir.path()).unwrap();
+        let (_j, found) = Journal::open(dir.path(), NONE).unwrap();
         let n: usize = found.iter().map(|s| s.batches.len()).sum();
         assert_eq!(n, 1);
+    }
+
+    fn count(found: &[Segment]) -> usize {
+        found.iter().map(|s| s.batches.len()).sum()
+    }
+
+    /// Two records in segment 1, then `damage` applied to its bytes.
+    fn damaged(damage: impl FnOnce(&mut Vec<u8>)) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let (mut j, _) = Journal::open(dir.path(), NONE).unwrap();
+            j.append(&batch(1)).unwrap();
+            j.append(&batch(2)).unwrap();
+        }
+        let seg = segment_path(dir.path(), 1);
+        let mut data = fs::read(&seg).unwrap();
+        damage(&mut data);
+        fs::write(&seg, &data).unwrap();
+        dir
+    }
+
+    #[test]
+    fn a_torn_tail_is_cut_off_before_a_new_segment_follows_it() {
+        let dir = damaged(|d| d.truncate(d.len() - 2));
+        let (mut j, found) = Journal::open(dir.path(), NONE).unwrap();
+        assert_eq!(count(&found), 1);
+        // segment 2 now follows segment 1 (written to here, before a crash): the torn
+        // record must not sit in the middle of the journal
+        j.append(&batch(3)).unwrap();
+        drop(j);
+        let (_j, found) = Journal::open(dir.path(), NONE).unwrap();
+        assert_eq!(count(&found), 2, "still starts, with both whole records");
+    }
+
+    #[test]
+    fn a_zero_filled_tail_is_torn_but_damage_before_a_good_record_is_an_error() {
+        let dir = damaged(|d| d.extend_from_slice(&[0; 100]));
+        let (_j, found) = Journal::open(dir.path(), NONE).unwrap();
+        assert_eq!(
+            count(&found),
+            2,
+            "zeros after the records: room never written"
+        );
+
+        // the first record's body damaged, the second whole after it
+        let dir = damaged(|d| d[12] ^= 0xff);
+        let e = Journal::open(dir.path(), NONE)
+            .err()
+            .expect("damage is an error");
+        assert!(e.what().contains("damaged at byte 0"), "{e}");
+        assert!(e.what().contains("truncate -s 0"), "says what to do: {e}");
+
+        // the second record's length damaged to more than a record may hold
+        let dir = damaged(|d| {
+            let first = 8 + u32::from_le_bytes([d[0], d[1], d[2], d[3]]) as usize;
+            d[first + 3] = 0x7f;
+        });
+        assert!(Journal::open(dir.path(), NONE).is_err(), "no torn append");
+
+        // a header of zeros followed by data is no record either
+        let dir = damaged(|d| d.splice(0..0, [0u8; 8]).for_each(drop));
+        assert!(Journal::open(dir.path(), NONE).is_err());
+    }
+
+    #[test]
+    fn an_empty_last_segment_leaves_the_one_before_it_last() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let (mut j, _) = Journal::open(dir.path(), NONE).unwrap();
+            j.append(&batch(1)).unwrap();
+            j.append(&batch(2)).unwrap();
+        }
+        let seg = segment_path(dir.path(), 1);
+        let data = fs::read(&seg).unwrap();
+        fs::write(&seg, &data[..data.len() - 3]).unwrap();
+        // segment 2 was created by that start and never written
+        let (_j, found) = Journal::open(dir.path(), NONE).unwrap();
+        assert_eq!(count(&found), 1);
+    }
+
+    #[test]
+    fn a_failed_write_is_cut_back_off_the_segment() {
+        let dir = tempfile::tempdir().unwrap();
+        let fp = Failpoints::leak("store.journal.write=2:eio");
+        {
+            let (mut j, _) = Journal::open(dir.path(), fp).unwrap();
+            j.append(&batch(1)).unwrap();
+            assert!(j.append(&batch(2)).is_err());
+            j.append(&batch(3)).unwrap();
+        }
+        let (_j, found) = Journal::open(dir.path(), NONE).unwrap();
+        assert_eq!(count(&found), 2, "records 1 and 3, nothing between");
     }
 }

@@ -171,5 +171,5 @@ pub fn encode<T: Serialize>(v: &T) -> Vec<u8> {
 
 /// Decodes any JSON record.
 pub fn decode<T: for<'de> Deserialize<'de>>(v: &[u8]) -> Result<T, StoreError> {
-    serde_json::from_slice(v).map_err(|e| StoreError(e.to_string()))
+    serde_json::from_slice(v).map_err(|e| StoreError::new(e.to_string()))
 }

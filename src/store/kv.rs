@@ -10,15 +10,83 @@ use std::pin::Pin;
 
 use futures::Future;
 
-/// A storage failure. The store is the source of truth, so callers treat this as "not
-/// accepted" and answer the ESME with an error.
+/// A storage failure, and what it means for the writes it answers.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("store: {0}")]
-pub struct StoreError(pub String);
+#[error("store: {what}")]
+pub struct StoreError {
+    what: String,
+    fate: Fate,
+}
+
+/// What a failed write left behind; decides what the writer may tell its client (the
+/// policy is in [`super::engine`]'s module doc).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fate {
+    /// Nothing of the write was kept: refuse it (ESME_RSYSERR).
+    Refused,
+    /// Nothing was kept, for want of room: a full disk, a store that is behind, a full
+    /// queue (ESME_RMSGQFUL: try again later).
+    Full,
+    /// The store stopped itself in the middle of the write: it may be durable or not, and
+    /// the next start decides. Nobody may be told it failed, nor that it worked.
+    Unknown,
+}
+
+impl StoreError {
+    /// A refused write (or a failed read), described by `what`.
+    pub fn new(what: impl Into<String>) -> StoreError {
+        StoreError {
+            what: what.into(),
+            fate: Fate::Refused,
+        }
+    }
+
+    /// A write refused for want of room.
+    pub fn full(what: impl Into<String>) -> StoreError {
+        StoreError {
+            what: what.into(),
+            fate: Fate::Full,
+        }
+    }
+
+    /// A write whose fate is unknown because the store stopped during it.
+    pub fn unknown(what: impl Into<String>) -> StoreError {
+        StoreError {
+            what: what.into(),
+            fate: Fate::Unknown,
+        }
+    }
+
+    /// A refusal for an I/O error while doing `doing`: a full disk or quota is
+    /// [`Fate::Full`].
+    pub fn io(doing: impl std::fmt::Display, e: &std::io::Error) -> StoreError {
+        const ENOSPC: i32 = 28;
+        const EDQUOT: i32 = 122;
+        let full = e.kind() == std::io::ErrorKind::StorageFull
+            || matches!(e.raw_os_error(), Some(ENOSPC | EDQUOT));
+        StoreError {
+            what: format!("{doing}: {e}"),
+            fate: if full { Fate::Full } else { Fate::Refused },
+        }
+    }
+
+    /// What the failed write left behind.
+    pub fn fate(&self) -> Fate {
+        self.fate
+    }
+
+    /// What went wrong, without the `store:` prefix.
+    pub fn what(&self) -> &str {
+        &self.what
+    }
+}
 
 impl From<sled::Error> for StoreError {
     fn from(e: sled::Error) -> Self {
-        StoreError(e.to_string())
+        match e {
+            sled::Error::Io(io) => StoreError::io("sled", &io),
+            e => StoreError::new(e.to_string()),
+        }
     }
 }
 
@@ -102,6 +170,9 @@ pub trait Kv: Send + Sync + 'static {
     fn health(&self) -> Result<(), String> {
         Ok(())
     }
+    /// Stops the store for good (fail-stop, see the engine's module doc): called by a
+    /// writer that lost track of what it wrote, such as a crashed group-commit actor.
+    fn stop(&self, why: &str);
     /// Moves everything written so far into the long-term store (shutdown calls this so the
     /// next start has nothing to replay).
     fn checkpoint(&self) -> Result<(), StoreError> {
@@ -127,7 +198,7 @@ impl SledKv {
             .open()
             .map_err(|e| match e {
                 // sled words it "could not acquire lock on ..." (kind Other, errno 11 inside)
-                sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => StoreError(format!(
+                sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => StoreError::new(format!(
                     "data_dir {} is in use by another tern process (its lock is held): stop that one or use another data_dir",
                     dir.display()
                 )),

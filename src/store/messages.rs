@@ -83,7 +83,7 @@ pub fn encode_message(meta: &MessageMeta) -> Vec<u8> {
 
 /// Splits off one length-prefixed field.
 fn field<'a>(v: &mut &'a [u8]) -> Result<&'a [u8], StoreError> {
-    let bad = || StoreError("corrupt message record".into());
+    let bad = || StoreError::new("corrupt message record");
     let (len, rest) = v.split_at_checked(4).ok_or_else(bad)?;
     let len = u32::from_be_bytes(len.try_into().map_err(|_| bad())?) as usize;
     let (f, rest) = rest.split_at_checked(len).ok_or_else(bad)?;
@@ -100,8 +100,8 @@ pub fn decode_record(mut v: &[u8]) -> Result<MessageRecord, StoreError> {
             (meta, Vec::new())
         }
         _ => {
-            let meta =
-                serde_json::from_slice(field(&mut v)?).map_err(|e| StoreError(e.to_string()))?;
+            let meta = serde_json::from_slice(field(&mut v)?)
+                .map_err(|e| StoreError::new(e.to_string()))?;
             (meta, field(&mut v)?.to_vec())
         }
     };

@@ -27,7 +27,7 @@ const SUBMITTED: u8 = 1;
 const FINAL: u8 = 2;
 
 fn corrupt() -> StoreError {
-    StoreError("corrupt message record".into())
+    StoreError::new("corrupt message record")
 }
 
 fn put_str(out: &mut Vec<u8>, s: &str) {
@@ -131,7 +131,7 @@ pub fn encode_event(ev: &Event) -> Vec<u8> {
 /// Decodes one event, binary or (as written before) JSON.
 pub fn decode_event(v: &[u8]) -> Result<Event, StoreError> {
     let Some(rest) = v.strip_prefix(&[FORMAT]) else {
-        return serde_json::from_slice(v).map_err(|e| StoreError(e.to_string()));
+        return serde_json::from_slice(v).map_err(|e| StoreError::new(e.to_string()));
     };
     let mut r = Reader(rest);
     let at_ms = r.u64()?;
@@ -171,7 +171,7 @@ pub fn encode_outbox(r: &OutboxReceipt) -> Vec<u8> {
 /// Decodes an outbox receipt, binary or (as written before) JSON.
 pub fn decode_outbox(v: &[u8]) -> Result<OutboxReceipt, StoreError> {
     let Some(rest) = v.strip_prefix(&[FORMAT]) else {
-        return serde_json::from_slice(v).map_err(|e| StoreError(e.to_string()));
+        return serde_json::from_slice(v).map_err(|e| StoreError::new(e.to_string()));
     };
     let mut r = Reader(rest);
     let out = OutboxReceipt {
