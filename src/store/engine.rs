@@ -759,6 +759,9 @@ impl Kv for Engine {
 }
 
 #[cfg(test)]
+mod model;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
