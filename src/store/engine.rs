@@ -132,6 +132,11 @@ pub struct Engine {
     checkpoint_ok_ms: std::sync::atomic::AtomicU64,
     stop: Arc<Stop>,
     fp: &'static Failpoints,
+    /// Why the last journal write failed, while no write has succeeded since (a full disk):
+    /// the store is not ready.
+    write_failing: Mutex<Option<String>>,
+    /// `write_failing` is set (read without the lock on every write).
+    write_failed: std::sync::atomic::AtomicBool,
 }
 
 /// Checkpoints may fail or lag this long before the store reports itself unhealthy.
@@ -355,6 +360,8 @@ impl Engine {
                 on_stop: opts.on_stop,
             }),
             fp: opts.failpoints,
+            write_failing: Mutex::new(None),
+            write_failed: std::sync::atomic::AtomicBool::new(false),
         });
         let weak = Arc::downgrade(&engine);
         std::thread::Builder::new()
@@ -569,6 +576,12 @@ impl Kv for Engine {
         if let Some(why) = self.stop.stopped() {
             return Err(format!("store stopped after a failure: {why}"));
         }
+        if self.write_failed.load(std::sync::atomic::Ordering::Relaxed)
+            && let Ok(w) = self.write_failing.lock()
+            && let Some(why) = w.as_ref()
+        {
+            return Err(format!("store cannot write: {why}"));
+        }
         let last = self
             .checkpoint_ok_ms
             .load(std::sync::atomic::Ordering::Relaxed);
@@ -603,7 +616,21 @@ impl Kv for Engine {
             })?;
         }
         journal.stage_resolved(staged.len(), staged.iter().map(|(k, e)| (k, &e.value)));
-        journal.write_staged().map_err(|e| self.stop.check(e))?;
+        if let Err(e) = journal.write_staged() {
+            if let Ok(mut w) = self.write_failing.lock() {
+                *w = Some(e.what().to_string());
+            }
+            self.write_failed
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+            return Err(self.stop.check(e));
+        }
+        if self.write_failed.load(std::sync::atomic::Ordering::Relaxed) {
+            self.write_failed
+                .store(false, std::sync::atomic::Ordering::Relaxed);
+            if let Ok(mut w) = self.write_failing.lock() {
+                *w = None;
+            }
+        }
         let generation = layers.generation;
         merge(&mut layers.active, staged, generation);
         layers.dirty = true;
@@ -1113,8 +1140,10 @@ mod tests {
             assert_eq!(err.fate(), Fate::Refused, "{err}");
             let err = e.apply(&mut put("k/3", "c")).unwrap_err();
             assert_eq!(err.fate(), Fate::Full, "a full disk says so: {err}");
+            assert!(e.health().unwrap_err().contains("cannot write"));
             assert_eq!(get(&e, "k/2"), None, "not visible");
             e.apply(&mut put("k/4", "d")).unwrap();
+            assert!(e.health().is_ok(), "ready again once a write succeeds");
             flush(&e).unwrap();
             assert!(stopped.lock().unwrap().is_none(), "the store goes on");
         }

@@ -194,6 +194,26 @@ impl Tern {
         self.child = Some(child);
     }
 
+    /// Arms `TERN_FAILPOINTS` for the next start (None: a start without).
+    pub fn arm(&mut self, failpoints: Option<&str>) {
+        self.failpoints = failpoints.map(str::to_string);
+    }
+
+    /// Waits up to `secs` for the process to exit by itself; its status.
+    pub async fn wait_exit(&mut self, secs: u64) -> Option<ExitStatus> {
+        let t0 = Instant::now();
+        while t0.elapsed() < Duration::from_secs(secs) {
+            if let Some(c) = self.child.as_mut()
+                && let Ok(Some(st)) = c.try_wait()
+            {
+                self.child = None;
+                return Some(st);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        None
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.as_ref().map(|c| c.id()).expect("running")
     }
@@ -339,6 +359,8 @@ pub enum Mode {
 /// A receipt as the ESME saw it.
 #[derive(Debug, Clone)]
 pub struct GotReceipt {
+    /// The receipted message's destination (the receipt's source_addr).
+    pub source: String,
     pub tlv_id: Option<String>,
     pub state: Option<u8>,
     pub text: String,
@@ -424,6 +446,7 @@ pub async fn bind(
                     .deliver_sm_resp(cmd.sequence_number(), DeliverSmResp::default())
                     .await;
                 let _ = tx.send(GotReceipt {
+                    source: d.source_addr.to_string(),
                     tlv_id,
                     state,
                     text,
