@@ -198,3 +198,71 @@ async fn a_full_disk_refuses_with_msgqful_and_tern_keeps_serving() {
     t.restart().await;
     check_after_restart(&t, &outcomes).await;
 }
+
+/// A tmpfs mounted on a folder for the length of a test (needs root: CAP_SYS_ADMIN).
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    fn mount(at: &std::path::Path, size: &str) -> Option<Tmpfs> {
+        std::fs::create_dir_all(at).ok()?;
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(at)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| Tmpfs(at.to_path_buf()))
+    }
+
+    fn resize(&self, size: &str) {
+        let ok = std::process::Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(&self.0)
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "remount {}", self.0.display());
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+#[tokio::test]
+async fn a_real_full_disk_refuses_and_the_restart_on_more_room_loses_nothing() {
+    let sim = Sim::start(&["--dlr-delay-ms", "100"]).await;
+    let mut t = Tern::prepare("", "", &body(&sim));
+    let Some(disk) = Tmpfs::mount(&t.dir.path().join("data"), "12m") else {
+        eprintln!("skipped: this machine does not let the test mount a tmpfs (not root)");
+        return;
+    };
+    t.restart().await;
+    let refused = |o: &BTreeMap<u32, Outcome>| {
+        o.values()
+            .filter(|o| matches!(o, Outcome::Refused(_)))
+            .count()
+    };
+    let outcomes = submit_until(&t, 200_000, |o| refused(o) >= 50).await;
+    assert!(refused(&outcomes) >= 50, "the disk filled up");
+    for o in outcomes.values() {
+        assert!(
+            matches!(
+                o,
+                Outcome::Acked(_) | Outcome::Refused(ESME_RMSGQFUL) | Outcome::Unanswered
+            ),
+            "a full disk answers ESME_RMSGQFUL: {o:?}"
+        );
+    }
+    let (code, ready) = t.get("/health/ready").await;
+    assert_eq!(code, 503, "{ready}");
+    t.kill9();
+    // the operator makes room, and starts tern on the same data
+    disk.resize("64m");
+    t.restart().await;
+    check_after_restart(&t, &outcomes).await;
+}

@@ -154,7 +154,7 @@ impl Tern {
     }
 
     /// Writes the config and picks the ports; does not start.
-    fn prepare(node_extra: &str, smpp_extra: &str, body: &str) -> Tern {
+    pub fn prepare(node_extra: &str, smpp_extra: &str, body: &str) -> Tern {
         let dir = tempfile::tempdir().expect("tempdir");
         let smpp = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let http = SocketAddr::from(([127, 0, 0, 1], free_port()));
