@@ -119,18 +119,10 @@ fn main() -> ExitCode {
         }
         Cmd::Sim { listen, sim: cfg } => {
             init_tracing(LogFormat::Text);
-            // one thread: a simulated carrier is light, and on a small box the switch it
-            // serves needs the cores more than a work-stealing pool would
-            let rt = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt,
-                Err(e) => {
-                    eprintln!("tern sim: {e}");
-                    return ExitCode::from(1);
-                }
-            };
+            // one thread (an actix system: its control endpoint is actix-web): a simulated
+            // carrier is light, and on a small box the switch it serves needs the cores more
+            // than a work-stealing pool would
+            let rt = actix_rt::System::new();
             rt.block_on(async move {
                 let l = match tokio::net::TcpListener::bind(&listen).await {
                     Ok(l) => l,

@@ -25,54 +25,6 @@ async fn balance(t: &Tern, id: &str) -> String {
     v["balance"].as_str().expect("balance").to_string()
 }
 
-/// Every ledger entry of `id`, following the cursor.
-async fn ledger(t: &Tern, id: &str) -> Vec<Value> {
-    let mut out = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let path = match &cursor {
-            Some(c) => format!("/api/v1/accounts/{id}/ledger?limit=7&cursor={c}"),
-            None => format!("/api/v1/accounts/{id}/ledger?limit=7"),
-        };
-        let (st, v) = t.call("GET", &path, None).await;
-        assert_eq!(st, 200, "{v}");
-        out.extend(v["entries"].as_array().expect("entries").iter().cloned());
-        match v["next_cursor"].as_str() {
-            Some(c) => cursor = Some(c.to_string()),
-            None => return out,
-        }
-    }
-}
-
-fn micros(s: &str) -> i64 {
-    let neg = s.starts_with('-');
-    let s = s.trim_start_matches('-');
-    let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
-    let frac = format!("{frac:0<6}");
-    let v = whole.parse::<i64>().expect("whole") * 1_000_000 + frac.parse::<i64>().expect("frac");
-    if neg { -v } else { v }
-}
-
-/// The ledger's entries add up to the balance, and each entry's balance is the running sum.
-async fn assert_ledger_exact(t: &Tern, id: &str) -> Vec<Value> {
-    let entries = ledger(t, id).await;
-    let mut sum = 0i64;
-    for e in &entries {
-        sum += micros(e["amount"].as_str().expect("amount"));
-        assert_eq!(
-            sum,
-            micros(e["balance"].as_str().expect("balance")),
-            "running balance at {e}"
-        );
-    }
-    assert_eq!(
-        sum,
-        micros(&balance(t, id).await),
-        "entries sum to the balance"
-    );
-    entries
-}
-
 #[tokio::test]
 async fn every_api_route_wants_the_token_and_errors_have_one_shape() {
     let sim = Sim::start(&[]).await;

@@ -16,11 +16,6 @@ const PRICE_MICROS: i64 = 10_000; // "0.01"
 const OPENING_MICROS: i64 = 100_000_000; // "100.00"
 const ESME_RMSGQFUL: u32 = 0x14;
 
-fn micros(s: &str) -> i64 {
-    let (i, f) = s.split_once('.').unwrap_or((s, "0"));
-    i.parse::<i64>().unwrap() * 1_000_000 + format!("{f:0<6}")[..6].parse::<i64>().unwrap()
-}
-
 fn body(sim: &Sim) -> String {
     format!(
         "{}{}{}",

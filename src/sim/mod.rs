@@ -6,8 +6,14 @@
 //!
 //! Like a real SMSC it keeps a receipt until the ESME acknowledges it, and sends the ones a
 //! dropped connection left unacknowledged again when the same system_id binds again.
+//!
+//! With `--control ADDR` it answers `GET /stats` there ([`control`]): how many submit_sm it
+//! took and how many of them repeated a destination and text it had already taken (what a
+//! crash test counts as messages sent twice).
 
-use std::collections::{HashMap, VecDeque};
+mod control;
+
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -77,6 +83,9 @@ pub struct SimConfig {
     /// Accept submits with an empty message_id (and send no receipt).
     #[arg(long)]
     pub no_message_id: bool,
+    /// Serve `GET /stats` (JSON counts of submits and repeats) on this address.
+    #[arg(long)]
+    pub control: Option<String>,
 }
 
 /// Parses a command_status given in hex (`0x45`) or decimal.
@@ -107,6 +116,10 @@ struct Sim {
     cfg: SimConfig,
     next_id: AtomicU64,
     submits: AtomicU64,
+    /// Hashes of (destination, text) taken so far; kept only with `--control`.
+    seen: Mutex<HashSet<u64>>,
+    /// Submits whose destination and text were taken before.
+    repeats: AtomicU64,
     next_conn: AtomicU64,
     shared: Mutex<Shared>,
     /// Receipts not yet due, oldest first (all wait the same delay, so due times rise).
@@ -133,6 +146,21 @@ impl Sim {
             .entry(system_id.to_string())
             .or_default()
             .push_back(r);
+    }
+
+    /// Counts `sm` as a repeat if its destination and text were taken before (only with
+    /// `--control`: the set grows with every message).
+    fn count_repeat(&self, sm: &rusmpp::pdus::SubmitSm) {
+        use std::hash::BuildHasher;
+        if self.cfg.control.is_none() {
+            return;
+        }
+        let h = foldhash::fast::FixedState::with_seed(0)
+            .hash_one((sm.destination_addr.as_ref(), sm.short_message().as_ref()));
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        if !seen.insert(h) {
+            self.repeats.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// Queues a receipt for the ticker to hand out at `due_ms`.
@@ -182,10 +210,18 @@ pub async fn serve(listener: TcpListener, cfg: SimConfig) {
         cfg,
         next_id: AtomicU64::new(base),
         submits: AtomicU64::new(0),
+        seen: Mutex::new(HashSet::new()),
+        repeats: AtomicU64::new(0),
         next_conn: AtomicU64::new(1),
         shared: Mutex::new(Shared::default()),
         delayed: Mutex::new(VecDeque::new()),
     });
+    if let Some(addr) = &sim.cfg.control {
+        match control::start(addr, sim.clone()) {
+            Ok(()) => tracing::info!(%addr, "simulator control listening"),
+            Err(e) => tracing::error!(%addr, error = %e, "simulator control not started"),
+        }
+    }
     // one ticker releases every delayed receipt: a timer per receipt would cost the
     // simulator more than the switch it feeds when hundreds of thousands wait
     let tick = Duration::from_millis(sim.cfg.dlr_burst_ms.max(1));
@@ -337,6 +373,7 @@ async fn connection(sock: TcpStream, sim: Arc<Sim>) {
                             continue;
                         };
                         let n = sim.submits.fetch_add(1, Ordering::Relaxed) + 1;
+                        sim.count_repeat(sm);
                         let cfg = &sim.cfg;
                         let status = if cfg.throttle_every > 0 && n.is_multiple_of(cfg.throttle_every) {
                             Some(CommandStatus::EsmeRthrottled)

@@ -50,6 +50,8 @@ pub async fn wait_port(addr: SocketAddr, child: &mut Child) {
 /// A carrier simulator process.
 pub struct Sim {
     pub port: u16,
+    /// Its control endpoint (`GET /stats`).
+    pub control: SocketAddr,
     child: Child,
 }
 
@@ -60,17 +62,34 @@ impl Sim {
 
     /// A simulator on `port` (a carrier coming back where it was).
     pub async fn start_on(port: u16, args: &[&str]) -> Sim {
+        let control = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let mut child = Proc::new(BIN)
             .arg("sim")
             .arg("--listen")
             .arg(format!("127.0.0.1:{port}"))
+            .arg("--control")
+            .arg(control.to_string())
             .args(args)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .spawn()
             .expect("spawn sim");
         wait_port(SocketAddr::from(([127, 0, 0, 1], port)), &mut child).await;
-        Sim { port, child }
+        wait_port(control, &mut child).await;
+        Sim {
+            port,
+            control,
+            child,
+        }
+    }
+
+    /// (submit_sm taken, of which repeats of a destination and text taken before).
+    pub async fn stats(&self) -> (u64, u64) {
+        let (code, body) = http_get(self.control, "/stats", None).await;
+        assert_eq!(code, 200, "sim stats: {body}");
+        let v: serde_json::Value = serde_json::from_str(&body).expect("stats json");
+        let n = |k: &str| v[k].as_u64().expect("count");
+        (n("submits"), n("repeats"))
     }
 }
 
@@ -544,4 +563,53 @@ pub fn frame(id: u32, status: u32, seq: u32, body: &[u8]) -> Vec<u8> {
 
 pub fn data_dir(t: &Tern) -> &Path {
     t.dir.path()
+}
+
+/// Every ledger entry of `id`, following the cursor.
+pub async fn ledger(t: &Tern, id: &str) -> Vec<serde_json::Value> {
+    let mut out = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/api/v1/accounts/{id}/ledger?limit=7&cursor={c}"),
+            None => format!("/api/v1/accounts/{id}/ledger?limit=7"),
+        };
+        let (st, v) = t.call("GET", &path, None).await;
+        assert_eq!(st, 200, "{v}");
+        out.extend(v["entries"].as_array().expect("entries").iter().cloned());
+        match v["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => return out,
+        }
+    }
+}
+
+/// A decimal money string ("-0.01") in micro-units.
+pub fn micros(s: &str) -> i64 {
+    let neg = s.starts_with('-');
+    let s = s.trim_start_matches('-');
+    let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
+    let frac = format!("{frac:0<6}");
+    let v = whole.parse::<i64>().expect("whole") * 1_000_000 + frac.parse::<i64>().expect("frac");
+    if neg { -v } else { v }
+}
+
+/// The ledger's entries add up to the balance, and each entry's balance is the running sum.
+pub async fn assert_ledger_exact(t: &Tern, id: &str) -> Vec<serde_json::Value> {
+    let entries = ledger(t, id).await;
+    let mut sum = 0i64;
+    for e in &entries {
+        sum += micros(e["amount"].as_str().expect("amount"));
+        assert_eq!(
+            sum,
+            micros(e["balance"].as_str().expect("balance")),
+            "running balance at {e}"
+        );
+    }
+    assert_eq!(
+        sum,
+        micros(&t.balance(id).await),
+        "entries sum to the balance"
+    );
+    entries
 }
