@@ -2,6 +2,8 @@
 //! password), limits and price. The table is immutable and shared through a
 //! `tokio::sync::watch` channel, so a change swaps the whole table at once.
 
+use crate::domain::ip_allow::IpAllowList;
+use crate::secret::Secret;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -18,7 +20,7 @@ pub struct Account {
     /// SMPP system_id.
     pub system_id: String,
     /// argon2id PHC string of the password.
-    pub password_hash: String,
+    pub password_hash: Secret,
     /// submit_sm per second across all binds.
     pub tps: u32,
     /// Binds at once.
@@ -27,6 +29,8 @@ pub struct Account {
     pub price: Micros,
     /// Sender ids it may use; empty: any.
     pub allowed_sources: Vec<String>,
+    /// Peer addresses it may bind from; empty: any.
+    pub allowed_ips: IpAllowList,
     /// Whether a message a carrier refuses for good (REJECTD) is refunded.
     pub refund_rejected: bool,
 }
@@ -43,11 +47,11 @@ pub type AccountTable = HashMap<String, Arc<Account>>;
 
 /// Hashes a password with argon2id and a random salt. Slow by design: call it off the
 /// actor threads (`spawn_blocking`).
-pub fn hash_password(password: &str) -> Result<String, String> {
+pub fn hash_password(password: &str) -> Result<Secret, String> {
     let salt = SaltString::generate(&mut OsRng);
     Argon2::default()
         .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
+        .map(|h| Secret::new(h.to_string()))
         .map_err(|e| e.to_string())
 }
 
@@ -63,7 +67,7 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
 
 /// A hash no password matches, verified for unknown system_ids so that a failed login
 /// takes as long whether or not the account exists.
-pub fn decoy_hash() -> String {
+pub fn decoy_hash() -> Secret {
     hash_password("\u{0}decoy\u{0}").unwrap_or_default()
 }
 
@@ -82,6 +86,8 @@ pub struct Fields<'a> {
     pub balance: Option<&'a str>,
     /// Price per part.
     pub price: &'a str,
+    /// CIDRs it may bind from.
+    pub allowed_ips: &'a [String],
 }
 
 impl<'a> Fields<'a> {
@@ -94,6 +100,7 @@ impl<'a> Fields<'a> {
             max_binds: 1,
             balance: None,
             price: "0",
+            allowed_ips: &[],
         }
     }
 
@@ -128,6 +135,9 @@ impl<'a> Fields<'a> {
             Some(Ok(m)) if m.0 < 0 => out.push(("balance", "must not be negative".into())),
             _ => {}
         }
+        if let Err(e) = IpAllowList::parse(self.allowed_ips) {
+            out.push(("allowed_ips", e));
+        }
         match Micros::parse(self.price) {
             Err(e) => out.push(("price", e.to_string())),
             Ok(m) if m.0 < 0 => out.push(("price", "must not be negative".into())),
@@ -144,12 +154,13 @@ mod tests {
     #[test]
     fn hashes_verify_and_never_hold_the_password() {
         let h = hash_password("demopass").unwrap();
+        let h = h.expose();
         assert!(h.starts_with("$argon2id$"));
         assert!(!h.contains("demopass"));
-        assert!(verify_password("demopass", &h));
-        assert!(!verify_password("demopas", &h));
+        assert!(verify_password("demopass", h));
+        assert!(!verify_password("demopas", h));
         assert!(!verify_password("demopass", "not a hash"));
-        assert!(!verify_password("", &decoy_hash()));
+        assert!(!verify_password("", decoy_hash().expose()));
     }
 
     #[test]
@@ -161,6 +172,7 @@ mod tests {
             max_binds: 2,
             balance: Some("10.00"),
             price: "0.01",
+            allowed_ips: &[],
         };
         assert!(ok.problems().is_empty());
         assert_eq!(
@@ -180,6 +192,7 @@ mod tests {
             max_binds: 0,
             balance: Some("ten"),
             price: "-1",
+            allowed_ips: &[],
         };
         let fields: Vec<&str> = bad.problems().iter().map(|(f, _)| *f).collect();
         assert_eq!(

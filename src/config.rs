@@ -4,6 +4,7 @@
 //! same names. Semantic problems are reported with the line of the table they were found in,
 //! so `tern check-config` can point an operator straight at them.
 
+use crate::secret::Secret;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -106,6 +107,19 @@ pub struct SmppConfig {
     /// submit_sm being stored per bind at once; more → ESME_RMSGQFUL.
     #[serde(default = "default_max_pending")]
     pub max_pending_submits: usize,
+    /// A connection not bound within this long is closed.
+    #[serde(default = "default_bind_timeout")]
+    pub bind_timeout_s: u64,
+    /// Open SMPP connections in all; one more is accepted and closed at once.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// Failed binds from one IP within `lockout_s` that lock it out (0: never).
+    #[serde(default = "default_bind_failures")]
+    pub bind_failures_before_lockout: u32,
+    /// How long a locked-out IP's binds are refused (ESME_RBINDFAIL), and the window its
+    /// failures are counted in.
+    #[serde(default = "default_lockout")]
+    pub lockout_s: u64,
     /// TLS listener (not yet supported; refused by validation if set).
     pub tls_listen: Option<String>,
     /// TLS certificate (with `tls_listen`).
@@ -126,6 +140,18 @@ fn default_esme_window() -> usize {
 fn default_max_pending() -> usize {
     2048
 }
+fn default_bind_timeout() -> u64 {
+    10
+}
+fn default_max_connections() -> usize {
+    5000
+}
+fn default_bind_failures() -> u32 {
+    5
+}
+fn default_lockout() -> u64 {
+    300
+}
 
 impl Default for SmppConfig {
     fn default() -> Self {
@@ -134,6 +160,10 @@ impl Default for SmppConfig {
             inactivity_timeout_s: default_inactivity(),
             window: default_esme_window(),
             max_pending_submits: default_max_pending(),
+            bind_timeout_s: default_bind_timeout(),
+            max_connections: default_max_connections(),
+            bind_failures_before_lockout: default_bind_failures(),
+            lockout_s: default_lockout(),
             tls_listen: None,
             tls_cert: None,
             tls_key: None,
@@ -150,13 +180,13 @@ pub struct HttpConfig {
     pub listen: String,
     /// Bearer token for `/api/v1`; `TERN_ADMIN_TOKEN` overrides it.
     #[serde(default = "default_token")]
-    pub admin_token: String,
+    pub admin_token: Secret,
 }
 
 fn default_http_listen() -> String {
     "127.0.0.1:8080".into()
 }
-fn default_token() -> String {
+fn default_token() -> Secret {
     SHIPPED_ADMIN_TOKEN.into()
 }
 
@@ -191,7 +221,7 @@ pub struct AccountConfig {
     /// SMPP system_id.
     pub system_id: String,
     /// SMPP password (SMPP 3.4: at most 8 characters); hashed with argon2 at start.
-    pub password: String,
+    pub password: Secret,
     /// submit_sm per second across all its binds.
     #[serde(default = "default_account_tps")]
     pub tps: u32,
@@ -207,6 +237,9 @@ pub struct AccountConfig {
     /// Sender ids it may use; empty: any.
     #[serde(default)]
     pub allowed_sources: Vec<String>,
+    /// Peer addresses (CIDRs or single IPs) it may bind from; empty: any.
+    #[serde(default)]
+    pub allowed_ips: Vec<String>,
     /// Refund messages a carrier refuses for good (REJECTD); default: they stay charged.
     #[serde(default)]
     pub refund_rejected: bool,
@@ -247,7 +280,7 @@ pub struct CarrierConfig {
     /// system_id tern binds with.
     pub system_id: String,
     /// Password tern binds with.
-    pub password: String,
+    pub password: Secret,
     /// Parallel TRX binds.
     #[serde(default = "default_carrier_binds")]
     pub binds: u32,
@@ -484,7 +517,7 @@ impl Config {
         if let Ok(tok) = std::env::var("TERN_ADMIN_TOKEN")
             && !tok.is_empty()
         {
-            cfg.http.admin_token = tok;
+            cfg.http.admin_token = tok.into();
         }
         let problems = cfg.problems(text);
         if problems.is_empty() {
@@ -514,6 +547,19 @@ impl Config {
             p(
                 top,
                 "smpp.window and smpp.max_pending_submits must be at least 1".into(),
+            );
+        }
+        if self.smpp.bind_timeout_s == 0 || self.smpp.max_connections == 0 {
+            p(
+                top,
+                "smpp.bind_timeout_s and smpp.max_connections must be at least 1".into(),
+            );
+        }
+        if self.smpp.bind_failures_before_lockout > 0 && self.smpp.lockout_s == 0 {
+            p(
+                top,
+                "smpp.lockout_s must be at least 1 (or bind_failures_before_lockout 0: no lockout)"
+                    .into(),
             );
         }
         if let Some(w) = self.node.workers
@@ -549,7 +595,7 @@ impl Config {
         if self.http.admin_token.is_empty() {
             p(top, "http.admin_token: must not be empty".into());
         }
-        if self.http.admin_token == SHIPPED_ADMIN_TOKEN
+        if self.http.admin_token.expose() == SHIPPED_ADMIN_TOKEN
             && self
                 .http
                 .listen
@@ -583,11 +629,12 @@ impl Config {
             }
             let fields = crate::accounts::Fields {
                 system_id: id,
-                password: Some(&a.password),
+                password: Some(a.password.expose()),
                 tps: a.tps,
                 max_binds: a.max_binds,
                 balance: Some(&a.balance),
                 price: &a.price,
+                allowed_ips: &a.allowed_ips,
             };
             for (field, m) in fields.problems() {
                 let at = key_line(text, a_start, field).unwrap_or(line);

@@ -18,5 +18,6 @@ pub mod http;
 pub mod node;
 pub mod protocol;
 pub mod registry;
+pub mod secret;
 pub mod sim;
 pub mod store;

@@ -28,6 +28,8 @@ use crate::actors::supervise::Restart;
 use crate::config::CarrierConfig;
 use crate::config::Config;
 use crate::domain::backlog::{Backlog, Backlogs};
+use crate::domain::connections::{ConnectionSlot, Connections};
+use crate::domain::lockout::Lockout;
 use crate::domain::message::MessageState;
 use crate::protocol::codec::SmppCodec;
 use crate::protocol::writer::{WRITE_QUEUE, spawn_writer};
@@ -232,12 +234,18 @@ pub async fn run(cfg: Config, path: std::path::PathBuf) -> Result<(), String> {
         window: cfg.smpp.window,
         max_pending: cfg.smpp.max_pending_submits,
         backlogs,
+        bind_timeout: Duration::from_secs(cfg.smpp.bind_timeout_s),
+        lockout: Arc::new(std::sync::Mutex::new(Lockout::new(
+            cfg.smpp.bind_failures_before_lockout,
+            cfg.smpp.lockout_s.saturating_mul(1000),
+        ))),
     };
-    let accept = actix_rt::spawn(accept_loop(listener, handles.clone(), env));
+    let connections = Connections::new(cfg.smpp.max_connections);
+    let accept = actix_rt::spawn(accept_loop(listener, handles.clone(), env, connections));
 
     // HTTP
     let state = crate::http::AppState {
-        token: Arc::new(cfg.http.admin_token.clone()),
+        token: Arc::new(cfg.http.admin_token.expose().to_string()),
         prom,
         kv: kv.clone(),
         accounts: accounts_rx.clone(),
@@ -261,7 +269,7 @@ pub async fn run(cfg: Config, path: std::path::PathBuf) -> Result<(), String> {
     let http = server.handle();
     actix_rt::spawn(server);
     tracing::info!(listen = %cfg.http.listen, "HTTP listening");
-    if cfg.http.admin_token == crate::config::SHIPPED_ADMIN_TOKEN {
+    if cfg.http.admin_token.expose() == crate::config::SHIPPED_ADMIN_TOKEN {
         tracing::warn!(
             "the admin API takes the shipped token \"change-me\" (accepted on loopback only): set http.admin_token or TERN_ADMIN_TOKEN"
         );
@@ -387,8 +395,16 @@ fn resume(kv: &dyn Kv, routers: &RouterShards) -> Result<usize, String> {
     Ok(n)
 }
 
-async fn accept_loop(listener: TcpListener, workers: Vec<ArbiterHandle>, env: SessionEnv) {
+async fn accept_loop(
+    listener: TcpListener,
+    workers: Vec<ArbiterHandle>,
+    env: SessionEnv,
+    connections: Connections,
+) {
     let mut rr = 0usize;
+    // refusals over max_connections since the last warning (one line per 10 s at most)
+    let mut refused = 0u64;
+    let mut warned: Option<std::time::Instant> = None;
     loop {
         let (sock, peer) = match listener.accept().await {
             Ok(x) => x,
@@ -397,6 +413,18 @@ async fn accept_loop(listener: TcpListener, workers: Vec<ArbiterHandle>, env: Se
                 actix_rt::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
+        };
+        let Some(slot) = connections.take() else {
+            // over max_connections: closed at once, before it costs a session
+            metrics::counter!("tern_connections_refused_total").increment(1);
+            refused += 1;
+            if warned.is_none_or(|w| w.elapsed() >= Duration::from_secs(10)) {
+                tracing::warn!(%peer, open = connections.open(), refused, "max_connections reached; connections closed at once");
+                warned = Some(std::time::Instant::now());
+                refused = 0;
+            }
+            drop(sock);
+            continue;
         };
         let _ = sock.set_nodelay(true);
         let Ok(std_sock) = sock.into_std() else {
@@ -410,17 +438,17 @@ async fn accept_loop(listener: TcpListener, workers: Vec<ArbiterHandle>, env: Se
             let Ok(sock) = TcpStream::from_std(std_sock) else {
                 return;
             };
-            start_session(sock, peer, env);
+            start_session(sock, peer, env, slot);
         });
     }
 }
 
-fn start_session(sock: TcpStream, peer: SocketAddr, env: SessionEnv) {
+fn start_session(sock: TcpStream, peer: SocketAddr, env: SessionEnv, slot: ConnectionSlot) {
     let (r, w) = sock.into_split();
     let tx = spawn_writer(w, WRITE_QUEUE);
     EsmeSession::create(move |ctx| {
         ctx.add_stream(FramedRead::new(r, SmppCodec::default()));
-        EsmeSession::new(peer, env, tx)
+        EsmeSession::new(peer, env, tx, slot)
     });
 }
 

@@ -12,6 +12,7 @@
 //! the ones in flight keep the table they started with. Balances are the Ledger's: the
 //! registry writes only the opening balance of a new account.
 
+use crate::secret::Secret;
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -28,6 +29,7 @@ use crate::config::{AccountConfig, CarrierConfig, Config};
 use crate::domain::audit::{AuditEntry, without_secrets};
 use crate::domain::backlog::{Backlog, Backlogs};
 use crate::domain::clock::now_ms;
+use crate::domain::ip_allow::IpAllowList;
 use crate::domain::ledger_entry::{EntryKind, LedgerEntry};
 use crate::domain::money::Micros;
 use crate::domain::route::{Route, RouteTable};
@@ -40,7 +42,7 @@ pub struct StoredAccount {
     /// SMPP system_id.
     pub system_id: String,
     /// argon2id PHC string.
-    pub password_hash: String,
+    pub password_hash: Secret,
     /// submit_sm per second across its binds.
     pub tps: u32,
     /// Binds at once.
@@ -49,6 +51,9 @@ pub struct StoredAccount {
     pub price: Micros,
     /// Sender ids it may use; empty: any.
     pub allowed_sources: Vec<String>,
+    /// Peer addresses (CIDRs or single IPs) it may bind from; empty: any.
+    #[serde(default)]
+    pub allowed_ips: Vec<String>,
     /// Whether a message a carrier refuses for good (REJECTD) is refunded.
     #[serde(default)]
     pub refund_rejected: bool,
@@ -69,6 +74,9 @@ impl StoredAccount {
             max_binds: self.max_binds,
             price: self.price,
             allowed_sources: self.allowed_sources.clone(),
+            // validated when it was stored; should it no longer parse, nobody gets in
+            allowed_ips: IpAllowList::parse(&self.allowed_ips)
+                .unwrap_or_else(|_| IpAllowList::closed()),
             refund_rejected: self.refund_rejected,
         }
     }
@@ -81,6 +89,7 @@ impl StoredAccount {
             "max_binds": self.max_binds,
             "price": self.price.to_string(),
             "allowed_sources": self.allowed_sources,
+            "allowed_ips": self.allowed_ips,
             "refund_rejected": self.refund_rejected,
             "created": crate::domain::clock::rfc3339(self.created_ms),
         })
@@ -133,7 +142,7 @@ pub struct NewAccount {
     /// SMPP system_id.
     pub system_id: String,
     /// SMPP password.
-    pub password: String,
+    pub password: Secret,
     /// submit_sm per second (default 100).
     #[serde(default)]
     pub tps: Option<u32>,
@@ -149,6 +158,9 @@ pub struct NewAccount {
     /// Sender ids it may use.
     #[serde(default)]
     pub allowed_sources: Vec<String>,
+    /// Peer addresses it may bind from.
+    #[serde(default)]
+    pub allowed_ips: Vec<String>,
     /// Refund messages carriers refuse for good.
     #[serde(default)]
     pub refund_rejected: bool,
@@ -163,7 +175,7 @@ pub struct AccountChange {
     pub system_id: Option<String>,
     /// A new password.
     #[serde(default)]
-    pub password: Option<String>,
+    pub password: Option<Secret>,
     /// New TPS.
     #[serde(default)]
     pub tps: Option<u32>,
@@ -179,6 +191,9 @@ pub struct AccountChange {
     /// New sender list.
     #[serde(default)]
     pub allowed_sources: Option<Vec<String>>,
+    /// New list of peer addresses.
+    #[serde(default)]
+    pub allowed_ips: Option<Vec<String>>,
     /// New refund setting.
     #[serde(default)]
     pub refund_rejected: Option<bool>,
@@ -273,7 +288,7 @@ async fn seed(kv: &Arc<dyn Kv>, cfg: &Config) -> Result<WriteBatch, String> {
         acfgs
             .into_iter()
             .map(|c| {
-                let h = accounts::hash_password(&c.password);
+                let h = accounts::hash_password(c.password.expose());
                 (c, h)
             })
             .collect::<Vec<_>>()
@@ -290,6 +305,7 @@ async fn seed(kv: &Arc<dyn Kv>, cfg: &Config) -> Result<WriteBatch, String> {
             max_binds: c.max_binds,
             price: Micros::parse(&c.price).map_err(|e| e.to_string())?,
             allowed_sources: c.allowed_sources.clone(),
+            allowed_ips: c.allowed_ips.clone(),
             refund_rejected: c.refund_rejected,
             created_ms: now,
             deleted_ms: None,
@@ -443,6 +459,7 @@ fn warn_if_file_differs(
                     && a.max_binds == c.max_binds
                     && Micros::parse(&c.price).is_ok_and(|p| p == a.price)
                     && a.allowed_sources == c.allowed_sources
+                    && a.allowed_ips == c.allowed_ips
             });
         if !same {
             differ.push(format!("account {}", c.system_id));
@@ -643,11 +660,12 @@ impl Registry {
     ) -> Result<StoredAccount, Refused> {
         let fields = accounts::Fields {
             system_id: &n.system_id,
-            password: Some(&n.password),
+            password: Some(n.password.expose()),
             tps: n.tps.unwrap_or(crate::config::DEFAULT_ACCOUNT_TPS),
             max_binds: n.max_binds.unwrap_or(crate::config::DEFAULT_MAX_BINDS),
             balance: Some(n.balance.as_deref().unwrap_or("0")),
             price: n.price.as_deref().unwrap_or("0"),
+            allowed_ips: &n.allowed_ips,
         };
         first_problem(fields.problems())?;
         let price =
@@ -655,7 +673,7 @@ impl Registry {
         let opening = Micros::parse(n.balance.as_deref().unwrap_or("0"))
             .map_err(|e| Refused::invalid("balance", e.to_string()))?;
         let pw = n.password.clone();
-        let hash = tokio::task::spawn_blocking(move || accounts::hash_password(&pw))
+        let hash = tokio::task::spawn_blocking(move || accounts::hash_password(pw.expose()))
             .await
             .map_err(|e| Refused::Store(e.to_string()))?
             .map_err(Refused::Store)?;
@@ -677,6 +695,7 @@ impl Registry {
             max_binds: fields.max_binds,
             price,
             allowed_sources: n.allowed_sources,
+            allowed_ips: n.allowed_ips,
             refund_rejected: n.refund_rejected,
             created_ms: now_ms(),
             deleted_ms: None,
@@ -718,10 +737,10 @@ impl Registry {
         }
         let hash = match c.password.clone() {
             Some(pw) => {
-                let f = accounts::Fields::password_only(id, &pw);
+                let f = accounts::Fields::password_only(id, pw.expose());
                 first_problem(f.problems())?;
                 Some(
-                    tokio::task::spawn_blocking(move || accounts::hash_password(&pw))
+                    tokio::task::spawn_blocking(move || accounts::hash_password(pw.expose()))
                         .await
                         .map_err(|e| Refused::Store(e.to_string()))?
                         .map_err(Refused::Store)?,
@@ -746,6 +765,9 @@ impl Registry {
         if let Some(s) = c.allowed_sources {
             a.allowed_sources = s;
         }
+        if let Some(ips) = c.allowed_ips {
+            a.allowed_ips = ips;
+        }
         a.refund_rejected = c.refund_rejected.unwrap_or(a.refund_rejected);
         let f = accounts::Fields {
             system_id: id,
@@ -754,6 +776,7 @@ impl Registry {
             max_binds: a.max_binds,
             balance: None,
             price: &a.price.to_string(),
+            allowed_ips: &a.allowed_ips,
         };
         first_problem(f.problems())?;
         let mut batch = WriteBatch::default();
@@ -920,6 +943,7 @@ impl Registry {
                         balance: Some(c.balance.clone()),
                         price: Some(c.price.clone()),
                         allowed_sources: c.allowed_sources.clone(),
+                        allowed_ips: c.allowed_ips.clone(),
                         refund_rejected: c.refund_rejected,
                     };
                     self.create_account(n, "config").await?;
@@ -930,16 +954,18 @@ impl Registry {
                 }
                 Some(a) => {
                     let (pw, hash) = (c.password.clone(), a.password_hash.clone());
-                    let same_pw =
-                        tokio::task::spawn_blocking(move || accounts::verify_password(&pw, &hash))
-                            .await
-                            .unwrap_or(false);
+                    let same_pw = tokio::task::spawn_blocking(move || {
+                        accounts::verify_password(pw.expose(), hash.expose())
+                    })
+                    .await
+                    .unwrap_or(false);
                     let price = Micros::parse(&c.price).ok();
                     let same = same_pw
                         && a.tps == c.tps
                         && a.max_binds == c.max_binds
                         && price == Some(a.price)
                         && a.allowed_sources == c.allowed_sources
+                        && a.allowed_ips == c.allowed_ips
                         && a.refund_rejected == c.refund_rejected;
                     if !same {
                         let change = AccountChange {
@@ -948,6 +974,7 @@ impl Registry {
                             max_binds: Some(c.max_binds),
                             price: Some(c.price.clone()),
                             allowed_sources: Some(c.allowed_sources.clone()),
+                            allowed_ips: Some(c.allowed_ips.clone()),
                             refund_rejected: Some(c.refund_rejected),
                             ..AccountChange::default()
                         };

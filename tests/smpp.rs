@@ -69,31 +69,6 @@ async fn bind_outcomes() {
     }
 }
 
-fn bind_body(system_id: &str, pw: &str, version: u8) -> Vec<u8> {
-    let mut b = Vec::new();
-    b.extend_from_slice(system_id.as_bytes());
-    b.push(0);
-    b.extend_from_slice(pw.as_bytes());
-    b.push(0);
-    b.push(0); // system_type
-    b.push(version);
-    b.extend_from_slice(&[0, 0, 0]); // ton, npi, address_range
-    b
-}
-
-fn submit_body(source: &str, dest: &[u8], text: &[u8]) -> Vec<u8> {
-    let mut b = vec![0u8, 5, 0];
-    b.extend_from_slice(source.as_bytes());
-    b.push(0);
-    b.extend_from_slice(&[1, 1]);
-    b.extend_from_slice(dest);
-    b.push(0);
-    b.extend_from_slice(&[0, 0, 0, 0, 0, 1, 0, 0, 0]); // esm, pid, prio, sched, valid, rd=1, replace, dc, default id
-    b.push(text.len() as u8);
-    b.extend_from_slice(text);
-    b
-}
-
 #[tokio::test]
 async fn statuses_before_and_after_bind() {
     let sim = Sim::start(&[]).await;

@@ -253,7 +253,7 @@ impl CarrierSession {
         (self.tx, self.writer) = (Some(tx), Some(writer));
         let (Ok(system_id), Ok(password)) = (
             COctetString::from_string(self.cfg.system_id.clone()),
-            COctetString::from_string(self.cfg.password.clone()),
+            COctetString::from_string(self.cfg.password.expose().to_string()),
         ) else {
             return self.fail("system_id/password not representable", ctx);
         };

@@ -26,8 +26,10 @@ use crate::accounts::{Account, AccountTable, verify_password};
 use crate::credentials::VerifiedCache;
 use crate::domain::address::{check_destination, redact};
 use crate::domain::backlog::Backlogs;
+use crate::domain::connections::ConnectionSlot;
 use crate::domain::dlr::format_receipt;
 use crate::domain::encoding::parts;
+use crate::domain::lockout::Lockout;
 use crate::domain::message::{MessageMeta, now_ms};
 use crate::domain::money::Micros;
 use crate::domain::route::{RouteEntry, RouteTable};
@@ -69,7 +71,7 @@ pub struct SessionEnv {
     /// Current routes.
     pub routes: watch::Receiver<Arc<RouteTable>>,
     /// Hash verified for unknown system_ids (constant-time-ish failure).
-    pub decoy_hash: Arc<String>,
+    pub decoy_hash: Arc<crate::secret::Secret>,
     /// Passwords argon2 has already accepted.
     pub verified: Arc<VerifiedCache>,
     /// Idle limit.
@@ -80,6 +82,10 @@ pub struct SessionEnv {
     pub max_pending: usize,
     /// Carrier queue depths: submits for a backlogged carrier are taken more slowly.
     pub backlogs: Backlogs,
+    /// A connection not bound within this is closed.
+    pub bind_timeout: Duration,
+    /// Failed binds by peer address, and the addresses locked out.
+    pub lockout: Arc<std::sync::Mutex<Lockout>>,
 }
 
 /// How long a session the ESME unbound stays open for the ESME to close it first.
@@ -163,11 +169,18 @@ pub struct EsmeSession {
     held_wake: bool,
     /// Delivery has been told this bind is gone.
     released: bool,
+    /// This connection's place under `max_connections`, given back when the session ends.
+    _slot: ConnectionSlot,
 }
 
 impl EsmeSession {
     /// A session writing through `tx`.
-    pub fn new(peer: SocketAddr, env: SessionEnv, tx: mpsc::Sender<Command>) -> Self {
+    pub fn new(
+        peer: SocketAddr,
+        env: SessionEnv,
+        tx: mpsc::Sender<Command>,
+        slot: ConnectionSlot,
+    ) -> Self {
         EsmeSession {
             peer,
             env,
@@ -185,6 +198,7 @@ impl EsmeSession {
             held: VecDeque::new(),
             held_wake: false,
             released: false,
+            _slot: slot,
         }
     }
 
@@ -232,6 +246,22 @@ impl EsmeSession {
             Some(Pdu::BindTransceiver(b)) => (b.system_id.to_string(), b.password.to_string()),
             _ => return,
         };
+        let ip = self.peer.ip();
+        let locked = self
+            .env
+            .lockout
+            .lock()
+            .map(|l| l.locked(ip, now_ms()))
+            .unwrap_or(false);
+        if locked {
+            // refused before any password check: guessing costs tern nothing
+            metrics::counter!("tern_bind_failures_total", "reason" => "locked_out").increment(1);
+            tracing::info!(peer = %self.peer, %system_id, "bind refused: address locked out");
+            return self.write(
+                pdu::error_resp(resp_id, CommandStatus::EsmeRbindfail, seq),
+                ctx,
+            );
+        }
         self.state = BindState::Binding;
         let account = self.env.accounts.borrow().get(&system_id).cloned();
         let hash = account
@@ -242,7 +272,7 @@ impl EsmeSession {
         // (argon2 takes ~19 MiB per check) or starve the blocking pool
         let permit = BIND_CHECKS.clone();
         let verified = self.env.verified.clone();
-        let known = account.is_some() && verified.is_verified(&system_id, &password, &hash);
+        let known = account.is_some() && verified.is_verified(&system_id, &password, hash.expose());
         let sid = system_id.clone();
         let verify = async move {
             if known {
@@ -251,12 +281,12 @@ impl EsmeSession {
             let _p = permit.acquire_owned().await;
             tokio::task::spawn_blocking(move || {
                 // binds that queued behind the first check of the same password find it here
-                if verified.is_verified(&sid, &password, &hash) {
+                if verified.is_verified(&sid, &password, hash.expose()) {
                     return true;
                 }
-                let ok = verify_password(&password, &hash);
+                let ok = verify_password(&password, hash.expose());
                 if ok {
-                    verified.remember(&sid, &password, &hash);
+                    verified.remember(&sid, &password, hash.expose());
                 }
                 ok
             })
@@ -278,8 +308,12 @@ impl EsmeSession {
         let fut = async move {
             let ok = verify.await.unwrap_or(false);
             let Some(account) = account.filter(|_| ok) else {
-                return Err(CommandStatus::EsmeRinvpaswd);
+                return Err((CommandStatus::EsmeRinvpaswd, "credentials"));
             };
+            // checked once the password is right: a wrong one says nothing of the address
+            if !account.allowed_ips.allows(ip) {
+                return Err((CommandStatus::EsmeRbindfail, "ip_not_allowed"));
+            }
             let reg = RegisterBind {
                 account: account.system_id.clone(),
                 max_binds: account.max_binds,
@@ -290,7 +324,7 @@ impl EsmeSession {
             };
             match delivery.send(reg).await {
                 Ok(Ok(bind_id)) => Ok((account, bind_id)),
-                _ => Err(CommandStatus::EsmeRbindfail),
+                _ => Err((CommandStatus::EsmeRbindfail, "max_binds")),
             }
         };
         // ctx.wait: no other PDU of this session is handled until the bind is decided
@@ -305,6 +339,9 @@ impl EsmeSession {
             }
             Ok((account, bind_id)) => {
                 tracing::info!(peer = %act.peer, system_id = %account.system_id, ?mode, "ESME bound");
+                if let Ok(mut l) = act.env.lockout.lock() {
+                    l.succeeded(ip, now_ms());
+                }
                 act.submit_ok = Some(metrics::counter!("tern_submit_total", "account" => account.system_id.clone(), "status" => "ESME_ROK"));
                 act.state = BindState::Bound { account, mode, bind_id };
                 let sid = COctetString::from_static_slice(b"tern\0").unwrap_or_default();
@@ -315,8 +352,15 @@ impl EsmeSession {
                 };
                 act.write(resp, ctx);
             }
-            Err(status) => {
-                tracing::info!(peer = %act.peer, %system_id, status = crate::protocol::status::name(u32::from(status)), "bind refused");
+            Err((status, reason)) => {
+                metrics::counter!("tern_bind_failures_total", "reason" => reason).increment(1);
+                tracing::info!(peer = %act.peer, %system_id, status = crate::protocol::status::name(u32::from(status)), reason, "bind refused");
+                // a full account is no sign of guessing: only the others count
+                if reason != "max_binds"
+                    && act.env.lockout.lock().is_ok_and(|mut l| l.failed(ip, now_ms()))
+                {
+                    tracing::warn!(peer = %act.peer, "too many failed binds: address locked out");
+                }
                 act.state = BindState::Open;
                 act.write(pdu::error_resp(resp_id, status, seq), ctx);
             }
@@ -635,6 +679,14 @@ impl Actor for EsmeSession {
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.set_mailbox_capacity(4096);
         ctx.run_interval(Duration::from_secs(1), |act, ctx| act.tick(ctx));
+        ctx.run_later(self.env.bind_timeout, |act, ctx| {
+            if !matches!(act.state, BindState::Bound { .. }) && !act.closing {
+                metrics::counter!("tern_bind_failures_total", "reason" => "bind_timeout")
+                    .increment(1);
+                tracing::info!(peer = %act.peer, "not bound in time; connection closed");
+                ctx.stop();
+            }
+        });
         tracing::debug!(peer = %self.peer, "ESME connected");
     }
 

@@ -548,6 +548,49 @@ impl Raw {
             other => panic!("expected a PDU, got {other:?}"),
         }
     }
+
+    /// Reads until tern closes the connection, for up to `secs`: the PDUs it sent first,
+    /// or `None` if it was still open at the end.
+    pub async fn until_closed(&mut self, secs: u64) -> Option<Vec<Command>> {
+        let mut got = Vec::new();
+        let end = tokio::time::Instant::now() + Duration::from_secs(secs);
+        loop {
+            match tokio::time::timeout_at(end, self.framed.next()).await {
+                Err(_) => return None,
+                Ok(Some(Ok(Ok(c)))) => got.push(c),
+                // bytes tern's codec cannot read count as nothing sent; the end is the end
+                Ok(Some(Ok(Err(_)))) => {}
+                Ok(None) | Ok(Some(Err(_))) => return Some(got),
+            }
+        }
+    }
+}
+
+/// A bind_* body: system_id, password, SMPP version.
+pub fn bind_body(system_id: &str, pw: &str, version: u8) -> Vec<u8> {
+    let mut b = Vec::new();
+    b.extend_from_slice(system_id.as_bytes());
+    b.push(0);
+    b.extend_from_slice(pw.as_bytes());
+    b.push(0);
+    b.push(0); // system_type
+    b.push(version);
+    b.extend_from_slice(&[0, 0, 0]); // ton, npi, address_range
+    b
+}
+
+/// A submit_sm body asking for a receipt.
+pub fn submit_body(source: &str, dest: &[u8], text: &[u8]) -> Vec<u8> {
+    let mut b = vec![0u8, 5, 0];
+    b.extend_from_slice(source.as_bytes());
+    b.push(0);
+    b.extend_from_slice(&[1, 1]);
+    b.extend_from_slice(dest);
+    b.push(0);
+    b.extend_from_slice(&[0, 0, 0, 0, 0, 1, 0, 0, 0]); // esm, pid, prio, sched, valid, rd=1, replace, dc, default id
+    b.push(text.len() as u8);
+    b.extend_from_slice(text);
+    b
 }
 
 /// A raw frame: header + body.
