@@ -120,11 +120,12 @@ pub struct SmppConfig {
     /// failures are counted in.
     #[serde(default = "default_lockout")]
     pub lockout_s: u64,
-    /// TLS listener (not yet supported; refused by validation if set).
+    /// SMPP over TLS listen address (TLS 1.2+); needs `tls_cert` and `tls_key`.
     pub tls_listen: Option<String>,
-    /// TLS certificate (with `tls_listen`).
+    /// PEM certificate chain for `tls_listen`, leaf first (relative: from the config
+    /// file's folder).
     pub tls_cert: Option<PathBuf>,
-    /// TLS key (with `tls_listen`).
+    /// PEM private key for `tls_listen`.
     pub tls_key: Option<PathBuf>,
 }
 
@@ -290,9 +291,14 @@ pub struct CarrierConfig {
     /// Outstanding submit_sm per bind.
     #[serde(default = "default_window")]
     pub window: usize,
-    /// TLS to the carrier (not yet supported; refused if true).
+    /// SMPP over TLS to the carrier (TLS 1.2+), its certificate checked against the
+    /// system's roots or `tls_ca_file`, and `host` against its names.
     #[serde(default)]
     pub tls: bool,
+    /// PEM file of the CAs the carrier's certificate must chain to, instead of the
+    /// system's roots (an absolute path).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_ca_file: Option<PathBuf>,
     /// The carrier's receipts carry its hex submit ids rendered in decimal.
     #[serde(default)]
     pub decimal_receipt_ids: bool,
@@ -354,8 +360,16 @@ impl CarrierConfig {
         if !(1..=300).contains(&self.breaker_cooldown_s) {
             out.push(("breaker_cooldown_s", "must be 1 to 300".into()));
         }
-        if self.tls {
-            out.push(("tls", "TLS to carriers is not supported yet".into()));
+        if let Some(ca) = &self.tls_ca_file {
+            if !self.tls {
+                out.push(("tls_ca_file", "only with tls = true".into()));
+            }
+            if ca.is_relative() {
+                out.push((
+                    "tls_ca_file",
+                    format!("{} must be an absolute path", ca.display()),
+                ));
+            }
         }
         out
     }
@@ -495,9 +509,48 @@ impl Config {
             source,
         })?;
         let mut cfg = Config::parse(&text, &path.display().to_string())?;
+        let folder = path.parent().unwrap_or(Path::new(""));
         if cfg.node.data_dir.is_relative() {
-            let folder = path.parent().unwrap_or(Path::new(""));
             cfg.node.data_dir = folder.join(&cfg.node.data_dir);
+        }
+        for f in [&mut cfg.smpp.tls_cert, &mut cfg.smpp.tls_key]
+            .into_iter()
+            .flatten()
+        {
+            if f.is_relative() {
+                *f = folder.join(&*f);
+            }
+        }
+        // the files must make a certificate and key now, not at the first ESME
+        let mut problems = Vec::new();
+        if let (Some(_), Some(cert), Some(key)) =
+            (&cfg.smpp.tls_listen, &cfg.smpp.tls_cert, &cfg.smpp.tls_key)
+            && let Err(e) = crate::protocol::tls::acceptor(cert, key)
+        {
+            let line = key_line(&text, 0, "tls_cert").unwrap_or(1);
+            problems.push(Problem {
+                line,
+                message: format!("smpp.tls_cert/tls_key: {e}"),
+            });
+        }
+        for c in &cfg.carriers {
+            let start = c.span().start;
+            let c = c.get_ref();
+            if let (true, Some(ca)) = (c.tls, &c.tls_ca_file)
+                && let Err(e) = crate::protocol::tls::connector(Some(ca))
+            {
+                problems.push(Problem {
+                    line: key_line(&text, start, "tls_ca_file")
+                        .unwrap_or_else(|| line_of(&text, start)),
+                    message: format!("carriers[{}].tls_ca_file: {e}", c.id),
+                });
+            }
+        }
+        if !problems.is_empty() {
+            return Err(ConfigError::Invalid {
+                path: path.display().to_string(),
+                problems,
+            });
         }
         Ok(cfg)
     }
@@ -540,8 +593,19 @@ impl Config {
                 format!("smpp.listen: {:?} is not an address:port", self.smpp.listen),
             );
         }
-        if self.smpp.tls_listen.is_some() {
-            p(top, "smpp.tls_listen: TLS is not supported yet".into());
+        if let Some(l) = &self.smpp.tls_listen {
+            if l.parse::<SocketAddr>().is_err() {
+                p(
+                    top,
+                    format!("smpp.tls_listen: {l:?} is not an address:port"),
+                );
+            }
+            if self.smpp.tls_cert.is_none() || self.smpp.tls_key.is_none() {
+                p(
+                    top,
+                    "smpp.tls_listen needs smpp.tls_cert and smpp.tls_key (PEM files)".into(),
+                );
+            }
         }
         if self.smpp.window == 0 || self.smpp.max_pending_submits == 0 {
             p(
@@ -576,6 +640,7 @@ impl Config {
         let mut ports: Vec<(&str, SocketAddr)> = Vec::new();
         for (key, v) in [
             ("smpp.listen", Some(&self.smpp.listen)),
+            ("smpp.tls_listen", self.smpp.tls_listen.as_ref()),
             ("http.listen", Some(&self.http.listen)),
             (
                 "simulator.listen",

@@ -213,6 +213,18 @@ pub async fn run(cfg: Config, path: std::path::PathBuf) -> Result<(), String> {
         .await
         .map_err(|e| format!("smpp.listen {}: {e}", cfg.smpp.listen))?;
     tracing::info!(listen = %cfg.smpp.listen, "SMPP listening");
+    // SMPP over TLS: the same sessions behind a handshake (checked by Config::load)
+    let tls_listener = match (&cfg.smpp.tls_listen, &cfg.smpp.tls_cert, &cfg.smpp.tls_key) {
+        (Some(l), Some(cert), Some(key)) => {
+            let acceptor = crate::protocol::tls::acceptor(cert, key)?;
+            let listener = TcpListener::bind(l)
+                .await
+                .map_err(|e| format!("smpp.tls_listen {l}: {e}"))?;
+            tracing::info!(listen = %l, "SMPP over TLS listening");
+            Some((listener, acceptor))
+        }
+        _ => None,
+    };
     if crate::failpoint::armed() {
         tracing::warn!(
             spec = %std::env::var(crate::failpoint::ENV).unwrap_or_default(),
@@ -241,7 +253,22 @@ pub async fn run(cfg: Config, path: std::path::PathBuf) -> Result<(), String> {
         ))),
     };
     let connections = Connections::new(cfg.smpp.max_connections);
-    let accept = actix_rt::spawn(accept_loop(listener, handles.clone(), env, connections));
+    let tls_accept = tls_listener.map(|(l, acceptor)| {
+        actix_rt::spawn(accept_loop(
+            l,
+            handles.clone(),
+            env.clone(),
+            connections.clone(),
+            Some(acceptor),
+        ))
+    });
+    let accept = actix_rt::spawn(accept_loop(
+        listener,
+        handles.clone(),
+        env,
+        connections,
+        None,
+    ));
 
     // HTTP
     let state = crate::http::AppState {
@@ -280,6 +307,9 @@ pub async fn run(cfg: Config, path: std::path::PathBuf) -> Result<(), String> {
     hup.abort();
     tracing::info!("shutting down: no new binds, unbinding sessions, flushing the store");
     accept.abort();
+    if let Some(a) = tls_accept {
+        a.abort();
+    }
     let n = delivery.send(UnbindAll).await.unwrap_or(0);
     if n > 0 {
         actix_rt::time::sleep(Duration::from_millis(700)).await;
@@ -395,11 +425,14 @@ fn resume(kv: &dyn Kv, routers: &RouterShards) -> Result<usize, String> {
     Ok(n)
 }
 
+/// Accepts ESME connections on `listener` and starts a session for each on a worker in
+/// turn; with `tls`, after the TLS handshake (which must end within `bind_timeout_s`).
 async fn accept_loop(
     listener: TcpListener,
     workers: Vec<ArbiterHandle>,
     env: SessionEnv,
     connections: Connections,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 ) {
     let mut rr = 0usize;
     // refusals over max_connections since the last warning (one line per 10 s at most)
@@ -433,18 +466,42 @@ async fn accept_loop(
         let h = &workers[rr % workers.len()];
         rr = rr.wrapping_add(1);
         let env = env.clone();
+        let tls = tls.clone();
         h.spawn(async move {
             // re-register the socket with this worker's reactor
             let Ok(sock) = TcpStream::from_std(std_sock) else {
                 return;
             };
-            start_session(sock, peer, env, slot);
+            let Some(tls) = tls else {
+                let (r, w) = sock.into_split();
+                return start_session(r, w, peer, env, slot);
+            };
+            match tokio::time::timeout(env.bind_timeout, tls.accept(sock)).await {
+                Ok(Ok(s)) => {
+                    let (r, w) = tokio::io::split(s);
+                    start_session(r, w, peer, env, slot);
+                }
+                // plaintext on the TLS port, a bad client hello, or nothing in time
+                Ok(Err(e)) => {
+                    metrics::counter!("tern_bind_failures_total", "reason" => "tls").increment(1);
+                    tracing::info!(%peer, error = %e, "TLS handshake failed; connection closed");
+                }
+                Err(_) => {
+                    metrics::counter!("tern_bind_failures_total", "reason" => "tls").increment(1);
+                    tracing::info!(%peer, "no TLS handshake in time; connection closed");
+                }
+            }
         });
     }
 }
 
-fn start_session(sock: TcpStream, peer: SocketAddr, env: SessionEnv, slot: ConnectionSlot) {
-    let (r, w) = sock.into_split();
+/// Starts an ESME session reading `r` and writing `w` (a TCP socket's or a TLS stream's
+/// halves).
+fn start_session<R, W>(r: R, w: W, peer: SocketAddr, env: SessionEnv, slot: ConnectionSlot)
+where
+    R: tokio::io::AsyncRead + Unpin + 'static,
+    W: tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let tx = spawn_writer(w, WRITE_QUEUE);
     EsmeSession::create(move |ctx| {
         ctx.add_stream(FramedRead::new(r, SmppCodec::default()));

@@ -56,6 +56,14 @@ pub struct SessionSubmit {
 
 type Inbound = Result<Frame, DecodeError>;
 
+/// The carrier connection's read side: a TCP socket's or a TLS stream's.
+type ReadHalf = Box<dyn tokio::io::AsyncRead + Unpin + Send>;
+/// Its write side.
+type WriteHalf = Box<dyn tokio::io::AsyncWrite + Unpin + Send>;
+
+/// How long a connect, and then a TLS handshake, may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// One carrier bind.
 pub struct CarrierSession {
     idx: usize,
@@ -88,6 +96,8 @@ pub struct CarrierSession {
     overflow: VecDeque<Command>,
     /// A retry of the overflow is scheduled.
     drain_scheduled: bool,
+    /// The TLS client, once built (`tls = true` carriers).
+    tls: Option<Result<tokio_rustls::TlsConnector, String>>,
 }
 
 /// Commands a bind holds back for a carrier that is slow to read before it gives up.
@@ -122,6 +132,7 @@ impl CarrierSession {
             last_rx: Instant::now(),
             overflow: VecDeque::new(),
             drain_scheduled: false,
+            tls: None,
         }
     }
 
@@ -230,21 +241,54 @@ impl CarrierSession {
 
     fn connect(&mut self, ctx: &mut Context<Self>) {
         let addr = format!("{}:{}", self.cfg.host, self.cfg.port);
+        let tls = if self.cfg.tls {
+            let name = crate::protocol::tls::server_name(&self.cfg.host);
+            match (self.tls_connector(), name) {
+                (Ok(c), Ok(name)) => Some((c, name)),
+                (Err(e), _) | (_, Err(e)) => return self.fail(&format!("tls: {e}"), ctx),
+            }
+        } else {
+            None
+        };
         let fut = async move {
-            tokio::time::timeout(Duration::from_secs(10), TcpStream::connect(addr)).await
+            let sock = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
+                .await
+                .map_err(|_| "connect timed out".to_string())?
+                .map_err(|e| format!("connect: {e}"))?;
+            let _ = sock.set_nodelay(true);
+            let Some((connector, name)) = tls else {
+                let (r, w) = sock.into_split();
+                return Ok::<_, String>((Box::new(r) as ReadHalf, Box::new(w) as WriteHalf));
+            };
+            let s = tokio::time::timeout(CONNECT_TIMEOUT, connector.connect(name, sock))
+                .await
+                .map_err(|_| "TLS handshake timed out".to_string())?
+                .map_err(|e| format!("TLS handshake: {e}"))?;
+            let (r, w) = tokio::io::split(s);
+            Ok((Box::new(r) as ReadHalf, Box::new(w) as WriteHalf))
         };
         ctx.spawn(fut.into_actor(self).map(|res, act, ctx| {
             guard(act, ctx, |act, ctx| match res {
-                Ok(Ok(sock)) => act.on_connected(sock, ctx),
-                Ok(Err(e)) => act.fail(&format!("connect: {e}"), ctx),
-                Err(_) => act.fail("connect timed out", ctx),
+                Ok((r, w)) => act.on_connected(r, w, ctx),
+                Err(e) => act.fail(&e, ctx),
             });
         }));
     }
 
-    fn on_connected(&mut self, sock: TcpStream, ctx: &mut Context<Self>) {
-        let _ = sock.set_nodelay(true);
-        let (r, w) = sock.into_split();
+    /// The TLS client for this carrier, built once (reading the system's roots or its CA
+    /// file).
+    fn tls_connector(&mut self) -> Result<tokio_rustls::TlsConnector, String> {
+        if self.tls.is_none() {
+            self.tls = Some(crate::protocol::tls::connector(
+                self.cfg.tls_ca_file.as_deref(),
+            ));
+        }
+        self.tls
+            .clone()
+            .unwrap_or_else(|| Err("no TLS client".into()))
+    }
+
+    fn on_connected(&mut self, r: ReadHalf, w: WriteHalf, ctx: &mut Context<Self>) {
         self.conn = self.conn.wrapping_add(1);
         ctx.add_stream(FramedRead::new(r, SmppCodec::default()));
         // room for the whole window of submits plus the responses tern owes the carrier, so

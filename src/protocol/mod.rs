@@ -4,4 +4,5 @@ pub mod codec;
 pub mod malformed;
 pub mod pdu;
 pub mod status;
+pub mod tls;
 pub mod writer;

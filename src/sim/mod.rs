@@ -86,6 +86,12 @@ pub struct SimConfig {
     /// Serve `GET /stats` (JSON counts of submits and repeats) on this address.
     #[arg(long)]
     pub control: Option<String>,
+    /// Speak SMPP over TLS with this PEM certificate chain (and --tls-key).
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// The PEM key for --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
 }
 
 /// Parses a command_status given in hex (`0x45`) or decimal.
@@ -234,6 +240,16 @@ pub async fn serve(listener: TcpListener, cfg: SimConfig) {
             ticker.release_due();
         }
     });
+    let tls = match (&sim.cfg.tls_cert, &sim.cfg.tls_key) {
+        (Some(c), Some(k)) => match crate::protocol::tls::acceptor(c, k) {
+            Ok(a) => Some(a),
+            Err(e) => {
+                tracing::error!(error = %e, "simulator TLS not started");
+                return;
+            }
+        },
+        _ => None,
+    };
     loop {
         let Ok((sock, _)) = listener.accept().await else {
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -242,8 +258,17 @@ pub async fn serve(listener: TcpListener, cfg: SimConfig) {
         let _ = sock.set_nodelay(true);
         if sim.cfg.garbage {
             tokio::spawn(garbage(sock));
+        } else if let Some(tls) = &tls {
+            let (tls, sim) = (tls.clone(), sim.clone());
+            tokio::spawn(async move {
+                if let Ok(s) = tls.accept(sock).await {
+                    let (r, w) = tokio::io::split(s);
+                    connection(r, w, sim).await;
+                }
+            });
         } else {
-            tokio::spawn(connection(sock, sim.clone()));
+            let (r, w) = sock.into_split();
+            tokio::spawn(connection(r, w, sim.clone()));
         }
     }
 }
@@ -305,8 +330,13 @@ impl Sim {
     }
 }
 
-async fn connection(sock: TcpStream, sim: Arc<Sim>) {
-    let (r, w) = sock.into_split();
+/// One connection, read from `r` and written to `w` (a TCP socket's halves, or a TLS
+/// stream's).
+async fn connection<R, W>(r: R, w: W, sim: Arc<Sim>)
+where
+    R: tokio::io::AsyncRead + Unpin,
+    W: tokio::io::AsyncWrite + Send + Unpin + 'static,
+{
     let mut reader = FramedRead::new(r, SmppCodec::default());
     let (out_tx, mut out_rx) = mpsc::channel::<Command>(4096);
     let writer = tokio::spawn(async move {

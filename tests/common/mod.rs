@@ -410,6 +410,19 @@ pub async fn bind(
     mode: Mode,
 ) -> Result<Esme, u32> {
     let stream = TcpStream::connect(addr).await.expect("connect smpp");
+    bind_over(stream, system_id, password, mode).await
+}
+
+/// Binds over an open stream (TCP or TLS); Err carries the bind_resp's command_status.
+pub async fn bind_over<S>(
+    stream: S,
+    system_id: &str,
+    password: &str,
+    mode: Mode,
+) -> Result<Esme, u32>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static,
+{
     let (client, mut events) = rusmppc::ConnectionBuilder::new()
         .no_enquire_link_interval()
         .disable_interface_version_check()
