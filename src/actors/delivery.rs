@@ -246,38 +246,54 @@ impl Delivery {
         }
     }
 
-    fn sweep(&mut self) {
+    /// Removes expired receipts no bind is taking from the outbox. The scan of the whole
+    /// outbox runs on the blocking pool ([`expired_outbox`]), never on this actor's thread.
+    fn sweep(&mut self, ctx: &mut Context<Self>) {
+        let kv = self.kv.clone();
         let now = now_ms();
-        let mut b = WriteBatch::default();
-        for (k, v) in self.kv.scan_prefix(b"o/").into_iter().flatten() {
-            if let Ok(r) = record::decode_outbox(&v) {
-                let live = self
+        let scan = tokio::task::spawn_blocking(move || expired_outbox(kv.as_ref(), now));
+        ctx.spawn(scan.into_actor(self).map(|rows, act, _| {
+            let mut b = WriteBatch::default();
+            for (k, account, id) in rows.unwrap_or_default() {
+                let live = act
                     .accounts
-                    .get(&r.account)
-                    .is_some_and(|q| q.known.contains(&r.id));
-                if r.expires_ms < now && !live {
+                    .get(&account)
+                    .is_some_and(|q| q.known.contains(&id));
+                if !live {
                     b.del(k);
                 }
             }
-        }
-        if !b.is_empty() {
-            let n = b.ops.len();
-            let commit = self.store.commit(b);
-            actix::spawn(async move {
-                if commit.await.is_ok() {
-                    tracing::info!(count = n, "expired receipts removed from the outbox");
-                }
-            });
-        }
+            if !b.is_empty() {
+                let n = b.ops.len();
+                let commit = act.store.commit(b);
+                actix::spawn(async move {
+                    if commit.await.is_ok() {
+                        tracing::info!(count = n, "expired receipts removed from the outbox");
+                    }
+                });
+            }
+        }));
     }
+}
+
+/// The outbox receipts expired by `now`: (key, account, receipt id).
+fn expired_outbox(kv: &dyn Kv, now: u64) -> Vec<(Vec<u8>, String, String)> {
+    kv.scan_prefix(b"o/")
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, v)| {
+            let r = record::decode_outbox(&v).ok()?;
+            (r.expires_ms < now).then_some((k, r.account, r.id))
+        })
+        .collect()
 }
 
 impl Actor for Delivery {
     type Context = Context<Self>;
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.set_mailbox_capacity(65_536);
-        self.sweep();
-        ctx.run_interval(Duration::from_secs(600), |act, _| act.sweep());
+        self.sweep(ctx);
+        ctx.run_interval(Duration::from_secs(600), |act, ctx| act.sweep(ctx));
     }
 }
 

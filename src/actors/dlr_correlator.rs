@@ -161,6 +161,8 @@ pub struct DlrCorrelator {
     registering: FastMap<CarrierKey, String>,
     /// Messages whose end is staged or being stored.
     finishing: FastSet<String>,
+    /// A stale sweep's scan is running.
+    sweeping: bool,
     /// Receipts that came before their registration: being written, or maybe stored.
     early: EarlyReceipts,
     /// Registered messages whose receipt has not come yet (bounded; a cache of the store).
@@ -191,6 +193,7 @@ impl DlrCorrelator {
             shard,
             registering: FastMap::default(),
             finishing: FastSet::default(),
+            sweeping: false,
             early: EarlyReceipts::default(),
             awaiting: Awaiting::new(AWAITING_MAX, REMEMBERED_MAX),
             staged: Staged::default(),
@@ -386,16 +389,31 @@ impl DlrCorrelator {
         }
     }
 
-    /// Ends messages of this shard whose receipt never came within the message TTL.
+    /// Ends messages of this shard whose receipt never came within the message TTL. The
+    /// scan of every pending message runs on the blocking pool ([`stale_ids`]); the shard
+    /// ends what it found, one point read each, when the scan is back.
     fn sweep_stale(&mut self, ctx: &mut Context<Self>) {
+        if self.sweeping {
+            return;
+        }
+        self.sweeping = true;
+        let (kv, shard) = (self.kv.clone(), self.shard);
         let cutoff = now_ms().saturating_sub(self.message_ttl_ms);
-        for (k, _) in self
-            .kv
-            .scan_prefix(keys::PENDING_PREFIX)
-            .into_iter()
-            .flatten()
-        {
-            let id = String::from_utf8_lossy(&k[keys::PENDING_PREFIX.len()..]).into_owned();
+        let scan = tokio::task::spawn_blocking(move || stale_ids(kv.as_ref(), cutoff, shard));
+        ctx.spawn(scan.into_actor(self).map(|ids, act, ctx| {
+            act.sweeping = false;
+            let ids = ids.unwrap_or_default();
+            guard(act, ctx, |act, ctx| act.expire_stale(ids, ctx));
+        }));
+    }
+
+    /// Ends the messages `ids` EXPIRED, those still waiting (a receipt may have ended one
+    /// since the scan found it).
+    fn expire_stale(&mut self, ids: Vec<String>, ctx: &mut Context<Self>) {
+        for id in ids {
+            if self.finishing.contains(&id) {
+                continue;
+            }
             let Ok(Some(rec)) = messages::record_of(self.kv.as_ref(), &id) else {
                 continue;
             };
@@ -406,15 +424,6 @@ impl DlrCorrelator {
             else {
                 continue;
             };
-            if super::shard_of(&carrier_id, self.shard.1) != self.shard.0
-                || self.finishing.contains(&id)
-            {
-                continue;
-            }
-            let meta = rec.meta;
-            if meta.accepted_ms > cutoff {
-                continue;
-            }
             tracing::info!(%id, %carrier, "no receipt within the message TTL; ending EXPIRED");
             let key = (carrier, carrier_id);
             let Ok(owner) = self.lookup(&key) else {
@@ -422,7 +431,7 @@ impl DlrCorrelator {
             };
             let owns_id = owner.as_deref() == Some(id.as_str());
             let end = End {
-                meta,
+                meta: rec.meta,
                 key,
                 owns_id,
                 stat: Stat::Expired,
@@ -523,6 +532,26 @@ fn early_pairs(k: &[u8], shard: (usize, usize)) -> Vec<(String, String)> {
         .map(|(i, _)| (rest[..i].to_string(), rest[i + 1..].to_string()))
         .filter(|(_, cid)| super::shard_of(cid, shard.1) == shard.0)
         .collect()
+}
+
+/// The ids of shard `shard`'s messages still waiting for a receipt that were accepted
+/// before `cutoff`: a scan of every pending marker and a read of each record, so it runs on
+/// the blocking pool, never on a shard's thread.
+fn stale_ids(kv: &dyn Kv, cutoff: u64, shard: (usize, usize)) -> Vec<String> {
+    let mut out = Vec::new();
+    for (k, _) in kv.scan_prefix(keys::PENDING_PREFIX).into_iter().flatten() {
+        let id = String::from_utf8_lossy(&k[keys::PENDING_PREFIX.len()..]).into_owned();
+        let Ok(Some(rec)) = messages::record_of(kv, &id) else {
+            continue;
+        };
+        if let MessageState::Submitted { carrier_id, .. } = rec.state()
+            && super::shard_of(&carrier_id, shard.1) == shard.0
+            && rec.meta.accepted_ms <= cutoff
+        {
+            out.push(id);
+        }
+    }
+    out
 }
 
 impl Actor for DlrCorrelator {
