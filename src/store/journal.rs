@@ -146,9 +146,10 @@ fn segments(dir: &Path) -> Result<Vec<u64>, StoreError> {
     Ok(out)
 }
 
-/// Parses one segment's bytes: its batches, and where a torn tail begins if it has one.
+/// Reads one segment's bytes: its batches, and where a torn tail begins if it has one.
 /// `last` says whether a torn tail is acceptable (the last segment that holds anything).
-fn parse_segment(
+/// Public for the fuzz target in fuzz/: any bytes give batches or an error, never a panic.
+pub fn read_segment(
     data: &[u8],
     last: bool,
     name: &str,
@@ -253,7 +254,7 @@ impl Journal {
         let mut found = Vec::with_capacity(data.len());
         for (i, (seq, path, d)) in data.into_iter().enumerate() {
             let name = path.display().to_string();
-            let (batches, torn) = parse_segment(&d, Some(i) == last, &name)?;
+            let (batches, torn) = read_segment(&d, Some(i) == last, &name)?;
             if let Some(at) = torn {
                 tracing::warn!(
                     segment = %name,
