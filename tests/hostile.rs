@@ -359,3 +359,45 @@ async fn allowed_ips_refuse_binds_from_elsewhere_and_change_live() {
         ESME_ROK
     );
 }
+
+#[tokio::test]
+async fn binds_queued_at_once_get_no_more_guesses_than_the_lockout_allows() {
+    let sim = Sim::start(&[]).await;
+    let t = Tern::start_with(
+        "bind_failures_before_lockout = 3\nlockout_s = 60",
+        &body(&sim, ""),
+    )
+    .await;
+    // twelve guesses sent together: they queue for the password check, and those still
+    // waiting once the address is locked out are refused unchecked
+    let guesses: Vec<_> = (0..12)
+        .map(|i| {
+            let addr = t.smpp;
+            tokio::spawn(async move {
+                bind(addr, "demo", &format!("guess{i}"), Mode::Tx)
+                    .await
+                    .err()
+            })
+        })
+        .collect();
+    for g in guesses {
+        let status = g.await.expect("task");
+        assert!(
+            matches!(status, Some(ESME_RINVPASWD) | Some(ESME_RBINDFAIL)),
+            "{status:?}"
+        );
+    }
+    let checked = t
+        .metric("tern_bind_failures_total{reason=\"credentials\"}")
+        .await;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    assert!(
+        checked <= 3.0 + 2.0 * cores,
+        "{checked} passwords checked: the lockout (3) plus those running or just let through"
+    );
+    assert!(
+        t.metric("tern_bind_failures_total{reason=\"locked_out\"}")
+            .await
+            >= 12.0 - checked
+    );
+}

@@ -424,6 +424,9 @@ impl DlrCorrelator {
             else {
                 continue;
             };
+            if super::shard_of(&carrier_id, self.shard.1) != self.shard.0 {
+                continue;
+            }
             tracing::info!(%id, %carrier, "no receipt within the message TTL; ending EXPIRED");
             let key = (carrier, carrier_id);
             let Ok(owner) = self.lookup(&key) else {

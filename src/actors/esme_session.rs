@@ -274,11 +274,17 @@ impl EsmeSession {
         let verified = self.env.verified.clone();
         let known = account.is_some() && verified.is_verified(&system_id, &password, hash.expose());
         let sid = system_id.clone();
+        let lockout = self.env.lockout.clone();
+        // Some(right password?), or None when the address got locked out while this bind
+        // waited for its check: binds queued at once get no more guesses than one by one
         let verify = async move {
             if known {
-                return Ok(true);
+                return Ok(Some(true));
             }
             let _p = permit.acquire_owned().await;
+            if lockout.lock().is_ok_and(|l| l.locked(ip, now_ms())) {
+                return Ok(None);
+            }
             tokio::task::spawn_blocking(move || {
                 // binds that queued behind the first check of the same password find it here
                 if verified.is_verified(&sid, &password, hash.expose()) {
@@ -291,6 +297,7 @@ impl EsmeSession {
                 ok
             })
             .await
+            .map(Some)
         };
         let delivery = self.env.delivery.clone();
         let addr = ctx.address();
@@ -306,7 +313,11 @@ impl EsmeSession {
             submits: self.submits.clone(),
         };
         let fut = async move {
-            let ok = verify.await.unwrap_or(false);
+            let ok = match verify.await {
+                Ok(Some(ok)) => ok,
+                Ok(None) => return Err((CommandStatus::EsmeRbindfail, "locked_out")),
+                Err(_) => false,
+            };
             let Some(account) = account.filter(|_| ok) else {
                 return Err((CommandStatus::EsmeRinvpaswd, "credentials"));
             };
@@ -356,7 +367,7 @@ impl EsmeSession {
                 metrics::counter!("tern_bind_failures_total", "reason" => reason).increment(1);
                 tracing::info!(peer = %act.peer, %system_id, status = crate::protocol::status::name(u32::from(status)), reason, "bind refused");
                 // a full account is no sign of guessing: only the others count
-                if reason != "max_binds"
+                if !matches!(reason, "max_binds" | "locked_out")
                     && act.env.lockout.lock().is_ok_and(|mut l| l.failed(ip, now_ms()))
                 {
                     tracing::warn!(peer = %act.peer, "too many failed binds: address locked out");

@@ -63,6 +63,11 @@ pub struct Store {
     merged: WriteBatch,
     /// Waiters of writes whose fate is unknown: never answered.
     held: Vec<oneshot::Sender<CommitResult>>,
+    /// Waiters of the group being applied, and of the flush running: kept in the actor
+    /// (not in a local or a closure) so that a panic cannot drop them, which their writers
+    /// would read as a refusal.
+    applying: Vec<oneshot::Sender<CommitResult>>,
+    in_flush: Vec<oneshot::Sender<CommitResult>>,
 }
 
 /// Mailbox size: commits queued beyond this are refused and the ESME gets ESME_RMSGQFUL.
@@ -89,6 +94,8 @@ impl Store {
             flushing: false,
             merged: WriteBatch::default(),
             held: Vec::new(),
+            applying: Vec::new(),
+            in_flush: Vec::new(),
         }
     }
 
@@ -109,13 +116,13 @@ impl Store {
         if self.pending.is_empty() {
             return;
         }
-        let mut waiters = Vec::with_capacity(self.pending.len());
         for c in self.pending.drain(..) {
             self.merged.ops.extend(c.batch.ops);
-            waiters.push(c.done);
+            self.applying.push(c.done);
         }
         let t = Instant::now();
         let res = self.kv.apply(&mut self.merged);
+        let waiters = std::mem::take(&mut self.applying);
         // a failed apply may leave writes behind: they belong to the failed group
         self.merged.ops.clear();
         metrics::histogram!("tern_store_apply_seconds").record(t.elapsed().as_secs_f64());
@@ -138,17 +145,20 @@ impl Store {
             return;
         }
         self.flushing = true;
-        let waiters = std::mem::take(&mut self.applied);
+        self.in_flush = std::mem::take(&mut self.applied);
         let flush = self.kv.flush();
         let t = Instant::now();
         ctx.spawn(flush.into_actor(self).map(move |res, act, ctx| {
-            metrics::histogram!("tern_store_flush_seconds").record(t.elapsed().as_secs_f64());
-            if let Err(e) = &res {
-                tracing::error!(error = %e, batch = waiters.len(), "store flush failed");
-            }
-            act.settle(waiters, &res);
-            act.flushing = false;
-            act.maybe_flush(ctx);
+            guard(act, ctx, |act, ctx| {
+                metrics::histogram!("tern_store_flush_seconds").record(t.elapsed().as_secs_f64());
+                let waiters = std::mem::take(&mut act.in_flush);
+                if let Err(e) = &res {
+                    tracing::error!(error = %e, batch = waiters.len(), "store flush failed");
+                }
+                act.settle(waiters, &res);
+                act.flushing = false;
+                act.maybe_flush(ctx);
+            });
         }));
     }
 }
@@ -167,7 +177,9 @@ impl Restart for Store {
         self.kv.stop("the group-commit actor crashed");
         let pending: Vec<_> = self.pending.drain(..).map(|c| c.done).collect();
         self.held.extend(pending);
+        self.held.append(&mut self.applying);
         self.held.append(&mut self.applied);
+        self.held.append(&mut self.in_flush);
         self.merged.ops.clear();
     }
 }

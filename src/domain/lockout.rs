@@ -58,7 +58,7 @@ impl Lockout {
         if !self.peers.contains_key(&ip) && self.peers.len() >= MAX_PEERS {
             let span = self.span_ms;
             self.peers
-                .retain(|_, p| p.until_ms > now_ms || now_ms < p.since_ms + span);
+                .retain(|_, p| p.until_ms > now_ms || now_ms < p.since_ms.saturating_add(span));
             if self.peers.len() >= MAX_PEERS {
                 return false;
             }
@@ -68,7 +68,7 @@ impl Lockout {
             since_ms: now_ms,
             until_ms: 0,
         });
-        if now_ms >= p.since_ms + self.span_ms {
+        if now_ms >= p.since_ms.saturating_add(self.span_ms) {
             // the window passed: count afresh
             *p = Peer {
                 failures: 0,
@@ -78,7 +78,7 @@ impl Lockout {
         }
         p.failures += 1;
         if p.failures >= self.limit && p.until_ms <= now_ms {
-            p.until_ms = now_ms + self.span_ms;
+            p.until_ms = now_ms.saturating_add(self.span_ms);
             p.failures = 0;
             p.since_ms = now_ms;
             return true;

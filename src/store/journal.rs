@@ -121,6 +121,7 @@ pub struct Journal {
     len: u64,
     buf: Vec<u8>,
     fp: &'static Failpoints,
+    sync_failed: SyncFailure,
 }
 
 fn segment_path(dir: &Path, seq: u64) -> PathBuf {
@@ -221,13 +222,34 @@ fn torn_at(data: &[u8], at: usize) -> bool {
 pub struct Syncer {
     file: Arc<File>,
     fp: &'static Failpoints,
+    failed: SyncFailure,
 }
 
+/// The first fsync failure of the journal, shared by every [`Syncer`]: fsyncs run one at a
+/// time under its lock, and none runs after one failed. Linux reports a lost page to one
+/// fsync only, so an fsync beside or after a failed one may succeed without the pages
+/// the failed one lost; it must not vouch for anything.
+type SyncFailure = Arc<std::sync::Mutex<Option<String>>>;
+
 impl Syncer {
-    /// fsync: every append made before this call is durable once it returns `Ok`.
+    /// fsync: every append made before this call is durable once it returns `Ok`. After
+    /// any fsync of this journal failed, every later one fails too.
     pub fn sync(&self) -> io::Result<()> {
-        self.fp.io("store.journal.sync")?;
-        self.file.sync_data()
+        let mut failed = self
+            .failed
+            .lock()
+            .map_err(|_| io::Error::other("journal sync lock poisoned"))?;
+        if let Some(e) = failed.as_ref() {
+            return Err(io::Error::other(format!("an earlier fsync failed: {e}")));
+        }
+        let res = self
+            .fp
+            .io("store.journal.sync")
+            .and_then(|()| self.file.sync_data());
+        if let Err(e) = &res {
+            *failed = Some(e.to_string());
+        }
+        res
     }
 }
 
@@ -284,6 +306,7 @@ impl Journal {
                 len: 0,
                 buf: Vec::new(),
                 fp,
+                sync_failed: SyncFailure::default(),
             },
             found,
         ))
@@ -401,6 +424,7 @@ impl Journal {
         Syncer {
             file: self.file.clone(),
             fp: self.fp,
+            failed: self.sync_failed.clone(),
         }
     }
 
@@ -620,5 +644,19 @@ mod tests {
         }
         let (_j, found) = Journal::open(dir.path(), NONE).unwrap();
         assert_eq!(count(&found), 2, "records 1 and 3, nothing between");
+    }
+
+    #[test]
+    fn after_one_fsync_fails_no_other_succeeds() {
+        let dir = tempfile::tempdir().unwrap();
+        let fp = Failpoints::leak("store.journal.sync=2:eio");
+        let (mut j, _) = Journal::open(dir.path(), fp).unwrap();
+        let (a, b) = (j.syncer(), j.syncer());
+        a.sync().unwrap();
+        j.append(&batch(1)).unwrap();
+        assert!(a.sync().is_err(), "the failpoint's pass");
+        // the disk would say yes now; the pages the failed fsync lost would not be there
+        assert!(b.sync().is_err(), "another handle's fsync");
+        assert!(j.rotate().is_err(), "the rotation's fsync");
     }
 }
