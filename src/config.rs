@@ -182,6 +182,12 @@ pub struct HttpConfig {
     /// Bearer token for `/api/v1`; `TERN_ADMIN_TOKEN` overrides it.
     #[serde(default = "default_token")]
     pub admin_token: Secret,
+    /// HTTPS: the PEM certificate chain (with `tls_key`; relative: from the config folder).
+    #[serde(default)]
+    pub tls_cert: Option<PathBuf>,
+    /// HTTPS: the PEM key for `tls_cert`.
+    #[serde(default)]
+    pub tls_key: Option<PathBuf>,
 }
 
 fn default_http_listen() -> String {
@@ -196,6 +202,8 @@ impl Default for HttpConfig {
         HttpConfig {
             listen: default_http_listen(),
             admin_token: default_token(),
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -513,9 +521,14 @@ impl Config {
         if cfg.node.data_dir.is_relative() {
             cfg.node.data_dir = folder.join(&cfg.node.data_dir);
         }
-        for f in [&mut cfg.smpp.tls_cert, &mut cfg.smpp.tls_key]
-            .into_iter()
-            .flatten()
+        for f in [
+            &mut cfg.smpp.tls_cert,
+            &mut cfg.smpp.tls_key,
+            &mut cfg.http.tls_cert,
+            &mut cfg.http.tls_key,
+        ]
+        .into_iter()
+        .flatten()
         {
             if f.is_relative() {
                 *f = folder.join(&*f);
@@ -531,6 +544,14 @@ impl Config {
             problems.push(Problem {
                 line,
                 message: format!("smpp.tls_cert/tls_key: {e}"),
+            });
+        }
+        if let (Some(cert), Some(key)) = (&cfg.http.tls_cert, &cfg.http.tls_key)
+            && let Err(e) = crate::protocol::tls::server_config(cert, key)
+        {
+            problems.push(Problem {
+                line: 1,
+                message: format!("http.tls_cert/tls_key: {e}"),
             });
         }
         for c in &cfg.carriers {
@@ -656,6 +677,12 @@ impl Config {
                 }
                 ports.push((key, a));
             }
+        }
+        if self.http.tls_cert.is_some() != self.http.tls_key.is_some() {
+            p(
+                top,
+                "http.tls_cert and http.tls_key go together (PEM files)".into(),
+            );
         }
         if self.http.admin_token.is_empty() {
             p(top, "http.admin_token: must not be empty".into());

@@ -289,8 +289,15 @@ pub async fn run(cfg: Config, path: std::path::PathBuf) -> Result<(), String> {
             .configure(crate::http::configure)
     })
     .workers(1)
-    .disable_signals()
-    .bind(&cfg.http.listen)
+    .disable_signals();
+    // HTTPS when a certificate is set (checked by Config::load)
+    let server = match (&cfg.http.tls_cert, &cfg.http.tls_key) {
+        (Some(cert), Some(key)) => {
+            let tls = crate::protocol::tls::server_config(cert, key)?;
+            server.bind_rustls_0_23(&cfg.http.listen, tls)
+        }
+        _ => server.bind(&cfg.http.listen),
+    }
     .map_err(|e| format!("http.listen {}: {e}", cfg.http.listen))?
     .run();
     let http = server.handle();

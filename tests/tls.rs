@@ -228,3 +228,57 @@ async fn a_carrier_whose_certificate_is_not_trusted_is_never_bound() {
     let log = t.log();
     assert!(log.contains("TLS handshake"), "the reason is logged: {log}");
 }
+
+/// One HTTP/1.1 request over TLS; the response's status line and body.
+async fn https(addr: std::net::SocketAddr, ca: &str, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let name = ServerName::try_from("localhost").expect("name");
+    let mut s = connector(ca).connect(name, tcp).await.expect("handshake");
+    let req = format!(
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {TOKEN}\r\nConnection: close\r\n\r\n"
+    );
+    s.write_all(req.as_bytes()).await.expect("write");
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out).await;
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[tokio::test]
+async fn the_admin_api_speaks_https_when_given_a_certificate() {
+    let certs = tempfile::tempdir().expect("tempdir");
+    let (ca, cert, key) = make_certs(certs.path());
+    let sim = Sim::start(&[]).await;
+    // these two lines land in [http], which the harness writes just before the body
+    let body = format!(
+        "tls_cert = \"{cert}\"\ntls_key = \"{key}\"\n\n{}{}{}",
+        account("demo", "demopass", ""),
+        carrier("c1", sim.port, ""),
+        route("", &["c1"])
+    );
+    let t = Tern::start(&body).await;
+    let live = https(t.http, &ca, "/health/live").await;
+    assert!(live.starts_with("HTTP/1.1 200"), "{live}");
+    let accounts = https(t.http, &ca, "/api/v1/accounts").await;
+    assert!(accounts.starts_with("HTTP/1.1 200"), "{accounts}");
+    assert!(accounts.contains("\"demo\""), "{accounts}");
+    // plain HTTP on the HTTPS port gets no HTTP answer
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut plain = tokio::net::TcpStream::connect(t.http)
+        .await
+        .expect("connect");
+    plain
+        .write_all(b"GET /health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("write");
+    let mut got = Vec::new();
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        plain.read_to_end(&mut got),
+    )
+    .await;
+    assert!(
+        !got.starts_with(b"HTTP/1.1 200"),
+        "plaintext must not be served"
+    );
+}

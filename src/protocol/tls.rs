@@ -1,5 +1,5 @@
-//! SMPP over TLS (rustls, TLS 1.2 and 1.3 only): the server side for ESMEs on
-//! `[smpp] tls_listen`, the client side for carriers with `tls = true`.
+//! TLS (rustls, TLS 1.2 and 1.3 only): the server side for ESMEs on `[smpp] tls_listen`
+//! and for `[http]` with `tls_cert`, the client side for carriers with `tls = true`.
 //!
 //! The server reads its certificate chain and key from PEM files once at start; a file that
 //! is missing or holds no certificate or key is a config error that names it. A carrier is
@@ -34,6 +34,11 @@ fn certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
 /// The acceptor for ESMEs: the chain in `cert` (leaf first), the key in `key` (PKCS#8,
 /// PKCS#1 or SEC1 PEM).
 pub fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, String> {
+    Ok(TlsAcceptor::from(Arc::new(server_config(cert, key)?)))
+}
+
+/// The server side's rustls config from PEM files (also the HTTP listener's).
+pub fn server_config(cert: &Path, key: &Path) -> Result<ServerConfig, String> {
     let chain = certs(cert)?;
     let key = PrivateKeyDer::from_pem_file(key).map_err(|e| format!("{}: {e}", key.display()))?;
     let config = ServerConfig::builder_with_provider(provider())
@@ -42,7 +47,7 @@ pub fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, String> {
         .with_no_client_auth()
         .with_single_cert(chain, key)
         .map_err(|e| format!("tls_cert and tls_key do not make a usable pair: {e}"))?;
-    Ok(TlsAcceptor::from(Arc::new(config)))
+    Ok(config)
 }
 
 /// The connector for a carrier: trusting the CAs in `ca_file`, else the system's roots.
