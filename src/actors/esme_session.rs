@@ -28,7 +28,7 @@ use crate::domain::address::{check_destination, redact};
 use crate::domain::backlog::Backlogs;
 use crate::domain::connections::ConnectionSlot;
 use crate::domain::dlr::format_receipt;
-use crate::domain::encoding::parts;
+use crate::domain::encoding::{UDHI, parts};
 use crate::domain::lockout::Lockout;
 use crate::domain::message::{MessageMeta, now_ms};
 use crate::domain::money::Micros;
@@ -450,7 +450,7 @@ impl EsmeSession {
             Ok(v) => v,
             Err(_) => return self.refuse_submit(seq, CommandStatus::EsmeRinvexpiry, ctx),
         };
-        let (len, dc, esm) = message_shape(sm);
+        let (octets, dc, esm) = message_shape(sm);
         let meta = MessageMeta {
             id: String::new(),
             account: account.system_id.clone(),
@@ -459,7 +459,7 @@ impl EsmeSession {
             source_npi: u8::from(sm.source_addr_npi),
             dest,
             registered_delivery: u8::from(sm.registered_delivery),
-            parts: parts(len, dc, esm & 0x40 != 0),
+            parts: parts(octets, dc, esm & UDHI != 0),
             charged: Micros(0),
             // set when it goes to the ledger (it may be held back first)
             accepted_ms: 0,
@@ -674,14 +674,16 @@ impl EsmeSession {
 }
 
 /// The payload length, data_coding and esm_class that decide the part count.
-fn message_shape(sm: &SubmitSm) -> (usize, u8, u8) {
-    let mut len = sm.short_message().len();
+/// The message's octets (message_payload when present, else short_message), its
+/// data_coding and esm_class.
+fn message_shape(sm: &SubmitSm) -> (&[u8], u8, u8) {
+    let mut octets = sm.short_message().as_ref();
     for t in sm.tlvs() {
         if let Some(rusmpp::tlvs::TlvValue::MessagePayload(p)) = t.value() {
-            len = p.value.len();
+            octets = p.value.as_ref();
         }
     }
-    (len, u8::from(sm.data_coding), u8::from(sm.esm_class))
+    (octets, u8::from(sm.data_coding), u8::from(sm.esm_class))
 }
 
 impl Actor for EsmeSession {

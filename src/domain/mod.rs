@@ -12,6 +12,7 @@ pub mod clock;
 pub mod connections;
 pub mod dlr;
 pub mod encoding;
+pub mod gsm;
 pub mod ip_allow;
 pub mod ledger_entry;
 pub mod lockout;
