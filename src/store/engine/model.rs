@@ -119,12 +119,37 @@ fn contents(e: &Engine) -> State {
         .collect()
 }
 
+/// Opens the engine on `dir`. The engine before it may still be going away: its
+/// checkpoint thread can hold the last reference for the length of a checkpoint, and sled
+/// keeps its lock until then (a real crash ends every thread at once), so a start that
+/// finds the lock held waits for it, for a bounded time.
 fn open(dir: &Path, spec: &str) -> Result<Arc<Engine>, StoreError> {
-    let opts = Options {
-        failpoints: Failpoints::leak(spec),
-        ..Options::new(4)
+    let t = std::time::Instant::now();
+    loop {
+        let opts = Options {
+            failpoints: Failpoints::leak(spec),
+            ..Options::new(4)
+        };
+        match Engine::open_with(dir, opts) {
+            Err(e) if e.what().contains("in use") && t.elapsed().as_secs() < 30 => {
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// The process dies here: no checkpoint runs after this point (one under way finishes
+/// first, as it would have before a real crash). Returns the journal segment being written.
+fn crash(e: Arc<Engine>) -> u64 {
+    let cur = {
+        let _none_after = e.checkpointing.lock().expect("checkpointing");
+        // every checkpoint from here on is refused
+        e.stop.stop("the test's crash");
+        e.journal.lock().expect("journal").current()
     };
-    Engine::open_with(dir, opts)
+    drop(e);
+    cur
 }
 
 fn flush(e: &Engine) -> Result<(), StoreError> {
@@ -229,8 +254,7 @@ fn run(epochs: Vec<Epoch>) -> Result<(), TestCaseError> {
         }
         // the crash: the process dies, and the OS loses some of the current segment's
         // unsynced tail (the rest of the journal was synced when it rotated)
-        let cur = e.journal.lock().expect("journal").current();
-        drop(e);
+        let cur = crash(e);
         let path = segment(dir.path(), cur);
         if let Ok(m) = std::fs::metadata(&path) {
             let from = if synced.0 == cur { synced.1 } else { 0 };
@@ -262,7 +286,7 @@ fn run(epochs: Vec<Epoch>) -> Result<(), TestCaseError> {
             acked
         );
         acked = found;
-        drop(e);
+        crash(e);
     }
     Ok(())
 }
