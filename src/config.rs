@@ -190,6 +190,20 @@ pub struct HttpConfig {
     pub tls_key: Option<PathBuf>,
 }
 
+/// `[api]`: the customer HTTP API (producers send messages over HTTP). Absent: off.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiConfig {
+    /// Listen address.
+    pub listen: String,
+    /// HTTPS: the PEM certificate chain (with `tls_key`; relative: from the config folder).
+    #[serde(default)]
+    pub tls_cert: Option<PathBuf>,
+    /// HTTPS: the PEM key for `tls_cert`.
+    #[serde(default)]
+    pub tls_key: Option<PathBuf>,
+}
+
 fn default_http_listen() -> String {
     "127.0.0.1:8080".into()
 }
@@ -427,6 +441,9 @@ pub struct Config {
     /// `[http]`
     #[serde(default)]
     pub http: HttpConfig,
+    /// `[api]`
+    #[serde(default)]
+    pub api: Option<ApiConfig>,
     /// `[simulator]`
     pub simulator: Option<SimulatorConfig>,
     /// `[[accounts]]`
@@ -528,6 +545,13 @@ impl Config {
             &mut cfg.http.tls_key,
         ]
         .into_iter()
+        .chain(
+            cfg.api
+                .as_mut()
+                .map(|a| [&mut a.tls_cert, &mut a.tls_key])
+                .into_iter()
+                .flatten(),
+        )
         .flatten()
         {
             if f.is_relative() {
@@ -552,6 +576,18 @@ impl Config {
             problems.push(Problem {
                 line: 1,
                 message: format!("http.tls_cert/tls_key: {e}"),
+            });
+        }
+        if let Some(api) = &cfg.api
+            && let (Some(cert), Some(key)) = (&api.tls_cert, &api.tls_key)
+            && let Err(e) = crate::protocol::tls::server_config(cert, key)
+        {
+            problems.push(Problem {
+                line: text
+                    .find("[api]")
+                    .and_then(|at| key_line(&text, at, "tls_cert"))
+                    .unwrap_or(1),
+                message: format!("api.tls_cert/tls_key: {e}"),
             });
         }
         for c in &cfg.carriers {
@@ -663,6 +699,7 @@ impl Config {
             ("smpp.listen", Some(&self.smpp.listen)),
             ("smpp.tls_listen", self.smpp.tls_listen.as_ref()),
             ("http.listen", Some(&self.http.listen)),
+            ("api.listen", self.api.as_ref().map(|a| &a.listen)),
             (
                 "simulator.listen",
                 self.simulator.as_ref().map(|s| &s.listen),
@@ -676,6 +713,20 @@ impl Config {
                     p(top, format!("{key}: {a} is the port {other} listens on"));
                 }
                 ports.push((key, a));
+            }
+        }
+        if let Some(api) = &self.api {
+            if api.listen.parse::<SocketAddr>().is_err() {
+                p(
+                    top,
+                    format!("api.listen: {:?} is not an address:port", api.listen),
+                );
+            }
+            if api.tls_cert.is_some() != api.tls_key.is_some() {
+                p(
+                    top,
+                    "api.tls_cert and api.tls_key go together (PEM files)".into(),
+                );
             }
         }
         if self.http.tls_cert.is_some() != self.http.tls_key.is_some() {

@@ -10,6 +10,7 @@
 
 pub mod accounts;
 pub mod actors;
+pub mod api_keys;
 pub mod config;
 pub mod credentials;
 pub mod domain;

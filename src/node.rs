@@ -245,7 +245,7 @@ pub async fn run(cfg: Config, path: std::path::PathBuf) -> Result<(), String> {
         inactivity: Duration::from_secs(cfg.smpp.inactivity_timeout_s),
         window: cfg.smpp.window,
         max_pending: cfg.smpp.max_pending_submits,
-        backlogs,
+        backlogs: backlogs.clone(),
         bind_timeout: Duration::from_secs(cfg.smpp.bind_timeout_s),
         lockout: Arc::new(std::sync::Mutex::new(Lockout::new(
             cfg.smpp.bind_failures_before_lockout,
@@ -281,6 +281,22 @@ pub async fn run(cfg: Config, path: std::path::PathBuf) -> Result<(), String> {
         delivery: delivery.clone(),
         registry: registry.clone(),
         store: store.clone(),
+    };
+    let customer = match &cfg.api {
+        Some(api) => Some(serve_customer_api(
+            api,
+            crate::http::customer::CustomerState {
+                kv: kv.clone(),
+                accounts: accounts_rx.clone(),
+                api_keys: registry.api_keys(),
+                routes: routes_rx.clone(),
+                backlogs,
+                ledgers: ledgers.clone(),
+                references: Arc::new(std::sync::atomic::AtomicU16::new(rand::random())),
+                max_validity_s: cfg.node.message_ttl_s,
+            },
+        )?),
+        None => None,
     };
     let registry_for_hup = registry;
     let server = actix_web::HttpServer::new(move || {
@@ -322,6 +338,9 @@ pub async fn run(cfg: Config, path: std::path::PathBuf) -> Result<(), String> {
         actix_rt::time::sleep(Duration::from_millis(700)).await;
     }
     quiesce_carriers(&carriers, &correlators).await;
+    if let Some(c) = customer {
+        c.stop(true).await;
+    }
     http.stop(true).await;
     store.flush_all().await.map_err(|e| e.to_string())?;
     drop(workers);
@@ -430,6 +449,33 @@ fn resume(kv: &dyn Kv, routers: &RouterShards) -> Result<usize, String> {
         n += 1;
     }
     Ok(n)
+}
+
+/// Starts the customer HTTP API (`[api]`) on its own listener.
+fn serve_customer_api(
+    api: &crate::config::ApiConfig,
+    state: crate::http::customer::CustomerState,
+) -> Result<actix_web::dev::ServerHandle, String> {
+    let server = actix_web::HttpServer::new(move || {
+        actix_web::App::new()
+            .app_data(actix_web::web::Data::new(state.clone()))
+            .configure(crate::http::customer::configure)
+    })
+    .workers(1)
+    .disable_signals();
+    let server = match (&api.tls_cert, &api.tls_key) {
+        (Some(cert), Some(key)) => {
+            let tls = crate::protocol::tls::server_config(cert, key)?;
+            server.bind_rustls_0_23(&api.listen, tls)
+        }
+        _ => server.bind(&api.listen),
+    }
+    .map_err(|e| format!("api.listen {}: {e}", api.listen))?
+    .run();
+    let handle = server.handle();
+    actix_rt::spawn(server);
+    tracing::info!(listen = %api.listen, "customer API listening");
+    Ok(handle)
 }
 
 /// Accepts ESME connections on `listener` and starts a session for each on a worker in

@@ -25,6 +25,7 @@ use crate::accounts::{self, Account, AccountTable};
 use crate::actors::carrier::{Carrier, CarrierSet, Retire, SetStopped};
 use crate::actors::delivery::{Delivery, UnbindAccount};
 use crate::actors::store::StoreHandle;
+use crate::api_keys::{ApiKey, ApiKeyTable, Issued};
 use crate::config::{AccountConfig, CarrierConfig, Config};
 use crate::domain::audit::{AuditEntry, without_secrets};
 use crate::domain::backlog::{Backlog, Backlogs};
@@ -429,6 +430,32 @@ fn stored_carriers(kv: &dyn Kv) -> Result<Vec<CarrierConfig>, String> {
         .collect()
 }
 
+/// Every stored API key, revoked ones included.
+fn stored_api_keys(kv: &dyn Kv) -> Result<Vec<ApiKey>, String> {
+    kv.scan_prefix(keys::API_KEY_PREFIX)
+        .into_iter()
+        .map(|row| {
+            let (k, v) = row.map_err(|e| e.to_string())?;
+            keys::decode::<ApiKey>(&v).map_err(|e| format!("{}: {e}", String::from_utf8_lossy(&k)))
+        })
+        .collect()
+}
+
+/// The keys that work: a key that cannot be read is logged and does not work.
+fn live_api_keys(kv: &dyn Kv) -> ApiKeyTable {
+    match stored_api_keys(kv) {
+        Ok(all) => all
+            .into_iter()
+            .filter(|k| k.revoked_ms.is_none())
+            .map(|k| (k.key_id.clone(), Arc::new(k)))
+            .collect(),
+        Err(e) => {
+            tracing::error!(error = %e, "stored API keys unreadable; the customer API refuses every key");
+            ApiKeyTable::new()
+        }
+    }
+}
+
 fn stored_routes(kv: &dyn Kv) -> Result<Vec<Route>, String> {
     match kv.get(keys::ROUTES).map_err(|e| e.to_string())? {
         Some(v) => keys::decode(&v).map_err(|e| format!("stored route table: {e}")),
@@ -485,6 +512,7 @@ pub struct Registry {
     routes: watch::Sender<Arc<RouteTable>>,
     carriers: Carriers,
     delivery: Addr<Delivery>,
+    api_keys: watch::Sender<Arc<ApiKeyTable>>,
     lock: Mutex<()>,
 }
 
@@ -511,6 +539,7 @@ impl Registry {
         carriers: Carriers,
         delivery: Addr<Delivery>,
     ) -> Registry {
+        let keys = live_api_keys(&*kv);
         Registry {
             kv,
             store,
@@ -518,8 +547,91 @@ impl Registry {
             routes,
             carriers,
             delivery,
+            api_keys: watch::Sender::new(Arc::new(keys)),
             lock: Mutex::new(()),
         }
+    }
+
+    /// The live API keys, as they change.
+    pub fn api_keys(&self) -> watch::Receiver<Arc<ApiKeyTable>> {
+        self.api_keys.subscribe()
+    }
+
+    /// Makes an API key for a live account: stored (hashed) and audited before it works.
+    pub async fn create_api_key(&self, account: &str, from: &str) -> Result<Issued, Refused> {
+        let _one = self.lock.lock().await;
+        match self.stored(account)? {
+            Some(a) if a.deleted_ms.is_none() => {}
+            _ => return Err(Refused::NotFound("account")),
+        }
+        let issued = crate::api_keys::issue(account, now_ms());
+        let k = &issued.record;
+        let mut batch = WriteBatch::default();
+        batch.put(keys::api_key(&k.key_id), keys::encode(k));
+        self.commit_audited(
+            batch,
+            from,
+            "api_key.create",
+            account,
+            Value::Null,
+            k.to_json(),
+        )
+        .await?;
+        let rec = Arc::new(k.clone());
+        self.api_keys.send_modify(|t| {
+            let mut next = ApiKeyTable::clone(t);
+            next.insert(rec.key_id.clone(), rec);
+            *t = Arc::new(next);
+        });
+        tracing::info!(system_id = %account, key_id = %k.key_id, %from, "API key created");
+        Ok(issued)
+    }
+
+    /// Revokes an account's API key: refused from the next request on.
+    pub async fn revoke_api_key(
+        &self,
+        account: &str,
+        key_id: &str,
+        from: &str,
+    ) -> Result<(), Refused> {
+        let _one = self.lock.lock().await;
+        let old: ApiKey = match self.read(&keys::api_key(key_id))? {
+            Some(
+                k @ ApiKey {
+                    revoked_ms: None, ..
+                },
+            ) if k.account == account => k,
+            _ => return Err(Refused::NotFound("API key")),
+        };
+        let mut k = old.clone();
+        k.revoked_ms = Some(now_ms());
+        let mut batch = WriteBatch::default();
+        batch.put(keys::api_key(key_id), keys::encode(&k));
+        self.commit_audited(
+            batch,
+            from,
+            "api_key.revoke",
+            account,
+            old.to_json(),
+            k.to_json(),
+        )
+        .await?;
+        self.api_keys.send_modify(|t| {
+            let mut next = ApiKeyTable::clone(t);
+            next.remove(key_id);
+            *t = Arc::new(next);
+        });
+        tracing::info!(system_id = %account, %key_id, %from, "API key revoked");
+        Ok(())
+    }
+
+    /// An account's API keys, revoked ones included (no secrets).
+    pub fn account_api_keys(&self, account: &str) -> Result<Vec<ApiKey>, Refused> {
+        Ok(stored_api_keys(&*self.kv)
+            .map_err(Refused::Store)?
+            .into_iter()
+            .filter(|k| k.account == account)
+            .collect())
     }
 
     /// A stored carrier's settings.

@@ -464,6 +464,7 @@ impl EsmeSession {
             // set when it goes to the ledger (it may be held back first)
             accepted_ms: 0,
             expires_ms,
+            part_of: None,
         };
         let mut raw = BytesMut::new();
         if CommandCodec::new().encode(&cmd, &mut raw).is_err() {

@@ -68,6 +68,36 @@ pub struct Accept {
     pub reply: ReplyTo<Accepted>,
 }
 
+/// Charge and store the parts of one message tern split (sent over the customer API), all
+/// or none: every part is billed and stored as a message of its own, with `writes` in the
+/// same batch; answered once they are durable (then routed), or at once when refused.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct AcceptParts {
+    /// The account.
+    pub account: String,
+    /// Price per part.
+    pub price: Micros,
+    /// The parts in order, their ids given (from [`Kv::generate_id`]).
+    pub parts: Vec<NewPart>,
+    /// Stored with them (the message's own record).
+    pub writes: WriteBatch,
+    /// The answer.
+    pub done: oneshot::Sender<Result<(), Refusal>>,
+}
+
+/// One part of an [`AcceptParts`].
+pub struct NewPart {
+    /// Its number from [`Kv::generate_id`]; `meta.id` is its [`format_id`].
+    pub number: u64,
+    /// What is known about it (`charged` is filled in here).
+    pub meta: MessageMeta,
+    /// The submit_sm that carries it to the carrier.
+    pub sm: SubmitSm,
+    /// That submit_sm encoded (stored, resumed after a restart).
+    pub raw: Vec<u8>,
+}
+
 /// Read an account's balance.
 #[derive(Message)]
 #[rtype(result = "Option<Micros>")]
@@ -100,6 +130,11 @@ enum Settles {
     /// refund, then answered.
     Refund {
         done: oneshot::Sender<Result<(), String>>,
+    },
+    /// The parts of one message: all routed, then answered.
+    Parts {
+        msgs: Vec<Arc<Outbound>>,
+        done: oneshot::Sender<Result<(), Refusal>>,
     },
     /// An operator's credit or debit: answered with its entry.
     Adjust {
@@ -271,6 +306,12 @@ impl Ledger {
                             act.routers.route(RouteMessage { msg, attempt: 0 });
                             reply.send(Ok(id));
                         }
+                        Settles::Parts { msgs, done } => {
+                            for msg in msgs {
+                                act.routers.route(RouteMessage { msg, attempt: 0 });
+                            }
+                            let _ = done.send(Ok(()));
+                        }
                         Settles::Adjust { entry, done } => {
                             let _ = done.send(Ok(entry));
                         }
@@ -308,6 +349,9 @@ impl Ledger {
             }
             match c.what {
                 Settles::Submit { reply, .. } => reply.send(Err(refusal)),
+                Settles::Parts { done, .. } => {
+                    let _ = done.send(Err(refusal));
+                }
                 Settles::Adjust { done, .. } => {
                     let _ = done.send(Err(AdjustError::Store(e.to_string())));
                 }
@@ -406,6 +450,83 @@ impl Ledger {
         Ok(rx)
     }
 
+    /// Adds a charge to the account's charges in a row (one ledger record for them all).
+    fn charge_in_a_row(&mut self, account: &str, n: u64, charge: Micros, balance: Micros) {
+        match self.charges.get_mut(account) {
+            Some(c) => {
+                c.items.push((n, charge));
+                c.balance = balance;
+            }
+            None => {
+                self.charges.insert(
+                    account.to_string(),
+                    ChargesInARow {
+                        at_ms: now_ms(),
+                        items: vec![(n, charge)],
+                        balance,
+                    },
+                );
+            }
+        }
+    }
+
+    /// Stages the parts of one message, all or none (see [`AcceptParts`]).
+    fn accept_parts(&mut self, m: AcceptParts, ctx: &mut Context<Self>) {
+        let AcceptParts {
+            account,
+            price,
+            parts,
+            mut writes,
+            done,
+        } = m;
+        let Some(book) = self.book(&account) else {
+            let _ = done.send(Err(Refusal::Failed));
+            return;
+        };
+        // a part is a submit: it takes a token, but a message never needs more than a
+        // second's worth, so a long one can always go
+        let tokens = u32::try_from(parts.len()).unwrap_or(u32::MAX);
+        if !book.bucket.try_take_n(tokens, Instant::now()) {
+            let _ = done.send(Err(Refusal::Throttled));
+            return;
+        }
+        let Some(charge) = price.times(tokens) else {
+            let _ = done.send(Err(Refusal::NoCredit));
+            return;
+        };
+        if book.balance < charge {
+            let _ = done.send(Err(Refusal::NoCredit));
+            return;
+        }
+        book.balance = Micros(book.balance.0 - charge.0);
+        let mut balance = Micros(book.balance.0 + charge.0);
+        let mut msgs = Vec::with_capacity(parts.len());
+        for NewPart {
+            number,
+            mut meta,
+            sm,
+            raw,
+        } in parts
+        {
+            balance = Micros(balance.0 - price.0);
+            meta.charged = price;
+            messages::accept(&mut writes, &meta, &raw);
+            self.charge_in_a_row(&account, number, price, balance);
+            msgs.push(Arc::new(Outbound::new(meta, sm)));
+        }
+        let charged = Charged {
+            account,
+            amount: Micros(-charge.0),
+            what: Settles::Parts { msgs, done },
+        };
+        if self.charged.add(writes, Some(charged)) {
+            ctx.notify(CommitCharged);
+        }
+        if self.charged.len() >= MAX_BATCH {
+            self.commit_charged(ctx);
+        }
+    }
+
     fn book(&mut self, account: &str) -> Option<&mut Book> {
         let acct = self.accounts.borrow().get(account).cloned()?;
         if !self.books.contains_key(account) {
@@ -498,27 +619,12 @@ impl Handler<Accept> for Ledger {
             };
             // the batch carries the balance as it stands when it is handed to the store
             book.balance = Micros(book.balance.0 - charge.0);
+            let balance = book.balance;
             meta.id = format_id(n);
             meta.charged = charge;
             let mut writes = WriteBatch::default();
             messages::accept(&mut writes, &meta, &raw);
-            let balance = book.balance;
-            match this.charges.get_mut(&meta.account) {
-                Some(c) => {
-                    c.items.push((n, charge));
-                    c.balance = balance;
-                }
-                None => {
-                    this.charges.insert(
-                        meta.account.clone(),
-                        ChargesInARow {
-                            at_ms: now_ms(),
-                            items: vec![(n, charge)],
-                            balance,
-                        },
-                    );
-                }
-            }
+            this.charge_in_a_row(&meta.account, n, charge, balance);
             let charged = Charged {
                 account: meta.account.clone(),
                 amount: Micros(-charge.0),
@@ -535,6 +641,14 @@ impl Handler<Accept> for Ledger {
                 this.commit_charged(ctx);
             }
         });
+    }
+}
+
+impl Handler<AcceptParts> for Ledger {
+    type Result = ();
+
+    fn handle(&mut self, m: AcceptParts, ctx: &mut Context<Self>) {
+        guard(self, ctx, |this, ctx| this.accept_parts(m, ctx));
     }
 }
 

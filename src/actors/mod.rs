@@ -209,6 +209,7 @@ mod tests {
             charged: Micros(1),
             accepted_ms: 10,
             expires_ms: None,
+            part_of: None,
         }
     }
 

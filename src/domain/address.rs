@@ -39,6 +39,49 @@ pub fn check_destination(addr: &str, ton: u8, npi: u8) -> Result<&str, AddressEr
     Ok(digits)
 }
 
+/// Checks a number written in E.164 (`+` optional): 8 to 15 digits, the first not 0 (a
+/// country code). Returns the digits.
+pub fn check_e164(addr: &str) -> Result<&str, &'static str> {
+    let digits = addr.strip_prefix('+').unwrap_or(addr);
+    if !digits.bytes().all(|b| b.is_ascii_digit()) || digits.is_empty() {
+        return Err("not a phone number in E.164 (+ and 8 to 15 digits)");
+    }
+    if !(8..=15).contains(&digits.len()) {
+        return Err("E.164 numbers have 8 to 15 digits");
+    }
+    if digits.starts_with('0') {
+        return Err("E.164 numbers start with a country code, not 0");
+    }
+    Ok(digits)
+}
+
+/// A sender (`from`) as it goes on air: an E.164 number (`+` then digits: TON
+/// international), a short code (3 to 8 digits: TON network specific) or an alphanumeric
+/// sender ID (1 to 11 GSM letters, digits, spaces and `.-_&`: TON alphanumeric).
+/// Returns (address, TON, NPI).
+pub fn check_sender(from: &str) -> Result<(&str, u8, u8), &'static str> {
+    if let Some(digits) = from.strip_prefix('+') {
+        return check_e164(digits).map(|d| (d, 1, 1));
+    }
+    if !from.is_empty() && from.bytes().all(|b| b.is_ascii_digit()) {
+        return match from.len() {
+            3..=8 => Ok((from, 3, 0)),
+            9..=15 => check_e164(from).map(|d| (d, 1, 1)),
+            _ => Err("a numeric sender is a short code of 3 to 8 digits or an E.164 number"),
+        };
+    }
+    if from.is_empty() || from.chars().count() > 11 {
+        return Err("an alphanumeric sender has 1 to 11 characters");
+    }
+    if !from
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b" .-_&".contains(&b))
+    {
+        return Err("an alphanumeric sender has only letters, digits, spaces and . - _ &");
+    }
+    Ok((from, 5, 0))
+}
+
 /// A phone number as it may appear in logs: country code (up to 3 leading digits for
 /// long numbers, 2 for short ones) and the last 2 digits, the rest masked.
 /// Alphanumeric sender ids are not personal data and pass unchanged.
@@ -99,6 +142,32 @@ mod tests {
             check_destination("4917", 1, 9),
             Err(AddressError::BadTonNpi)
         );
+    }
+
+    #[test]
+    fn e164_numbers() {
+        assert_eq!(check_e164("+491701234567"), Ok("491701234567"));
+        assert_eq!(check_e164("491701234567"), Ok("491701234567"));
+        assert!(check_e164("+0491701234").is_err());
+        assert!(check_e164("+1234567").is_err(), "7 digits");
+        assert!(check_e164("+1234567890123456").is_err(), "16 digits");
+        assert!(check_e164("+49 170 1234567").is_err());
+        assert!(check_e164("").is_err());
+        assert!(check_e164("+").is_err());
+    }
+
+    #[test]
+    fn senders() {
+        assert_eq!(check_sender("ACME"), Ok(("ACME", 5, 0)));
+        assert_eq!(check_sender("Acme Shop.1"), Ok(("Acme Shop.1", 5, 0)));
+        assert_eq!(check_sender("+491701234567"), Ok(("491701234567", 1, 1)));
+        assert_eq!(check_sender("491701234567"), Ok(("491701234567", 1, 1)));
+        assert_eq!(check_sender("12345"), Ok(("12345", 3, 0)));
+        assert!(check_sender("").is_err());
+        assert!(check_sender("TwelveLetter").is_err());
+        assert!(check_sender("ACMÉ").is_err());
+        assert!(check_sender("12").is_err());
+        assert!(check_sender("+12").is_err());
     }
 
     #[test]

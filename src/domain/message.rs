@@ -36,6 +36,21 @@ pub struct MessageMeta {
     /// Unix milliseconds when the ESME's validity_period ends (none: `message_ttl_s` alone).
     #[serde(default)]
     pub expires_ms: Option<u64>,
+    /// Set when tern split the message: this record is one part of it.
+    #[serde(default)]
+    pub part_of: Option<PartOf>,
+}
+
+/// The message a part belongs to, for a message tern split into concatenated parts (each
+/// part is routed, sent, billed and receipted as a message of its own).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartOf {
+    /// The message's id: its first part's.
+    pub message: String,
+    /// This part's number, from 1.
+    pub seq: u8,
+    /// How many parts the message has.
+    pub total: u8,
 }
 
 impl MessageMeta {
@@ -81,6 +96,27 @@ impl MessageState {
     }
 }
 
+/// The state of a message tern split, from its parts' states: DELIVRD once every part
+/// is; the first part's failure (UNDELIV, REJECTD, EXPIRED...) as soon as one fails;
+/// else submitted once any part is, else accepted.
+pub fn combined_state(parts: &[MessageState]) -> MessageState {
+    if let Some(failed) = parts.iter().find(
+        |s| matches!(s, MessageState::Final { stat, .. } if *stat != super::dlr::Stat::Delivrd),
+    ) {
+        return failed.clone();
+    }
+    if !parts.is_empty() && parts.iter().all(MessageState::is_final) {
+        return parts[0].clone();
+    }
+    // on its way once any part is with a carrier (a part delivered while another waits
+    // for a carrier counts as waiting)
+    parts
+        .iter()
+        .find(|s| matches!(s, MessageState::Submitted { .. }))
+        .cloned()
+        .unwrap_or(MessageState::Accepted)
+}
+
 /// One step in a message's history.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Event {
@@ -109,6 +145,7 @@ impl MessageMeta {
             charged: Micros(20_000),
             accepted_ms: 1_700_000_000_000,
             expires_ms: None,
+            part_of: None,
         }
     }
 }
@@ -136,6 +173,36 @@ mod tests {
     }
 
     #[test]
+    fn a_split_message_is_delivered_when_every_part_is_and_failed_when_one_fails() {
+        let sub = MessageState::Submitted {
+            carrier: "c".into(),
+            carrier_id: "1".into(),
+        };
+        let fin = |stat| MessageState::Final {
+            stat,
+            err: "000".into(),
+        };
+        let acc = MessageState::Accepted;
+        assert_eq!(combined_state(&[acc.clone(), acc.clone()]), acc);
+        assert_eq!(combined_state(&[sub.clone(), acc.clone()]), sub);
+        assert_eq!(combined_state(&[fin(Stat::Delivrd), sub.clone()]), sub);
+        assert_eq!(
+            combined_state(&[fin(Stat::Delivrd), fin(Stat::Delivrd)]),
+            fin(Stat::Delivrd)
+        );
+        assert_eq!(
+            combined_state(&[sub.clone(), fin(Stat::Undeliv), acc.clone()]),
+            fin(Stat::Undeliv)
+        );
+        assert_eq!(
+            combined_state(&[fin(Stat::Delivrd), fin(Stat::Expired)]),
+            fin(Stat::Expired)
+        );
+        // delivered and accepted (the other part not yet taken): not final
+        assert_eq!(combined_state(&[fin(Stat::Delivrd), acc.clone()]), acc);
+    }
+
+    #[test]
     fn receipt_request_bits() {
         let mut m = MessageMeta {
             id: String::new(),
@@ -149,6 +216,7 @@ mod tests {
             charged: Micros(0),
             accepted_ms: 0,
             expires_ms: None,
+            part_of: None,
         };
         assert!(!m.wants_receipt());
         m.registered_delivery = 1;

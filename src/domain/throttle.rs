@@ -40,6 +40,19 @@ impl TokenBucket {
         }
     }
 
+    /// Takes `n` tokens at once if there are as many, `n` capped at the burst (so what one
+    /// message needs can always be had once the bucket is full).
+    pub fn try_take_n(&mut self, n: u32, now: Instant) -> bool {
+        self.refill(now);
+        let n = f64::from(n).min(self.burst);
+        if self.tokens >= n {
+            self.tokens -= n;
+            true
+        } else {
+            false
+        }
+    }
+
     /// From `now` on, `rate` per second (burst = rate, at least 1); tokens already earned
     /// are kept up to the new burst.
     pub fn set_rate(&mut self, rate: u32, now: Instant) {
@@ -64,6 +77,19 @@ impl TokenBucket {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn many_at_once_all_or_none_capped_at_the_burst() {
+        let t0 = Instant::now();
+        let mut b = TokenBucket::new(5, t0);
+        assert!(b.try_take_n(3, t0));
+        assert!(!b.try_take_n(3, t0), "two left: none taken");
+        assert!(b.try_take_n(2, t0));
+        // 40 parts against a burst of 5: possible once the bucket is full again
+        assert!(!b.try_take_n(40, t0 + Duration::from_millis(500)));
+        assert!(b.try_take_n(40, t0 + Duration::from_secs(2)));
+        assert!(!b.try_take(t0 + Duration::from_secs(2)));
+    }
 
     #[test]
     fn burst_then_rate() {

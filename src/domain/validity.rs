@@ -28,6 +28,15 @@ fn days_in_month(y: i64, m: i64) -> i64 {
     }
 }
 
+/// A relative SMPP time (`YYMMDDhhmmss000R`) of `secs` from now, in days, hours, minutes
+/// and seconds (never months or years, which SMSCs count differently).
+pub fn relative(secs: u64) -> String {
+    let days = (secs / 86_400).min(99);
+    let rest = secs - days * 86_400;
+    let (h, m, s) = ((rest / 3600).min(99), rest % 3600 / 60, rest % 60);
+    format!("0000{days:02}{h:02}{m:02}{s:02}000R")
+}
+
 /// When a message with this `validity_period` stops being valid, in Unix milliseconds;
 /// `None` when the ESME left it empty. `now_ms` anchors relative times.
 pub fn expiry_ms(s: &str, now_ms: u64) -> Result<Option<u64>, BadTime> {
@@ -81,6 +90,18 @@ mod tests {
 
     /// 2026-12-02T10:00:00Z
     const NOW: u64 = 1_796_205_600_000;
+
+    #[test]
+    fn relative_times_are_written_as_they_are_read() {
+        assert_eq!(relative(3600), "000000010000000R");
+        assert_eq!(relative(90_061), "000001010101000R");
+        for secs in [60, 3_599, 86_400, 172_799, 604_800] {
+            assert_eq!(
+                expiry_ms(&relative(secs), 1_000),
+                Ok(Some(1_000 + secs * 1000))
+            );
+        }
+    }
 
     #[test]
     fn empty_means_the_default() {

@@ -16,7 +16,7 @@ use crate::store::messages::{self, MessageRecord};
 use crate::store::{keys, kv::Kv};
 
 /// A state's SMPP receipt name.
-fn state_name(s: &MessageState) -> &'static str {
+pub(super) fn state_name(s: &MessageState) -> &'static str {
     match s {
         MessageState::Accepted => "ACCEPTD",
         MessageState::Submitted { .. } => "ENROUTE",
@@ -24,7 +24,7 @@ fn state_name(s: &MessageState) -> &'static str {
     }
 }
 
-fn event_json(e: &Event) -> Value {
+pub(super) fn event_json(e: &Event) -> Value {
     let mut v = json!({"at": rfc3339(e.at_ms), "state": state_name(&e.state)});
     match &e.state {
         MessageState::Submitted {
@@ -74,7 +74,7 @@ fn message_json(rec: &MessageRecord) -> Value {
     })
 }
 
-fn load(kv: &dyn Kv, id: &str) -> Result<Option<MessageRecord>, ApiError> {
+pub(super) fn load(kv: &dyn Kv, id: &str) -> Result<Option<MessageRecord>, ApiError> {
     match kv
         .get(&keys::message(id))
         .map_err(|e| ApiError::unavailable(e.to_string()))?
@@ -115,52 +115,78 @@ pub(super) async fn list(
     q: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let q = q.into_inner();
-    let since = time_param("since", q.since.as_deref())?;
-    let until = time_param("until", q.until.as_deref())?;
-    let state = q.state.as_deref().map(str::to_ascii_uppercase);
-    let mut pq = PageQuery {
+    let filter = Filter {
+        since: time_param("since", q.since.as_deref())?,
+        until: time_param("until", q.until.as_deref())?,
+        state: q.state.as_deref().map(str::to_ascii_uppercase),
+    };
+    let pq = PageQuery {
         limit: q.limit,
         cursor: q.cursor,
     };
+    let (out, next) = list_page(&*st.kv, q.account.as_deref(), pq, |rec| {
+        filter
+            .keeps(rec.meta.accepted_ms, &rec.state())
+            .then(|| message_json(rec))
+    })?;
+    Ok(HttpResponse::Ok().json(json!({"messages": out, "next_cursor": next})))
+}
+
+/// Which messages a listing keeps.
+pub(super) struct Filter {
+    /// Accepted at or after (Unix ms).
+    pub since: Option<u64>,
+    /// Accepted before (Unix ms).
+    pub until: Option<u64>,
+    /// In this state (SMPP name, upper case).
+    pub state: Option<String>,
+}
+
+impl Filter {
+    /// Whether a message accepted at `at_ms`, now in `state`, is listed.
+    pub fn keeps(&self, at_ms: u64, state: &MessageState) -> bool {
+        self.since.is_none_or(|s| at_ms >= s)
+            && self.until.is_none_or(|u| at_ms < u)
+            && self.state.as_deref().is_none_or(|s| state_name(state) == s)
+    }
+}
+
+/// One page of messages, oldest first: an account's (read through its charges, only as
+/// far as the page goes) or every message; `view` shows a record, or leaves it out.
+pub(super) fn list_page(
+    kv: &dyn Kv,
+    account: Option<&str>,
+    mut pq: PageQuery,
+    view: impl Fn(&MessageRecord) -> Option<Value>,
+) -> Result<(Vec<Value>, Option<String>), ApiError> {
     let want = pq.limit()?;
-    let keep = |rec: &MessageRecord| {
-        let at = rec.meta.accepted_ms;
-        since.is_none_or(|s| at >= s)
-            && until.is_none_or(|u| at < u)
-            && state.as_deref().is_none_or(|s| {
-                rec.history()
-                    .last()
-                    .is_some_and(|e| state_name(&e.state) == s)
-            })
-    };
     let mut out = Vec::new();
     let mut scanned = 0;
     let next = loop {
         pq.limit = Some((want - out.len()).max(1));
-        // by account: its charges are its messages, in order; else every message
-        let (recs, next) = match &q.account {
+        let (recs, next) = match account {
             // lazily: only the messages that fit the page are read
-            Some(a) => page(&*st.kv, &keys::ledger_prefix(a), &pq, |v| {
+            Some(a) => page(kv, &keys::ledger_prefix(a), &pq, |v| {
                 decode_record(v)
                     .unwrap_or_default()
                     .into_iter()
                     .filter(|e| e.kind == EntryKind::Charge)
                     .filter_map(|e| e.message_id)
-                    .filter_map(|id| load(&*st.kv, &id).ok().flatten())
+                    .filter_map(|id| load(kv, &id).ok().flatten())
             })?,
-            None => page(&*st.kv, b"m/", &pq, |v| messages::decode_record(v).ok())?,
+            None => page(kv, b"m/", &pq, |v| messages::decode_record(v).ok())?,
         };
         scanned += pq.limit.unwrap_or(1);
-        out.extend(recs.iter().filter(|r| keep(r)).map(message_json));
+        out.extend(recs.iter().filter_map(&view));
         match next {
             Some(c) if out.len() < want && scanned < SCAN_BUDGET => pq.cursor = Some(c),
             other => break other,
         }
     };
-    Ok(HttpResponse::Ok().json(json!({"messages": out, "next_cursor": next})))
+    Ok((out, next))
 }
 
-fn time_param(name: &str, v: Option<&str>) -> Result<Option<u64>, ApiError> {
+pub(super) fn time_param(name: &str, v: Option<&str>) -> Result<Option<u64>, ApiError> {
     v.map(|s| parse_rfc3339(s).ok_or_else(|| ApiError::invalid(name, "not an RFC 3339 time")))
         .transpose()
 }

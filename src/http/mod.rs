@@ -3,8 +3,10 @@
 //! reading in `error.rs`, listings in `page.rs`.
 
 mod accounts;
+mod api_keys;
 mod audit;
 mod carriers;
+pub mod customer;
 mod error;
 mod health;
 mod messages;
@@ -115,6 +117,9 @@ admin_api! {
     delete "/accounts/{id}" => accounts::delete, "delete an account: its binds are unbound, its history kept";
     post "/accounts/{id}/credit" => accounts::credit, "credit an account, or debit it with a negative amount";
     get "/accounts/{id}/ledger" => accounts::ledger, "an account's ledger entries, oldest first";
+    post "/accounts/{id}/api-keys" => api_keys::create, "make a customer API key (key and webhook secret shown once)";
+    get "/accounts/{id}/api-keys" => api_keys::list, "an account's API keys (no secrets)";
+    delete "/accounts/{id}/api-keys/{key_id}" => api_keys::revoke, "revoke an API key at once";
     get "/routes" => routes::get, "the route table";
     put "/routes" => routes::replace, "replace the route table (validated, swapped at once)";
     get "/carriers" => carriers::list, "carriers and their live state";

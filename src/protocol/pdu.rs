@@ -82,6 +82,38 @@ pub fn forward_submit_sm(mut sm: SubmitSm, seq: u32) -> Command {
     Command::new(CommandStatus::EsmeRok, seq, sm)
 }
 
+/// A submit_sm tern makes for one part of a message it was given as text (customer API):
+/// `short_message` as split (with its UDH when `esm_class` has UDHI), a relative
+/// `validity` (`YYMMDDhhmmss000R`) when the client gave one, a receipt asked for.
+/// `None` when a field cannot be an SMPP field (checked before: addresses of at most 15
+/// characters, at most 140 octets of short_message).
+pub fn text_submit_sm(
+    source: (&str, u8, u8),
+    dest: &str,
+    data_coding: u8,
+    esm_class: u8,
+    short_message: Vec<u8>,
+    validity: Option<&str>,
+) -> Option<SubmitSm> {
+    let mut sm = SubmitSm::builder()
+        .source_addr_ton(Ton::from(source.1))
+        .source_addr_npi(Npi::from(source.2))
+        .source_addr(COctetString::from_string(source.0.to_string()).ok()?)
+        .dest_addr_ton(Ton::International)
+        .dest_addr_npi(Npi::Isdn)
+        .destination_addr(COctetString::from_string(dest.to_string()).ok()?)
+        .esm_class(EsmClass::from(esm_class))
+        .registered_delivery(RegisteredDelivery::from(0x01u8))
+        .data_coding(rusmpp::values::DataCoding::from(data_coding))
+        .short_message(OctetString::from_vec(short_message).ok()?)
+        .build();
+    if let Some(v) = validity {
+        sm.validity_period =
+            rusmpp::types::EmptyOrFullCOctetString::from_vec(format!("{v}\0").into_bytes()).ok()?;
+    }
+    Some(sm)
+}
+
 /// Reads a C-string field as text (rusmpp only admits ASCII, so this never loses data).
 pub fn text(s: &[u8]) -> String {
     String::from_utf8_lossy(s).into_owned()

@@ -16,6 +16,8 @@
 //! | `k/<carrier>/stopped` | an operator stopped the carrier (it stays stopped across restarts) | Registry |
 //! | `l/<account>/<seq>` | one balance change ([`LedgerEntry`](crate::domain::ledger_entry::LedgerEntry), JSON), or the charges an account took in a row (binary, [`encode_charges`](crate::domain::ledger_entry::encode_charges)); `seq` 16 hex digits, in order | Ledger (charges, refunds, credits), Registry (opening) |
 //! | `u/<seq>` | one admin change ([`AuditEntry`](crate::domain::audit::AuditEntry), JSON) | Registry, Ledger |
+//! | `y/<key_id>` | a customer API key ([`ApiKey`](crate::api_keys::ApiKey), JSON: the secret's hash, never the secret; kept with `revoked_ms` once revoked) | Registry |
+//! | `x/<id>` | a message sent over the customer API ([`ApiMessage`], JSON): its key, parts, callback | customer API, with the charge |
 //! | `s/seeded` | the config file's entities were written to the store (first start) | Registry |
 //! | `s/carriers-seeded` | the config file's carriers were written to the store | Registry |
 //! | `s/ready` | the time of the last readiness probe's write | `/health/ready` |
@@ -56,6 +58,38 @@ pub fn account(system_id: &str) -> Vec<u8> {
 }
 /// Prefix of every account's settings.
 pub const ACCOUNT_PREFIX: &[u8] = b"a/";
+/// A message sent over the customer API (its id is its first part's).
+pub fn api_message(id: &str) -> Vec<u8> {
+    format!("x/{id}").into_bytes()
+}
+
+/// What the customer API keeps of a message beside its parts' records.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiMessage {
+    /// The API key it was sent with (its secret signs the webhooks).
+    pub key_id: String,
+    /// Where its receipt goes, if not the account's webhook_url.
+    #[serde(default)]
+    pub callback_url: Option<String>,
+    /// The client's own reference, echoed back.
+    #[serde(default)]
+    pub client_ref: Option<String>,
+    /// The ids of its parts, in order (the first is the message's).
+    pub parts: Vec<String>,
+    /// The destination as the client wrote it.
+    pub to: String,
+    /// The sender as the client wrote it.
+    pub from: String,
+    /// data_coding it is sent with (0 GSM 03.38, 8 UCS-2).
+    pub data_coding: u8,
+}
+
+/// A customer API key.
+pub fn api_key(key_id: &str) -> Vec<u8> {
+    format!("y/{key_id}").into_bytes()
+}
+/// Prefix of every API key.
+pub const API_KEY_PREFIX: &[u8] = b"y/";
 /// The route table.
 pub const ROUTES: &[u8] = b"t/routes";
 /// A carrier's settings ([`CarrierConfig`](crate::config::CarrierConfig), JSON).

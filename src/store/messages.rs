@@ -94,7 +94,11 @@ fn field<'a>(v: &mut &'a [u8]) -> Result<&'a [u8], StoreError> {
 /// Decodes a whole message record.
 pub fn decode_record(mut v: &[u8]) -> Result<MessageRecord, StoreError> {
     let (meta, pdu) = match v.split_first() {
-        Some((&f @ (super::record::FORMAT | super::record::FORMAT_EXPIRY), rest)) => {
+        Some((
+            &f
+            @ (super::record::FORMAT | super::record::FORMAT_EXPIRY | super::record::FORMAT_PART),
+            rest,
+        )) => {
             let (meta, rest) = super::record::decode_meta(f, rest)?;
             v = rest;
             (meta, Vec::new())

@@ -11,7 +11,7 @@
 //! binary event or outbox receipt starts with [`FORMAT`] where JSON started with `{`.
 
 use crate::domain::dlr::Stat;
-use crate::domain::message::{Event, MessageMeta, MessageState};
+use crate::domain::message::{Event, MessageMeta, MessageState, PartOf};
 use crate::domain::money::Micros;
 
 use super::keys::OutboxReceipt;
@@ -21,6 +21,9 @@ use super::kv::StoreError;
 pub const FORMAT: u8 = 1;
 /// First byte of a binary meta that ends with its validity (u64 BE Unix ms, 0: none).
 pub const FORMAT_EXPIRY: u8 = 2;
+/// First byte of a binary meta that ends with its validity and then the message it is a
+/// part of (string id, u8 seq, u8 total): a part of a message tern split.
+pub const FORMAT_PART: u8 = 3;
 
 const ACCEPTED: u8 = 0;
 const SUBMITTED: u8 = 1;
@@ -67,7 +70,11 @@ impl<'a> Reader<'a> {
 
 /// Appends `meta` in binary form, [`FORMAT`] first.
 pub fn encode_meta(meta: &MessageMeta, out: &mut Vec<u8>) {
-    out.push(FORMAT_EXPIRY);
+    out.push(if meta.part_of.is_some() {
+        FORMAT_PART
+    } else {
+        FORMAT_EXPIRY
+    });
     put_str(out, &meta.id);
     put_str(out, &meta.account);
     put_str(out, &meta.source);
@@ -79,9 +86,14 @@ pub fn encode_meta(meta: &MessageMeta, out: &mut Vec<u8>) {
     out.extend_from_slice(&meta.charged.0.to_be_bytes());
     out.extend_from_slice(&meta.accepted_ms.to_be_bytes());
     out.extend_from_slice(&meta.expires_ms.unwrap_or(0).to_be_bytes());
+    if let Some(p) = &meta.part_of {
+        put_str(out, &p.message);
+        out.push(p.seq);
+        out.push(p.total);
+    }
 }
 
-/// Reads a binary meta (after its first byte, [`FORMAT`] or [`FORMAT_EXPIRY`]) off the
+/// Reads a binary meta (after its first byte, [`FORMAT`], [`FORMAT_EXPIRY`] or [`FORMAT_PART`]) off the
 /// front of `v`; returns the rest.
 pub fn decode_meta(format: u8, v: &[u8]) -> Result<(MessageMeta, &[u8]), StoreError> {
     let mut r = Reader(v);
@@ -97,9 +109,17 @@ pub fn decode_meta(format: u8, v: &[u8]) -> Result<(MessageMeta, &[u8]), StoreEr
         charged: Micros(r.u64()? as i64),
         accepted_ms: r.u64()?,
         expires_ms: None,
+        part_of: None,
     };
-    if format == FORMAT_EXPIRY {
+    if format == FORMAT_EXPIRY || format == FORMAT_PART {
         meta.expires_ms = Some(r.u64()?).filter(|v| *v > 0);
+    }
+    if format == FORMAT_PART {
+        meta.part_of = Some(PartOf {
+            message: r.str()?,
+            seq: r.u8()?,
+            total: r.u8()?,
+        });
     }
     Ok((meta, r.0))
 }
@@ -231,6 +251,27 @@ mod tests {
             (Micros(20_000), 1_700_000_000_000)
         );
         for cut in 1..v.len() - 4 {
+            assert!(decode_meta(v[0], &v[1..cut]).is_err(), "truncated at {cut}");
+        }
+    }
+
+    #[test]
+    fn a_part_keeps_the_message_it_belongs_to() {
+        let mut m = meta();
+        m.expires_ms = Some(1_700_000_060_000);
+        m.part_of = Some(PartOf {
+            message: "00000000000000fe".into(),
+            seq: 2,
+            total: 3,
+        });
+        let mut v = Vec::new();
+        encode_meta(&m, &mut v);
+        assert_eq!(v[0], FORMAT_PART);
+        let (back, rest) = decode_meta(v[0], &v[1..]).unwrap();
+        assert!(rest.is_empty());
+        assert_eq!(back.part_of, m.part_of);
+        assert_eq!(back.expires_ms, m.expires_ms);
+        for cut in 1..v.len() {
             assert!(decode_meta(v[0], &v[1..cut]).is_err(), "truncated at {cut}");
         }
     }

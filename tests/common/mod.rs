@@ -341,6 +341,18 @@ pub async fn http_request(
     token: Option<&str>,
     body: Option<&str>,
 ) -> (u16, String) {
+    let (status, _, body) = http_exchange(addr, method, path, token, body).await;
+    (status, body)
+}
+
+/// One HTTP/1.1 request (JSON body if any); returns (status, the head in lower case, body).
+pub async fn http_exchange(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> (u16, String, String) {
     let mut s = TcpStream::connect(addr).await.expect("connect http");
     let auth = token
         .map(|t| format!("Authorization: Bearer {t}\r\n"))
@@ -361,11 +373,8 @@ pub async fn http_request(
     let mut out = String::new();
     s.read_to_string(&mut out).await.expect("read http");
     let status = out.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let body = out
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
+    let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
+    (status, head.to_ascii_lowercase(), body.to_string())
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,0 +1,394 @@
+//! `POST /v1/messages` (send), `GET /v1/messages/{id}` and `GET /v1/messages` (the
+//! account's own, a page at a time).
+//!
+//! A message is checked field by field (400 naming the field), encoded (GSM 03.38 when it
+//! fits, else UCS-2) and split into parts (`domain::encoding`); its parts are charged and
+//! stored in one batch with its record (`x/<id>`) and only then answered 202, so an id
+//! the client holds is always a stored, charged message.
+
+use std::sync::atomic::Ordering;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use bytes::BytesMut;
+use rusmpp::{Command, CommandStatus};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+
+use super::{Caller, CustomerState};
+use crate::actors::ledger::{AcceptParts, NewPart, Refusal};
+use crate::domain::address::{check_e164, check_sender};
+use crate::domain::clock::rfc3339;
+use crate::domain::encoding::{Reference, UDHI, encode_text, split};
+use crate::domain::message::{
+    MessageMeta, MessageState, PartOf, combined_state, format_id, now_ms,
+};
+use crate::domain::money::Micros;
+use crate::http::ApiError;
+use crate::http::error::json_body;
+use crate::http::messages::{Filter, event_json, list_page, load, state_name};
+use crate::http::page::PageQuery;
+use crate::store::keys::{self, ApiMessage};
+use crate::store::kv::{Kv, WriteBatch};
+use crate::store::messages::MessageRecord;
+
+/// The longest text a message may have, in characters (ten GSM parts).
+pub const MAX_TEXT_CHARS: usize = 1530;
+/// The shortest validity a client may ask for.
+const MIN_VALIDITY_S: u64 = 60;
+/// The longest `callback_url` and `client_ref`.
+const MAX_URL: usize = 2048;
+const MAX_CLIENT_REF: usize = 64;
+
+/// `POST /v1/messages` body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct SendBody {
+    to: String,
+    from: String,
+    text: String,
+    #[serde(default)]
+    callback_url: Option<String>,
+    #[serde(default)]
+    validity_s: Option<u64>,
+    #[serde(default)]
+    client_ref: Option<String>,
+}
+
+fn refused(status: StatusCode, code: &'static str, message: &str) -> ApiError {
+    ApiError::new(status, code, message)
+}
+
+/// Retry-After, in seconds, for a refusal the client should retry.
+fn retry_after(e: ApiError, secs: u32) -> HttpResponse {
+    let mut r = actix_web::ResponseError::error_response(&e);
+    if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&secs.to_string()) {
+        r.headers_mut()
+            .insert(actix_web::http::header::RETRY_AFTER, v);
+    }
+    r
+}
+
+/// The body's fields checked, in the order a client reads its errors.
+struct Checked {
+    dest: String,
+    source: (String, u8, u8),
+    validity_s: Option<u64>,
+}
+
+fn check(st: &CustomerState, c: &Caller, b: &SendBody) -> Result<Checked, ApiError> {
+    let dest = check_e164(&b.to).map_err(|e| ApiError::invalid("to", e))?;
+    let (source, ton, npi) = check_sender(&b.from).map_err(|e| ApiError::invalid("from", e))?;
+    if !c.account.source_allowed(source) {
+        return Err(ApiError::invalid(
+            "from",
+            "this sender is not among the account's allowed_sources",
+        ));
+    }
+    if b.text.is_empty() {
+        return Err(ApiError::invalid("text", "must not be empty"));
+    }
+    let chars = b.text.chars().count();
+    if chars > MAX_TEXT_CHARS {
+        return Err(ApiError::invalid(
+            "text",
+            format!("{chars} characters; at most {MAX_TEXT_CHARS}"),
+        ));
+    }
+    if let Some(v) = b.validity_s
+        && !(MIN_VALIDITY_S..=st.max_validity_s).contains(&v)
+    {
+        return Err(ApiError::invalid(
+            "validity_s",
+            format!("{v}: must be {MIN_VALIDITY_S} to {}", st.max_validity_s),
+        ));
+    }
+    if let Some(u) = &b.callback_url
+        && (u.len() > MAX_URL || !(u.starts_with("https://") || u.starts_with("http://")))
+    {
+        return Err(ApiError::invalid(
+            "callback_url",
+            format!("an http:// or https:// URL of at most {MAX_URL} characters"),
+        ));
+    }
+    if let Some(r) = &b.client_ref
+        && r.chars().count() > MAX_CLIENT_REF
+    {
+        return Err(ApiError::invalid(
+            "client_ref",
+            format!("at most {MAX_CLIENT_REF} characters"),
+        ));
+    }
+    Ok(Checked {
+        dest: dest.to_string(),
+        source: (source.to_string(), ton, npi),
+        validity_s: b.validity_s,
+    })
+}
+
+pub(super) async fn send(
+    st: web::Data<CustomerState>,
+    caller: web::ReqData<Caller>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let c = caller.into_inner();
+    let body: SendBody = json_body(payload).await?;
+    let checked = check(&st, &c, &body)?;
+    let Some(route) = st.routes.borrow().lookup(&checked.dest) else {
+        return Err(ApiError::invalid("to", "no route to this destination"));
+    };
+    if st.backlogs.full(&route) {
+        return Ok(retry_after(
+            refused(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "queue_full",
+                "the carriers for this destination hold all they may; retry later",
+            ),
+            1,
+        ));
+    }
+    let encoded = encode_text(&body.text);
+    let reference = Reference::Eight(st.references.fetch_add(1, Ordering::Relaxed) as u8);
+    let short_messages = split(&encoded.octets, encoded.data_coding, reference)
+        .map_err(|e| ApiError::invalid("text", e))?;
+    let total = short_messages.len();
+    let now = now_ms();
+    let validity = checked.validity_s.map(crate::domain::validity::relative);
+    let expires_ms = checked.validity_s.map(|v| now + v * 1000);
+    let mut numbers = Vec::with_capacity(total);
+    for _ in 0..total {
+        numbers.push(
+            st.kv
+                .generate_id()
+                .map_err(|e| ApiError::unavailable(format!("not stored: {e}")))?,
+        );
+    }
+    let id = format_id(numbers[0]);
+    let source = (
+        checked.source.0.as_str(),
+        checked.source.1,
+        checked.source.2,
+    );
+    let esm_class = if total > 1 { UDHI } else { 0 };
+    let mut parts = Vec::with_capacity(total);
+    for (i, (number, short_message)) in numbers.iter().zip(short_messages).enumerate() {
+        let sm = crate::protocol::pdu::text_submit_sm(
+            source,
+            &checked.dest,
+            encoded.data_coding,
+            esm_class,
+            short_message,
+            validity.as_deref(),
+        )
+        .ok_or_else(|| ApiError::invalid("body", "cannot be made into a submit_sm"))?;
+        let mut raw = BytesMut::new();
+        tokio_util::codec::Encoder::encode(
+            &mut rusmpp::tokio_codec::CommandCodec::new(),
+            &Command::new(CommandStatus::EsmeRok, 1, sm.clone()),
+            &mut raw,
+        )
+        .map_err(|e| ApiError::invalid("body", e))?;
+        parts.push(NewPart {
+            number: *number,
+            meta: MessageMeta {
+                id: format_id(*number),
+                account: c.account.system_id.clone(),
+                source: checked.source.0.clone(),
+                source_ton: checked.source.1,
+                source_npi: checked.source.2,
+                dest: checked.dest.clone(),
+                // its receipt goes to the client by webhook, never to the account's binds
+                registered_delivery: 0,
+                parts: 1,
+                charged: Micros(0),
+                accepted_ms: now,
+                expires_ms,
+                // i < total <= 255 parts (split refuses more)
+                part_of: (total > 1).then(|| PartOf {
+                    message: id.clone(),
+                    seq: (i + 1) as u8,
+                    total: total as u8,
+                }),
+            },
+            sm,
+            raw: raw.to_vec(),
+        });
+    }
+    let record = ApiMessage {
+        key_id: c.key.key_id.clone(),
+        callback_url: body.callback_url,
+        client_ref: body.client_ref,
+        parts: numbers.iter().map(|n| format_id(*n)).collect(),
+        to: body.to,
+        from: body.from,
+        data_coding: encoded.data_coding,
+    };
+    let mut writes = WriteBatch::default();
+    writes.insert_new(keys::api_message(&id), keys::encode(&record));
+    let price = c.account.price;
+    let (done, answer) = oneshot::channel();
+    st.ledgers
+        .for_key(&c.account.system_id)
+        .do_send(AcceptParts {
+            account: c.account.system_id.clone(),
+            price,
+            parts,
+            writes,
+            done,
+        });
+    let outcome = answer.await.unwrap_or(Err(Refusal::Failed));
+    metrics::counter!("tern_api_messages_total",
+        "account" => c.account.system_id.clone(),
+        "outcome" => match outcome { Ok(()) => "accepted", Err(Refusal::Throttled) => "throttled", Err(Refusal::NoCredit) => "no_credit", Err(Refusal::QueueFull) => "queue_full", Err(Refusal::Failed) => "failed" })
+    .increment(1);
+    match outcome {
+        Ok(()) => {
+            let charged = price.times(total as u32).unwrap_or(Micros(0));
+            tracing::info!(message_id = %id, system_id = %c.account.system_id, parts = total, "message accepted over the customer API");
+            Ok(HttpResponse::Accepted().json(json!({
+                "id": id,
+                "parts": total,
+                "price": charged.to_string(),
+            })))
+        }
+        Err(Refusal::Throttled) => Ok(retry_after(
+            refused(
+                StatusCode::TOO_MANY_REQUESTS,
+                "throttled",
+                "over the account's messages per second",
+            ),
+            1,
+        )),
+        Err(Refusal::NoCredit) => Err(refused(
+            StatusCode::PAYMENT_REQUIRED,
+            "no_credit",
+            "the account's balance does not cover this message",
+        )),
+        Err(Refusal::QueueFull) => Ok(retry_after(
+            refused(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "queue_full",
+                "the store is full; retry later",
+            ),
+            5,
+        )),
+        Err(Refusal::Failed) => Err(ApiError::unavailable("the message was not stored")),
+    }
+}
+
+/// A message as its sender sees it: one sent here with its parts, or one sent over SMPP.
+/// `None` when it is not the caller's, or is a part other than the first.
+fn shown(kv: &dyn Kv, account: &str, rec: &MessageRecord) -> Result<Option<Value>, ApiError> {
+    if rec.meta.account != account || rec.meta.part_of.as_ref().is_some_and(|p| p.seq > 1) {
+        return Ok(None);
+    }
+    let api: Option<ApiMessage> = match kv
+        .get(&keys::api_message(&rec.meta.id))
+        .map_err(|e| ApiError::unavailable(e.to_string()))?
+    {
+        Some(v) => Some(keys::decode(&v).map_err(|e| ApiError::unavailable(e.to_string()))?),
+        None => None,
+    };
+    let mut records = vec![rec.clone()];
+    if let Some(a) = &api {
+        for id in a.parts.iter().skip(1) {
+            // a part's record is written in the same batch as the first: it is there
+            if let Some(r) = load(kv, id)? {
+                records.push(r);
+            }
+        }
+    }
+    let states: Vec<MessageState> = records.iter().map(MessageRecord::state).collect();
+    let state = combined_state(&states);
+    let price: i64 = records.iter().map(|r| r.meta.charged.0).sum();
+    let meta = &rec.meta;
+    let error = match &state {
+        MessageState::Final { err, .. } => Some(err.clone()),
+        _ => None,
+    };
+    let detail: Vec<Value> = records
+        .iter()
+        .zip(&states)
+        .enumerate()
+        .map(|(i, (r, s))| {
+            let carrier_id = r.history().iter().rev().find_map(|e| match &e.state {
+                MessageState::Submitted { carrier_id, .. } => Some(carrier_id.clone()),
+                _ => None,
+            });
+            json!({
+                "part": i + 1,
+                "id": r.meta.id,
+                "state": state_name(s),
+                "carrier_id": carrier_id,
+                "history": r.history().iter().map(event_json).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    Ok(Some(json!({
+        "id": meta.id,
+        "to": api.as_ref().map_or_else(|| format!("+{}", meta.dest), |a| a.to.clone()),
+        "from": api.as_ref().map_or_else(|| meta.source.clone(), |a| a.from.clone()),
+        "state": state_name(&state),
+        "final": state.is_final(),
+        "error": error,
+        "parts": api.as_ref().map_or(meta.parts as usize, |a| a.parts.len()),
+        "price": Micros(price).to_string(),
+        "created": rfc3339(meta.accepted_ms),
+        "validity": meta.expires_ms.map(rfc3339),
+        "client_ref": api.as_ref().and_then(|a| a.client_ref.clone()),
+        "callback_url": api.as_ref().and_then(|a| a.callback_url.clone()),
+        "via": if api.is_some() { "http" } else { "smpp" },
+        "parts_detail": detail,
+    })))
+}
+
+pub(super) async fn get(
+    st: web::Data<CustomerState>,
+    caller: web::ReqData<Caller>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let account = &caller.account.system_id;
+    let rec = load(&*st.kv, &id)?.ok_or_else(|| ApiError::not_found("message"))?;
+    // another account's message does not exist as far as this caller knows
+    let v = shown(&*st.kv, account, &rec)?.ok_or_else(|| ApiError::not_found("message"))?;
+    Ok(HttpResponse::Ok().json(v))
+}
+
+/// `GET /v1/messages` filters.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ListQuery {
+    state: Option<String>,
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+pub(super) async fn list(
+    st: web::Data<CustomerState>,
+    caller: web::ReqData<Caller>,
+    q: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let q = q.into_inner();
+    let account = caller.account.system_id.clone();
+    let filter = Filter {
+        since: None,
+        until: None,
+        state: q.state.as_deref().map(str::to_ascii_uppercase),
+    };
+    let pq = PageQuery {
+        limit: q.limit,
+        cursor: q.cursor,
+    };
+    let kv = &*st.kv;
+    let (out, next) = list_page(kv, Some(&account), pq, |rec| {
+        let v = shown(kv, &account, rec).ok().flatten()?;
+        let state = v["state"].as_str().unwrap_or_default();
+        filter
+            .state
+            .as_deref()
+            .is_none_or(|s| s == state)
+            .then_some(v)
+    })?;
+    Ok(HttpResponse::Ok().json(json!({"messages": out, "next_cursor": next})))
+}

@@ -1,0 +1,340 @@
+//! The customer HTTP API over real HTTP against the running switch and the carrier
+//! simulator: a message sent with an API key is charged, stored, sent and delivered like a
+//! submit_sm; long text is split into parts billed and sent one by one; keys, fields,
+//! credit and throughput are refused with the status a client can act on.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::{Value, json};
+
+/// A switch with the customer API on, one carrier (the simulator) and account `demo`.
+async fn switch(sim: &Sim, balance: &str, account_extra: &str) -> (Tern, SocketAddr) {
+    let api = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let body = format!(
+        "[api]\nlisten = \"{api}\"\n\n{}{}{}",
+        account(
+            "demo",
+            "demopass",
+            &format!("balance = \"{balance}\"\nprice = \"0.01\"\n{account_extra}"),
+        ),
+        carrier("sim", sim.port, ""),
+        route("", &["sim"])
+    );
+    let t = Tern::start(&body).await;
+    wait_carrier_bound(&t).await;
+    (t, api)
+}
+
+async fn wait_carrier_bound(t: &Tern) {
+    let t0 = Instant::now();
+    while t.metric("tern_carrier_binds_up{carrier=\"sim\"}").await < 1.0 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "carrier never bound"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Makes an API key for `account` through the admin API: (key_id, key).
+async fn new_key(t: &Tern, account: &str) -> (String, String) {
+    let (st, v) = t
+        .call(
+            "POST",
+            &format!("/api/v1/accounts/{account}/api-keys"),
+            None,
+        )
+        .await;
+    assert_eq!(st, 201, "{v}");
+    assert!(
+        v["webhook_secret"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("whsec_"))
+    );
+    (
+        v["key_id"].as_str().expect("key_id").to_string(),
+        v["key"].as_str().expect("key").to_string(),
+    )
+}
+
+/// One request: (status, head, body as JSON or Null).
+async fn api(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    key: Option<&str>,
+    body: Option<&str>,
+) -> (u16, String, Value) {
+    let (status, head, body) = http_exchange(addr, method, path, key, body).await;
+    (
+        status,
+        head,
+        serde_json::from_str(&body).unwrap_or(Value::Null),
+    )
+}
+
+async fn send(addr: SocketAddr, key: &str, body: &Value) -> (u16, String, Value) {
+    api(
+        addr,
+        "POST",
+        "/v1/messages",
+        Some(key),
+        Some(&body.to_string()),
+    )
+    .await
+}
+
+/// Reads the message until it is final (or panics after 10 s).
+async fn until_final(addr: SocketAddr, key: &str, id: &str) -> Value {
+    let t0 = Instant::now();
+    loop {
+        let (st, _, v) = api(addr, "GET", &format!("/v1/messages/{id}"), Some(key), None).await;
+        assert_eq!(st, 200, "{v}");
+        if v["final"] == true {
+            return v;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(10), "never final: {v}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_message_sent_over_http_is_charged_sent_delivered_and_kept_across_kill_9() {
+    let sim = Sim::start(&["--dlr-delay-ms", "0"]).await;
+    let (mut t, addr) = switch(&sim, "1.00", "").await;
+    let (_, key) = new_key(&t, "demo").await;
+
+    let (st, _, v) = send(
+        addr,
+        &key,
+        &json!({"to": "+491701234567", "from": "ACME", "text": "Hello from HTTP", "client_ref": "order-17"}),
+    )
+    .await;
+    assert_eq!(st, 202, "{v}");
+    assert_eq!(
+        (v["parts"].as_u64(), v["price"].as_str()),
+        (Some(1), Some("0.010000")),
+        "{v}"
+    );
+    let id = v["id"].as_str().expect("id").to_string();
+
+    let m = until_final(addr, &key, &id).await;
+    assert_eq!(m["state"], "DELIVRD", "{m}");
+    assert_eq!(m["to"], "+491701234567");
+    assert_eq!(m["client_ref"], "order-17");
+    assert!(m["parts_detail"][0]["carrier_id"].as_str().is_some(), "{m}");
+    assert_eq!(sim.stats().await.0, 1, "one carrier submit");
+    assert_eq!(micros(&t.balance("demo").await), 990_000);
+    let entries = assert_ledger_exact(&t, "demo").await;
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["kind"] == "charge" && e["message_id"] == id.as_str()),
+        "{entries:?}"
+    );
+
+    // the listing holds it; another account's key sees nothing of it
+    let (st, _, list) = api(addr, "GET", "/v1/messages?state=delivrd", Some(&key), None).await;
+    assert_eq!(st, 200, "{list}");
+    assert_eq!(list["messages"].as_array().map(Vec::len), Some(1), "{list}");
+    let (st, v) = t
+        .call(
+            "POST",
+            "/api/v1/accounts",
+            Some(r#"{"system_id": "other", "password": "pw", "balance": "1.00", "price": "0.01"}"#),
+        )
+        .await;
+    assert_eq!(st, 201, "{v}");
+    let (_, other_key) = new_key(&t, "other").await;
+    let (st, _, v) = api(
+        addr,
+        "GET",
+        &format!("/v1/messages/{id}"),
+        Some(&other_key),
+        None,
+    )
+    .await;
+    assert_eq!(
+        st, 404,
+        "another account's message is not there for it: {v}"
+    );
+    let (_, _, v) = api(addr, "GET", "/v1/messages", Some(&other_key), None).await;
+    assert_eq!(v["messages"].as_array().map(Vec::len), Some(0), "{v}");
+
+    // acknowledged means durable: after kill -9 the message, its key and its charge are there
+    t.kill9();
+    t.restart().await;
+    let (st, _, v) = api(addr, "GET", &format!("/v1/messages/{id}"), Some(&key), None).await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["state"], "DELIVRD");
+    assert_eq!(micros(&t.balance("demo").await), 990_000);
+}
+
+#[tokio::test]
+async fn a_long_ucs2_message_is_three_parts_billed_and_sent_one_by_one() {
+    let sim = Sim::start(&["--dlr-delay-ms", "0"]).await;
+    let (t, addr) = switch(&sim, "1.00", "").await;
+    let (_, key) = new_key(&t, "demo").await;
+    // 150 Cyrillic characters: UCS-2, 67 + 67 + 16
+    let text: String = "Привет, мир! ".repeat(12).chars().take(150).collect();
+    let (st, _, v) = send(
+        addr,
+        &key,
+        &json!({"to": "+491701234567", "from": "ACME", "text": text}),
+    )
+    .await;
+    assert_eq!(st, 202, "{v}");
+    assert_eq!(
+        (v["parts"].as_u64(), v["price"].as_str()),
+        (Some(3), Some("0.030000")),
+        "{v}"
+    );
+    let id = v["id"].as_str().expect("id").to_string();
+    let m = until_final(addr, &key, &id).await;
+    assert_eq!(m["state"], "DELIVRD", "{m}");
+    let parts = m["parts_detail"].as_array().expect("parts");
+    assert_eq!(parts.len(), 3);
+    let mut carrier_ids: Vec<&str> = parts
+        .iter()
+        .map(|p| {
+            p["carrier_id"]
+                .as_str()
+                .expect("each part has its carrier id")
+        })
+        .collect();
+    carrier_ids.dedup();
+    assert_eq!(carrier_ids.len(), 3, "each part its own carrier id: {m}");
+    assert_eq!(sim.stats().await.0, 3, "three carrier submits");
+    assert_eq!(micros(&t.balance("demo").await), 970_000);
+    let charges: Vec<Value> = assert_ledger_exact(&t, "demo")
+        .await
+        .into_iter()
+        .filter(|e| e["kind"] == "charge")
+        .collect();
+    assert_eq!(charges.len(), 3, "billed part by part: {charges:?}");
+    // the admin API sees the parts as the messages the carrier took
+    let (st, v) = t.call("GET", &format!("/api/v1/messages/{id}"), None).await;
+    assert_eq!((st, v["state"].as_str()), (200, Some("DELIVRD")), "{v}");
+}
+
+#[tokio::test]
+async fn keys_fields_credit_and_throughput_are_refused_with_statuses_a_client_acts_on() {
+    let sim = Sim::start(&[]).await;
+    let (t, addr) = switch(&sim, "0.05", "tps = 2\nallowed_sources = [\"ACME\"]\n").await;
+    let (key_id, key) = new_key(&t, "demo").await;
+    let ok = json!({"to": "+491701234567", "from": "ACME", "text": "hi"});
+
+    // no key, a wrong key, an admin token
+    for k in [None, Some("tk_000000000000_nope"), Some(TOKEN)] {
+        let (st, _, v) = send_as(addr, k, &ok).await;
+        assert_eq!(st, 401, "{k:?}: {v}");
+        assert_eq!(v["error"]["code"], "unauthorized");
+    }
+
+    // each bad field is a 400 naming it
+    let long = "a".repeat(1531);
+    let cases = [
+        (json!({"to": "0170123", "from": "ACME", "text": "hi"}), "to"),
+        (
+            json!({"to": "+491701234567", "from": "NOTALLOWED", "text": "hi"}),
+            "from",
+        ),
+        (
+            json!({"to": "+491701234567", "from": "A VERY LONG SENDER", "text": "hi"}),
+            "from",
+        ),
+        (
+            json!({"to": "+491701234567", "from": "ACME", "text": ""}),
+            "text",
+        ),
+        (
+            json!({"to": "+491701234567", "from": "ACME", "text": long}),
+            "text",
+        ),
+        (
+            json!({"to": "+491701234567", "from": "ACME", "text": "hi", "validity_s": 5}),
+            "validity_s",
+        ),
+        (
+            json!({"to": "+491701234567", "from": "ACME", "text": "hi", "callback_url": "ftp://x"}),
+            "callback_url",
+        ),
+        (
+            json!({"to": "+491701234567", "from": "ACME", "text": 7}),
+            "text",
+        ),
+        (
+            json!({"to": "+491701234567", "from": "ACME", "text": "hi", "colour": "red"}),
+            "colour",
+        ),
+    ];
+    for (body, field) in cases {
+        let (st, _, v) = send(addr, &key, &body).await;
+        assert_eq!(st, 400, "{body}: {v}");
+        let msg = v["error"]["message"].as_str().unwrap_or_default();
+        assert!(msg.contains(field), "{body}: {msg} should name {field}");
+    }
+    let (st, _, v) = api(addr, "POST", "/v1/messages", Some(&key), Some("{not json")).await;
+    assert_eq!(st, 400, "{v}");
+
+    // no credit: ten GSM parts cost 0.10 of the 0.05 there is: 402, nothing charged
+    let (st, _, v) = send(
+        addr,
+        &key,
+        &json!({"to": "+491701234567", "from": "ACME", "text": "a".repeat(1530)}),
+    )
+    .await;
+    assert_eq!(st, 402, "{v}");
+    assert_eq!(v["error"]["code"], "no_credit");
+    assert_eq!(micros(&t.balance("demo").await), 50_000);
+
+    // over the account's tps (2, shared with its binds): 429 with Retry-After, not charged
+    let mut throttled = None;
+    let mut accepted = 0;
+    for _ in 0..10 {
+        let (st, head, _) = send(addr, &key, &ok).await;
+        match st {
+            202 => accepted += 1,
+            429 => {
+                throttled = Some(head);
+                break;
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+    let head = throttled.expect("a tps of 2 throttles ten sends in a row");
+    assert!(head.contains("retry-after: 1"), "{head}");
+    assert_eq!(micros(&t.balance("demo").await), 50_000 - accepted * 10_000);
+
+    // a revoked key stops at once
+    let (st, v) = t
+        .call(
+            "DELETE",
+            &format!("/api/v1/accounts/demo/api-keys/{key_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(st, 204, "{v}");
+    let (st, _, _) = send(addr, &key, &ok).await;
+    assert_eq!(st, 401);
+    let (st, v) = t.call("GET", "/api/v1/accounts/demo/api-keys", None).await;
+    assert_eq!(st, 200);
+    assert!(v["api_keys"][0]["revoked"].is_string(), "{v}");
+    assert!(!v.to_string().contains(&key[16..]), "no secret in listings");
+    let (st, audit) = t.call("GET", "/api/v1/audit", None).await;
+    assert_eq!(st, 200);
+    let text = audit.to_string();
+    assert!(
+        text.contains("api_key.create") && text.contains("api_key.revoke"),
+        "{text}"
+    );
+    assert!(!text.contains(&key[16..]), "no secret in the audit trail");
+}
+
+async fn send_as(addr: SocketAddr, key: Option<&str>, body: &Value) -> (u16, String, Value) {
+    api(addr, "POST", "/v1/messages", key, Some(&body.to_string())).await
+}
