@@ -333,14 +333,15 @@ pub async fn run(cfg: Config, path: std::path::PathBuf) -> Result<(), String> {
     if let Some(a) = tls_accept {
         a.abort();
     }
+    // no new messages over HTTP either (those in flight are answered)
+    if let Some(c) = customer {
+        c.stop(true).await;
+    }
     let n = delivery.send(UnbindAll).await.unwrap_or(0);
     if n > 0 {
         actix_rt::time::sleep(Duration::from_millis(700)).await;
     }
     quiesce_carriers(&carriers, &correlators).await;
-    if let Some(c) = customer {
-        c.stop(true).await;
-    }
     http.stop(true).await;
     store.flush_all().await.map_err(|e| e.to_string())?;
     drop(workers);

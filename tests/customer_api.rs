@@ -111,7 +111,7 @@ async fn a_message_sent_over_http_is_charged_sent_delivered_and_kept_across_kill
     let (st, _, v) = send(
         addr,
         &key,
-        &json!({"to": "+491701234567", "from": "ACME", "text": "Hello from HTTP", "client_ref": "order-17"}),
+        &json!({"to": "+491701234567", "from": "ACME", "text": "Hello from HTTP", "client_ref": "order-17", "validity_s": 3600}),
     )
     .await;
     assert_eq!(st, 202, "{v}");
@@ -127,6 +127,19 @@ async fn a_message_sent_over_http_is_charged_sent_delivered_and_kept_across_kill
     assert_eq!(m["to"], "+491701234567");
     assert_eq!(m["client_ref"], "order-17");
     assert!(m["parts_detail"][0]["carrier_id"].as_str().is_some(), "{m}");
+    assert!(
+        !m.to_string().contains("\"carrier\""),
+        "which carrier is the operator's business: {m}"
+    );
+    let created = m["created"].as_str().expect("created");
+    let validity = m["validity"].as_str().expect("validity");
+    assert_eq!(
+        humantime::parse_rfc3339(validity)
+            .expect("time")
+            .duration_since(humantime::parse_rfc3339(created).expect("time"))
+            .expect("after"),
+        Duration::from_secs(3600)
+    );
     assert_eq!(sim.stats().await.0, 1, "one carrier submit");
     assert_eq!(micros(&t.balance("demo").await), 990_000);
     let entries = assert_ledger_exact(&t, "demo").await;
@@ -216,6 +229,38 @@ async fn a_long_ucs2_message_is_three_parts_billed_and_sent_one_by_one() {
         .filter(|e| e["kind"] == "charge")
         .collect();
     assert_eq!(charges.len(), 3, "billed part by part: {charges:?}");
+    // a part's id shows the message it is part of
+    let second = parts[1]["id"].as_str().expect("part id");
+    let (st, _, v) = api(
+        addr,
+        "GET",
+        &format!("/v1/messages/{second}"),
+        Some(&key),
+        None,
+    )
+    .await;
+    assert_eq!((st, v["id"].as_str()), (200, Some(id.as_str())), "{v}");
+
+    // many at once: each all or nothing, and the ledger's entries follow the order the
+    // charges were stored in (each entry's balance is the running sum)
+    let sends = (0..10).map(|_| {
+        let (key, text) = (key.clone(), text.clone());
+        tokio::spawn(async move {
+            send(
+                addr,
+                &key,
+                &json!({"to": "+491701234567", "from": "ACME", "text": text}),
+            )
+            .await
+            .0
+        })
+    });
+    for s in futures::future::join_all(sends).await {
+        assert_eq!(s.expect("task"), 202);
+    }
+    assert_eq!(micros(&t.balance("demo").await), 970_000 - 10 * 30_000);
+    assert_ledger_exact(&t, "demo").await;
+
     // the admin API sees the parts as the messages the carrier took
     let (st, v) = t.call("GET", &format!("/api/v1/messages/{id}"), None).await;
     assert_eq!((st, v["state"].as_str()), (200, Some("DELIVRD")), "{v}");

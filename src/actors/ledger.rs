@@ -69,8 +69,10 @@ pub struct Accept {
 }
 
 /// Charge and store the parts of one message tern split (sent over the customer API), all
-/// or none: every part is billed and stored as a message of its own, with `writes` in the
-/// same batch; answered once they are durable (then routed), or at once when refused.
+/// or none: every part is billed and stored as a message of its own, with the message's
+/// record in the same batch; answered with the message's id (its first part's) once they
+/// are durable (then routed), or at once when refused. Ids are given here, as for every
+/// submit, so an account's ledger keys follow the order its charges are stored in.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct AcceptParts {
@@ -78,19 +80,17 @@ pub struct AcceptParts {
     pub account: String,
     /// Price per part.
     pub price: Micros,
-    /// The parts in order, their ids given (from [`Kv::generate_id`]).
+    /// The parts in order.
     pub parts: Vec<NewPart>,
-    /// Stored with them (the message's own record).
-    pub writes: WriteBatch,
-    /// The answer.
-    pub done: oneshot::Sender<Result<(), Refusal>>,
+    /// The message's record (its part ids are filled in here), stored as `x/<id>`.
+    pub record: keys::ApiMessage,
+    /// The answer: the message's id.
+    pub done: oneshot::Sender<Result<String, Refusal>>,
 }
 
 /// One part of an [`AcceptParts`].
 pub struct NewPart {
-    /// Its number from [`Kv::generate_id`]; `meta.id` is its [`format_id`].
-    pub number: u64,
-    /// What is known about it (`charged` is filled in here).
+    /// What is known about it (`id`, `charged` and `part_of.message` are filled in here).
     pub meta: MessageMeta,
     /// The submit_sm that carries it to the carrier.
     pub sm: SubmitSm,
@@ -131,10 +131,10 @@ enum Settles {
     Refund {
         done: oneshot::Sender<Result<(), String>>,
     },
-    /// The parts of one message: all routed, then answered.
+    /// The parts of one message: all routed, then answered with the message's id.
     Parts {
         msgs: Vec<Arc<Outbound>>,
-        done: oneshot::Sender<Result<(), Refusal>>,
+        done: oneshot::Sender<Result<String, Refusal>>,
     },
     /// An operator's credit or debit: answered with its entry.
     Adjust {
@@ -307,10 +307,11 @@ impl Ledger {
                             reply.send(Ok(id));
                         }
                         Settles::Parts { msgs, done } => {
+                            let id = msgs.first().map(|m| m.meta.id.clone()).unwrap_or_default();
                             for msg in msgs {
                                 act.routers.route(RouteMessage { msg, attempt: 0 });
                             }
-                            let _ = done.send(Ok(()));
+                            let _ = done.send(Ok(id));
                         }
                         Settles::Adjust { entry, done } => {
                             let _ = done.send(Ok(entry));
@@ -476,10 +477,11 @@ impl Ledger {
             account,
             price,
             parts,
-            mut writes,
+            mut record,
             done,
         } = m;
-        let Some(book) = self.book(&account) else {
+        let kv = self.kv.clone();
+        let Some(book) = self.book(&account).filter(|_| !parts.is_empty()) else {
             let _ = done.send(Err(Refusal::Failed));
             return;
         };
@@ -498,18 +500,31 @@ impl Ledger {
             let _ = done.send(Err(Refusal::NoCredit));
             return;
         }
+        let mut numbers = Vec::with_capacity(parts.len());
+        for _ in &parts {
+            match kv.generate_id() {
+                Ok(n) => numbers.push(n),
+                Err(e) => {
+                    tracing::error!(error = %e, "id generation failed");
+                    let _ = done.send(Err(Refusal::Failed));
+                    return;
+                }
+            }
+        }
+        let id = format_id(numbers[0]);
         book.balance = Micros(book.balance.0 - charge.0);
         let mut balance = Micros(book.balance.0 + charge.0);
         let mut msgs = Vec::with_capacity(parts.len());
-        for NewPart {
-            number,
-            mut meta,
-            sm,
-            raw,
-        } in parts
-        {
+        let mut writes = WriteBatch::default();
+        record.parts = numbers.iter().map(|n| format_id(*n)).collect();
+        writes.insert_new(keys::api_message(&id), keys::encode(&record));
+        for (NewPart { mut meta, sm, raw }, number) in parts.into_iter().zip(numbers) {
             balance = Micros(balance.0 - price.0);
+            meta.id = format_id(number);
             meta.charged = price;
+            if let Some(p) = meta.part_of.as_mut() {
+                p.message = id.clone();
+            }
             messages::accept(&mut writes, &meta, &raw);
             self.charge_in_a_row(&account, number, price, balance);
             msgs.push(Arc::new(Outbound::new(meta, sm)));

@@ -142,7 +142,7 @@ impl RouterShard {
             // the route went away after acceptance: keep trying until it comes back or expires
             return self.retry_later(msg, attempt);
         };
-        let Some(id) = route.carrier_at(pos, draw_key(&msg.meta.id)) else {
+        let Some(id) = route.carrier_at(pos, draw_key(msg.meta.draw_id())) else {
             return self.retry_later(msg, attempt + 1);
         };
         match self.env.carriers.get(id) {
@@ -176,7 +176,7 @@ impl RouterShard {
             .borrow()
             .lookup(&msg.meta.dest)
             .and_then(|r| {
-                r.carrier_at(0, draw_key(&msg.meta.id))
+                r.carrier_at(0, draw_key(msg.meta.draw_id()))
                     .and_then(|c| self.env.backlogs.get(c))
                     .map(|b| b.begin_wait())
             });

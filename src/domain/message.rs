@@ -61,6 +61,13 @@ impl MessageMeta {
         self.expires_ms.map_or(ttl, |v| v.min(ttl))
     }
 
+    /// The id a weighted route draws its carrier by: the whole message's, so every part
+    /// of a message tern split goes the same way (a handset joins parts that came over
+    /// one carrier, with one sender and one reference).
+    pub fn draw_id(&self) -> &str {
+        self.part_of.as_ref().map_or(&self.id, |p| &p.message)
+    }
+
     /// Does the ESME want a delivery receipt for this message?
     pub fn wants_receipt(&self) -> bool {
         // SMPP 3.4 §5.2.17: bits 1..0 = 01 (success or failure) or 10 (failure only)
@@ -200,6 +207,18 @@ mod tests {
         );
         // delivered and accepted (the other part not yet taken): not final
         assert_eq!(combined_state(&[fin(Stat::Delivrd), acc.clone()]), acc);
+    }
+
+    #[test]
+    fn the_parts_of_a_message_draw_their_carrier_together() {
+        let mut m = MessageMeta::sample();
+        assert_eq!(m.draw_id(), m.id);
+        m.part_of = Some(PartOf {
+            message: "0000000000000001".into(),
+            seq: 2,
+            total: 3,
+        });
+        assert_eq!(m.draw_id(), "0000000000000001");
     }
 
     #[test]

@@ -28,13 +28,18 @@ fn days_in_month(y: i64, m: i64) -> i64 {
     }
 }
 
-/// A relative SMPP time (`YYMMDDhhmmss000R`) of `secs` from now, in days, hours, minutes
-/// and seconds (never months or years, which SMSCs count differently).
-pub fn relative(secs: u64) -> String {
-    let days = (secs / 86_400).min(99);
-    let rest = secs - days * 86_400;
-    let (h, m, s) = ((rest / 3600).min(99), rest % 3600 / 60, rest % 60);
-    format!("0000{days:02}{h:02}{m:02}{s:02}000R")
+/// An absolute SMPP time in UTC (`YYMMDDhhmmsst00+`) for Unix milliseconds `ms` (years
+/// 2000 to 2099). Absolute, so a part sent again after a retry or a restart keeps the end
+/// its client asked for, where a relative time would start again at each send.
+pub fn absolute(ms: u64) -> String {
+    // "2026-12-02T14:33:00.250Z"
+    let t = super::clock::rfc3339(ms);
+    let d: Vec<u8> = t.bytes().filter(u8::is_ascii_digit).collect();
+    // YYYY MM DD hh mm ss fff: 17 digits; the first two are the century
+    match d.get(2..15) {
+        Some(f) if d.len() >= 15 => format!("{}00+", String::from_utf8_lossy(f)),
+        _ => String::new(),
+    }
 }
 
 /// When a message with this `validity_period` stops being valid, in Unix milliseconds;
@@ -92,14 +97,13 @@ mod tests {
     const NOW: u64 = 1_796_205_600_000;
 
     #[test]
-    fn relative_times_are_written_as_they_are_read() {
-        assert_eq!(relative(3600), "000000010000000R");
-        assert_eq!(relative(90_061), "000001010101000R");
-        for secs in [60, 3_599, 86_400, 172_799, 604_800] {
-            assert_eq!(
-                expiry_ms(&relative(secs), 1_000),
-                Ok(Some(1_000 + secs * 1000))
-            );
+    fn absolute_times_are_written_as_they_are_read() {
+        // 2026-12-02T14:33:00.250Z
+        let ms = 1_796_221_980_250;
+        assert_eq!(absolute(ms), format!("{}200+", "261202143300"));
+        assert_eq!(expiry_ms(&absolute(ms), 0), Ok(Some(ms - 50)));
+        for ms in [946_684_800_000, 1_700_000_000_900, 4_102_444_799_000] {
+            assert_eq!(expiry_ms(&absolute(ms), 0), Ok(Some(ms / 100 * 100)));
         }
     }
 

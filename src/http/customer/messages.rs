@@ -21,22 +21,22 @@ use crate::actors::ledger::{AcceptParts, NewPart, Refusal};
 use crate::domain::address::{check_e164, check_sender};
 use crate::domain::clock::rfc3339;
 use crate::domain::encoding::{Reference, UDHI, encode_text, split};
-use crate::domain::message::{
-    MessageMeta, MessageState, PartOf, combined_state, format_id, now_ms,
-};
+use crate::domain::message::{Event, MessageMeta, MessageState, PartOf, combined_state, now_ms};
 use crate::domain::money::Micros;
 use crate::http::ApiError;
 use crate::http::error::json_body;
-use crate::http::messages::{Filter, event_json, list_page, load, state_name};
+use crate::http::messages::{Filter, list_page, load, state_name};
 use crate::http::page::PageQuery;
 use crate::store::keys::{self, ApiMessage};
-use crate::store::kv::{Kv, WriteBatch};
+use crate::store::kv::Kv;
 use crate::store::messages::MessageRecord;
 
 /// The longest text a message may have, in characters (ten GSM parts).
 pub const MAX_TEXT_CHARS: usize = 1530;
 /// The shortest validity a client may ask for.
 const MIN_VALIDITY_S: u64 = 60;
+/// The longest (beside `message_ttl_s`): a year.
+const MAX_VALIDITY_S: u64 = 365 * 86_400;
 /// The longest `callback_url` and `client_ref`.
 const MAX_URL: usize = 2048;
 const MAX_CLIENT_REF: usize = 64;
@@ -96,12 +96,13 @@ fn check(st: &CustomerState, c: &Caller, b: &SendBody) -> Result<Checked, ApiErr
             format!("{chars} characters; at most {MAX_TEXT_CHARS}"),
         ));
     }
+    let max_validity = st.max_validity_s.min(MAX_VALIDITY_S);
     if let Some(v) = b.validity_s
-        && !(MIN_VALIDITY_S..=st.max_validity_s).contains(&v)
+        && !(MIN_VALIDITY_S..=max_validity).contains(&v)
     {
         return Err(ApiError::invalid(
             "validity_s",
-            format!("{v}: must be {MIN_VALIDITY_S} to {}", st.max_validity_s),
+            format!("{v}: must be {MIN_VALIDITY_S} to {max_validity}"),
         ));
     }
     if let Some(u) = &b.callback_url
@@ -154,17 +155,11 @@ pub(super) async fn send(
         .map_err(|e| ApiError::invalid("text", e))?;
     let total = short_messages.len();
     let now = now_ms();
-    let validity = checked.validity_s.map(crate::domain::validity::relative);
-    let expires_ms = checked.validity_s.map(|v| now + v * 1000);
-    let mut numbers = Vec::with_capacity(total);
-    for _ in 0..total {
-        numbers.push(
-            st.kv
-                .generate_id()
-                .map_err(|e| ApiError::unavailable(format!("not stored: {e}")))?,
-        );
-    }
-    let id = format_id(numbers[0]);
+    // absolute, so a part sent again (retry, restart) keeps the end the client asked for
+    let expires_ms = checked
+        .validity_s
+        .map(|v| now.saturating_add(v.saturating_mul(1000)));
+    let validity = expires_ms.map(crate::domain::validity::absolute);
     let source = (
         checked.source.0.as_str(),
         checked.source.1,
@@ -172,7 +167,7 @@ pub(super) async fn send(
     );
     let esm_class = if total > 1 { UDHI } else { 0 };
     let mut parts = Vec::with_capacity(total);
-    for (i, (number, short_message)) in numbers.iter().zip(short_messages).enumerate() {
+    for (i, short_message) in short_messages.into_iter().enumerate() {
         let sm = crate::protocol::pdu::text_submit_sm(
             source,
             &checked.dest,
@@ -190,9 +185,9 @@ pub(super) async fn send(
         )
         .map_err(|e| ApiError::invalid("body", e))?;
         parts.push(NewPart {
-            number: *number,
             meta: MessageMeta {
-                id: format_id(*number),
+                // given by the ledger, with part_of.message
+                id: String::new(),
                 account: c.account.system_id.clone(),
                 source: checked.source.0.clone(),
                 source_ton: checked.source.1,
@@ -206,7 +201,7 @@ pub(super) async fn send(
                 expires_ms,
                 // i < total <= 255 parts (split refuses more)
                 part_of: (total > 1).then(|| PartOf {
-                    message: id.clone(),
+                    message: String::new(),
                     seq: (i + 1) as u8,
                     total: total as u8,
                 }),
@@ -219,13 +214,11 @@ pub(super) async fn send(
         key_id: c.key.key_id.clone(),
         callback_url: body.callback_url,
         client_ref: body.client_ref,
-        parts: numbers.iter().map(|n| format_id(*n)).collect(),
+        parts: Vec::new(),
         to: body.to,
         from: body.from,
         data_coding: encoded.data_coding,
     };
-    let mut writes = WriteBatch::default();
-    writes.insert_new(keys::api_message(&id), keys::encode(&record));
     let price = c.account.price;
     let (done, answer) = oneshot::channel();
     st.ledgers
@@ -234,16 +227,16 @@ pub(super) async fn send(
             account: c.account.system_id.clone(),
             price,
             parts,
-            writes,
+            record,
             done,
         });
     let outcome = answer.await.unwrap_or(Err(Refusal::Failed));
     metrics::counter!("tern_api_messages_total",
         "account" => c.account.system_id.clone(),
-        "outcome" => match outcome { Ok(()) => "accepted", Err(Refusal::Throttled) => "throttled", Err(Refusal::NoCredit) => "no_credit", Err(Refusal::QueueFull) => "queue_full", Err(Refusal::Failed) => "failed" })
+        "outcome" => match outcome { Ok(_) => "accepted", Err(Refusal::Throttled) => "throttled", Err(Refusal::NoCredit) => "no_credit", Err(Refusal::QueueFull) => "queue_full", Err(Refusal::Failed) => "failed" })
     .increment(1);
     match outcome {
-        Ok(()) => {
+        Ok(id) => {
             let charged = price.times(total as u32).unwrap_or(Micros(0));
             tracing::info!(message_id = %id, system_id = %c.account.system_id, parts = total, "message accepted over the customer API");
             Ok(HttpResponse::Accepted().json(json!({
@@ -275,6 +268,16 @@ pub(super) async fn send(
         )),
         Err(Refusal::Failed) => Err(ApiError::unavailable("the message was not stored")),
     }
+}
+
+/// A step of a part's history as its sender sees it: when, the state, an error code; not
+/// which carrier (the operator's business).
+fn event_view(e: &Event) -> Value {
+    let mut v = json!({"at": rfc3339(e.at_ms), "state": state_name(&e.state)});
+    if let MessageState::Final { err, .. } = &e.state {
+        v["error"] = json!(err);
+    }
+    v
 }
 
 /// A message as its sender sees it: one sent here with its parts, or one sent over SMPP.
@@ -321,7 +324,7 @@ fn shown(kv: &dyn Kv, account: &str, rec: &MessageRecord) -> Result<Option<Value
                 "id": r.meta.id,
                 "state": state_name(s),
                 "carrier_id": carrier_id,
-                "history": r.history().iter().map(event_json).collect::<Vec<_>>(),
+                "history": r.history().iter().map(event_view).collect::<Vec<_>>(),
             })
         })
         .collect();
@@ -349,7 +352,11 @@ pub(super) async fn get(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let account = &caller.account.system_id;
-    let rec = load(&*st.kv, &id)?.ok_or_else(|| ApiError::not_found("message"))?;
+    let mut rec = load(&*st.kv, &id)?.ok_or_else(|| ApiError::not_found("message"))?;
+    // a part's id (from parts_detail) shows the message it is part of
+    if let Some(p) = rec.meta.part_of.clone().filter(|p| p.seq > 1) {
+        rec = load(&*st.kv, &p.message)?.ok_or_else(|| ApiError::not_found("message"))?;
+    }
     // another account's message does not exist as far as this caller knows
     let v = shown(&*st.kv, account, &rec)?.ok_or_else(|| ApiError::not_found("message"))?;
     Ok(HttpResponse::Ok().json(v))
