@@ -126,8 +126,11 @@ async fn a_failing_carrier_opens_its_breaker_for_longer_after_each_failed_probe(
         .await
         .expect("bind");
 
-    // two failures open it for 1 s; every message still reaches c2
-    send_all_delivered(&mut e, 5).await;
+    // two failures open it for 1 s; every message still reaches c2. One message at a time,
+    // each waited for to its receipt, so c1's second failure is in before the third dispatch
+    for _ in 0..5 {
+        send_all_delivered(&mut e, 1).await;
+    }
     let s = carrier_status(&t, "c1").await;
     assert_ne!(s["breaker"], "closed", "{s}");
     assert_eq!(s["breaker_cooldown_s"], 1, "{s}");
@@ -140,7 +143,9 @@ async fn a_failing_carrier_opens_its_breaker_for_longer_after_each_failed_probe(
 
     // after the cool-down one message is the probe; it fails and the breaker opens for 2 s
     until_status(&t, "c1", 5, |s| s["breaker"] == "half-open").await;
-    send_all_delivered(&mut e, 3).await;
+    for _ in 0..3 {
+        send_all_delivered(&mut e, 1).await;
+    }
     let s = carrier_status(&t, "c1").await;
     assert_eq!(s["breaker"], "open", "{s}");
     assert_eq!(s["breaker_cooldown_s"], 2, "{s}");
