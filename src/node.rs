@@ -127,7 +127,11 @@ pub async fn run(cfg: Config, path: std::path::PathBuf) -> Result<(), String> {
     let message_ttl_ms = cfg.node.message_ttl_s.saturating_mul(1000);
 
     let (k, s) = (kv.clone(), store.clone());
-    let delivery = Delivery::start_in_arbiter(&handles[0], move |_| Delivery::new(k, s));
+    let webhooks = crate::actors::webhooks::Webhooks::start_in_arbiter(&handles[0], move |_| {
+        crate::actors::webhooks::Webhooks::new(k, s, receipt_ttl_ms)
+    });
+    let (k, s) = (kv.clone(), store.clone());
+    let delivery = Delivery::start_in_arbiter(&handles[0], move |_| Delivery::new(k, s, webhooks));
 
     let correlators = CorrelatorShards::start(&handles, nshards, |i| {
         let (k, s, d) = (kv.clone(), store.clone(), delivery.clone());

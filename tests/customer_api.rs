@@ -383,3 +383,221 @@ async fn keys_fields_credit_and_throughput_are_refused_with_statuses_a_client_ac
 async fn send_as(addr: SocketAddr, key: Option<&str>, body: &Value) -> (u16, String, Value) {
     api(addr, "POST", "/v1/messages", key, Some(&body.to_string())).await
 }
+
+/// A request the test's webhook receiver took.
+#[derive(Debug, Clone)]
+struct Hook {
+    headers: std::collections::HashMap<String, String>,
+    body: Vec<u8>,
+}
+
+/// A webhook receiver on `port`: answers the statuses of `answers` in turn (then 200) and
+/// hands over every request it took.
+async fn receiver(port: u16, answers: Vec<u16>) -> tokio::sync::mpsc::UnboundedReceiver<Hook> {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .expect("bind receiver");
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let answers = std::sync::Arc::new(std::sync::Mutex::new(
+        answers
+            .into_iter()
+            .collect::<std::collections::VecDeque<u16>>(),
+    ));
+    tokio::spawn(async move {
+        loop {
+            let Ok((sock, _)) = listener.accept().await else {
+                return;
+            };
+            let (tx, answers) = (tx.clone(), answers.clone());
+            tokio::spawn(async move {
+                let mut r = BufReader::new(sock);
+                loop {
+                    let mut headers = std::collections::HashMap::new();
+                    let mut line = String::new();
+                    if r.read_line(&mut line).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    loop {
+                        line.clear();
+                        if r.read_line(&mut line).await.unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let l = line.trim_end();
+                        if l.is_empty() {
+                            break;
+                        }
+                        if let Some((k, v)) = l.split_once(':') {
+                            headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+                        }
+                    }
+                    let len: usize = headers
+                        .get("content-length")
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(0);
+                    let mut body = vec![0; len];
+                    if r.read_exact(&mut body).await.is_err() {
+                        return;
+                    }
+                    let status = answers.lock().expect("answers").pop_front().unwrap_or(200);
+                    let _ = tx.send(Hook { headers, body });
+                    let resp = format!("HTTP/1.1 {status} X\r\ncontent-length: 0\r\n\r\n");
+                    if r.get_mut().write_all(resp.as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    rx
+}
+
+async fn next_hook(rx: &mut tokio::sync::mpsc::UnboundedReceiver<Hook>, secs: u64) -> Hook {
+    tokio::time::timeout(Duration::from_secs(secs), rx.recv())
+        .await
+        .expect("a webhook in time")
+        .expect("receiver running")
+}
+
+/// Checks a webhook's signature as a receiver would: HMAC-SHA256 of "id.timestamp.body"
+/// keyed by the secret's bytes, against the raw body.
+fn assert_signed(h: &Hook, secret: &str) {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let key = b64
+        .decode(secret.strip_prefix("whsec_").expect("whsec_"))
+        .expect("base64");
+    let id = &h.headers["webhook-id"];
+    let ts = &h.headers["webhook-timestamp"];
+    let mut signed = format!("{id}.{ts}.").into_bytes();
+    signed.extend_from_slice(&h.body);
+    let tag = ring::hmac::sign(
+        &ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &key),
+        &signed,
+    );
+    let want = format!("v1,{}", b64.encode(tag.as_ref()));
+    assert_eq!(
+        h.headers["webhook-signature"], want,
+        "signature over the raw body"
+    );
+}
+
+/// Makes a key and returns (key, webhook secret).
+async fn key_and_secret(t: &Tern, account: &str) -> (String, String) {
+    let (st, v) = t
+        .call(
+            "POST",
+            &format!("/api/v1/accounts/{account}/api-keys"),
+            None,
+        )
+        .await;
+    assert_eq!(st, 201, "{v}");
+    (
+        v["key"].as_str().expect("key").to_string(),
+        v["webhook_secret"].as_str().expect("secret").to_string(),
+    )
+}
+
+#[tokio::test]
+async fn a_signed_webhook_is_retried_with_the_same_id_until_the_receiver_takes_it() {
+    let sim = Sim::start(&["--dlr-delay-ms", "0"]).await;
+    let (t, addr) = switch(&sim, "1.00", "").await;
+    let (key, secret) = key_and_secret(&t, "demo").await;
+    let port = free_port();
+    // the receiver fails twice (a 503, then a 500) before it takes the webhook
+    let mut hooks = receiver(port, vec![503, 500]).await;
+    let text: String = "Привет, мир! ".repeat(12).chars().take(150).collect();
+    let (st, _, v) = send(
+        addr,
+        &key,
+        &json!({"to": "+491701234567", "from": "ACME", "text": text,
+                "callback_url": format!("http://127.0.0.1:{port}/dlr"), "client_ref": "r-1"}),
+    )
+    .await;
+    assert_eq!(st, 202, "{v}");
+    let id = v["id"].as_str().expect("id").to_string();
+
+    let tries = [
+        next_hook(&mut hooks, 10).await,
+        next_hook(&mut hooks, 10).await,
+        next_hook(&mut hooks, 10).await,
+    ];
+    for h in &tries {
+        assert_signed(h, &secret);
+        assert_eq!(
+            h.headers["webhook-id"],
+            format!("msg_{id}"),
+            "the same id on every attempt"
+        );
+        assert_eq!(h.headers["content-type"], "application/json");
+    }
+    let v: Value = serde_json::from_slice(&tries[2].body).expect("json");
+    assert_eq!(v["type"], "message.final");
+    let data = &v["data"];
+    assert_eq!(
+        (data["id"].as_str(), data["state"].as_str()),
+        (Some(id.as_str()), Some("DELIVRD")),
+        "{v}"
+    );
+    assert_eq!(data["client_ref"], "r-1");
+    assert_eq!(
+        data["parts"], 3,
+        "one webhook for the message, with each part: {v}"
+    );
+    assert_eq!(data["parts_detail"].as_array().map(Vec::len), Some(3));
+
+    // taken once: no more attempts, and the metrics say so
+    let t0 = Instant::now();
+    while t
+        .metric("tern_webhook_total{account=\"demo\",outcome=\"delivered\"}")
+        .await
+        < 1.0
+    {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "delivered never counted"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        t.metric("tern_webhook_total{account=\"demo\",outcome=\"retried\"}")
+            .await,
+        2.0
+    );
+    assert!(hooks.try_recv().is_err(), "nothing after the 2xx");
+}
+
+#[tokio::test]
+async fn a_webhook_due_at_a_crash_is_sent_after_the_restart() {
+    let sim = Sim::start(&["--dlr-delay-ms", "0"]).await;
+    let (mut t, addr) = switch(&sim, "1.00", "").await;
+    let (key, secret) = key_and_secret(&t, "demo").await;
+    // nothing listens at the callback yet
+    let port = free_port();
+    let (st, _, v) = send(
+        addr,
+        &key,
+        &json!({"to": "+491701234567", "from": "ACME", "text": "hello",
+                "callback_url": format!("http://127.0.0.1:{port}/dlr")}),
+    )
+    .await;
+    assert_eq!(st, 202, "{v}");
+    let id = v["id"].as_str().expect("id").to_string();
+    let t0 = Instant::now();
+    while t
+        .metric("tern_webhook_total{account=\"demo\",outcome=\"retried\"}")
+        .await
+        < 1.0
+    {
+        assert!(t0.elapsed() < Duration::from_secs(10), "no attempt failed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    t.kill9();
+    let mut hooks = receiver(port, vec![]).await;
+    t.restart().await;
+    let h = next_hook(&mut hooks, 15).await;
+    assert_signed(&h, &secret);
+    assert_eq!(h.headers["webhook-id"], format!("msg_{id}"));
+    let v: Value = serde_json::from_slice(&h.body).expect("json");
+    assert_eq!(v["data"]["state"], "DELIVRD", "{v}");
+}

@@ -71,6 +71,17 @@ pub struct UnbindAccount(pub String);
 #[rtype(result = "()")]
 pub struct NewReceipt(pub OutboxReceipt);
 
+/// A part of a message sent over the customer API ended (its `w/` marker is stored): the
+/// message's webhook goes out once every part has ended.
+#[derive(Message, Debug, Clone, PartialEq, Eq)]
+#[rtype(result = "()")]
+pub struct PartEnded {
+    /// The message (its first part's id).
+    pub message: String,
+    /// Its account.
+    pub account: String,
+}
+
 /// How the ESME answered a receipt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReceiptOutcome {
@@ -155,6 +166,8 @@ const MAX_ATTEMPTS: u32 = 5;
 pub struct Delivery {
     kv: Arc<dyn Kv>,
     store: StoreHandle,
+    /// Where webhooks go out.
+    webhooks: Addr<super::webhooks::Webhooks>,
     accounts: FastMap<String, AccountQueue>,
     next_bind: u64,
     /// Outbox entries of delivered receipts, removed from the store together once the
@@ -169,10 +182,15 @@ struct CommitDelivered;
 
 impl Delivery {
     /// Delivery over the node's store.
-    pub fn new(kv: Arc<dyn Kv>, store: StoreHandle) -> Self {
+    pub fn new(
+        kv: Arc<dyn Kv>,
+        store: StoreHandle,
+        webhooks: Addr<super::webhooks::Webhooks>,
+    ) -> Self {
         Delivery {
             kv,
             store,
+            webhooks,
             accounts: FastMap::default(),
             next_bind: 1,
             delivered: Staged::default(),
@@ -378,6 +396,13 @@ impl Handler<UnregisterBind> for Delivery {
                 this.accounts.remove(&m.account);
             }
         });
+    }
+}
+
+impl Handler<PartEnded> for Delivery {
+    type Result = ();
+    fn handle(&mut self, m: PartEnded, _: &mut Context<Self>) {
+        self.webhooks.do_send(m);
     }
 }
 

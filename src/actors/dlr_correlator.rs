@@ -31,7 +31,7 @@ use crate::store::keys::{self, EarlyReceipt};
 use crate::store::kv::{Kv, WriteBatch};
 use crate::store::messages;
 
-use super::delivery::{Delivery, NewReceipt};
+use super::delivery::Delivery;
 use super::router::Outbound;
 use super::staged::Staged;
 use super::store::StoreHandle;
@@ -129,7 +129,7 @@ enum Owed {
         id: String,
         /// The key it owned (its cache entry is forgotten if the end was not stored).
         key: Option<CarrierKey>,
-        receipt: Option<keys::OutboxReceipt>,
+        receipt: Option<super::Due>,
         ack: Option<ReplyTo<ReceiptStored>>,
         early: Option<Box<EarlyUndo>>,
     },
@@ -315,7 +315,7 @@ impl DlrCorrelator {
                 self.finishing.remove(&id);
                 if stored {
                     if let Some(r) = receipt {
-                        self.delivery.do_send(NewReceipt(r));
+                        r.send(&self.delivery);
                     }
                     if let Some(u) = early {
                         // its early receipt was deleted with the end

@@ -13,6 +13,7 @@ pub mod router;
 pub mod staged;
 pub mod store;
 pub mod supervise;
+pub mod webhooks;
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
@@ -146,14 +147,35 @@ pub fn shard_of(key: &str, n: usize) -> usize {
     (h.finish() % n.max(1) as u64) as usize
 }
 
-/// The writes that end a message with `stat`, and the receipt the ESME gets if it asked.
+/// What is owed to the account once a message's end is stored.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Due {
+    /// A receipt for its ESME (in the outbox).
+    Receipt(OutboxReceipt),
+    /// A part of a message sent over the customer API ended: its webhook may be due.
+    Webhook(delivery::PartEnded),
+}
+
+impl Due {
+    /// Hands it to Delivery (which sends receipts to binds and webhooks to their URLs).
+    pub fn send(self, delivery: &Addr<delivery::Delivery>) {
+        match self {
+            Due::Receipt(r) => delivery.do_send(delivery::NewReceipt(r)),
+            Due::Webhook(p) => delivery.do_send(p),
+        }
+    }
+}
+
+/// The writes that end a message with `stat`, and what is owed to its account then: the
+/// receipt the ESME asked for, or, for a message sent over the customer API, its webhook
+/// marker (`w/`, in the same batch, so a restart still sends it).
 pub fn finalize(
     meta: &MessageMeta,
     stat: Stat,
     err: &str,
     now_ms: u64,
     receipt_ttl_ms: u64,
-) -> (WriteBatch, Option<OutboxReceipt>) {
+) -> (WriteBatch, Option<Due>) {
     let mut b = WriteBatch::default();
     messages::set_state(
         &mut b,
@@ -188,7 +210,20 @@ pub fn finalize(
         // never reaches sled
         b.insert_new(keys::outbox(&r.account, &r.id), record::encode_outbox(r));
     }
-    (b, receipt)
+    if let Some(p) = &meta.part_of {
+        b.insert_new(
+            keys::webhook_due(&p.message, &meta.id),
+            meta.account.as_bytes().to_vec(),
+        );
+        return (
+            b,
+            Some(Due::Webhook(delivery::PartEnded {
+                message: p.message.clone(),
+                account: meta.account.clone(),
+            })),
+        );
+    }
+    (b, receipt.map(Due::Receipt))
 }
 
 #[cfg(test)]
@@ -231,12 +266,38 @@ mod tests {
                 .is_none()
         );
         let (b, r) = finalize(&meta(2), Stat::Undeliv, "001", 20, 1000);
-        let r = r.unwrap();
+        let Some(Due::Receipt(r)) = r else {
+            panic!("a receipt is due: {r:?}")
+        };
         assert_eq!(
             (r.from.as_str(), r.to.as_str(), r.expires_ms),
             ("49", "S", 1020)
         );
         assert_eq!(b.ops.len(), 3, "history, pending removal, outbox");
+    }
+
+    #[test]
+    fn a_customer_api_part_owes_a_webhook_marker_not_a_receipt() {
+        let mut m = meta(0);
+        m.part_of = Some(crate::domain::message::PartOf {
+            message: "0".into(),
+            seq: 2,
+            total: 2,
+        });
+        let (b, due) = finalize(&m, Stat::Delivrd, "000", 20, 1000);
+        assert_eq!(
+            due,
+            Some(Due::Webhook(delivery::PartEnded {
+                message: "0".into(),
+                account: "a".into()
+            }))
+        );
+        let marker = format!("{:?}", keys::webhook_due("0", "1"));
+        assert!(
+            b.ops.iter().any(|op| format!("{op:?}").contains(&marker)),
+            "the marker goes with the end: {:?}",
+            b.ops
+        );
     }
 
     #[test]

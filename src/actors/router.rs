@@ -23,7 +23,7 @@ use crate::domain::retries::Retries;
 use crate::domain::route::{RouteTable, draw_key};
 
 use super::carrier::{CarrierSet, CarrierSubmit};
-use super::delivery::{Delivery, NewReceipt};
+use super::delivery::Delivery;
 use super::ledger::{LedgerShards, Refund};
 use super::store::StoreHandle;
 use super::supervise::{Restart, guard};
@@ -236,7 +236,7 @@ impl RouterShard {
         ctx.spawn(commit.into_actor(self).map(move |res, act, ctx| match res {
             Ok(()) => {
                 if let Some(r) = receipt {
-                    act.env.delivery.do_send(NewReceipt(r));
+                    r.send(&act.env.delivery);
                 }
             }
             Err(e) => {

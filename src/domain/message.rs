@@ -41,8 +41,9 @@ pub struct MessageMeta {
     pub part_of: Option<PartOf>,
 }
 
-/// The message a part belongs to, for a message tern split into concatenated parts (each
-/// part is routed, sent, billed and receipted as a message of its own).
+/// The message a part belongs to, for every message sent over the customer API: tern splits
+/// it into parts (one, when it fits), each routed, sent, billed and receipted as a message
+/// of its own; its outcome goes to the client by webhook once every part has ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartOf {
     /// The message's id: its first part's.

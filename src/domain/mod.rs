@@ -22,3 +22,4 @@ pub mod retries;
 pub mod route;
 pub mod throttle;
 pub mod validity;
+pub mod webhook;

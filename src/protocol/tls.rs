@@ -50,8 +50,31 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<ServerConfig, String> {
     Ok(config)
 }
 
+/// A client config that trusts no one: https fails, plain http works (for a machine
+/// without system roots).
+pub fn client_config_without_roots() -> ClientConfig {
+    ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map(|b| {
+            b.with_root_certificates(RootCertStore::empty())
+                .with_no_client_auth()
+        })
+        // the ring provider supports the default versions: this cannot fail
+        .unwrap_or_else(|_| {
+            ClientConfig::builder()
+                .with_root_certificates(RootCertStore::empty())
+                .with_no_client_auth()
+        })
+}
+
 /// The connector for a carrier: trusting the CAs in `ca_file`, else the system's roots.
 pub fn connector(ca_file: Option<&Path>) -> Result<TlsConnector, String> {
+    Ok(TlsConnector::from(Arc::new(client_config(ca_file)?)))
+}
+
+/// The client side's rustls config: trusting the roots in `ca_file`, or the system's
+/// (also the webhook client's).
+pub fn client_config(ca_file: Option<&Path>) -> Result<ClientConfig, String> {
     let mut roots = RootCertStore::empty();
     match ca_file {
         Some(path) => {
@@ -80,7 +103,7 @@ pub fn connector(ca_file: Option<&Path>) -> Result<TlsConnector, String> {
         .map_err(|e| e.to_string())?
         .with_root_certificates(roots)
         .with_no_client_auth();
-    Ok(TlsConnector::from(Arc::new(config)))
+    Ok(config)
 }
 
 /// The name a carrier's certificate must hold: its `host`, a DNS name or an IP address.

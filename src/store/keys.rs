@@ -18,6 +18,7 @@
 //! | `u/<seq>` | one admin change ([`AuditEntry`](crate::domain::audit::AuditEntry), JSON) | Registry, Ledger |
 //! | `y/<key_id>` | a customer API key ([`ApiKey`](crate::api_keys::ApiKey), JSON: the secret's hash, never the secret; kept with `revoked_ms` once revoked) | Registry |
 //! | `x/<id>` | a message sent over the customer API ([`ApiMessage`], JSON): its key, parts, callback | customer API, with the charge |
+//! | `w/<message>/<part>` | the part ended: its message's webhook is due (value: the account) | Correlator / Router with the end; removed by Webhooks once delivered or given up |
 //! | `s/seeded` | the config file's entities were written to the store (first start) | Registry |
 //! | `s/carriers-seeded` | the config file's carriers were written to the store | Registry |
 //! | `s/ready` | the time of the last readiness probe's write | `/health/ready` |
@@ -83,6 +84,18 @@ pub struct ApiMessage {
     /// data_coding it is sent with (0 GSM 03.38, 8 UCS-2).
     pub data_coding: u8,
 }
+
+/// A part of a message sent over the customer API ended: its message's webhook is due
+/// (the value: the account). Removed once the webhook is delivered or given up.
+pub fn webhook_due(message: &str, part: &str) -> Vec<u8> {
+    format!("w/{message}/{part}").into_bytes()
+}
+/// Prefix of the webhook markers of one message.
+pub fn webhook_due_prefix(message: &str) -> Vec<u8> {
+    format!("w/{message}/").into_bytes()
+}
+/// Prefix of every webhook marker.
+pub const WEBHOOK_DUE_PREFIX: &[u8] = b"w/";
 
 /// A customer API key.
 pub fn api_key(key_id: &str) -> Vec<u8> {

@@ -19,15 +19,14 @@ use tokio::sync::oneshot;
 use super::{Caller, CustomerState};
 use crate::actors::ledger::{AcceptParts, NewPart, Refusal};
 use crate::domain::address::{check_e164, check_sender};
-use crate::domain::clock::rfc3339;
 use crate::domain::encoding::{Reference, UDHI, encode_text, split};
-use crate::domain::message::{Event, MessageMeta, MessageState, PartOf, combined_state, now_ms};
+use crate::domain::message::{MessageMeta, PartOf, now_ms};
 use crate::domain::money::Micros;
 use crate::http::ApiError;
 use crate::http::error::json_body;
-use crate::http::messages::{Filter, list_page, load, state_name};
+use crate::http::messages::{Filter, list_page, load};
 use crate::http::page::PageQuery;
-use crate::store::keys::{self, ApiMessage};
+use crate::store::keys::ApiMessage;
 use crate::store::kv::Kv;
 use crate::store::messages::MessageRecord;
 
@@ -200,7 +199,7 @@ pub(super) async fn send(
                 accepted_ms: now,
                 expires_ms,
                 // i < total <= 255 parts (split refuses more)
-                part_of: (total > 1).then(|| PartOf {
+                part_of: Some(PartOf {
                     message: String::new(),
                     seq: (i + 1) as u8,
                     total: total as u8,
@@ -270,80 +269,9 @@ pub(super) async fn send(
     }
 }
 
-/// A step of a part's history as its sender sees it: when, the state, an error code; not
-/// which carrier (the operator's business).
-fn event_view(e: &Event) -> Value {
-    let mut v = json!({"at": rfc3339(e.at_ms), "state": state_name(&e.state)});
-    if let MessageState::Final { err, .. } = &e.state {
-        v["error"] = json!(err);
-    }
-    v
-}
-
-/// A message as its sender sees it: one sent here with its parts, or one sent over SMPP.
-/// `None` when it is not the caller's, or is a part other than the first.
+/// The customer's view of a message, or `None` (see [`view::message`]).
 fn shown(kv: &dyn Kv, account: &str, rec: &MessageRecord) -> Result<Option<Value>, ApiError> {
-    if rec.meta.account != account || rec.meta.part_of.as_ref().is_some_and(|p| p.seq > 1) {
-        return Ok(None);
-    }
-    let api: Option<ApiMessage> = match kv
-        .get(&keys::api_message(&rec.meta.id))
-        .map_err(|e| ApiError::unavailable(e.to_string()))?
-    {
-        Some(v) => Some(keys::decode(&v).map_err(|e| ApiError::unavailable(e.to_string()))?),
-        None => None,
-    };
-    let mut records = vec![rec.clone()];
-    if let Some(a) = &api {
-        for id in a.parts.iter().skip(1) {
-            // a part's record is written in the same batch as the first: it is there
-            if let Some(r) = load(kv, id)? {
-                records.push(r);
-            }
-        }
-    }
-    let states: Vec<MessageState> = records.iter().map(MessageRecord::state).collect();
-    let state = combined_state(&states);
-    let price: i64 = records.iter().map(|r| r.meta.charged.0).sum();
-    let meta = &rec.meta;
-    let error = match &state {
-        MessageState::Final { err, .. } => Some(err.clone()),
-        _ => None,
-    };
-    let detail: Vec<Value> = records
-        .iter()
-        .zip(&states)
-        .enumerate()
-        .map(|(i, (r, s))| {
-            let carrier_id = r.history().iter().rev().find_map(|e| match &e.state {
-                MessageState::Submitted { carrier_id, .. } => Some(carrier_id.clone()),
-                _ => None,
-            });
-            json!({
-                "part": i + 1,
-                "id": r.meta.id,
-                "state": state_name(s),
-                "carrier_id": carrier_id,
-                "history": r.history().iter().map(event_view).collect::<Vec<_>>(),
-            })
-        })
-        .collect();
-    Ok(Some(json!({
-        "id": meta.id,
-        "to": api.as_ref().map_or_else(|| format!("+{}", meta.dest), |a| a.to.clone()),
-        "from": api.as_ref().map_or_else(|| meta.source.clone(), |a| a.from.clone()),
-        "state": state_name(&state),
-        "final": state.is_final(),
-        "error": error,
-        "parts": api.as_ref().map_or(meta.parts as usize, |a| a.parts.len()),
-        "price": Micros(price).to_string(),
-        "created": rfc3339(meta.accepted_ms),
-        "validity": meta.expires_ms.map(rfc3339),
-        "client_ref": api.as_ref().and_then(|a| a.client_ref.clone()),
-        "callback_url": api.as_ref().and_then(|a| a.callback_url.clone()),
-        "via": if api.is_some() { "http" } else { "smpp" },
-        "parts_detail": detail,
-    })))
+    super::view::message(kv, account, rec).map_err(|e| ApiError::unavailable(e.to_string()))
 }
 
 pub(super) async fn get(

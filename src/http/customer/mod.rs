@@ -8,6 +8,7 @@
 //! in one batch per part, routed, sent and receipted like a submit_sm.
 
 mod messages;
+pub mod view;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU16;

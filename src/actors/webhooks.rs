@@ -1,0 +1,393 @@
+//! `Webhooks`: tells each client of the customer API how its message ended, by an HTTP
+//! POST to the message's `callback_url`, signed per Standard Webhooks (`domain::webhook`).
+//!
+//! Durable: a part's end is stored with a `w/<message>/<part>` marker, and the markers go
+//! only once the webhook is delivered (2xx), refused for good (410) or past the receipt
+//! TTL; a start reads the markers back and sends what is still due. So a webhook may come
+//! twice (a crash between its 2xx and the markers' removal), never not at all, and every
+//! attempt carries the same `webhook-id` for the receiver to drop repeats.
+//!
+//! A message's webhook goes once all its parts have ended, with each part's state (the view
+//! of `GET /v1/messages/{id}`). Failed attempts are tried again with exponential backoff and
+//! jitter, from one timer for all of them (a sorted set of due times), so a webhook waiting
+//! costs nothing until it is due. At most [`PER_ENDPOINT`] requests are in flight per
+//! endpoint; the rest wait in that endpoint's queue, so a slow receiver holds only its own.
+//!
+//! Messages: [`PartEnded`] (from Delivery: a part's end is stored), `Tick` (its timer).
+
+use std::collections::{BTreeSet, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use bytes::Bytes;
+use serde_json::json;
+
+use super::FastMap;
+use super::delivery::PartEnded;
+use super::store::StoreHandle;
+use super::supervise::{Restart, guard};
+use crate::api_keys::ApiKey;
+use crate::domain::backoff::Backoff;
+use crate::domain::clock::{now_ms, rfc3339};
+use crate::domain::webhook::{Verdict, endpoint, signature, verdict};
+use crate::secret::Secret;
+use crate::store::keys::{self, ApiMessage};
+use crate::store::kv::{Kv, WriteBatch};
+use crate::store::messages;
+
+/// Requests in flight to one endpoint at most.
+pub const PER_ENDPOINT: usize = 4;
+/// How long an attempt may take.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The first retry waits about this long; each next one twice as long, up to [`MAX_WAIT`].
+const FIRST_WAIT: Duration = Duration::from_millis(500);
+const MAX_WAIT: Duration = Duration::from_secs(600);
+/// How often due retries are looked for.
+const TICK: Duration = Duration::from_millis(100);
+
+/// A webhook on its way.
+struct Pending {
+    account: String,
+    url: String,
+    endpoint: String,
+    secret: Secret,
+    body: Bytes,
+    /// The markers to remove once it is done.
+    parts: Vec<String>,
+    /// Past this (Unix ms), it is given up.
+    deadline_ms: u64,
+    backoff: Backoff,
+}
+
+/// The webhook sender (one per node).
+pub struct Webhooks {
+    kv: Arc<dyn Kv>,
+    store: StoreHandle,
+    receipt_ttl_ms: u64,
+    client: Option<awc::Client>,
+    pending: FastMap<String, Pending>,
+    /// Retries by due time (Unix ms, message id).
+    due: BTreeSet<(u64, String)>,
+    in_flight: FastMap<String, usize>,
+    queued: FastMap<String, VecDeque<String>>,
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Tick;
+
+impl Webhooks {
+    /// The sender; webhooks due at the last stop are sent again once it runs.
+    pub fn new(kv: Arc<dyn Kv>, store: StoreHandle, receipt_ttl_ms: u64) -> Webhooks {
+        Webhooks {
+            kv,
+            store,
+            receipt_ttl_ms,
+            client: None,
+            pending: FastMap::default(),
+            due: BTreeSet::new(),
+            in_flight: FastMap::default(),
+            queued: FastMap::default(),
+        }
+    }
+
+    /// The HTTP client, made on the actor's own thread (awc's client is not `Send`).
+    fn client(&mut self) -> awc::Client {
+        self.client
+            .get_or_insert_with(|| {
+                let tls = crate::protocol::tls::client_config(None).unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "webhooks over https cannot be verified: no system roots");
+                    crate::protocol::tls::client_config_without_roots()
+                });
+                awc::Client::builder()
+                    .connector(awc::Connector::new().rustls_0_23(Arc::new(tls)))
+                    .timeout(ATTEMPT_TIMEOUT)
+                    .disable_redirects()
+                    .finish()
+            })
+            .clone()
+    }
+
+    /// A part of `m.message` ended: once every part has, its webhook is made and sent.
+    fn part_ended(&mut self, m: PartEnded, ctx: &mut Context<Self>) {
+        if self.pending.contains_key(&m.message) {
+            return;
+        }
+        match self.prepare(&m) {
+            Ok(Some(p)) => {
+                self.pending.insert(m.message.clone(), p);
+                self.attempt(m.message, ctx);
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!(message_id = %m.message, error = %e, "webhook not made; tried again at the next start")
+            }
+        }
+    }
+
+    /// The webhook of a message whose parts have all ended; `None` while one has not, or
+    /// when it wants none (its markers are removed then).
+    fn prepare(&mut self, m: &PartEnded) -> Result<Option<Pending>, String> {
+        let kv = &*self.kv;
+        let Some(raw) = kv
+            .get(&keys::api_message(&m.message))
+            .map_err(|e| e.to_string())?
+        else {
+            return Ok(None);
+        };
+        let api: ApiMessage = keys::decode(&raw).map_err(|e| e.to_string())?;
+        let mut first = None;
+        for id in &api.parts {
+            match messages::record_of(kv, id).map_err(|e| e.to_string())? {
+                Some(r) if r.state().is_final() => {
+                    first.get_or_insert(r);
+                }
+                // a part still on its way: its own end brings the message back here
+                _ => return Ok(None),
+            }
+        }
+        let Some(url) = api.callback_url.clone() else {
+            self.forget(&m.message, &m.account, api.parts, "none");
+            return Ok(None);
+        };
+        let Some(endpoint) = endpoint(&url) else {
+            self.forget(&m.message, &m.account, api.parts, "dropped");
+            return Ok(None);
+        };
+        let secret = match kv
+            .get(&keys::api_key(&api.key_id))
+            .map_err(|e| e.to_string())?
+        {
+            Some(v) => {
+                keys::decode::<ApiKey>(&v)
+                    .map_err(|e| e.to_string())?
+                    .webhook_secret
+            }
+            None => {
+                // a revoked key keeps its record, so this is a store that lost it: nothing is
+                // sent unsigned
+                tracing::warn!(message_id = %m.message, key_id = %api.key_id, "webhook dropped: its API key is not in the store");
+                self.forget(&m.message, &m.account, api.parts, "dropped");
+                return Ok(None);
+            }
+        };
+        let Some(first) = first else {
+            return Ok(None);
+        };
+        let data = crate::http::customer::view::message(kv, &m.account, &first)
+            .map_err(|e| e.to_string())?
+            .unwrap_or_default();
+        let body = json!({"type": "message.final", "timestamp": rfc3339(now_ms()), "data": data});
+        Ok(Some(Pending {
+            account: m.account.clone(),
+            url,
+            endpoint,
+            secret,
+            body: Bytes::from(body.to_string()),
+            parts: api.parts,
+            deadline_ms: now_ms().saturating_add(self.receipt_ttl_ms),
+            backoff: Backoff::new(FIRST_WAIT, MAX_WAIT),
+        }))
+    }
+
+    /// Sends one attempt, or queues it behind its endpoint's requests in flight.
+    fn attempt(&mut self, message: String, ctx: &mut Context<Self>) {
+        let client = self.client();
+        let Some(p) = self.pending.get(&message) else {
+            return;
+        };
+        let busy = self.in_flight.entry(p.endpoint.clone()).or_default();
+        if *busy >= PER_ENDPOINT {
+            self.queued
+                .entry(p.endpoint.clone())
+                .or_default()
+                .push_back(message);
+            return;
+        }
+        *busy += 1;
+        let id = format!("msg_{message}");
+        let ts = now_ms() / 1000;
+        let sig = match signature(p.secret.expose(), &id, ts, &p.body) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(message_id = %message, error = %e, "webhook secret unusable");
+                let endpoint = p.endpoint.clone();
+                self.release(&endpoint, ctx);
+                return self.done(&message, "dropped");
+            }
+        };
+        let req = client
+            .post(&p.url)
+            .insert_header(("content-type", "application/json"))
+            .insert_header(("webhook-id", id))
+            .insert_header(("webhook-timestamp", ts.to_string()))
+            .insert_header(("webhook-signature", sig))
+            .send_body(p.body.clone());
+        let t0 = Instant::now();
+        let fut = async move {
+            match req.await {
+                Ok(mut resp) => {
+                    // read (a little of) the body so the connection can be used again
+                    let _ = resp.body().limit(64 * 1024).await;
+                    Some(resp.status().as_u16())
+                }
+                Err(_) => None,
+            }
+        };
+        ctx.spawn(fut.into_actor(self).map(move |status, act, ctx| {
+            guard(act, ctx, |act, ctx| act.attempted(message, status, t0, ctx));
+        }));
+    }
+
+    fn attempted(
+        &mut self,
+        message: String,
+        status: Option<u16>,
+        t0: Instant,
+        ctx: &mut Context<Self>,
+    ) {
+        metrics::histogram!("tern_webhook_seconds").record(t0.elapsed().as_secs_f64());
+        let Some(p) = self.pending.get_mut(&message) else {
+            return;
+        };
+        let endpoint = p.endpoint.clone();
+        let outcome = match verdict(status) {
+            Verdict::Delivered => Some("delivered"),
+            Verdict::Gone => Some("gone"),
+            Verdict::Again => {
+                let wait = p.backoff.next_delay(rand::random::<f64>());
+                let at = now_ms().saturating_add(wait.as_millis() as u64);
+                if at > p.deadline_ms {
+                    tracing::warn!(message_id = %message, url = %p.url, "webhook not taken within the receipt TTL; given up");
+                    Some("expired")
+                } else {
+                    tracing::debug!(message_id = %message, ?status, ?wait, "webhook not taken; trying again");
+                    metrics::counter!("tern_webhook_total", "account" => p.account.clone(), "outcome" => "retried").increment(1);
+                    self.due.insert((at, message.clone()));
+                    None
+                }
+            }
+        };
+        if let Some(outcome) = outcome {
+            self.done(&message, outcome);
+        }
+        self.release(&endpoint, ctx);
+    }
+
+    /// A request to `endpoint` ended: the next one queued for it goes.
+    fn release(&mut self, endpoint: &str, ctx: &mut Context<Self>) {
+        if let Some(n) = self.in_flight.get_mut(endpoint) {
+            *n = n.saturating_sub(1);
+        }
+        if let Some(next) = self.queued.get_mut(endpoint).and_then(VecDeque::pop_front) {
+            self.attempt(next, ctx);
+        }
+    }
+
+    /// The webhook is done with: its markers go.
+    fn done(&mut self, message: &str, outcome: &'static str) {
+        if let Some(p) = self.pending.remove(message) {
+            self.forget(message, &p.account, p.parts, outcome);
+        }
+    }
+
+    fn forget(&self, message: &str, account: &str, parts: Vec<String>, outcome: &'static str) {
+        metrics::counter!("tern_webhook_total", "account" => account.to_string(), "outcome" => outcome)
+            .increment(1);
+        let mut b = WriteBatch::default();
+        for part in &parts {
+            b.del(keys::webhook_due(message, part));
+        }
+        let c = self.store.commit(b);
+        let message = message.to_string();
+        actix::spawn(async move {
+            if let Err(e) = c.await {
+                // left in the store, it is sent again after the next start
+                tracing::warn!(message_id = %message, error = %e, "could not remove a webhook's markers");
+            }
+        });
+    }
+
+    fn tick(&mut self, ctx: &mut Context<Self>) {
+        let now = now_ms();
+        while let Some((at, _)) = self.due.first() {
+            if *at > now {
+                break;
+            }
+            if let Some((_, message)) = self.due.pop_first() {
+                self.attempt(message, ctx);
+            }
+        }
+    }
+
+    /// Reads back the webhooks due at the last stop (on the blocking pool).
+    fn resume(&mut self, ctx: &mut Context<Self>) {
+        let kv = self.kv.clone();
+        let scan = tokio::task::spawn_blocking(move || due_messages(&*kv));
+        ctx.spawn(scan.into_actor(self).map(|found, act, ctx| {
+            let found = found.unwrap_or_default();
+            if !found.is_empty() {
+                tracing::info!(count = found.len(), "webhooks due at the last stop resumed");
+            }
+            for m in found {
+                guard(act, ctx, |act, ctx| act.part_ended(m, ctx));
+            }
+        }));
+    }
+}
+
+/// The messages with a webhook marker, once each.
+fn due_messages(kv: &dyn Kv) -> Vec<PartEnded> {
+    let mut out: Vec<PartEnded> = Vec::new();
+    for (k, v) in kv
+        .scan_prefix(keys::WEBHOOK_DUE_PREFIX)
+        .into_iter()
+        .flatten()
+    {
+        let key = String::from_utf8_lossy(&k[keys::WEBHOOK_DUE_PREFIX.len()..]).into_owned();
+        let Some((message, _)) = key.split_once('/') else {
+            continue;
+        };
+        if out.last().is_some_and(|l| l.message == message) {
+            continue;
+        }
+        out.push(PartEnded {
+            message: message.to_string(),
+            account: String::from_utf8_lossy(&v).into_owned(),
+        });
+    }
+    out
+}
+
+impl Actor for Webhooks {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.set_mailbox_capacity(65_536);
+        ctx.run_interval(TICK, |_, ctx| ctx.notify(Tick));
+        self.resume(ctx);
+    }
+}
+
+impl Restart for Webhooks {
+    const NAME: &'static str = "webhooks";
+
+    /// Pending webhooks stay as they were; a request whose handler crashed counts as ended
+    /// (its webhook is tried again when due, or at the next start).
+    fn restart(&mut self, _: &mut Context<Self>) {}
+}
+
+impl Handler<PartEnded> for Webhooks {
+    type Result = ();
+    fn handle(&mut self, m: PartEnded, ctx: &mut Context<Self>) {
+        guard(self, ctx, |this, ctx| this.part_ended(m, ctx));
+    }
+}
+
+impl Handler<Tick> for Webhooks {
+    type Result = ();
+    fn handle(&mut self, _: Tick, ctx: &mut Context<Self>) {
+        guard(self, ctx, |this, ctx| this.tick(ctx));
+    }
+}
