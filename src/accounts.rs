@@ -33,6 +33,8 @@ pub struct Account {
     pub allowed_ips: IpAllowList,
     /// Whether a message a carrier refuses for good (REJECTD) is refunded.
     pub refund_rejected: bool,
+    /// Where its webhooks go when a message names no `callback_url`.
+    pub webhook_url: Option<String>,
 }
 
 impl Account {
@@ -71,6 +73,27 @@ pub fn decoy_hash() -> Secret {
     hash_password("\u{0}decoy\u{0}").unwrap_or_default()
 }
 
+/// The longest webhook URL an account or a message may name.
+pub const MAX_WEBHOOK_URL: usize = 2048;
+
+/// A webhook URL as tern can POST to it: `http://` or `https://` with a host, at most
+/// [`MAX_WEBHOOK_URL`] characters. Empty means none.
+pub fn check_webhook_url(url: &str) -> Result<(), String> {
+    if url.is_empty() {
+        return Ok(());
+    }
+    let ok = url.len() <= MAX_WEBHOOK_URL
+        && crate::domain::webhook::endpoint(url).is_some()
+        && !url.chars().any(char::is_whitespace);
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "an http:// or https:// URL with a host, at most {MAX_WEBHOOK_URL} characters"
+        ))
+    }
+}
+
 /// An account's fields as the config file or the admin API give them, to be checked
 /// the same way in both.
 pub struct Fields<'a> {
@@ -88,6 +111,8 @@ pub struct Fields<'a> {
     pub price: &'a str,
     /// CIDRs it may bind from.
     pub allowed_ips: &'a [String],
+    /// Webhook URL; empty: none.
+    pub webhook_url: &'a str,
 }
 
 impl<'a> Fields<'a> {
@@ -101,6 +126,7 @@ impl<'a> Fields<'a> {
             balance: None,
             price: "0",
             allowed_ips: &[],
+            webhook_url: "",
         }
     }
 
@@ -143,6 +169,9 @@ impl<'a> Fields<'a> {
             Ok(m) if m.0 < 0 => out.push(("price", "must not be negative".into())),
             Ok(_) => {}
         }
+        if let Err(e) = check_webhook_url(self.webhook_url) {
+            out.push(("webhook_url", e));
+        }
         out
     }
 }
@@ -164,6 +193,18 @@ mod tests {
     }
 
     #[test]
+    fn webhook_urls_are_http_with_a_host() {
+        assert!(check_webhook_url("").is_ok(), "empty: none");
+        assert!(check_webhook_url("https://example.com/dlr?x=1").is_ok());
+        assert!(check_webhook_url("http://10.0.0.1:8080").is_ok());
+        for bad in ["ftp://example.com", "https://", "example.com/dlr", "http://a b/"] {
+            assert!(check_webhook_url(bad).is_err(), "{bad}");
+        }
+        let long = format!("https://example.com/{}", "a".repeat(MAX_WEBHOOK_URL));
+        assert!(check_webhook_url(&long).is_err());
+    }
+
+    #[test]
     fn fields_name_what_is_wrong() {
         let ok = Fields {
             system_id: "acme",
@@ -173,6 +214,7 @@ mod tests {
             balance: Some("10.00"),
             price: "0.01",
             allowed_ips: &[],
+            webhook_url: "",
         };
         assert!(ok.problems().is_empty());
         assert_eq!(
@@ -193,6 +235,7 @@ mod tests {
             balance: Some("ten"),
             price: "-1",
             allowed_ips: &[],
+            webhook_url: "",
         };
         let fields: Vec<&str> = bad.problems().iter().map(|(f, _)| *f).collect();
         assert_eq!(

@@ -266,6 +266,9 @@ pub struct AccountConfig {
     /// Refund messages a carrier refuses for good (REJECTD); default: they stay charged.
     #[serde(default)]
     pub refund_rejected: bool,
+    /// Where the account's webhooks go when a message names no `callback_url`; empty: none.
+    #[serde(default)]
+    pub webhook_url: String,
 }
 
 /// The admin token config/tern.toml ships with: accepted on loopback only.
@@ -778,6 +781,7 @@ impl Config {
                 balance: Some(&a.balance),
                 price: &a.price,
                 allowed_ips: &a.allowed_ips,
+                webhook_url: &a.webhook_url,
             };
             for (field, m) in fields.problems() {
                 let at = key_line(text, a_start, field).unwrap_or(line);

@@ -126,9 +126,9 @@ pub async fn run(cfg: Config, path: std::path::PathBuf) -> Result<(), String> {
     let receipt_ttl_ms = cfg.node.receipt_ttl_s.saturating_mul(1000);
     let message_ttl_ms = cfg.node.message_ttl_s.saturating_mul(1000);
 
-    let (k, s) = (kv.clone(), store.clone());
+    let (k, s, a) = (kv.clone(), store.clone(), accounts_rx.clone());
     let webhooks = crate::actors::webhooks::Webhooks::start_in_arbiter(&handles[0], move |_| {
-        crate::actors::webhooks::Webhooks::new(k, s, receipt_ttl_ms)
+        crate::actors::webhooks::Webhooks::new(k, s, a, receipt_ttl_ms)
     });
     let (k, s) = (kv.clone(), store.clone());
     let delivery = Delivery::start_in_arbiter(&handles[0], move |_| Delivery::new(k, s, webhooks));

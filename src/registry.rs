@@ -58,6 +58,9 @@ pub struct StoredAccount {
     /// Whether a message a carrier refuses for good (REJECTD) is refunded.
     #[serde(default)]
     pub refund_rejected: bool,
+    /// Where webhooks go when a message names no `callback_url`; empty: none.
+    #[serde(default)]
+    pub webhook_url: String,
     /// Created, Unix ms.
     pub created_ms: u64,
     /// Deleted, Unix ms: the id stays taken, its messages and ledger readable.
@@ -79,6 +82,7 @@ impl StoredAccount {
             allowed_ips: IpAllowList::parse(&self.allowed_ips)
                 .unwrap_or_else(|_| IpAllowList::closed()),
             refund_rejected: self.refund_rejected,
+            webhook_url: (!self.webhook_url.is_empty()).then(|| self.webhook_url.clone()),
         }
     }
 
@@ -92,6 +96,7 @@ impl StoredAccount {
             "allowed_sources": self.allowed_sources,
             "allowed_ips": self.allowed_ips,
             "refund_rejected": self.refund_rejected,
+            "webhook_url": self.webhook_url,
             "created": crate::domain::clock::rfc3339(self.created_ms),
         })
     }
@@ -165,6 +170,9 @@ pub struct NewAccount {
     /// Refund messages carriers refuse for good.
     #[serde(default)]
     pub refund_rejected: bool,
+    /// Webhook URL for messages that name none.
+    #[serde(default)]
+    pub webhook_url: String,
 }
 
 /// A change to an account, as `PUT /accounts/{id}` takes it: the fields given change.
@@ -198,6 +206,9 @@ pub struct AccountChange {
     /// New refund setting.
     #[serde(default)]
     pub refund_rejected: Option<bool>,
+    /// New webhook URL ("" removes it).
+    #[serde(default)]
+    pub webhook_url: Option<String>,
 }
 
 /// What the store holds at start, after the first start's seeding.
@@ -308,6 +319,7 @@ async fn seed(kv: &Arc<dyn Kv>, cfg: &Config) -> Result<WriteBatch, String> {
             allowed_sources: c.allowed_sources.clone(),
             allowed_ips: c.allowed_ips.clone(),
             refund_rejected: c.refund_rejected,
+            webhook_url: c.webhook_url.clone(),
             created_ms: now,
             deleted_ms: None,
         };
@@ -487,6 +499,7 @@ fn warn_if_file_differs(
                     && Micros::parse(&c.price).is_ok_and(|p| p == a.price)
                     && a.allowed_sources == c.allowed_sources
                     && a.allowed_ips == c.allowed_ips
+                    && a.webhook_url == c.webhook_url
             });
         if !same {
             differ.push(format!("account {}", c.system_id));
@@ -778,6 +791,7 @@ impl Registry {
             balance: Some(n.balance.as_deref().unwrap_or("0")),
             price: n.price.as_deref().unwrap_or("0"),
             allowed_ips: &n.allowed_ips,
+            webhook_url: &n.webhook_url,
         };
         first_problem(fields.problems())?;
         let price =
@@ -809,6 +823,7 @@ impl Registry {
             allowed_sources: n.allowed_sources,
             allowed_ips: n.allowed_ips,
             refund_rejected: n.refund_rejected,
+            webhook_url: n.webhook_url,
             created_ms: now_ms(),
             deleted_ms: None,
         };
@@ -881,6 +896,9 @@ impl Registry {
             a.allowed_ips = ips;
         }
         a.refund_rejected = c.refund_rejected.unwrap_or(a.refund_rejected);
+        if let Some(u) = c.webhook_url {
+            a.webhook_url = u;
+        }
         let f = accounts::Fields {
             system_id: id,
             password: None,
@@ -889,6 +907,7 @@ impl Registry {
             balance: None,
             price: &a.price.to_string(),
             allowed_ips: &a.allowed_ips,
+            webhook_url: &a.webhook_url,
         };
         first_problem(f.problems())?;
         let mut batch = WriteBatch::default();
@@ -1057,6 +1076,7 @@ impl Registry {
                         allowed_sources: c.allowed_sources.clone(),
                         allowed_ips: c.allowed_ips.clone(),
                         refund_rejected: c.refund_rejected,
+                        webhook_url: c.webhook_url.clone(),
                     };
                     self.create_account(n, "config").await?;
                     changed.push(format!("account {} created", c.system_id));
@@ -1078,7 +1098,8 @@ impl Registry {
                         && price == Some(a.price)
                         && a.allowed_sources == c.allowed_sources
                         && a.allowed_ips == c.allowed_ips
-                        && a.refund_rejected == c.refund_rejected;
+                        && a.refund_rejected == c.refund_rejected
+                        && a.webhook_url == c.webhook_url;
                     if !same {
                         let change = AccountChange {
                             password: (!same_pw).then(|| c.password.clone()),
@@ -1088,6 +1109,7 @@ impl Registry {
                             allowed_sources: Some(c.allowed_sources.clone()),
                             allowed_ips: Some(c.allowed_ips.clone()),
                             refund_rejected: Some(c.refund_rejected),
+                            webhook_url: Some(c.webhook_url.clone()),
                             ..AccountChange::default()
                         };
                         self.update_account(&c.system_id, change, "config").await?;

@@ -601,3 +601,100 @@ async fn a_webhook_due_at_a_crash_is_sent_after_the_restart() {
     let v: Value = serde_json::from_slice(&h.body).expect("json");
     assert_eq!(v["data"]["state"], "DELIVRD", "{v}");
 }
+
+#[tokio::test]
+async fn the_account_webhook_url_takes_what_names_no_callback_and_a_410_stops_at_once() {
+    let sim = Sim::start(&["--dlr-delay-ms", "0"]).await;
+    let (t, addr) = switch(&sim, "1.00", "").await;
+    let (key, secret) = key_and_secret(&t, "demo").await;
+    let (account_port, callback_port) = (free_port(), free_port());
+    let mut account_hooks = receiver(account_port, vec![]).await;
+    // the message's own callback answers 410 Gone: tern stops there, never falls back
+    let mut callback_hooks = receiver(callback_port, vec![410]).await;
+
+    // a bad URL names its field; a good one is kept and shown
+    let (st, v) = t
+        .call(
+            "PUT",
+            "/api/v1/accounts/demo",
+            Some(r#"{"webhook_url": "ftp://example.com/x"}"#),
+        )
+        .await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (400, Some("invalid")),
+        "{v}"
+    );
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("webhook_url"),
+        "{v}"
+    );
+    let url = format!("http://127.0.0.1:{account_port}/hooks");
+    let (st, v) = t
+        .call(
+            "PUT",
+            "/api/v1/accounts/demo",
+            Some(&json!({ "webhook_url": url }).to_string()),
+        )
+        .await;
+    assert_eq!(
+        (st, v["webhook_url"].as_str()),
+        (200, Some(url.as_str())),
+        "{v}"
+    );
+
+    let (st, _, plain) = send(
+        addr,
+        &key,
+        &json!({"to": "+491701234567", "from": "ACME", "text": "to the account's URL"}),
+    )
+    .await;
+    assert_eq!(st, 202, "{plain}");
+    let h = next_hook(&mut account_hooks, 10).await;
+    assert_signed(&h, &secret);
+    assert_eq!(
+        h.headers["webhook-id"],
+        format!("msg_{}", plain["id"].as_str().expect("id"))
+    );
+
+    let (st, _, own) = send(
+        addr,
+        &key,
+        &json!({"to": "+491701234567", "from": "ACME", "text": "to its own URL",
+                "callback_url": format!("http://127.0.0.1:{callback_port}/dlr")}),
+    )
+    .await;
+    assert_eq!(st, 202, "{own}");
+    let h = next_hook(&mut callback_hooks, 10).await;
+    assert_eq!(
+        h.headers["webhook-id"],
+        format!("msg_{}", own["id"].as_str().expect("id"))
+    );
+    let t0 = Instant::now();
+    while t
+        .metric("tern_webhook_total{account=\"demo\",outcome=\"gone\"}")
+        .await
+        < 1.0
+    {
+        assert!(t0.elapsed() < Duration::from_secs(10), "410 never counted");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // the first retry would come about 0.5 s after the 410; give it twice that
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert!(
+        callback_hooks.try_recv().is_err(),
+        "a 410 is not tried again"
+    );
+    assert!(
+        account_hooks.try_recv().is_err(),
+        "nor sent to the account's URL instead"
+    );
+    assert_eq!(
+        t.metric("tern_webhook_total{account=\"demo\",outcome=\"retried\"}")
+            .await,
+        0.0
+    );
+}

@@ -7,6 +7,9 @@
 //! twice (a crash between its 2xx and the markers' removal), never not at all, and every
 //! attempt carries the same `webhook-id` for the receiver to drop repeats.
 //!
+//! It goes to the message's `callback_url`, else its account's `webhook_url` as the
+//! account is when the message ends; with neither, none is sent.
+//!
 //! A message's webhook goes once all its parts have ended, with each part's state (the view
 //! of `GET /v1/messages/{id}`). Failed attempts are tried again with exponential backoff and
 //! jitter, from one timer for all of them (a sorted set of due times), so a webhook waiting
@@ -22,11 +25,13 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use bytes::Bytes;
 use serde_json::json;
+use tokio::sync::watch;
 
 use super::FastMap;
 use super::delivery::PartEnded;
 use super::store::StoreHandle;
 use super::supervise::{Restart, guard};
+use crate::accounts::AccountTable;
 use crate::api_keys::ApiKey;
 use crate::domain::backoff::Backoff;
 use crate::domain::clock::{now_ms, rfc3339};
@@ -64,6 +69,7 @@ struct Pending {
 pub struct Webhooks {
     kv: Arc<dyn Kv>,
     store: StoreHandle,
+    accounts: watch::Receiver<Arc<AccountTable>>,
     receipt_ttl_ms: u64,
     client: Option<awc::Client>,
     pending: FastMap<String, Pending>,
@@ -79,10 +85,16 @@ struct Tick;
 
 impl Webhooks {
     /// The sender; webhooks due at the last stop are sent again once it runs.
-    pub fn new(kv: Arc<dyn Kv>, store: StoreHandle, receipt_ttl_ms: u64) -> Webhooks {
+    pub fn new(
+        kv: Arc<dyn Kv>,
+        store: StoreHandle,
+        accounts: watch::Receiver<Arc<AccountTable>>,
+        receipt_ttl_ms: u64,
+    ) -> Webhooks {
         Webhooks {
             kv,
             store,
+            accounts,
             receipt_ttl_ms,
             client: None,
             pending: FastMap::default(),
@@ -147,7 +159,11 @@ impl Webhooks {
                 _ => return Ok(None),
             }
         }
-        let Some(url) = api.callback_url.clone() else {
+        let fallback = || {
+            let accounts = self.accounts.borrow();
+            accounts.get(&m.account).and_then(|a| a.webhook_url.clone())
+        };
+        let Some(url) = api.callback_url.clone().or_else(fallback) else {
             self.forget(&m.message, &m.account, api.parts, "none");
             return Ok(None);
         };

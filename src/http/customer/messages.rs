@@ -36,8 +36,7 @@ pub const MAX_TEXT_CHARS: usize = 1530;
 const MIN_VALIDITY_S: u64 = 60;
 /// The longest (beside `message_ttl_s`): a year.
 const MAX_VALIDITY_S: u64 = 365 * 86_400;
-/// The longest `callback_url` and `client_ref`.
-const MAX_URL: usize = 2048;
+/// The longest `client_ref`.
 const MAX_CLIENT_REF: usize = 64;
 
 /// `POST /v1/messages` body.
@@ -104,13 +103,11 @@ fn check(st: &CustomerState, c: &Caller, b: &SendBody) -> Result<Checked, ApiErr
             format!("{v}: must be {MIN_VALIDITY_S} to {max_validity}"),
         ));
     }
-    if let Some(u) = &b.callback_url
-        && (u.len() > MAX_URL || !(u.starts_with("https://") || u.starts_with("http://")))
-    {
-        return Err(ApiError::invalid(
-            "callback_url",
-            format!("an http:// or https:// URL of at most {MAX_URL} characters"),
-        ));
+    if let Some(u) = &b.callback_url {
+        if u.is_empty() {
+            return Err(ApiError::invalid("callback_url", "must not be empty"));
+        }
+        crate::accounts::check_webhook_url(u).map_err(|e| ApiError::invalid("callback_url", e))?;
     }
     if let Some(r) = &b.client_ref
         && r.chars().count() > MAX_CLIENT_REF
