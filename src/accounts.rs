@@ -197,7 +197,12 @@ mod tests {
         assert!(check_webhook_url("").is_ok(), "empty: none");
         assert!(check_webhook_url("https://example.com/dlr?x=1").is_ok());
         assert!(check_webhook_url("http://10.0.0.1:8080").is_ok());
-        for bad in ["ftp://example.com", "https://", "example.com/dlr", "http://a b/"] {
+        for bad in [
+            "ftp://example.com",
+            "https://",
+            "example.com/dlr",
+            "http://a b/",
+        ] {
             assert!(check_webhook_url(bad).is_err(), "{bad}");
         }
         let long = format!("https://example.com/{}", "a".repeat(MAX_WEBHOOK_URL));

@@ -298,10 +298,17 @@ pub async fn run(cfg: Config, path: std::path::PathBuf) -> Result<(), String> {
                 ledgers: ledgers.clone(),
                 references: Arc::new(std::sync::atomic::AtomicU16::new(rand::random())),
                 max_validity_s: cfg.node.message_ttl_s,
+                in_flight: Default::default(),
             },
         )?),
         None => None,
     };
+    if cfg.api.is_some() {
+        actix::spawn(crate::http::customer::idempotency::expire_forever(
+            kv.clone(),
+            store.clone(),
+        ));
+    }
     let registry_for_hup = registry;
     let server = actix_web::HttpServer::new(move || {
         actix_web::App::new()

@@ -698,3 +698,108 @@ async fn the_account_webhook_url_takes_what_names_no_callback_and_a_410_stops_at
         0.0
     );
 }
+
+/// POST /v1/messages with an `Idempotency-Key`: (status, head, body).
+async fn send_keyed(addr: SocketAddr, key: &str, idem: &str, body: &str) -> (u16, String, Value) {
+    let auth = format!("Bearer {key}");
+    let (st, head, b) = http_exchange_with(
+        addr,
+        "POST",
+        "/v1/messages",
+        &[("Authorization", &auth), ("Idempotency-Key", idem)],
+        Some(body),
+    )
+    .await;
+    (st, head, serde_json::from_str(&b).unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn an_idempotency_key_sends_once_across_retries_concurrent_duplicates_and_kill_9() {
+    let sim = Sim::start(&["--dlr-delay-ms", "0"]).await;
+    let (mut t, addr) = switch(&sim, "1.00", "").await;
+    let (_, key) = new_key(&t, "demo").await;
+    let body = json!({"to": "+491701234567", "from": "ACME", "text": "once"}).to_string();
+
+    let (st, head, first) = send_keyed(addr, &key, "order-17-attempt", &body).await;
+    assert_eq!(st, 202, "{first}");
+    assert!(!head.contains("idempotent-replayed"), "{head}");
+    let id = first["id"].as_str().expect("id").to_string();
+    // the retry gets the first answer: same id, no second charge
+    let (st, head, again) = send_keyed(addr, &key, "order-17-attempt", &body).await;
+    assert_eq!((st, &again), (202, &first));
+    assert!(head.contains("idempotent-replayed: true"), "{head}");
+    // the same key with another body is the client's mistake
+    let other = json!({"to": "+491701234567", "from": "ACME", "text": "twice"}).to_string();
+    let (st, _, v) = send_keyed(addr, &key, "order-17-attempt", &other).await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (422, Some("idempotency_mismatch")),
+        "{v}"
+    );
+    // a key is 1-255 visible ASCII characters
+    let (st, _, v) = send_keyed(addr, &key, &"k".repeat(256), &body).await;
+    assert_eq!(st, 400, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("Idempotency-Key"),
+        "{v}"
+    );
+
+    // ten at once with one new key: one message, the rest replayed or told it is in flight
+    let burst_key = "burst-1";
+    let mut tasks = Vec::new();
+    for _ in 0..10 {
+        let (key, body) = (key.clone(), body.clone());
+        tasks.push(tokio::spawn(async move {
+            send_keyed(addr, &key, burst_key, &body).await
+        }));
+    }
+    let mut ids = std::collections::HashSet::new();
+    for task in tasks {
+        let (st, _, v) = task.await.expect("request");
+        match st {
+            202 => {
+                ids.insert(v["id"].as_str().expect("id").to_string());
+            }
+            409 => assert_eq!(v["error"]["code"], "idempotency_in_flight", "{v}"),
+            other => panic!("{other}: {v}"),
+        }
+    }
+    assert_eq!(ids.len(), 1, "one message for one key: {ids:?}");
+    let burst_id = ids.into_iter().next().expect("one");
+    until_final(addr, &key, &id).await;
+    until_final(addr, &key, &burst_id).await;
+    assert_eq!(sim.stats().await.0, 2, "one carrier submit per key");
+    assert_eq!(
+        micros(&t.balance("demo").await),
+        980_000,
+        "one charge per key"
+    );
+
+    // durable with the message: after kill -9 the key still answers as before
+    t.kill9();
+    t.restart().await;
+    let (st, head, after) = send_keyed(addr, &key, "order-17-attempt", &body).await;
+    assert_eq!((st, &after), (202, &first));
+    assert!(head.contains("idempotent-replayed: true"), "{head}");
+    let (st, _, v) = send_keyed(addr, &key, "order-17-attempt", &other).await;
+    assert_eq!(st, 422, "{v}");
+    assert_eq!(micros(&t.balance("demo").await), 980_000);
+    assert_ledger_exact(&t, "demo").await;
+
+    // only an accepted message is remembered: a refusal's retry is judged afresh
+    let (st, v) = t
+        .call("PUT", "/api/v1/accounts/demo", Some(r#"{"price": "5.00"}"#))
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let (st, _, v) = send_keyed(addr, &key, "after-top-up", &body).await;
+    assert_eq!(st, 402, "{v}");
+    let (st, v) = t
+        .call("PUT", "/api/v1/accounts/demo", Some(r#"{"price": "0.01"}"#))
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let (st, _, v) = send_keyed(addr, &key, "after-top-up", &body).await;
+    assert_eq!(st, 202, "the refused request left nothing behind: {v}");
+}

@@ -84,6 +84,8 @@ pub struct AcceptParts {
     pub parts: Vec<NewPart>,
     /// The message's record (its part ids are filled in here), stored as `x/<id>`.
     pub record: keys::ApiMessage,
+    /// The request's `Idempotency-Key` and body hash: its answer is stored with the message.
+    pub remember: Option<(String, String)>,
     /// The answer: the message's id.
     pub done: oneshot::Sender<Result<String, Refusal>>,
 }
@@ -478,6 +480,7 @@ impl Ledger {
             price,
             parts,
             mut record,
+            remember,
             done,
         } = m;
         let kv = self.kv.clone();
@@ -518,6 +521,17 @@ impl Ledger {
         let mut writes = WriteBatch::default();
         record.parts = numbers.iter().map(|n| format_id(*n)).collect();
         writes.insert_new(keys::api_message(&id), keys::encode(&record));
+        if let Some((key, body_sha256)) = remember {
+            let answer = keys::IdempotentAnswer {
+                body_sha256,
+                id: id.clone(),
+                parts: tokens,
+                price: charge,
+                created_ms: crate::domain::clock::now_ms(),
+            };
+            // put, not insert_new: a key past its 24 h may be used again
+            writes.put(keys::idempotency(&account, &key), keys::encode(&answer));
+        }
         for (NewPart { mut meta, sm, raw }, number) in parts.into_iter().zip(numbers) {
             balance = Micros(balance.0 - price.0);
             meta.id = format_id(number);

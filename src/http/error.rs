@@ -91,7 +91,12 @@ impl From<Refused> for ApiError {
 }
 
 /// Reads a request body (at most [`BODY_LIMIT`] bytes: 413 beyond) and its JSON into `T`.
-pub async fn json_body<T: DeserializeOwned>(mut p: actix_web::web::Payload) -> Result<T, ApiError> {
+pub async fn json_body<T: DeserializeOwned>(p: actix_web::web::Payload) -> Result<T, ApiError> {
+    body(&raw_body(p).await?)
+}
+
+/// A request's body as sent, up to the body limit (413 past it).
+pub async fn raw_body(mut p: actix_web::web::Payload) -> Result<Vec<u8>, ApiError> {
     use futures::StreamExt;
     let mut buf = Vec::new();
     while let Some(chunk) = p.next().await {
@@ -101,7 +106,7 @@ pub async fn json_body<T: DeserializeOwned>(mut p: actix_web::web::Payload) -> R
         }
         buf.extend_from_slice(&chunk);
     }
-    body(&buf)
+    Ok(buf)
 }
 
 fn too_large() -> ApiError {

@@ -85,6 +85,29 @@ pub struct ApiMessage {
     pub data_coding: u8,
 }
 
+/// The answer an account's `Idempotency-Key` got (kept 24 h).
+pub fn idempotency(account: &str, key: &str) -> Vec<u8> {
+    format!("i/{account}/{key}").into_bytes()
+}
+/// Prefix of every remembered `Idempotency-Key`.
+pub const IDEMPOTENCY_PREFIX: &[u8] = b"i/";
+
+/// What a request with an `Idempotency-Key` was answered: stored in the batch that stores
+/// its message, so the answer exists exactly when the message does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdempotentAnswer {
+    /// SHA-256 of the request's body, hex: the same key with another body is refused.
+    pub body_sha256: String,
+    /// The message's id.
+    pub id: String,
+    /// Its parts.
+    pub parts: u32,
+    /// What it was charged.
+    pub price: crate::domain::money::Micros,
+    /// When it was stored, Unix ms.
+    pub created_ms: u64,
+}
+
 /// A part of a message sent over the customer API ended: its message's webhook is due
 /// (the value: the account). Removed once the webhook is delivered or given up.
 pub fn webhook_due(message: &str, part: &str) -> Vec<u8> {

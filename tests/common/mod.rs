@@ -353,10 +353,28 @@ pub async fn http_exchange(
     token: Option<&str>,
     body: Option<&str>,
 ) -> (u16, String, String) {
-    let mut s = TcpStream::connect(addr).await.expect("connect http");
-    let auth = token
-        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+    let auth = token.map(|t| format!("Bearer {t}"));
+    let headers: Vec<(&str, &str)> = auth
+        .as_deref()
+        .map(|a| vec![("Authorization", a)])
         .unwrap_or_default();
+    http_exchange_with(addr, method, path, &headers, body).await
+}
+
+/// One HTTP/1.1 request with these headers (and a JSON body if any); returns (status, the
+/// head in lower case, body).
+pub async fn http_exchange_with(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> (u16, String, String) {
+    let mut s = TcpStream::connect(addr).await.expect("connect http");
+    let auth: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
     let content = body
         .map(|b| {
             format!(

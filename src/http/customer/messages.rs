@@ -16,6 +16,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
+use super::idempotency::{self, Seen};
 use super::{Caller, CustomerState};
 use crate::actors::ledger::{AcceptParts, NewPart, Refusal};
 use crate::domain::address::{check_e164, check_sender};
@@ -23,7 +24,7 @@ use crate::domain::encoding::{Reference, UDHI, encode_text, split};
 use crate::domain::message::{MessageMeta, PartOf, now_ms};
 use crate::domain::money::Micros;
 use crate::http::ApiError;
-use crate::http::error::json_body;
+use crate::http::error::raw_body;
 use crate::http::messages::{Filter, list_page, load};
 use crate::http::page::PageQuery;
 use crate::store::keys::ApiMessage;
@@ -124,13 +125,61 @@ fn check(st: &CustomerState, c: &Caller, b: &SendBody) -> Result<Checked, ApiErr
     })
 }
 
+/// The 202 of an accepted message (sent again, as it was, for a replayed key).
+fn accepted(id: &str, parts: u32, price: Micros, replayed: bool) -> HttpResponse {
+    let mut r = HttpResponse::Accepted();
+    if replayed {
+        r.insert_header(("idempotent-replayed", "true"));
+    }
+    r.json(json!({"id": id, "parts": parts, "price": price.to_string()}))
+}
+
 pub(super) async fn send(
     st: web::Data<CustomerState>,
     caller: web::ReqData<Caller>,
+    req: actix_web::HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let c = caller.into_inner();
-    let body: SendBody = json_body(payload).await?;
+    let raw = raw_body(payload).await?;
+    let key = match req.headers().get("idempotency-key") {
+        Some(v) => {
+            let k = v.to_str().unwrap_or("\u{0}");
+            idempotency::check_key(k).map_err(|e| ApiError::invalid("Idempotency-Key", e))?;
+            Some(k.to_string())
+        }
+        None => None,
+    };
+    // held until answered: a second request with the key meanwhile is a 409
+    let mut remember = None;
+    let _held = match &key {
+        Some(k) => {
+            let held = st.in_flight.hold(&c.account.system_id, k).ok_or_else(|| {
+                refused(
+                    StatusCode::CONFLICT,
+                    "idempotency_in_flight",
+                    "a request with this Idempotency-Key is being answered; retry later",
+                )
+            })?;
+            let hash = idempotency::body_sha256(&raw);
+            let stored = idempotency::stored(&*st.kv, &c.account.system_id, k)
+                .map_err(|e| ApiError::unavailable(e.to_string()))?;
+            match idempotency::seen(stored, &hash, now_ms()) {
+                Seen::Replay(a) => return Ok(accepted(&a.id, a.parts, a.price, true)),
+                Seen::Mismatch => {
+                    return Err(refused(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "idempotency_mismatch",
+                        "this Idempotency-Key was used with another body",
+                    ));
+                }
+                Seen::Fresh => remember = Some((k.clone(), hash)),
+            }
+            Some(held)
+        }
+        None => None,
+    };
+    let body: SendBody = crate::http::error::body(&raw)?;
     let checked = check(&st, &c, &body)?;
     let Some(route) = st.routes.borrow().lookup(&checked.dest) else {
         return Err(ApiError::invalid("to", "no route to this destination"));
@@ -224,6 +273,7 @@ pub(super) async fn send(
             price,
             parts,
             record,
+            remember,
             done,
         });
     let outcome = answer.await.unwrap_or(Err(Refusal::Failed));
@@ -235,11 +285,7 @@ pub(super) async fn send(
         Ok(id) => {
             let charged = price.times(total as u32).unwrap_or(Micros(0));
             tracing::info!(message_id = %id, system_id = %c.account.system_id, parts = total, "message accepted over the customer API");
-            Ok(HttpResponse::Accepted().json(json!({
-                "id": id,
-                "parts": total,
-                "price": charged.to_string(),
-            })))
+            Ok(accepted(&id, total as u32, charged, false))
         }
         Err(Refusal::Throttled) => Ok(retry_after(
             refused(

@@ -7,6 +7,7 @@
 //! A message sent here takes the SMPP path from the ledger on: rated, charged and stored
 //! in one batch per part, routed, sent and receipted like a submit_sm.
 
+pub mod idempotency;
 mod messages;
 pub mod view;
 
@@ -47,6 +48,8 @@ pub struct CustomerState {
     pub references: Arc<AtomicU16>,
     /// Longest validity a client may ask for (`message_ttl_s`).
     pub max_validity_s: u64,
+    /// `Idempotency-Key`s of requests being answered.
+    pub in_flight: idempotency::InFlight,
 }
 
 /// The account a request is from, and the key it came with.
