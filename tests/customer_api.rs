@@ -803,3 +803,51 @@ async fn an_idempotency_key_sends_once_across_retries_concurrent_duplicates_and_
     let (st, _, v) = send_keyed(addr, &key, "after-top-up", &body).await;
     assert_eq!(st, 202, "the refused request left nothing behind: {v}");
 }
+
+#[tokio::test]
+async fn the_openapi_document_lists_every_v1_route_and_each_answers() {
+    let sim = Sim::start(&["--dlr-delay-ms", "0"]).await;
+    let (t, addr) = switch(&sim, "1.00", "").await;
+    let (_, key) = new_key(&t, "demo").await;
+    // readable without a key: it holds no secret
+    let (st, _, doc) = api(addr, "GET", "/v1/openapi.json", None, None).await;
+    assert_eq!(st, 200, "{doc}");
+    assert_eq!(doc["openapi"], "3.0.3");
+    let paths = doc["paths"].as_object().expect("paths");
+    let mut listed = Vec::new();
+    for (path, ops) in paths {
+        for method in ops.as_object().expect("ops").keys() {
+            listed.push((method.to_uppercase(), path.clone()));
+        }
+    }
+    listed.sort();
+    assert_eq!(
+        listed,
+        [
+            ("GET".to_string(), "/v1/messages".to_string()),
+            ("GET".to_string(), "/v1/messages/{id}".to_string()),
+            ("POST".to_string(), "/v1/messages".to_string()),
+        ]
+    );
+    let send = &doc["paths"]["/v1/messages"]["post"];
+    let required = &send["requestBody"]["content"]["application/json"]["schema"]["required"];
+    assert_eq!(required, &json!(["to", "from", "text"]), "{send}");
+    assert!(send["responses"]["422"].is_object(), "{send}");
+    assert!(
+        send["parameters"]
+            .as_array()
+            .is_some_and(|p| p.iter().any(|p| p["name"] == "Idempotency-Key")),
+        "{send}"
+    );
+    // every listed route is served (a route the document invents would be a 404 endpoint)
+    for (method, path) in &listed {
+        let path = path.replace("{id}", "0000000000000001");
+        let body = (method == "POST").then_some("{}");
+        let (st, _, v) = api(addr, method, &path, Some(&key), body).await;
+        assert_ne!(
+            v["error"]["message"], "no such endpoint",
+            "{method} {path}: {st} {v}"
+        );
+        assert!([200, 400, 404].contains(&st), "{method} {path}: {st} {v}");
+    }
+}

@@ -10,7 +10,7 @@ pub mod customer;
 mod error;
 mod health;
 mod messages;
-mod openapi;
+pub mod openapi;
 mod page;
 mod routes;
 mod sessions;

@@ -1,13 +1,31 @@
-//! `GET /openapi.json`: the admin API as an OpenAPI 3 document, made from the same list
-//! the routes are registered from ([`super::API`]).
+//! OpenAPI 3 documents of tern's two HTTP APIs, each made from the same list its routes are
+//! registered from, so a document cannot drift from what is served: the admin API's
+//! (`GET /api/v1/openapi.json`, [`super::API`]) and the customer API's
+//! (`GET /v1/openapi.json`, [`super::customer::API`]).
 
 use actix_web::HttpResponse;
 use serde_json::{Map, Value, json};
 
-/// The document.
-pub fn spec() -> Value {
+/// An API to describe.
+pub struct Api {
+    /// Its title.
+    pub title: &'static str,
+    /// What it is for.
+    pub description: &'static str,
+    /// The path its routes are under.
+    pub prefix: &'static str,
+    /// Every route: method, path under `prefix`, what it does.
+    pub routes: &'static [(&'static str, &'static str, &'static str)],
+    /// The JSON schema of a route's request body, where it has one worth stating.
+    pub body: fn(method: &str, path: &str) -> Option<Value>,
+    /// Statuses a route may answer beside 200/400/401/404, as (method, path, status, meaning).
+    pub statuses: &'static [(&'static str, &'static str, &'static str, &'static str)],
+}
+
+/// The document of `api`.
+pub fn spec(api: &Api) -> Value {
     let mut paths = Map::new();
-    for (method, path, summary) in super::API {
+    for (method, path, summary) in api.routes {
         let params: Vec<Value> = path
             .split('/')
             .filter_map(|seg| seg.strip_prefix('{')?.strip_suffix('}'))
@@ -25,20 +43,27 @@ pub fn spec() -> Value {
                 "404": {"$ref": "#/components/responses/Error"},
             },
         });
+        for (m, p, status, meaning) in api.statuses {
+            if m == method && p == path {
+                op["responses"][*status] = json!({"description": meaning});
+            }
+        }
         if matches!(*method, "post" | "put") {
-            op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"type": "object"}}}});
+            let schema = (api.body)(method, path).unwrap_or_else(|| json!({"type": "object"}));
+            op["requestBody"] =
+                json!({"required": true, "content": {"application/json": {"schema": schema}}});
         }
         let entry = paths
-            .entry(format!("/api/v1{path}"))
+            .entry(format!("{}{path}", api.prefix))
             .or_insert_with(|| json!({}));
         entry[*method] = op;
     }
     json!({
         "openapi": "3.0.3",
         "info": {
-            "title": "tern admin API",
+            "title": api.title,
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "Accounts, balances, routes, carriers, messages and the audit trail of a tern SMS switch. Every change is durable at once; docs/api.md has an example per endpoint.",
+            "description": api.description,
         },
         "security": [{"bearer": []}],
         "paths": paths,
@@ -56,6 +81,16 @@ pub fn spec() -> Value {
     })
 }
 
+/// The admin API.
+pub const ADMIN: Api = Api {
+    title: "tern admin API",
+    description: "Accounts, balances, routes, carriers, messages and the audit trail of a tern SMS switch. Every change is durable at once; docs/api.md has an example per endpoint.",
+    prefix: "/api/v1",
+    routes: super::API,
+    body: |_, _| None,
+    statuses: &[],
+};
+
 pub(super) async fn document() -> HttpResponse {
-    HttpResponse::Ok().json(spec())
+    HttpResponse::Ok().json(spec(&ADMIN))
 }

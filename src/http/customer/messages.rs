@@ -55,6 +55,25 @@ pub(super) struct SendBody {
     client_ref: Option<String>,
 }
 
+/// The JSON schema of `POST /v1/messages`'s body, for the OpenAPI document.
+pub(super) fn body_schema(method: &str, path: &str) -> Option<Value> {
+    (method == "post" && path == "/messages").then(|| {
+        json!({
+            "type": "object",
+            "required": ["to", "from", "text"],
+            "additionalProperties": false,
+            "properties": {
+                "to": {"type": "string", "description": "E.164, + optional, 8 to 15 digits", "example": "+491701234567"},
+                "from": {"type": "string", "description": "an E.164 number, a short code or an alphanumeric sender ID (1-11)", "example": "ACME"},
+                "text": {"type": "string", "minLength": 1, "maxLength": MAX_TEXT_CHARS, "description": "UTF-8; sent as GSM 03.38 when it fits, else UCS-2, split into parts as needed"},
+                "validity_s": {"type": "integer", "minimum": MIN_VALIDITY_S, "description": "at most the switch's message_ttl_s"},
+                "client_ref": {"type": "string", "maxLength": MAX_CLIENT_REF},
+                "callback_url": {"type": "string", "maxLength": crate::accounts::MAX_WEBHOOK_URL, "description": "http(s) URL for the signed webhook; else the account's webhook_url"},
+            },
+        })
+    })
+}
+
 fn refused(status: StatusCode, code: &'static str, message: &str) -> ApiError {
     ApiError::new(status, code, message)
 }

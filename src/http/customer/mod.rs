@@ -122,17 +122,81 @@ async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
     Err(ApiError::not_found("endpoint"))
 }
 
+/// Declares the customer API once: the routes registered under `/v1` and the list its
+/// OpenAPI document is made from come from the same lines.
+macro_rules! customer_api {
+    ($( $method:ident $path:literal => $handler:path, $summary:literal; )*) => {
+        /// Every customer API route: method, path under `/v1`, what it does.
+        pub const API: &[(&str, &str, &str)] = &[ $( (stringify!($method), $path, $summary), )* ];
+
+        fn customer_routes() -> actix_web::Scope {
+            web::scope("/v1") $( .route($path, web::$method().to($handler)) )*
+        }
+    };
+}
+
+customer_api! {
+    post "/messages" => messages::send, "send a message (202 once stored and charged; Idempotency-Key to retry safely)";
+    get "/messages" => messages::list, "the account's messages, oldest first, a page at a time";
+    get "/messages/{id}" => messages::get, "one message with each part's state";
+}
+
+/// The customer API's OpenAPI document.
+pub const OPENAPI: super::openapi::Api = super::openapi::Api {
+    title: "tern customer API",
+    description: "Send SMS over HTTP and read them back; outcomes come as signed webhooks (Standard Webhooks). docs/customer-api.md has the rules and examples.",
+    prefix: "/v1",
+    routes: API,
+    body: messages::body_schema,
+    statuses: &[
+        (
+            "post",
+            "/messages",
+            "202",
+            "accepted: {\"id\", \"parts\", \"price\"}",
+        ),
+        ("post", "/messages", "402", "no_credit"),
+        ("post", "/messages", "403", "ip_not_allowed"),
+        ("post", "/messages", "409", "idempotency_in_flight"),
+        ("post", "/messages", "413", "too_large"),
+        ("post", "/messages", "422", "idempotency_mismatch"),
+        ("post", "/messages", "429", "throttled (Retry-After)"),
+        (
+            "post",
+            "/messages",
+            "503",
+            "queue_full or unavailable (Retry-After)",
+        ),
+    ],
+};
+
+/// The customer API's OpenAPI document, with the `Idempotency-Key` header of a send.
+pub fn openapi_spec() -> serde_json::Value {
+    let mut doc = super::openapi::spec(&OPENAPI);
+    if let Some(params) = doc["paths"]["/v1/messages"]["post"]["parameters"].as_array_mut() {
+        params.push(serde_json::json!({
+            "name": "Idempotency-Key", "in": "header", "required": false,
+            "schema": {"type": "string", "minLength": 1, "maxLength": idempotency::MAX_KEY},
+            "description": "the same key and body within 24 h get the first answer; the message is sent once",
+        }));
+    }
+    doc
+}
+
+async fn openapi() -> actix_web::HttpResponse {
+    actix_web::HttpResponse::Ok().json(openapi_spec())
+}
+
 /// Registers the customer API on an actix-web `App` (which holds a [`CustomerState`]).
 pub fn configure(cfg: &mut web::ServiceConfig) {
     let query =
         web::QueryConfig::default().error_handler(|e, _| ApiError::invalid("query", e).into());
     cfg.app_data(query)
         .route("/health/live", web::get().to(super::health::live))
+        // the document holds no secret: readable without a key, ahead of the guarded scope
+        .route("/v1/openapi.json", web::get().to(openapi))
         .service(
-            web::scope("/v1")
-                .route("/messages", web::post().to(messages::send))
-                .route("/messages", web::get().to(messages::list))
-                .route("/messages/{id}", web::get().to(messages::get))
+            customer_routes()
                 .wrap(from_fn(api_key))
                 .default_service(web::to(not_found)),
         )
