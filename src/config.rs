@@ -271,6 +271,17 @@ pub struct AccountConfig {
     pub webhook_url: String,
 }
 
+/// How a carrier joins the parts of a long message.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Concatenation {
+    /// Parts go as the ESME sent them (UDH, SAR TLVs or message_payload).
+    #[default]
+    AsSent,
+    /// The carrier reads UDH only: SAR TLVs become a UDH.
+    Udh,
+}
+
 /// The admin token config/tern.toml ships with: accepted on loopback only.
 pub const SHIPPED_ADMIN_TOKEN: &str = "change-me";
 
@@ -327,6 +338,10 @@ pub struct CarrierConfig {
     /// The carrier's receipts carry its hex submit ids rendered in decimal.
     #[serde(default)]
     pub decimal_receipt_ids: bool,
+    /// How the carrier joins the parts of a long message: as the ESME sent them, or by UDH
+    /// only (parts an ESME sent with SAR TLVs get a UDH instead).
+    #[serde(default)]
+    pub concatenation: Concatenation,
     /// Seconds to wait for submit_sm_resp before the submit is retried.
     #[serde(default = "default_response_timeout")]
     pub response_timeout_s: u64,

@@ -364,3 +364,63 @@ async fn an_ok_submit_resp_that_does_not_decode_is_taken_as_accepted_never_resen
     let again = tokio::time::timeout(Duration::from_secs(4), submits.recv()).await;
     assert!(again.is_err(), "sent twice: {again:?}");
 }
+
+#[tokio::test]
+async fn sar_parts_reach_a_udh_only_carrier_with_a_udh_and_others_as_sent() {
+    use rusmpp::tlvs::MessageSubmissionRequestTlvValue as T;
+    let udh_only = Sim::start(&["--dlr-delay-ms", "0"]).await;
+    let as_sent = Sim::start(&["--dlr-delay-ms", "0"]).await;
+    let body = format!(
+        "{}{}{}[[routes]]\nprefix = \"4917\"\ncarriers = [\"u\"]\n\n[[routes]]\nprefix = \"4915\"\ncarriers = [\"a\"]\n",
+        demo(),
+        carrier("u", udh_only.port, "concatenation = \"udh\""),
+        carrier("a", as_sent.port, ""),
+    );
+    let t = Tern::start(&body).await;
+    until_status(&t, "u", 10, |s| s["binds_up"] == 1).await;
+    until_status(&t, "a", 10, |s| s["binds_up"] == 1).await;
+    let mut e = bind(t.smpp, "demo", "demopass", Mode::Trx)
+        .await
+        .expect("bind");
+
+    // a two-part message the ESME joined with SAR TLVs, to each carrier
+    let mut ids = HashSet::new();
+    for dest in ["491700000001", "491500000001"] {
+        for seq in 1..=2u8 {
+            let mut part = sm("ACME", dest, &format!("part {seq} of a long text"));
+            part.push_tlv(T::SarMsgRefNum(0x2A));
+            part.push_tlv(T::SarTotalSegments(2));
+            part.push_tlv(T::SarSegmentSeqnum(seq));
+            ids.insert(submit(&e.client, part).await.expect("accepted"));
+        }
+    }
+    // one receipt per part the ESME submitted
+    let mut got = HashSet::new();
+    while got.len() < 4 {
+        let r = e.next_receipt(30).await;
+        assert_eq!(field(&r.text, "stat"), Some("DELIVRD"), "{}", r.text);
+        got.insert(r.tlv_id.expect("receipted_message_id"));
+    }
+    assert_eq!(got, ids);
+
+    let u = udh_only.stats_json().await;
+    assert_eq!(
+        (
+            u["submits"].as_u64(),
+            u["udh_parts"].as_u64(),
+            u["sar_parts"].as_u64()
+        ),
+        (Some(2), Some(2), Some(0)),
+        "the UDH-only carrier gets each part with a UDH, no SAR: {u}"
+    );
+    let a = as_sent.stats_json().await;
+    assert_eq!(
+        (
+            a["submits"].as_u64(),
+            a["udh_parts"].as_u64(),
+            a["sar_parts"].as_u64()
+        ),
+        (Some(2), Some(0), Some(2)),
+        "the other carrier gets the parts as the ESME sent them: {a}"
+    );
+}

@@ -22,7 +22,7 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio_util::codec::FramedRead;
 
-use crate::config::CarrierConfig;
+use crate::config::{CarrierConfig, Concatenation};
 use crate::domain::backoff::Backoff;
 use crate::domain::dlr::{Receipt, hex_id_as_decimal};
 use crate::protocol::codec::{Frame, SmppCodec};
@@ -639,7 +639,11 @@ impl Handler<SessionSubmit> for CarrierSession {
                 });
             }
             let seq = this.next_seq();
-            let cmd = pdu::forward_submit_sm(m.job.msg.sm.clone(), seq);
+            let sm = match this.cfg.concatenation {
+                Concatenation::Udh => pdu::sar_to_udh(&m.job.msg.sm),
+                Concatenation::AsSent => None,
+            };
+            let cmd = pdu::forward_submit_sm(sm.unwrap_or_else(|| m.job.msg.sm.clone()), seq);
             if this.send(cmd, ctx) {
                 let deadline = Instant::now() + Duration::from_secs(this.cfg.response_timeout_s);
                 this.inflight.insert(seq, (m.job, deadline));

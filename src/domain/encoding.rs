@@ -99,15 +99,24 @@ impl Reference {
         }
     }
 
-    /// The UDH of part `seq` (from 1) of `total`.
-    fn udh(self, total: u8, seq: u8) -> Vec<u8> {
-        match self {
-            Reference::Eight(r) => vec![0x05, 0x00, 0x03, r, total, seq],
+    /// The UDH of part `seq` of `total` (rusmpp's concatenation header), its length octet
+    /// first; `None` unless 1 ≤ `seq` ≤ `total`.
+    pub fn udh(self, total: u8, seq: u8) -> Option<Vec<u8>> {
+        use rusmpp::encode::{Encode, Length};
+        use rusmpp::udhs::Udh;
+        use rusmpp::udhs::concatenation::{
+            ConcatenatedShortMessage8Bit, ConcatenatedShortMessage16Bit,
+        };
+        let udh = match self {
+            Reference::Eight(r) => Udh::new(ConcatenatedShortMessage8Bit::new(r, total, seq).ok()?),
             Reference::Sixteen(r) => {
-                let [hi, lo] = r.to_be_bytes();
-                vec![0x06, 0x08, 0x04, hi, lo, total, seq]
+                Udh::new(ConcatenatedShortMessage16Bit::new(r, total, seq).ok()?)
             }
-        }
+        };
+        // Length::length: the whole header, its length octet included
+        let mut out = vec![0; Length::length(&udh)];
+        udh.encode(&mut out);
+        Some(out)
     }
 }
 
@@ -172,15 +181,16 @@ pub fn split(
         return Ok(vec![octets.to_vec()]);
     }
     let total = u8::try_from(ranges.len()).map_err(|_| TooLong(ranges.len()))?;
-    Ok(ranges
+    ranges
         .into_iter()
         .zip(1..=total)
         .map(|(r, seq)| {
-            let mut sm = reference.udh(total, seq);
+            // 1 ≤ seq ≤ total by the zip, so a header is always made
+            let mut sm = reference.udh(total, seq).ok_or(TooLong(0))?;
             sm.extend_from_slice(&octets[r]);
-            sm
+            Ok(sm)
         })
-        .collect())
+        .collect()
 }
 
 /// Number of parts a message of these octets needs on air (split with an 8-bit reference,

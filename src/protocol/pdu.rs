@@ -114,6 +114,69 @@ pub fn text_submit_sm(
     Some(sm)
 }
 
+/// A part an ESME sent with SAR TLVs (sar_msg_ref_num, sar_total_segments,
+/// sar_segment_seqnum), made into the same part joined by a UDH instead, for a carrier
+/// that reassembles by UDH only (`concatenation = "udh"`): the header (8-bit reference
+/// when the SAR reference fits a byte, else 16-bit, so every part of one message gets the
+/// same kind) goes in front of short_message, esm_class gains UDHI, the SAR TLVs go and
+/// every other TLV stays. `None` when the PDU is not such a part, already has a UDH, its
+/// SAR numbers do not make sense, or the part with its header would not fit
+/// short_message: it is then sent as the ESME sent it.
+pub fn sar_to_udh(sm: &SubmitSm) -> Option<SubmitSm> {
+    use rusmpp::encode::{Encode, Length};
+    use rusmpp::tlvs::{MessageSubmissionRequestTlvValue, TlvTag, TlvValue};
+    let (mut reference, mut total, mut seq) = (None, None, None);
+    for t in sm.tlvs() {
+        match t.value() {
+            Some(TlvValue::SarMsgRefNum(v)) => reference = Some(*v),
+            Some(TlvValue::SarTotalSegments(v)) => total = Some(*v),
+            Some(TlvValue::SarSegmentSeqnum(v)) => seq = Some(*v),
+            _ => {}
+        }
+    }
+    let (reference, total, seq) = (reference?, total?, seq?);
+    let esm_class = u8::from(sm.esm_class);
+    if esm_class & crate::domain::encoding::UDHI != 0 {
+        return None;
+    }
+    let kind = match u8::try_from(reference) {
+        Ok(r) => crate::domain::encoding::Reference::Eight(r),
+        Err(_) => crate::domain::encoding::Reference::Sixteen(reference),
+    };
+    let mut short = kind.udh(total, seq)?;
+    short.extend_from_slice(sm.short_message().as_ref());
+    let mut out = sm.clone();
+    out.set_short_message(OctetString::from_vec(short).ok()?);
+    out.esm_class = EsmClass::from(esm_class | crate::domain::encoding::UDHI);
+    let sar = [
+        TlvTag::SarMsgRefNum,
+        TlvTag::SarTotalSegments,
+        TlvTag::SarSegmentSeqnum,
+    ];
+    let kept = sm
+        .tlvs()
+        .iter()
+        .filter(|t| !sar.contains(&t.tag()))
+        .map(|t| {
+            // each kept as its tag and encoded value: rusmpp writes it back as it was
+            let value = match t.value() {
+                Some(v) => {
+                    let mut out = vec![0; v.length()];
+                    v.encode(&mut out);
+                    out
+                }
+                None => Vec::new(),
+            };
+            MessageSubmissionRequestTlvValue::Other {
+                tag: t.tag(),
+                value: rusmpp::types::AnyOctetString::from_vec(value),
+            }
+        })
+        .collect();
+    out.set_tlvs(kept);
+    Some(out)
+}
+
 /// Reads a C-string field as text (rusmpp only admits ASCII, so this never loses data).
 pub fn text(s: &[u8]) -> String {
     String::from_utf8_lossy(s).into_owned()
@@ -161,6 +224,73 @@ mod tests {
         assert_eq!(u8::from(f.esm_class), 0x40);
         assert_eq!(u8::from(f.data_coding), 0x08);
         assert_eq!(f.short_message().as_ref(), sm.short_message().as_ref());
+    }
+
+    fn sar_part(reference: u16, total: u8, seq: u8) -> SubmitSm {
+        use rusmpp::tlvs::MessageSubmissionRequestTlvValue as T;
+        SubmitSm::builder()
+            .source_addr(c_addr("ACME"))
+            .destination_addr(c_addr("491701234567"))
+            .short_message(OctetString::from_vec(b"part text".to_vec()).unwrap())
+            .push_tlv(T::SourcePort(9200))
+            .push_tlv(T::SarMsgRefNum(reference))
+            .push_tlv(T::SarTotalSegments(total))
+            .push_tlv(T::SarSegmentSeqnum(seq))
+            .push_tlv(T::UserMessageReference(
+                rusmpp::values::UserMessageReference::new(77),
+            ))
+            .build()
+    }
+
+    #[test]
+    fn sar_parts_become_udh_parts_and_keep_their_other_tlvs() {
+        use rusmpp::tlvs::{TlvTag, TlvValue};
+        let u = sar_to_udh(&sar_part(0x42, 3, 2)).expect("a SAR part");
+        let c = round_trip(&forward_submit_sm(u, 1));
+        let Some(Pdu::SubmitSm(f)) = c.pdu() else {
+            panic!()
+        };
+        assert_eq!(u8::from(f.esm_class) & 0x40, 0x40, "UDHI");
+        assert_eq!(
+            f.short_message().as_ref(),
+            b"\x05\x00\x03\x42\x03\x02part text",
+            "an 8-bit reference UDH in front of the text"
+        );
+        let tags: Vec<TlvTag> = f.tlvs().iter().map(|t| t.tag()).collect();
+        assert_eq!(
+            tags,
+            [TlvTag::SourcePort, TlvTag::UserMessageReference],
+            "the SAR TLVs go, the others stay in order"
+        );
+        assert!(
+            matches!(f.tlvs()[0].value(), Some(TlvValue::SourcePort(9200))),
+            "{:?}",
+            f.tlvs()[0]
+        );
+
+        // a reference past 255: a 16-bit reference UDH
+        let u = sar_to_udh(&sar_part(300, 2, 1)).expect("a SAR part");
+        assert_eq!(
+            &u.short_message().as_ref()[..7],
+            &[0x06, 0x08, 0x04, 0x01, 0x2C, 0x02, 0x01]
+        );
+    }
+
+    #[test]
+    fn only_sane_sar_parts_are_changed() {
+        assert!(sar_to_udh(&sar_part(1, 2, 3)).is_none(), "seq past total");
+        assert!(sar_to_udh(&sar_part(1, 2, 0)).is_none(), "seq 0");
+        let plain = SubmitSm::builder()
+            .source_addr(c_addr("ACME"))
+            .destination_addr(c_addr("491701234567"))
+            .build();
+        assert!(sar_to_udh(&plain).is_none(), "no SAR TLVs");
+        let mut udh = sar_part(1, 2, 1);
+        udh.esm_class = EsmClass::from(0x40u8);
+        assert!(sar_to_udh(&udh).is_none(), "already has a UDH");
+        let mut long = sar_part(1, 2, 1);
+        long.set_short_message(OctetString::from_vec(vec![b'a'; 250]).unwrap());
+        assert!(sar_to_udh(&long).is_none(), "would not fit short_message");
     }
 
     #[test]

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
 use rusmpp::pdus::{
-    BindReceiverResp, BindTransceiverResp, BindTransmitterResp, DeliverSm, SubmitSmResp,
+    BindReceiverResp, BindTransceiverResp, BindTransmitterResp, DeliverSm, SubmitSm, SubmitSmResp,
 };
 use rusmpp::tlvs::MessageDeliveryRequestTlvValue;
 use rusmpp::types::{COctetString, OctetString};
@@ -126,6 +126,9 @@ struct Sim {
     seen: Mutex<HashSet<u64>>,
     /// Submits whose destination and text were taken before.
     repeats: AtomicU64,
+    /// Submits joined by a concatenation UDH, and by SAR TLVs.
+    udh_parts: AtomicU64,
+    sar_parts: AtomicU64,
     next_conn: AtomicU64,
     shared: Mutex<Shared>,
     /// Receipts not yet due, oldest first (all wait the same delay, so due times rise).
@@ -133,6 +136,23 @@ struct Sim {
 }
 
 impl Sim {
+    /// Counts a submit that is one part of a concatenated message, by how it is joined.
+    fn count_parts(&self, sm: &SubmitSm) {
+        let short = sm.short_message().as_ref();
+        let udh = u8::from(sm.esm_class) & 0x40 != 0
+            && (short.starts_with(&[0x05, 0x00, 0x03]) || short.starts_with(&[0x06, 0x08, 0x04]));
+        if udh {
+            self.udh_parts.fetch_add(1, Ordering::Relaxed);
+        }
+        let sar = sm
+            .tlvs()
+            .iter()
+            .any(|t| t.tag() == rusmpp::tlvs::TlvTag::SarMsgRefNum);
+        if sar {
+            self.sar_parts.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Shared> {
         // a poisoned lock only means another connection task panicked; the maps stay usable
         self.shared.lock().unwrap_or_else(|e| e.into_inner())
@@ -218,6 +238,8 @@ pub async fn serve(listener: TcpListener, cfg: SimConfig) {
         submits: AtomicU64::new(0),
         seen: Mutex::new(HashSet::new()),
         repeats: AtomicU64::new(0),
+        udh_parts: AtomicU64::new(0),
+        sar_parts: AtomicU64::new(0),
         next_conn: AtomicU64::new(1),
         shared: Mutex::new(Shared::default()),
         delayed: Mutex::new(VecDeque::new()),
@@ -404,6 +426,7 @@ where
                         };
                         let n = sim.submits.fetch_add(1, Ordering::Relaxed) + 1;
                         sim.count_repeat(sm);
+                        sim.count_parts(sm);
                         let cfg = &sim.cfg;
                         let status = if cfg.throttle_every > 0 && n.is_multiple_of(cfg.throttle_every) {
                             Some(CommandStatus::EsmeRthrottled)

@@ -85,11 +85,16 @@ impl Sim {
 
     /// (submit_sm taken, of which repeats of a destination and text taken before).
     pub async fn stats(&self) -> (u64, u64) {
-        let (code, body) = http_get(self.control, "/stats", None).await;
-        assert_eq!(code, 200, "sim stats: {body}");
-        let v: serde_json::Value = serde_json::from_str(&body).expect("stats json");
+        let v = self.stats_json().await;
         let n = |k: &str| v[k].as_u64().expect("count");
         (n("submits"), n("repeats"))
+    }
+
+    /// Every count the simulator keeps (`GET /stats`).
+    pub async fn stats_json(&self) -> serde_json::Value {
+        let (code, body) = http_get(self.control, "/stats", None).await;
+        assert_eq!(code, 200, "sim stats: {body}");
+        serde_json::from_str(&body).expect("stats json")
     }
 }
 
