@@ -53,7 +53,7 @@ impl Drop for Proc {
     }
 }
 
-fn free_addr() -> Result<SocketAddr, String> {
+pub(crate) fn free_addr() -> Result<SocketAddr, String> {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map_err(|e| format!("no free port: {e}"))
@@ -199,6 +199,8 @@ pub(crate) fn node_keys(durability: &str, workers: Option<usize>) -> String {
 pub(crate) struct Tern {
     proc: Proc,
     pub smpp: SocketAddr,
+    /// The admin API (token `load`).
+    pub http: SocketAddr,
 }
 
 impl Tern {
@@ -228,7 +230,7 @@ impl Tern {
         );
         wait_listening(smpp, &mut proc.0, "tern").await?;
         wait_listening(http, &mut proc.0, "tern").await?;
-        Ok(Tern { proc, smpp })
+        Ok(Tern { proc, smpp, http })
     }
 
     /// The load `l` aimed at this tern as account `load`.

@@ -7,6 +7,7 @@
 mod chaos;
 mod e2e;
 mod esme;
+mod http;
 mod plot;
 mod report;
 mod scenario;
@@ -96,6 +97,27 @@ enum Cmd {
         out: Option<PathBuf>,
         #[command(flatten)]
         load: LoadArgs,
+    },
+    /// The customer API end to end (POST → 202 → webhook) beside SMPP through the same tern.
+    Http {
+        /// The tern binary; default: `tern` next to this program.
+        #[arg(long)]
+        tern_bin: Option<PathBuf>,
+        /// Messages per run.
+        #[arg(long, short = 'n', default_value_t = 50_000)]
+        messages: u64,
+        /// HTTP connections, one request in flight on each.
+        #[arg(long, short = 'c', default_value_t = 64)]
+        connections: usize,
+        /// SMPP sessions of the reference run.
+        #[arg(long, short = 's', default_value_t = 4)]
+        sessions: usize,
+        /// Their window.
+        #[arg(long, short = 'w', default_value_t = 100)]
+        window: usize,
+        /// Print the report as JSON instead of a table.
+        #[arg(long)]
+        json: bool,
     },
     /// Run a named scenario (see loadtest/README.md) end to end; JSON and SVG go to --out.
     Scenario {
@@ -190,6 +212,47 @@ async fn main() -> ExitCode {
                 }
             }
         }
+        Cmd::Http {
+            tern_bin,
+            messages,
+            connections,
+            sessions,
+            window,
+            json,
+        } => {
+            let smpp = Load {
+                sessions,
+                window,
+                messages,
+                ..load(String::new(), String::new(), String::new(), &default_load())
+            };
+            let h = http::HttpLoad {
+                tern_bin: tern_bin_or_default(tern_bin),
+                messages,
+                connections,
+                smpp,
+            };
+            match http::run(&h).await {
+                Ok(run) => {
+                    if json {
+                        println!("{}", run.json());
+                    } else {
+                        run.print(&format!(
+                            "{messages} messages; SMPP {sessions} sessions × window {window}; HTTP {connections} connections"
+                        ));
+                    }
+                    if run.complete() {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::from(1)
+                    }
+                }
+                Err(err) => {
+                    eprintln!("tern-load http: {err}");
+                    ExitCode::from(2)
+                }
+            }
+        }
         Cmd::Scenario {
             name,
             tern_bin,
@@ -202,6 +265,21 @@ async fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+    }
+}
+
+/// The load options' defaults.
+fn default_load() -> LoadArgs {
+    LoadArgs {
+        sessions: 4,
+        window: 100,
+        messages: 100_000,
+        rate: 0,
+        receipt_wait_s: 30,
+        duration_s: 0,
+        bind: BindMode::Trx,
+        no_receipts: false,
+        json: false,
     }
 }
 
