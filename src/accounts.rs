@@ -82,9 +82,14 @@ pub fn check_webhook_url(url: &str) -> Result<(), String> {
     if url.is_empty() {
         return Ok(());
     }
+    // the parser tern's HTTP client uses: what passes here can be sent to
+    let parsed = url.parse::<actix_web::http::Uri>().ok();
     let ok = url.len() <= MAX_WEBHOOK_URL
-        && crate::domain::webhook::endpoint(url).is_some()
-        && !url.chars().any(char::is_whitespace);
+        && parsed.is_some_and(|u| {
+            matches!(u.scheme_str(), Some("http" | "https"))
+                && u.host().is_some_and(|h| !h.is_empty())
+        })
+        && crate::domain::webhook::endpoint(url).is_some();
     if ok {
         Ok(())
     } else {

@@ -36,6 +36,8 @@ pub struct E2e {
 pub struct Usage {
     /// Average CPU over the run, percent of one core.
     pub cpu_avg: f64,
+    /// CPU time used over the run, seconds (user + system).
+    pub cpu_s: f64,
     /// Highest RSS seen, MiB.
     pub rss_max_mib: f64,
     /// Samples: seconds since the load started, CPU % of one core since the last sample,
@@ -306,12 +308,17 @@ impl Sampler {
                 }
             }
             let secs = t0.elapsed().as_secs_f64();
-            let cpu = match (first, last) {
-                (Some(a), Some(b)) if secs > 0.0 => (b.0 - a.0) as f64 / 100.0 / secs * 100.0,
+            let cpu_s = match (first, last) {
+                (Some(a), Some(b)) => (b.0 - a.0) as f64 / 100.0,
                 _ => 0.0,
             };
             Usage {
-                cpu_avg: cpu,
+                cpu_avg: if secs > 0.0 {
+                    cpu_s / secs * 100.0
+                } else {
+                    0.0
+                },
+                cpu_s,
                 rss_max_mib: rss_max as f64 / 1024.0,
                 samples,
             }

@@ -46,12 +46,12 @@ pub struct HttpRun {
     pub http_usage: Usage,
 }
 
-/// tern's CPU per message, µs.
+/// tern's CPU per message, µs: all the CPU it used while the run was sampled.
 pub fn cpu_us_per_msg(u: &Usage, r: &Report) -> f64 {
     if r.accepted == 0 {
         return 0.0;
     }
-    u.cpu_avg / 100.0 * r.seconds * 1e6 / r.accepted as f64
+    u.cpu_s * 1e6 / r.accepted as f64
 }
 
 impl HttpRun {
@@ -244,17 +244,17 @@ fn hook(s: &mut Shared, id: String, delivered: bool, at: Instant, t0: Instant) {
     let Some(report) = s.report.as_mut() else {
         return;
     };
-    if !delivered {
-        report
-            .errors
-            .push(format!("message {id} did not end DELIVRD"));
-    }
     if !s.seen.insert(id.clone()) {
         report.duplicates += 1;
         return;
     }
     match s.waiting.remove(&id) {
         Some(sent) => {
+            if !delivered {
+                report
+                    .errors
+                    .push(format!("message {id} did not end DELIVRD"));
+            }
             let us = at.duration_since(sent).as_micros() as u64;
             let _ = report.receipt_latency.record(us);
             report

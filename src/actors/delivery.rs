@@ -78,6 +78,8 @@ pub struct NewReceipt(pub OutboxReceipt);
 pub struct PartEnded {
     /// The message (its first part's id).
     pub message: String,
+    /// The part that ended.
+    pub part: String,
     /// Its account.
     pub account: String,
 }

@@ -86,6 +86,8 @@ pub struct AcceptParts {
     pub record: keys::ApiMessage,
     /// The request's `Idempotency-Key` and body hash: its answer is stored with the message.
     pub remember: Option<(String, String)>,
+    /// The key held in flight; let go once the message is stored or refused.
+    pub held: Option<crate::domain::idempotency::Held>,
     /// The answer: the message's id.
     pub done: oneshot::Sender<Result<String, Refusal>>,
 }
@@ -137,6 +139,8 @@ enum Settles {
     Parts {
         msgs: Vec<Arc<Outbound>>,
         done: oneshot::Sender<Result<String, Refusal>>,
+        /// Let go (dropped) with the answer.
+        held: Option<crate::domain::idempotency::Held>,
     },
     /// An operator's credit or debit: answered with its entry.
     Adjust {
@@ -308,12 +312,13 @@ impl Ledger {
                             act.routers.route(RouteMessage { msg, attempt: 0 });
                             reply.send(Ok(id));
                         }
-                        Settles::Parts { msgs, done } => {
+                        Settles::Parts { msgs, done, held } => {
                             let id = msgs.first().map(|m| m.meta.id.clone()).unwrap_or_default();
                             for msg in msgs {
                                 act.routers.route(RouteMessage { msg, attempt: 0 });
                             }
                             let _ = done.send(Ok(id));
+                            drop(held);
                         }
                         Settles::Adjust { entry, done } => {
                             let _ = done.send(Ok(entry));
@@ -481,6 +486,7 @@ impl Ledger {
             parts,
             mut record,
             remember,
+            held,
             done,
         } = m;
         let kv = self.kv.clone();
@@ -546,7 +552,7 @@ impl Ledger {
         let charged = Charged {
             account,
             amount: Micros(-charge.0),
-            what: Settles::Parts { msgs, done },
+            what: Settles::Parts { msgs, done, held },
         };
         if self.charged.add(writes, Some(charged)) {
             ctx.notify(CommitCharged);

@@ -219,6 +219,7 @@ pub fn finalize(
             b,
             Some(Due::Webhook(delivery::PartEnded {
                 message: p.message.clone(),
+                part: meta.id.clone(),
                 account: meta.account.clone(),
             })),
         );
@@ -289,6 +290,7 @@ mod tests {
             due,
             Some(Due::Webhook(delivery::PartEnded {
                 message: "0".into(),
+                part: "1".into(),
                 account: "a".into()
             }))
         );

@@ -3,9 +3,15 @@
 //!
 //! Durable: a part's end is stored with a `w/<message>/<part>` marker, and the markers go
 //! only once the webhook is delivered (2xx), refused for good (410) or past the receipt
-//! TTL; a start reads the markers back and sends what is still due. So a webhook may come
-//! twice (a crash between its 2xx and the markers' removal), never not at all, and every
-//! attempt carries the same `webhook-id` for the receiver to drop repeats.
+//! TTL (counted from the last part's end); a start reads the markers back and sends what is
+//! still due. So a webhook may come twice (a crash between its 2xx and the markers'
+//! removal), never not at all, and every attempt carries the same `webhook-id` for the
+//! receiver to drop repeats.
+//!
+//! A webhook is made only from parts whose end is durable ([`PartEnded`] comes after the
+//! commit, the resume scan reads only what was stored) and whose markers are all still
+//! there, so a part's end seen before its commit never shows in a webhook, and a message
+//! whose markers are being removed is never sent again.
 //!
 //! It goes to the message's `callback_url`, else its account's `webhook_url` as the
 //! account is when the message ends; with neither, none is sent.
@@ -18,7 +24,7 @@
 //!
 //! Messages: [`PartEnded`] (from Delivery: a part's end is stored), `Tick` (its timer).
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeSet, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -50,6 +56,8 @@ const FIRST_WAIT: Duration = Duration::from_millis(500);
 const MAX_WAIT: Duration = Duration::from_secs(600);
 /// How often due retries are looked for.
 const TICK: Duration = Duration::from_millis(100);
+/// A webhook the store could not be read for is made again after this long.
+const PREPARE_AGAIN: Duration = Duration::from_secs(5);
 
 /// A webhook on its way.
 struct Pending {
@@ -73,11 +81,21 @@ pub struct Webhooks {
     receipt_ttl_ms: u64,
     client: Option<awc::Client>,
     pending: FastMap<String, Pending>,
+    /// Parts whose end is durable, of messages some part of which has not ended yet.
+    ended: FastMap<String, HashSet<String>>,
+    /// Messages done with whose markers are being removed: not made again meanwhile.
+    finishing: HashSet<String>,
     /// Retries by due time (Unix ms, message id).
     due: BTreeSet<(u64, String)>,
+    /// Requests in flight per endpoint.
     in_flight: FastMap<String, usize>,
     queued: FastMap<String, VecDeque<String>>,
 }
+
+/// The markers of a message are gone from the store (or could not be).
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Forgotten(String);
 
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -98,6 +116,8 @@ impl Webhooks {
             receipt_ttl_ms,
             client: None,
             pending: FastMap::default(),
+            ended: FastMap::default(),
+            finishing: HashSet::new(),
             due: BTreeSet::new(),
             in_flight: FastMap::default(),
             queued: FastMap::default(),
@@ -123,40 +143,67 @@ impl Webhooks {
 
     /// A part of `m.message` ended: once every part has, its webhook is made and sent.
     fn part_ended(&mut self, m: PartEnded, ctx: &mut Context<Self>) {
-        if self.pending.contains_key(&m.message) {
+        if self.pending.contains_key(&m.message) || self.finishing.contains(&m.message) {
             return;
         }
-        match self.prepare(&m) {
+        self.ended
+            .entry(m.message.clone())
+            .or_default()
+            .insert(m.part.clone());
+        match self.prepare(&m, ctx) {
             Ok(Some(p)) => {
+                self.ended.remove(&m.message);
                 self.pending.insert(m.message.clone(), p);
                 self.attempt(m.message, ctx);
             }
             Ok(None) => {}
             Err(e) => {
-                tracing::error!(message_id = %m.message, error = %e, "webhook not made; tried again at the next start")
+                tracing::warn!(message_id = %m.message, error = %e, "webhook not made; trying again");
+                ctx.run_later(PREPARE_AGAIN, move |_, ctx| ctx.notify(m));
             }
         }
     }
 
     /// The webhook of a message whose parts have all ended; `None` while one has not, or
     /// when it wants none (its markers are removed then).
-    fn prepare(&mut self, m: &PartEnded) -> Result<Option<Pending>, String> {
-        let kv = &*self.kv;
+    fn prepare(
+        &mut self,
+        m: &PartEnded,
+        ctx: &mut Context<Self>,
+    ) -> Result<Option<Pending>, String> {
+        let kv = self.kv.clone();
+        let kv = &*kv;
         let Some(raw) = kv
             .get(&keys::api_message(&m.message))
             .map_err(|e| e.to_string())?
         else {
+            self.ended.remove(&m.message);
             return Ok(None);
         };
         let api: ApiMessage = keys::decode(&raw).map_err(|e| e.to_string())?;
+        // a part whose end is not known durable yet: its own PartEnded brings it back here
+        let known = self.ended.get(&m.message).map_or(0, HashSet::len);
+        if known < api.parts.len() {
+            return Ok(None);
+        }
         let mut first = None;
+        let mut last_end_ms = 0;
         for id in &api.parts {
+            // markers gone: the webhook was done with (a repeat from the resume scan)
+            if kv
+                .get(&keys::webhook_due(&m.message, id))
+                .map_err(|e| e.to_string())?
+                .is_none()
+            {
+                self.ended.remove(&m.message);
+                return Ok(None);
+            }
             match messages::record_of(kv, id).map_err(|e| e.to_string())? {
                 Some(r) if r.state().is_final() => {
+                    last_end_ms = last_end_ms.max(r.events.last().map_or(0, |e| e.at_ms));
                     first.get_or_insert(r);
                 }
-                // a part still on its way: its own end brings the message back here
-                _ => return Ok(None),
+                _ => return Err(format!("part {id} has a marker but no end")),
             }
         }
         let fallback = || {
@@ -164,11 +211,12 @@ impl Webhooks {
             accounts.get(&m.account).and_then(|a| a.webhook_url.clone())
         };
         let Some(url) = api.callback_url.clone().or_else(fallback) else {
-            self.forget(&m.message, &m.account, api.parts, "none");
+            self.forget(&m.message, &m.account, api.parts, "none", ctx);
             return Ok(None);
         };
         let Some(endpoint) = endpoint(&url) else {
-            self.forget(&m.message, &m.account, api.parts, "dropped");
+            tracing::warn!(message_id = %m.message, "webhook dropped: its URL cannot be sent to");
+            self.forget(&m.message, &m.account, api.parts, "dropped", ctx);
             return Ok(None);
         };
         let secret = match kv
@@ -184,7 +232,7 @@ impl Webhooks {
                 // a revoked key keeps its record, so this is a store that lost it: nothing is
                 // sent unsigned
                 tracing::warn!(message_id = %m.message, key_id = %api.key_id, "webhook dropped: its API key is not in the store");
-                self.forget(&m.message, &m.account, api.parts, "dropped");
+                self.forget(&m.message, &m.account, api.parts, "dropped", ctx);
                 return Ok(None);
             }
         };
@@ -202,7 +250,7 @@ impl Webhooks {
             secret,
             body: Bytes::from(body.to_string()),
             parts: api.parts,
-            deadline_ms: now_ms().saturating_add(self.receipt_ttl_ms),
+            deadline_ms: last_end_ms.saturating_add(self.receipt_ttl_ms),
             backoff: Backoff::new(FIRST_WAIT, MAX_WAIT),
         }))
     }
@@ -228,9 +276,8 @@ impl Webhooks {
             Ok(s) => s,
             Err(e) => {
                 tracing::error!(message_id = %message, error = %e, "webhook secret unusable");
-                let endpoint = p.endpoint.clone();
-                self.release(&endpoint, ctx);
-                return self.done(&message, "dropped");
+                *busy = busy.saturating_sub(1);
+                return self.done(&message, "dropped", ctx);
             }
         };
         let req = client
@@ -286,43 +333,66 @@ impl Webhooks {
             }
         };
         if let Some(outcome) = outcome {
-            self.done(&message, outcome);
+            self.done(&message, outcome, ctx);
         }
         self.release(&endpoint, ctx);
     }
 
-    /// A request to `endpoint` ended: the next one queued for it goes.
+    /// A request to `endpoint` ended: the next one queued for it goes. An endpoint with
+    /// nothing in flight or queued is forgotten (clients name endpoints: they are many).
     fn release(&mut self, endpoint: &str, ctx: &mut Context<Self>) {
         if let Some(n) = self.in_flight.get_mut(endpoint) {
             *n = n.saturating_sub(1);
         }
-        if let Some(next) = self.queued.get_mut(endpoint).and_then(VecDeque::pop_front) {
-            self.attempt(next, ctx);
+        match self.queued.get_mut(endpoint).and_then(VecDeque::pop_front) {
+            Some(next) => self.attempt(next, ctx),
+            None => {
+                self.queued.remove(endpoint);
+                if self.in_flight.get(endpoint) == Some(&0) {
+                    self.in_flight.remove(endpoint);
+                }
+            }
         }
     }
 
     /// The webhook is done with: its markers go.
-    fn done(&mut self, message: &str, outcome: &'static str) {
+    fn done(&mut self, message: &str, outcome: &'static str, ctx: &mut Context<Self>) {
         if let Some(p) = self.pending.remove(message) {
-            self.forget(message, &p.account, p.parts, outcome);
+            self.forget(message, &p.account, p.parts, outcome, ctx);
         }
     }
 
-    fn forget(&self, message: &str, account: &str, parts: Vec<String>, outcome: &'static str) {
+    /// Counts the outcome and removes the markers; until that is applied the message is
+    /// not made again.
+    fn forget(
+        &mut self,
+        message: &str,
+        account: &str,
+        parts: Vec<String>,
+        outcome: &'static str,
+        ctx: &mut Context<Self>,
+    ) {
         metrics::counter!("tern_webhook_total", "account" => account.to_string(), "outcome" => outcome)
             .increment(1);
+        self.ended.remove(message);
+        self.finishing.insert(message.to_string());
         let mut b = WriteBatch::default();
         for part in &parts {
             b.del(keys::webhook_due(message, part));
         }
         let c = self.store.commit(b);
         let message = message.to_string();
-        actix::spawn(async move {
-            if let Err(e) = c.await {
-                // left in the store, it is sent again after the next start
-                tracing::warn!(message_id = %message, error = %e, "could not remove a webhook's markers");
+        ctx.spawn(
+            async move {
+                if let Err(e) = c.await {
+                    // left in the store, it is sent again after the next start
+                    tracing::warn!(message_id = %message, error = %e, "could not remove a webhook's markers");
+                }
+                message
             }
-        });
+            .into_actor(self)
+            .map(|message, _, ctx| ctx.notify(Forgotten(message))),
+        );
     }
 
     fn tick(&mut self, ctx: &mut Context<Self>) {
@@ -353,7 +423,7 @@ impl Webhooks {
     }
 }
 
-/// The messages with a webhook marker, once each.
+/// Every stored webhook marker, as the part end it stands for.
 fn due_messages(kv: &dyn Kv) -> Vec<PartEnded> {
     let mut out: Vec<PartEnded> = Vec::new();
     for (k, v) in kv
@@ -362,14 +432,12 @@ fn due_messages(kv: &dyn Kv) -> Vec<PartEnded> {
         .flatten()
     {
         let key = String::from_utf8_lossy(&k[keys::WEBHOOK_DUE_PREFIX.len()..]).into_owned();
-        let Some((message, _)) = key.split_once('/') else {
+        let Some((message, part)) = key.split_once('/') else {
             continue;
         };
-        if out.last().is_some_and(|l| l.message == message) {
-            continue;
-        }
         out.push(PartEnded {
             message: message.to_string(),
+            part: part.to_string(),
             account: String::from_utf8_lossy(&v).into_owned(),
         });
     }
@@ -389,9 +457,31 @@ impl Actor for Webhooks {
 impl Restart for Webhooks {
     const NAME: &'static str = "webhooks";
 
-    /// Pending webhooks stay as they were; a request whose handler crashed counts as ended
-    /// (its webhook is tried again when due, or at the next start).
-    fn restart(&mut self, _: &mut Context<Self>) {}
+    /// Pending webhooks stay; every one not waiting for its retry (in flight or queued
+    /// when the handler crashed) is tried again now, and the per-endpoint counts start
+    /// over. A request still in flight may so be sent twice: at least once, as always.
+    fn restart(&mut self, _: &mut Context<Self>) {
+        let waiting: HashSet<&String> = self.due.iter().map(|(_, m)| m).collect();
+        let now = now_ms();
+        let again: Vec<String> = self
+            .pending
+            .keys()
+            .filter(|m| !waiting.contains(m))
+            .cloned()
+            .collect();
+        for m in again {
+            self.due.insert((now, m));
+        }
+        self.in_flight.clear();
+        self.queued.clear();
+    }
+}
+
+impl Handler<Forgotten> for Webhooks {
+    type Result = ();
+    fn handle(&mut self, m: Forgotten, _: &mut Context<Self>) {
+        self.finishing.remove(&m.0);
+    }
 }
 
 impl Handler<PartEnded> for Webhooks {

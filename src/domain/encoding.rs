@@ -120,6 +120,12 @@ impl Reference {
     }
 }
 
+/// Whether `len` octets of a part (unpacked septets for GSM) fit one SMS beside the
+/// concatenation header of `reference`.
+pub fn fits_with_udh(len: usize, data_coding: u8, reference: Reference) -> bool {
+    len <= Alphabet::from_data_coding(data_coding).room(reference.udh_len())
+}
+
 /// Text as SMPP carries it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Encoded {

@@ -13,6 +13,7 @@ pub mod connections;
 pub mod dlr;
 pub mod encoding;
 pub mod gsm;
+pub mod idempotency;
 pub mod ip_allow;
 pub mod ledger_entry;
 pub mod lockout;

@@ -119,9 +119,9 @@ pub fn text_submit_sm(
 /// that reassembles by UDH only (`concatenation = "udh"`): the header (8-bit reference
 /// when the SAR reference fits a byte, else 16-bit, so every part of one message gets the
 /// same kind) goes in front of short_message, esm_class gains UDHI, the SAR TLVs go and
-/// every other TLV stays. `None` when the PDU is not such a part, already has a UDH, its
-/// SAR numbers do not make sense, or the part with its header would not fit
-/// short_message: it is then sent as the ESME sent it.
+/// every other TLV stays. `None` when the PDU is not such a part, already has a UDH,
+/// carries its text in message_payload, its SAR numbers do not make sense, or the part
+/// with its header would not fit one SMS: it is then sent as the ESME sent it.
 pub fn sar_to_udh(sm: &SubmitSm) -> Option<SubmitSm> {
     use rusmpp::encode::{Encode, Length};
     use rusmpp::tlvs::{MessageSubmissionRequestTlvValue, TlvTag, TlvValue};
@@ -131,6 +131,8 @@ pub fn sar_to_udh(sm: &SubmitSm) -> Option<SubmitSm> {
             Some(TlvValue::SarMsgRefNum(v)) => reference = Some(*v),
             Some(TlvValue::SarTotalSegments(v)) => total = Some(*v),
             Some(TlvValue::SarSegmentSeqnum(v)) => seq = Some(*v),
+            // short_message and message_payload are never both set (SMPP 3.4 §5.3.2.32)
+            Some(TlvValue::MessagePayload(_)) => return None,
             _ => {}
         }
     }
@@ -143,8 +145,12 @@ pub fn sar_to_udh(sm: &SubmitSm) -> Option<SubmitSm> {
         Ok(r) => crate::domain::encoding::Reference::Eight(r),
         Err(_) => crate::domain::encoding::Reference::Sixteen(reference),
     };
+    let text = sm.short_message().as_ref();
+    if !crate::domain::encoding::fits_with_udh(text.len(), u8::from(sm.data_coding), kind) {
+        return None;
+    }
     let mut short = kind.udh(total, seq)?;
-    short.extend_from_slice(sm.short_message().as_ref());
+    short.extend_from_slice(text);
     let mut out = sm.clone();
     out.set_short_message(OctetString::from_vec(short).ok()?);
     out.esm_class = EsmClass::from(esm_class | crate::domain::encoding::UDHI);
@@ -289,8 +295,22 @@ mod tests {
         udh.esm_class = EsmClass::from(0x40u8);
         assert!(sar_to_udh(&udh).is_none(), "already has a UDH");
         let mut long = sar_part(1, 2, 1);
-        long.set_short_message(OctetString::from_vec(vec![b'a'; 250]).unwrap());
-        assert!(sar_to_udh(&long).is_none(), "would not fit short_message");
+        long.set_short_message(OctetString::from_vec(vec![b'a'; 154]).unwrap());
+        assert!(
+            sar_to_udh(&long).is_none(),
+            "154 GSM septets and a 7-septet header are more than 160"
+        );
+        long.set_short_message(OctetString::from_vec(vec![b'a'; 153]).unwrap());
+        assert!(sar_to_udh(&long).is_some(), "153 and the header fit");
+        let mut payload = sar_part(1, 2, 1);
+        payload.push_tlv(
+            rusmpp::tlvs::MessageSubmissionRequestTlvValue::MessagePayload(
+                rusmpp::values::MessagePayload::new(rusmpp::types::AnyOctetString::from_vec(
+                    b"text".to_vec(),
+                )),
+            ),
+        );
+        assert!(sar_to_udh(&payload).is_none(), "text in message_payload");
     }
 
     #[test]

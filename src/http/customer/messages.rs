@@ -169,9 +169,10 @@ pub(super) async fn send(
         }
         None => None,
     };
-    // held until answered: a second request with the key meanwhile is a 409
+    // held until the ledger has stored or refused the message (the hold goes with it): a
+    // second request with the key meanwhile is a 409
     let mut remember = None;
-    let _held = match &key {
+    let held = match &key {
         Some(k) => {
             let held = st.in_flight.hold(&c.account.system_id, k).ok_or_else(|| {
                 refused(
@@ -293,6 +294,7 @@ pub(super) async fn send(
             parts,
             record,
             remember,
+            held,
             done,
         });
     let outcome = answer.await.unwrap_or(Err(Refusal::Failed));
