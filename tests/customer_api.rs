@@ -851,3 +851,87 @@ async fn the_openapi_document_lists_every_v1_route_and_each_answers() {
         assert!([200, 400, 404].contains(&st), "{method} {path}: {st} {v}");
     }
 }
+
+/// A receiver that reads each webhook and never answers: counts what it got.
+async fn hanging_receiver(port: u16) -> std::sync::Arc<std::sync::atomic::AtomicUsize> {
+    use tokio::io::AsyncReadExt;
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .expect("bind receiver");
+    let got = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = got.clone();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let count = count.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 64 * 1024];
+                let mut seen = Vec::new();
+                loop {
+                    match sock.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => seen.extend_from_slice(&buf[..n]),
+                    }
+                    // one request per connection until it is answered, which it never is
+                    if seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                        count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        // hold the connection open, unanswered
+                        std::future::pending::<()>().await;
+                    }
+                }
+            });
+        }
+    });
+    got
+}
+
+#[tokio::test]
+async fn a_hung_webhook_receiver_holds_only_its_own_webhooks() {
+    let sim = Sim::start(&["--dlr-delay-ms", "0"]).await;
+    let (t, addr) = switch(&sim, "10.00", "").await;
+    let (key, secret) = key_and_secret(&t, "demo").await;
+    let (slow_port, fast_port) = (free_port(), free_port());
+    let slow = hanging_receiver(slow_port).await;
+    let mut fast = receiver(fast_port, vec![]).await;
+
+    // more webhooks for the hung receiver than may be in flight to it at once
+    for i in 0..20 {
+        let (st, _, v) = send(
+            addr,
+            &key,
+            &json!({"to": "+491701234567", "from": "ACME", "text": format!("slow {i}"),
+                    "callback_url": format!("http://127.0.0.1:{slow_port}/dlr")}),
+        )
+        .await;
+        assert_eq!(st, 202, "{v}");
+    }
+    let t0 = Instant::now();
+    while slow.load(std::sync::atomic::Ordering::SeqCst) < 16 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "the hung receiver got {} requests",
+            slow.load(std::sync::atomic::Ordering::SeqCst)
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // another endpoint's webhook goes at once, beside the 16 hung ones
+    let (st, _, v) = send(
+        addr,
+        &key,
+        &json!({"to": "+491701234567", "from": "ACME", "text": "fast",
+                "callback_url": format!("http://127.0.0.1:{fast_port}/dlr")}),
+    )
+    .await;
+    assert_eq!(st, 202, "{v}");
+    let h = next_hook(&mut fast, 5).await;
+    assert_signed(&h, &secret);
+    assert_eq!(
+        h.headers["webhook-id"],
+        format!("msg_{}", v["id"].as_str().expect("id"))
+    );
+    assert_eq!(
+        slow.load(std::sync::atomic::Ordering::SeqCst),
+        16,
+        "the other 4 wait for a free slot on their own endpoint"
+    );
+}

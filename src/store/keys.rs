@@ -184,12 +184,12 @@ pub fn outbox_prefix(account: &str) -> Vec<u8> {
 }
 /// Key ranges whose new, young keys the engine's checkpoints keep out of sled (carried
 /// into the next memtable, for at most a few seconds): carrier id mappings, pending
-/// markers and outbox receipts, which are removed soon, usually before they would have
-/// been worth a write and a removal.
+/// markers, outbox receipts and webhook markers, which are removed soon, usually before
+/// they would have been worth a write and a removal.
 /// Message records are not held: they are the bulk of what is written, and most are final
 /// before their first checkpoint anyway.
 /// In key order.
-pub const HELD_PREFIXES: &[&[u8]] = &[b"c/", b"o/", PENDING_PREFIX];
+pub const HELD_PREFIXES: &[&[u8]] = &[b"c/", b"o/", PENDING_PREFIX, WEBHOOK_DUE_PREFIX];
 
 fn json<T: Serialize>(v: &T) -> Vec<u8> {
     // Serialising these plain structs (strings, integers, enums) to JSON cannot fail.
