@@ -640,7 +640,7 @@ impl Handler<SessionSubmit> for CarrierSession {
             }
             let seq = this.next_seq();
             let sm = match this.cfg.concatenation {
-                Concatenation::Udh => pdu::sar_to_udh(&m.job.msg.sm),
+                Concatenation::Udh => pdu::for_udh_carrier(&m.job.msg.sm),
                 Concatenation::AsSent => None,
             };
             let cmd = pdu::forward_submit_sm(sm.unwrap_or_else(|| m.job.msg.sm.clone()), seq);

@@ -123,8 +123,7 @@ pub fn text_submit_sm(
 /// carries its text in message_payload, its SAR numbers do not make sense, or the part
 /// with its header would not fit one SMS: it is then sent as the ESME sent it.
 pub fn sar_to_udh(sm: &SubmitSm) -> Option<SubmitSm> {
-    use rusmpp::encode::{Encode, Length};
-    use rusmpp::tlvs::{MessageSubmissionRequestTlvValue, TlvTag, TlvValue};
+    use rusmpp::tlvs::{TlvTag, TlvValue};
     let (mut reference, mut total, mut seq) = (None, None, None);
     for t in sm.tlvs() {
         match t.value() {
@@ -159,12 +158,48 @@ pub fn sar_to_udh(sm: &SubmitSm) -> Option<SubmitSm> {
         TlvTag::SarTotalSegments,
         TlvTag::SarSegmentSeqnum,
     ];
-    let kept = sm
-        .tlvs()
+    out.set_tlvs(tlvs_without(sm, &sar));
+    Some(out)
+}
+
+/// The submit_sm a carrier that reads short_message and UDH only
+/// (`concatenation = "udh"`) gets for `sm`: a SAR part with a UDH instead ([`sar_to_udh`]),
+/// or text in message_payload that fits one SMS moved to short_message. `None`: `sm` goes
+/// as it is.
+pub fn for_udh_carrier(sm: &SubmitSm) -> Option<SubmitSm> {
+    sar_to_udh(sm).or_else(|| payload_to_short_message(sm))
+}
+
+/// `sm` with the text of its message_payload in short_message, when it has no UDH and the
+/// text fits one SMS; every other TLV kept.
+fn payload_to_short_message(sm: &SubmitSm) -> Option<SubmitSm> {
+    use rusmpp::tlvs::{TlvTag, TlvValue};
+    let payload = sm.tlvs().iter().find_map(|t| match t.value() {
+        Some(TlvValue::MessagePayload(p)) => Some(p.value.as_ref()),
+        _ => None,
+    })?;
+    let esm_class = u8::from(sm.esm_class);
+    let single = crate::domain::encoding::parts(payload, u8::from(sm.data_coding), false) == 1;
+    if esm_class & crate::domain::encoding::UDHI != 0 || !single {
+        return None;
+    }
+    let mut out = sm.clone();
+    out.set_short_message(OctetString::from_vec(payload.to_vec()).ok()?);
+    out.set_tlvs(tlvs_without(sm, &[TlvTag::MessagePayload]));
+    Some(out)
+}
+
+/// `sm`'s TLVs but those tagged `drop`, each as its tag and encoded value (rusmpp writes
+/// them back as they came).
+fn tlvs_without(
+    sm: &SubmitSm,
+    drop: &[rusmpp::tlvs::TlvTag],
+) -> Vec<rusmpp::tlvs::MessageSubmissionRequestTlvValue> {
+    use rusmpp::encode::{Encode, Length};
+    sm.tlvs()
         .iter()
-        .filter(|t| !sar.contains(&t.tag()))
+        .filter(|t| !drop.contains(&t.tag()))
         .map(|t| {
-            // each kept as its tag and encoded value: rusmpp writes it back as it was
             let value = match t.value() {
                 Some(v) => {
                     let mut out = vec![0; v.length()];
@@ -173,14 +208,12 @@ pub fn sar_to_udh(sm: &SubmitSm) -> Option<SubmitSm> {
                 }
                 None => Vec::new(),
             };
-            MessageSubmissionRequestTlvValue::Other {
+            rusmpp::tlvs::MessageSubmissionRequestTlvValue::Other {
                 tag: t.tag(),
                 value: rusmpp::types::AnyOctetString::from_vec(value),
             }
         })
-        .collect();
-    out.set_tlvs(kept);
-    Some(out)
+        .collect()
 }
 
 /// Reads a C-string field as text (rusmpp only admits ASCII, so this never loses data).
@@ -311,6 +344,44 @@ mod tests {
             ),
         );
         assert!(sar_to_udh(&payload).is_none(), "text in message_payload");
+    }
+
+    fn payload_sm(text: &[u8], esm_class: u8) -> SubmitSm {
+        use rusmpp::tlvs::MessageSubmissionRequestTlvValue as T;
+        SubmitSm::builder()
+            .source_addr(c_addr("ACME"))
+            .destination_addr(c_addr("491701234567"))
+            .esm_class(EsmClass::from(esm_class))
+            .push_tlv(T::SourcePort(9200))
+            .push_tlv(T::MessagePayload(rusmpp::values::MessagePayload::new(
+                rusmpp::types::AnyOctetString::from_vec(text.to_vec()),
+            )))
+            .build()
+    }
+
+    #[test]
+    fn a_udh_only_carrier_gets_one_sms_of_payload_in_short_message() {
+        use rusmpp::tlvs::TlvTag;
+        let moved = for_udh_carrier(&payload_sm(&[b'a'; 160], 0)).expect("fits one SMS");
+        let c = round_trip(&forward_submit_sm(moved, 1));
+        let Some(Pdu::SubmitSm(f)) = c.pdu() else {
+            panic!()
+        };
+        assert_eq!(f.short_message().as_ref(), &[b'a'; 160][..]);
+        let tags: Vec<TlvTag> = f.tlvs().iter().map(|t| t.tag()).collect();
+        assert_eq!(
+            tags,
+            [TlvTag::SourcePort],
+            "the payload TLV goes, the rest stays"
+        );
+        assert!(
+            for_udh_carrier(&payload_sm(&[b'a'; 161], 0)).is_none(),
+            "two SMS of payload go as sent (not split here)"
+        );
+        assert!(
+            for_udh_carrier(&payload_sm(b"\x05\x00\x03\x01\x02\x01hi", 0x40)).is_none(),
+            "a payload with its own UDH goes as sent"
+        );
     }
 
     #[test]
