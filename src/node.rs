@@ -236,6 +236,7 @@ pub async fn run(cfg: Config, path: std::path::PathBuf) -> Result<(), String> {
         );
     }
     let env = SessionEnv {
+        kv: kv.clone(),
         ledgers: ledgers.clone(),
         delivery: delivery.clone(),
         accounts: accounts_rx.clone(),

@@ -283,3 +283,88 @@ async fn an_idle_esme_is_unbound() {
     };
     assert!(!sessions.contains("\"demo\""), "{sessions}");
 }
+
+/// query_sm for `id` on a raw bound session, answered as (status, message_state,
+/// final_date, error_code).
+async fn query(r: &mut Raw, seq: u32, id: &str) -> (CommandStatus, Option<(u8, String, u8)>) {
+    use rusmpp::pdus::QuerySm;
+    use rusmpp::types::COctetString;
+    let q = QuerySm::builder()
+        .message_id(COctetString::from_string(id.to_string()).expect("id"))
+        .source_addr(COctetString::from_string("ACME".to_string()).expect("source"))
+        .build();
+    r.send(rusmpp::Command::new(CommandStatus::EsmeRok, seq, q))
+        .await;
+    let c = r.recv().await;
+    assert_eq!((c.id(), c.sequence_number()), (CommandId::QuerySmResp, seq));
+    let body = match c.pdu() {
+        Some(Pdu::QuerySmResp(q)) => Some((
+            u8::from(q.message_state),
+            q.final_date.to_string(),
+            q.error_code,
+        )),
+        _ => None,
+    };
+    (c.status(), body)
+}
+
+#[tokio::test]
+async fn query_sm_answers_for_the_accounts_own_messages_from_the_store() {
+    let sim = Sim::start(&["--dlr-delay-ms", "1500"]).await;
+    let t = Tern::start(&body(sim.port)).await;
+    let mut e = bind(t.smpp, "demo", "demopass", Mode::Trx)
+        .await
+        .expect("bind");
+    // a transmitter of the same account asks (receipts go to the transceiver)
+    let mut r = Raw::connect(t.smpp).await;
+    r.send_bytes(&frame(0x02, 0, 1, &bind_body("demo", "demopass", 0x34)))
+        .await;
+    assert_eq!(r.recv().await.status(), CommandStatus::EsmeRok);
+
+    let id = submit(&e.client, sm("ACME", "491701234567", "query me"))
+        .await
+        .expect("accepted");
+    // on its way: ENROUTE, no final date yet
+    let (st, got) = query(&mut r, 2, &id).await;
+    assert_eq!(st, CommandStatus::EsmeRok);
+    assert_eq!(got, Some((1, String::new(), 0)), "ENROUTE until it ends");
+
+    let receipt = e.next_receipt(30).await;
+    assert_eq!(field(&receipt.text, "stat"), Some("DELIVRD"));
+    let (st, got) = query(&mut r, 3, &id).await;
+    assert_eq!(st, CommandStatus::EsmeRok);
+    let (state, final_date, error_code) = got.expect("a body");
+    assert_eq!((state, error_code), (2, 0), "DELIVRD");
+    assert!(
+        final_date.len() == 16 && final_date.ends_with("00+"),
+        "an absolute SMPP time: {final_date:?}"
+    );
+
+    // an id tern never gave, and another account's message, are the same failure
+    let (st, got) = query(&mut r, 4, "ffffffffffffffff").await;
+    assert_eq!((st, got), (CommandStatus::EsmeRqueryfail, None));
+    let (code, v) = t
+        .call(
+            "POST",
+            "/api/v1/accounts",
+            Some(r#"{"system_id": "other", "password": "otherpw", "balance": "1"}"#),
+        )
+        .await;
+    assert_eq!(code, 201, "{v}");
+    let mut o = Raw::connect(t.smpp).await;
+    o.send_bytes(&frame(0x02, 0, 1, &bind_body("other", "otherpw", 0x34)))
+        .await;
+    assert_eq!(o.recv().await.status(), CommandStatus::EsmeRok);
+    let (st, got) = query(&mut o, 2, &id).await;
+    assert_eq!((st, got), (CommandStatus::EsmeRqueryfail, None));
+
+    // a receiver may not query (the transmitter unbinds first: max_binds is 2)
+    r.send_bytes(&frame(0x06, 0, 9, &[])).await;
+    assert_eq!(r.recv().await.id(), CommandId::UnbindResp);
+    let mut rx = Raw::connect(t.smpp).await;
+    rx.send_bytes(&frame(0x01, 0, 1, &bind_body("demo", "demopass", 0x34)))
+        .await;
+    assert_eq!(rx.recv().await.status(), CommandStatus::EsmeRok);
+    let (st, _) = query(&mut rx, 2, &id).await;
+    assert_eq!(st, CommandStatus::EsmeRinvbndsts);
+}

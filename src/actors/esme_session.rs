@@ -62,6 +62,8 @@ pub struct Unbind;
 /// What every session shares: where to send things, and the current tables.
 #[derive(Clone)]
 pub struct SessionEnv {
+    /// The store, for query_sm.
+    pub kv: Arc<dyn crate::store::kv::Kv>,
     /// Ledger shards.
     pub ledgers: LedgerShards,
     /// The node's delivery actor.
@@ -596,6 +598,7 @@ impl EsmeSession {
             }
             CommandId::UnbindResp => ctx.stop(),
             CommandId::SubmitSm => self.on_submit(cmd, Instant::now(), ctx),
+            CommandId::QuerySm => self.on_query(&cmd, ctx),
             CommandId::DeliverSmResp => self.on_deliver_sm_resp(seq, u32::from(cmd.status()), ctx),
             CommandId::GenericNack => {
                 self.on_deliver_sm_resp(seq, u32::from(cmd.status()).max(1), ctx)
@@ -608,12 +611,43 @@ impl EsmeSession {
                 pdu::error_resp(id.matching_response(), CommandStatus::EsmeRinvbndsts, seq),
                 ctx,
             ),
-            // data_sm, submit_multi, query_sm, cancel_sm, replace_sm, …: not offered yet
+            // data_sm, submit_multi, cancel_sm, replace_sm, …: not offered yet
             id => self.write(
                 pdu::error_resp(id.matching_response(), CommandStatus::EsmeRinvcmdid, seq),
                 ctx,
             ),
         }
+    }
+
+    /// query_sm: the state of one of the account's own messages, read from the store. Any
+    /// other id (unknown, or another account's) is ESME_RQUERYFAIL, so ids of others cannot
+    /// be probed.
+    fn on_query(&mut self, cmd: &Command, ctx: &mut Context<Self>) {
+        let seq = cmd.sequence_number();
+        let fail = |status| pdu::error_resp(CommandId::QuerySmResp, status, seq);
+        let account = match &self.state {
+            BindState::Bound { account, mode, .. } if *mode != Mode::Receiver && !self.released => {
+                account.system_id.clone()
+            }
+            _ => return self.write(fail(CommandStatus::EsmeRinvbndsts), ctx),
+        };
+        let Some(Pdu::QuerySm(q)) = cmd.pdu() else {
+            return self.write(fail(CommandStatus::EsmeRsyserr), ctx);
+        };
+        let id = q.message_id.to_string();
+        let rec = match crate::store::messages::record_of(&*self.env.kv, &id) {
+            Ok(Some(rec)) if rec.meta.account == account => rec,
+            Ok(_) => return self.write(fail(CommandStatus::EsmeRqueryfail), ctx),
+            Err(e) => {
+                tracing::warn!(message_id = %id, error = %e, "query_sm: the store could not be read");
+                return self.write(fail(CommandStatus::EsmeRsyserr), ctx);
+            }
+        };
+        let (state, final_ms, error_code) = rec.query_answer();
+        self.write(
+            pdu::query_sm_resp(seq, &id, state, final_ms, error_code),
+            ctx,
+        );
     }
 
     fn on_deliver_sm_resp(&mut self, seq: u32, status: u32, _ctx: &mut Context<Self>) {

@@ -114,6 +114,31 @@ pub fn text_submit_sm(
     Some(sm)
 }
 
+/// query_sm_resp OK: the message's state, the time it ended (an absolute SMPP time, empty
+/// while it has not) and its error code.
+pub fn query_sm_resp(
+    seq: u32,
+    message_id: &str,
+    message_state: u8,
+    final_ms: Option<u64>,
+    error_code: u8,
+) -> Command {
+    let final_date = final_ms
+        .map(crate::domain::validity::absolute)
+        .and_then(|t| {
+            rusmpp::types::EmptyOrFullCOctetString::from_vec(format!("{t}\0").into_bytes()).ok()
+        })
+        .unwrap_or_default();
+    let resp = rusmpp::pdus::QuerySmResp::builder()
+        // the id the ESME asked about, which it sent as a valid C-string
+        .message_id(COctetString::from_string(message_id.to_string()).unwrap_or_default())
+        .final_date(final_date)
+        .message_state(MessageState::from(message_state))
+        .error_code(error_code)
+        .build();
+    Command::new(CommandStatus::EsmeRok, seq, resp)
+}
+
 /// A part an ESME sent with SAR TLVs (sar_msg_ref_num, sar_total_segments,
 /// sar_segment_seqnum), made into the same part joined by a UDH instead, for a carrier
 /// that reassembles by UDH only (`concatenation = "udh"`): the header (8-bit reference

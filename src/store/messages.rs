@@ -58,6 +58,22 @@ impl MessageRecord {
             .map_or(MessageState::Accepted, |e| e.state.clone())
     }
 
+    /// What `query_sm` answers for it: the SMPP message_state (ENROUTE until its end), the
+    /// time it ended, and the error code of its end (the receipt's `err:` as a number, 0
+    /// when it is none).
+    pub fn query_answer(&self) -> (u8, Option<u64>, u8) {
+        match self.state() {
+            MessageState::Final { stat, err } => (
+                stat.message_state(),
+                self.events.last().map(|e| e.at_ms),
+                err.trim().parse::<u8>().unwrap_or(0),
+            ),
+            MessageState::Accepted | MessageState::Submitted { .. } => {
+                (crate::domain::dlr::Stat::Enroute.message_state(), None, 0)
+            }
+        }
+    }
+
     /// The whole history, oldest first, acceptance included.
     pub fn history(&self) -> Vec<Event> {
         let mut out = Vec::with_capacity(self.events.len() + 1);
