@@ -131,7 +131,11 @@ pub async fn run(cfg: Config, path: std::path::PathBuf) -> Result<(), String> {
         crate::actors::webhooks::Webhooks::new(k, s, a, receipt_ttl_ms)
     });
     let (k, s) = (kv.clone(), store.clone());
-    let delivery = Delivery::start_in_arbiter(&handles[0], move |_| Delivery::new(k, s, webhooks));
+    let w = webhooks.clone();
+    let delivery = Delivery::start_in_arbiter(&handles[0], move |_| Delivery::new(k, s, w));
+    webhooks.do_send(crate::actors::webhooks::SetDelivery(
+        delivery.clone().recipient(),
+    ));
 
     let correlators = CorrelatorShards::start(&handles, nshards, |i| {
         let (k, s, d) = (kv.clone(), store.clone(), delivery.clone());
@@ -151,10 +155,10 @@ pub async fn run(cfg: Config, path: std::path::PathBuf) -> Result<(), String> {
     let carriers = CarrierSet::default();
     let backlogs = Backlogs::default();
     for c in loaded.carriers {
-        let id = c.id.clone();
+        let (id, concatenation) = (c.id.clone(), c.concatenation);
         let (addr, backlog) = start(c);
         backlogs.set(&id, backlog);
-        carriers.insert(&id, addr);
+        carriers.insert(&id, addr, concatenation);
     }
     let registry = Arc::new(crate::registry::Registry::new(
         kv.clone(),
@@ -237,6 +241,7 @@ pub async fn run(cfg: Config, path: std::path::PathBuf) -> Result<(), String> {
     }
     let env = SessionEnv {
         kv: kv.clone(),
+        carriers: carriers.clone(),
         ledgers: ledgers.clone(),
         delivery: delivery.clone(),
         accounts: accounts_rx.clone(),

@@ -760,9 +760,10 @@ impl Registry {
     /// Starts carrier `c` and puts it in the set; returns the actor it replaces.
     fn run_carrier(&self, c: CarrierConfig) -> Option<Addr<Carrier>> {
         let id = c.id.clone();
+        let concatenation = c.concatenation;
         let (addr, backlog) = (self.carriers.start)(c);
         self.carriers.backlogs.set(&id, backlog);
-        self.carriers.set.insert(&id, addr)
+        self.carriers.set.insert(&id, addr, concatenation)
     }
 
     /// A stored account, deleted or not.

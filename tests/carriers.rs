@@ -424,3 +424,72 @@ async fn sar_parts_reach_a_udh_only_carrier_with_a_udh_and_others_as_sent() {
         "the other carrier gets the parts as the ESME sent them: {a}"
     );
 }
+
+/// A submit_sm with its text in message_payload.
+fn payload_sm(dest: &str, text: &[u8]) -> rusmpp::pdus::SubmitSm {
+    use rusmpp::tlvs::MessageSubmissionRequestTlvValue as T;
+    let mut s = sm("ACME", dest, "");
+    s.push_tlv(T::MessagePayload(rusmpp::values::MessagePayload::new(
+        rusmpp::types::AnyOctetString::from_vec(text.to_vec()),
+    )));
+    s
+}
+
+#[tokio::test]
+async fn a_long_message_payload_is_split_for_a_udh_only_carrier_and_receipted_once() {
+    let udh_only = Sim::start(&["--dlr-delay-ms", "0"]).await;
+    let as_sent = Sim::start(&["--dlr-delay-ms", "0"]).await;
+    let body = format!(
+        "{}{}{}[[routes]]\nprefix = \"4917\"\ncarriers = [\"u\"]\n\n[[routes]]\nprefix = \"4915\"\ncarriers = [\"a\"]\n",
+        demo(),
+        carrier("u", udh_only.port, "concatenation = \"udh\""),
+        carrier("a", as_sent.port, ""),
+    );
+    let t = Tern::start(&body).await;
+    until_status(&t, "u", 10, |s| s["binds_up"] == 1).await;
+    until_status(&t, "a", 10, |s| s["binds_up"] == 1).await;
+    let mut e = bind(t.smpp, "demo", "demopass", Mode::Trx)
+        .await
+        .expect("bind");
+
+    // 400 GSM characters: three SMS. To the UDH-only carrier they go as three parts
+    let id = submit(&e.client, payload_sm("491700000001", &[b'a'; 400]))
+        .await
+        .expect("accepted");
+    let r = e.next_receipt(30).await;
+    assert_eq!(r.tlv_id.as_deref(), Some(id.as_str()), "{}", r.text);
+    assert_eq!(field(&r.text, "stat"), Some("DELIVRD"), "{}", r.text);
+    let u = udh_only.stats_json().await;
+    assert_eq!(
+        (u["submits"].as_u64(), u["udh_parts"].as_u64()),
+        (Some(3), Some(3)),
+        "{u}"
+    );
+    // billed as three parts, like the same text in one submit to any carrier
+    assert_eq!(micros(&t.balance("demo").await), 100_000_000 - 3 * 10_000);
+
+    // to the other carrier it goes as the ESME sent it: one submit with the payload
+    let id2 = submit(&e.client, payload_sm("491500000001", &[b'a'; 400]))
+        .await
+        .expect("accepted");
+    // nothing but one receipt per submit: no part's receipt reaches the ESME
+    let r = e.next_receipt(30).await;
+    assert_eq!(
+        r.tlv_id.as_deref(),
+        Some(id2.as_str()),
+        "the next receipt is the second message's: {}",
+        r.text
+    );
+    let a = as_sent.stats_json().await;
+    assert_eq!(
+        (a["submits"].as_u64(), a["udh_parts"].as_u64()),
+        (Some(1), Some(0)),
+        "{a}"
+    );
+    assert_eq!(micros(&t.balance("demo").await), 100_000_000 - 6 * 10_000);
+    assert_ledger_exact(&t, "demo").await;
+
+    // the ESME's id answers for the whole message in the admin API
+    let (st, v) = t.call("GET", &format!("/api/v1/messages/{id}"), None).await;
+    assert_eq!(st, 200, "{v}");
+}

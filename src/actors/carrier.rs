@@ -695,9 +695,31 @@ impl Handler<GetStatus> for Carrier {
 /// The running carriers by id, shared by the routers, the admin API and the registry:
 /// operators add, replace and remove carriers while traffic flows.
 #[derive(Clone, Default)]
-pub struct CarrierSet(Arc<std::sync::RwLock<std::collections::HashMap<String, Addr<Carrier>>>>);
+pub struct CarrierSet(
+    Arc<std::sync::RwLock<std::collections::HashMap<String, Addr<Carrier>>>>,
+    /// The carriers that join long messages by UDH only (`concatenation = "udh"`).
+    Arc<std::sync::RwLock<std::collections::HashSet<String>>>,
+);
 
 impl CarrierSet {
+    /// Whether carrier `id` joins long messages by UDH only.
+    pub fn joins_by_udh(&self, id: &str) -> bool {
+        // a writer only inserts or removes one id: a set it panicked in is still whole
+        self.1
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(id)
+    }
+
+    fn set_udh(&self, id: &str, udh: bool) {
+        let mut set = self.1.write().unwrap_or_else(|e| e.into_inner());
+        if udh {
+            set.insert(id.to_string());
+        } else {
+            set.remove(id);
+        }
+    }
+
     fn read(
         &self,
     ) -> std::sync::RwLockReadGuard<'_, std::collections::HashMap<String, Addr<Carrier>>> {
@@ -723,8 +745,15 @@ impl CarrierSet {
             .collect()
     }
 
-    /// Adds or replaces carrier `id`; returns the one it replaces.
-    pub fn insert(&self, id: &str, addr: Addr<Carrier>) -> Option<Addr<Carrier>> {
+    /// Adds or replaces carrier `id` (its config's `concatenation` with it); returns the one
+    /// it replaces.
+    pub fn insert(
+        &self,
+        id: &str,
+        addr: Addr<Carrier>,
+        concatenation: crate::config::Concatenation,
+    ) -> Option<Addr<Carrier>> {
+        self.set_udh(id, concatenation == crate::config::Concatenation::Udh);
         self.0
             .write()
             .unwrap_or_else(|e| e.into_inner())
@@ -733,6 +762,7 @@ impl CarrierSet {
 
     /// Removes carrier `id`.
     pub fn remove(&self, id: &str) -> Option<Addr<Carrier>> {
+        self.set_udh(id, false);
         self.0.write().unwrap_or_else(|e| e.into_inner()).remove(id)
     }
 }

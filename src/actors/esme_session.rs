@@ -42,7 +42,7 @@ use crate::store::keys::OutboxReceipt;
 use super::delivery::{
     Delivery, ReceiptDone, ReceiptOutcome, RegisterBind, SessionInfo, UnregisterBind,
 };
-use super::ledger::{Accept, Accepted, LedgerShards, Refusal};
+use super::ledger::{Accept, AcceptParts, Accepted, LedgerShards, NewPart, PartsAnswer, Refusal};
 use super::supervise::{Restart, guard};
 use super::{Answer, FastMap, ReplyTo};
 
@@ -88,6 +88,8 @@ pub struct SessionEnv {
     pub bind_timeout: Duration,
     /// Failed binds by peer address, and the addresses locked out.
     pub lockout: Arc<std::sync::Mutex<Lockout>>,
+    /// The running carriers: whether a route's carrier joins long messages by UDH only.
+    pub carriers: super::carrier::CarrierSet,
 }
 
 /// How long a session the ESME unbound stays open for the ESME to close it first.
@@ -105,8 +107,15 @@ struct HeldSubmit {
     seq: u32,
     /// When it was read.
     t0: Instant,
-    accept: Accept,
+    accept: ToLedger,
     route: Arc<RouteEntry>,
+}
+
+/// What a checked submit asks of the ledger: one message, or the UDH parts tern split a
+/// long message_payload into for a carrier that joins parts by UDH only.
+enum ToLedger {
+    One(Accept),
+    Parts(AcceptParts),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,6 +163,8 @@ pub struct EsmeSession {
     pending: FastMap<u64, (u32, Instant)>,
     /// The tag of the next submit handed to the ledger.
     next_tag: u64,
+    /// The concatenation reference of the next message this session splits.
+    next_reference: u8,
     seq: u32,
     /// deliver_sm sequence number → (tern id of the receipt, when it was sent)
     outstanding: FastMap<u32, (String, Instant)>,
@@ -191,6 +202,7 @@ impl EsmeSession {
             last_rx: Instant::now(),
             pending: FastMap::default(),
             next_tag: 1,
+            next_reference: rand::random(),
             seq: 0,
             outstanding: FastMap::default(),
             closing: false,
@@ -472,17 +484,21 @@ impl EsmeSession {
         if CommandCodec::new().encode(&cmd, &mut raw).is_err() {
             return self.refuse_submit(seq, CommandStatus::EsmeRsyserr, ctx);
         }
-        let sm: SubmitSm = sm.clone();
+        let accept = match self.split_for(sm, &route, &meta, seq) {
+            Some(Ok(parts)) => parts,
+            Some(Err(())) => return self.refuse_submit(seq, CommandStatus::EsmeRsyserr, ctx),
+            None => ToLedger::One(Accept {
+                meta,
+                price: account.price,
+                sm: sm.clone(),
+                raw: raw.to_vec(),
+                reply: ReplyTo::nobody(),
+            }),
+        };
         let submit = HeldSubmit {
             seq,
             t0,
-            accept: Accept {
-                meta,
-                price: account.price,
-                sm,
-                raw: raw.to_vec(),
-                reply: ReplyTo::nobody(),
-            },
+            accept,
             route,
         };
         if !self.held.is_empty() || self.env.backlogs.over(&submit.route) {
@@ -493,6 +509,80 @@ impl EsmeSession {
             return;
         }
         self.send_to_ledger(submit, ctx);
+    }
+
+    /// The parts of a submit whose text is in a message_payload longer than one SMS, when a
+    /// carrier of its route joins parts by UDH only: stored and charged as parts (one
+    /// message id for the ESME, one receipt when every part has ended). `None`: it goes as
+    /// one message; `Some(Err)`: a part could not be encoded.
+    fn split_for(
+        &mut self,
+        sm: &SubmitSm,
+        route: &RouteEntry,
+        meta: &MessageMeta,
+        seq: u32,
+    ) -> Option<Result<ToLedger, ()>> {
+        if meta.parts < 2
+            || !route
+                .carriers()
+                .iter()
+                .any(|c| self.env.carriers.joins_by_udh(c))
+        {
+            return None;
+        }
+        let reference = crate::domain::encoding::Reference::Eight(self.next_reference);
+        let parts = pdu::payload_parts(sm, reference)?;
+        self.next_reference = self.next_reference.wrapping_add(1);
+        let total = u8::try_from(parts.len()).ok()?;
+        let price = self
+            .env
+            .accounts
+            .borrow()
+            .get(&meta.account)
+            .map(|a| a.price)?;
+        let mut new_parts = Vec::with_capacity(parts.len());
+        for (part, i) in parts.into_iter().zip(1..=total) {
+            let mut raw = BytesMut::new();
+            let cmd = Command::new(CommandStatus::EsmeRok, seq, part.clone());
+            if CommandCodec::new().encode(&cmd, &mut raw).is_err() {
+                return Some(Err(()));
+            }
+            new_parts.push(NewPart {
+                meta: MessageMeta {
+                    // the ESME asked for one receipt for its one submit: it comes from the
+                    // parts' ends together, not from each
+                    registered_delivery: 0,
+                    parts: 1,
+                    part_of: Some(crate::domain::message::PartOf {
+                        message: String::new(),
+                        seq: i,
+                        total,
+                    }),
+                    ..meta.clone()
+                },
+                sm: part,
+                raw: raw.to_vec(),
+            });
+        }
+        let record = crate::store::keys::ApiMessage {
+            key_id: String::new(),
+            callback_url: None,
+            client_ref: None,
+            parts: Vec::new(),
+            to: meta.dest.clone(),
+            from: meta.source.clone(),
+            data_coding: u8::from(sm.data_coding),
+            esme_receipt: Some(meta.registered_delivery),
+        };
+        Some(Ok(ToLedger::Parts(AcceptParts {
+            account: meta.account.clone(),
+            price,
+            parts: new_parts,
+            record,
+            remember: None,
+            held: None,
+            done: PartsAnswer::Esme(ReplyTo::nobody()),
+        })))
     }
 
     /// Schedules a look at the held submits.
@@ -550,20 +640,30 @@ impl EsmeSession {
     /// Charges and stores a checked submit; the ledger's [`Answer`] says when it is done.
     fn send_to_ledger(&mut self, submit: HeldSubmit, ctx: &mut Context<Self>) {
         let HeldSubmit {
-            seq,
-            t0,
-            mut accept,
-            ..
+            seq, t0, accept, ..
         } = submit;
-        accept.meta.accepted_ms = now_ms();
         let tag = self.next_tag;
         self.next_tag += 1;
-        accept.reply = ReplyTo::new(ctx.address().recipient(), tag);
+        let reply = ReplyTo::new(ctx.address().recipient(), tag);
         self.pending.insert(tag, (seq, t0));
-        self.env
-            .ledgers
-            .for_key(&accept.meta.account)
-            .do_send(accept);
+        let now = now_ms();
+        match accept {
+            ToLedger::One(mut accept) => {
+                accept.meta.accepted_ms = now;
+                accept.reply = reply;
+                self.env
+                    .ledgers
+                    .for_key(&accept.meta.account)
+                    .do_send(accept);
+            }
+            ToLedger::Parts(mut parts) => {
+                for p in &mut parts.parts {
+                    p.meta.accepted_ms = now;
+                }
+                parts.done = PartsAnswer::Esme(reply);
+                self.env.ledgers.for_key(&parts.account).do_send(parts);
+            }
+        }
     }
 
     fn on_command(&mut self, cmd: Command, ctx: &mut Context<Self>) {

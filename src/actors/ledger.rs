@@ -89,7 +89,28 @@ pub struct AcceptParts {
     /// The key held in flight; let go once the message is stored or refused.
     pub held: Option<crate::domain::idempotency::Held>,
     /// The answer: the message's id.
-    pub done: oneshot::Sender<Result<String, Refusal>>,
+    pub done: PartsAnswer,
+}
+
+/// Where the answer to an [`AcceptParts`] goes: the customer API's handler, or the ESME
+/// session whose one submit_sm was split.
+pub enum PartsAnswer {
+    /// An HTTP request waiting.
+    Http(oneshot::Sender<Accepted>),
+    /// An ESME session, as for a submit.
+    Esme(ReplyTo<Accepted>),
+}
+
+impl PartsAnswer {
+    /// Answers (dropped if nobody waits any more).
+    pub fn send(self, value: Accepted) {
+        match self {
+            PartsAnswer::Http(tx) => {
+                let _ = tx.send(value);
+            }
+            PartsAnswer::Esme(reply) => reply.send(value),
+        }
+    }
 }
 
 /// One part of an [`AcceptParts`].
@@ -138,7 +159,7 @@ enum Settles {
     /// The parts of one message: all routed, then answered with the message's id.
     Parts {
         msgs: Vec<Arc<Outbound>>,
-        done: oneshot::Sender<Result<String, Refusal>>,
+        done: PartsAnswer,
         /// Let go (dropped) with the answer.
         held: Option<crate::domain::idempotency::Held>,
     },
@@ -317,7 +338,7 @@ impl Ledger {
                             for msg in msgs {
                                 act.routers.route(RouteMessage { msg, attempt: 0 });
                             }
-                            let _ = done.send(Ok(id));
+                            done.send(Ok(id));
                             drop(held);
                         }
                         Settles::Adjust { entry, done } => {
@@ -357,9 +378,7 @@ impl Ledger {
             }
             match c.what {
                 Settles::Submit { reply, .. } => reply.send(Err(refusal)),
-                Settles::Parts { done, .. } => {
-                    let _ = done.send(Err(refusal));
-                }
+                Settles::Parts { done, .. } => done.send(Err(refusal)),
                 Settles::Adjust { done, .. } => {
                     let _ = done.send(Err(AdjustError::Store(e.to_string())));
                 }
@@ -491,22 +510,22 @@ impl Ledger {
         } = m;
         let kv = self.kv.clone();
         let Some(book) = self.book(&account).filter(|_| !parts.is_empty()) else {
-            let _ = done.send(Err(Refusal::Failed));
+            done.send(Err(Refusal::Failed));
             return;
         };
         // a part is a submit: it takes a token, but a message never needs more than a
         // second's worth, so a long one can always go
         let tokens = u32::try_from(parts.len()).unwrap_or(u32::MAX);
         if !book.bucket.try_take_n(tokens, Instant::now()) {
-            let _ = done.send(Err(Refusal::Throttled));
+            done.send(Err(Refusal::Throttled));
             return;
         }
         let Some(charge) = price.times(tokens) else {
-            let _ = done.send(Err(Refusal::NoCredit));
+            done.send(Err(Refusal::NoCredit));
             return;
         };
         if book.balance < charge {
-            let _ = done.send(Err(Refusal::NoCredit));
+            done.send(Err(Refusal::NoCredit));
             return;
         }
         let mut numbers = Vec::with_capacity(parts.len());
@@ -515,7 +534,7 @@ impl Ledger {
                 Ok(n) => numbers.push(n),
                 Err(e) => {
                     tracing::error!(error = %e, "id generation failed");
-                    let _ = done.send(Err(Refusal::Failed));
+                    done.send(Err(Refusal::Failed));
                     return;
                 }
             }

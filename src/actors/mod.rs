@@ -166,6 +166,16 @@ impl Due {
     }
 }
 
+/// Whether an ESME that submitted with `registered_delivery` wants a receipt for a message
+/// that ended `stat` (bits 1..0: 01 always, 10 on failure only).
+pub fn receipt_wanted(registered_delivery: u8, stat: Stat) -> bool {
+    match registered_delivery & 0x03 {
+        0x01 => true,
+        0x02 => stat != Stat::Delivrd,
+        _ => false,
+    }
+}
+
 /// The writes that end a message with `stat`, and what is owed to its account then: the
 /// receipt the ESME asked for, or, for a message sent over the customer API, its webhook
 /// marker (`w/`, in the same batch, so a restart still sends it).
@@ -186,13 +196,7 @@ pub fn finalize(
         },
         now_ms,
     );
-    // bits 1..0 = 10: receipt on failure only
-    let wanted = match meta.registered_delivery & 0x03 {
-        0x01 => true,
-        0x02 => stat != Stat::Delivrd,
-        _ => false,
-    };
-    let receipt = wanted.then(|| OutboxReceipt {
+    let receipt = receipt_wanted(meta.registered_delivery, stat).then(|| OutboxReceipt {
         id: meta.id.clone(),
         account: meta.account.clone(),
         from: meta.dest.clone(),

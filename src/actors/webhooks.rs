@@ -22,7 +22,13 @@
 //! costs nothing until it is due. At most [`PER_ENDPOINT`] requests are in flight per
 //! endpoint; the rest wait in that endpoint's queue, so a slow receiver holds only its own.
 //!
-//! Messages: [`PartEnded`] (from Delivery: a part's end is stored), `Tick` (its timer).
+//! A message an ESME submitted in one submit_sm and tern split into UDH parts for its
+//! carrier (`x/` record with `esme_receipt`) gets no webhook: once its parts have all
+//! ended, one receipt for the id the ESME holds goes to its outbox, in the batch that
+//! removes the markers, and on to Delivery.
+//!
+//! Messages: [`PartEnded`] (from Delivery: a part's end is stored), [`SetDelivery`] (once
+//! Delivery runs), `Tick` (its timer).
 
 use std::collections::{BTreeSet, HashSet, VecDeque};
 use std::sync::Arc;
@@ -34,18 +40,21 @@ use serde_json::json;
 use tokio::sync::watch;
 
 use super::FastMap;
-use super::delivery::PartEnded;
+use super::delivery::{NewReceipt, PartEnded};
 use super::store::StoreHandle;
 use super::supervise::{Restart, guard};
 use crate::accounts::AccountTable;
 use crate::api_keys::ApiKey;
 use crate::domain::backoff::Backoff;
 use crate::domain::clock::{now_ms, rfc3339};
+use crate::domain::message::{MessageState, combined_state};
 use crate::domain::webhook::{Verdict, endpoint, signature, verdict};
 use crate::secret::Secret;
+use crate::store::keys::OutboxReceipt;
 use crate::store::keys::{self, ApiMessage};
 use crate::store::kv::{Kv, WriteBatch};
-use crate::store::messages;
+use crate::store::messages::{self, MessageRecord};
+use crate::store::record;
 
 /// Requests in flight to one endpoint at most: enough that a busy receiver on the same
 /// network keeps up (4 held one local receiver to 8,200 webhooks/s, 16 to 11,600:
@@ -81,6 +90,8 @@ pub struct Webhooks {
     store: StoreHandle,
     accounts: watch::Receiver<Arc<AccountTable>>,
     receipt_ttl_ms: u64,
+    /// Where receipts for ESMEs go (Delivery starts after this actor).
+    delivery: Option<Recipient<NewReceipt>>,
     client: Option<awc::Client>,
     pending: FastMap<String, Pending>,
     /// Parts whose end is durable, of messages some part of which has not ended yet.
@@ -93,6 +104,11 @@ pub struct Webhooks {
     in_flight: FastMap<String, usize>,
     queued: FastMap<String, VecDeque<String>>,
 }
+
+/// Delivery runs: receipts for ESMEs go here.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SetDelivery(pub Recipient<NewReceipt>);
 
 /// The markers of a message are gone from the store (or could not be).
 #[derive(Message)]
@@ -116,6 +132,7 @@ impl Webhooks {
             store,
             accounts,
             receipt_ttl_ms,
+            delivery: None,
             client: None,
             pending: FastMap::default(),
             ended: FastMap::default(),
@@ -190,6 +207,7 @@ impl Webhooks {
         }
         let mut first = None;
         let mut last_end_ms = 0;
+        let mut states = Vec::with_capacity(api.parts.len());
         for id in &api.parts {
             // markers gone: the webhook was done with (a repeat from the resume scan)
             if kv
@@ -203,10 +221,15 @@ impl Webhooks {
             match messages::record_of(kv, id).map_err(|e| e.to_string())? {
                 Some(r) if r.state().is_final() => {
                     last_end_ms = last_end_ms.max(r.events.last().map_or(0, |e| e.at_ms));
+                    states.push(r.state());
                     first.get_or_insert(r);
                 }
                 _ => return Err(format!("part {id} has a marker but no end")),
             }
+        }
+        if let (Some(rd), Some(first)) = (api.esme_receipt, &first) {
+            self.receipt_for_esme(m, api.parts, rd, &states, first, last_end_ms, ctx)?;
+            return Ok(None);
         }
         let fallback = || {
             let accounts = self.accounts.borrow();
@@ -255,6 +278,67 @@ impl Webhooks {
             deadline_ms: last_end_ms.saturating_add(self.receipt_ttl_ms),
             backoff: Backoff::new(FIRST_WAIT, MAX_WAIT),
         }))
+    }
+
+    /// The one receipt an ESME gets for a message tern split: the parts' combined end, put
+    /// in its outbox in the batch that removes the markers, then handed to Delivery.
+    #[allow(clippy::too_many_arguments)]
+    fn receipt_for_esme(
+        &mut self,
+        m: &PartEnded,
+        parts: Vec<String>,
+        registered_delivery: u8,
+        states: &[MessageState],
+        first: &MessageRecord,
+        last_end_ms: u64,
+        ctx: &mut Context<Self>,
+    ) -> Result<(), String> {
+        let Some(delivery) = self.delivery.clone() else {
+            return Err("Delivery is not running yet".into());
+        };
+        let MessageState::Final { stat, err } = combined_state(states) else {
+            return Err("a part has not ended".into());
+        };
+        let meta = &first.meta;
+        let receipt = super::receipt_wanted(registered_delivery, stat).then(|| OutboxReceipt {
+            id: m.message.clone(),
+            account: meta.account.clone(),
+            from: meta.dest.clone(),
+            to: meta.source.clone(),
+            to_ton: meta.source_ton,
+            to_npi: meta.source_npi,
+            stat,
+            err,
+            submit_ms: meta.accepted_ms,
+            done_ms: last_end_ms,
+            expires_ms: now_ms().saturating_add(self.receipt_ttl_ms),
+        });
+        let mut b = WriteBatch::default();
+        for part in &parts {
+            b.del(keys::webhook_due(&m.message, part));
+        }
+        if let Some(r) = &receipt {
+            b.insert_new(keys::outbox(&r.account, &r.id), record::encode_outbox(r));
+        }
+        self.ended.remove(&m.message);
+        self.finishing.insert(m.message.clone());
+        let c = self.store.commit(b);
+        let message = m.message.clone();
+        ctx.spawn(c.into_actor(self).map(move |done, _, ctx| {
+            match done {
+                Ok(()) => {
+                    if let Some(r) = receipt {
+                        delivery.do_send(NewReceipt(r));
+                    }
+                }
+                // the markers stay: it is made again after the next start
+                Err(e) => {
+                    tracing::warn!(message_id = %message, error = %e, "the receipt of a split message was not stored")
+                }
+            }
+            ctx.notify(Forgotten(message));
+        }));
+        Ok(())
     }
 
     /// Sends one attempt, or queues it behind its endpoint's requests in flight.
@@ -476,6 +560,13 @@ impl Restart for Webhooks {
         }
         self.in_flight.clear();
         self.queued.clear();
+    }
+}
+
+impl Handler<SetDelivery> for Webhooks {
+    type Result = ();
+    fn handle(&mut self, m: SetDelivery, _: &mut Context<Self>) {
+        self.delivery = Some(m.0);
     }
 }
 

@@ -53,6 +53,11 @@ pub struct RouteEntry {
 }
 
 impl RouteEntry {
+    /// Its carriers, in the order they are tried.
+    pub fn carriers(&self) -> &[String] {
+        &self.carriers
+    }
+
     fn new(r: &Route) -> Self {
         let cumulative = r
             .weights

@@ -195,6 +195,41 @@ pub fn for_udh_carrier(sm: &SubmitSm) -> Option<SubmitSm> {
     sar_to_udh(sm).or_else(|| payload_to_short_message(sm))
 }
 
+/// The UDH parts of a submit_sm whose text is in message_payload and needs more than one
+/// SMS, for a carrier that joins parts by UDH only: each is `sm` with one part (and its
+/// header, all with `reference`) in short_message, esm_class UDHI and every TLV but the
+/// payload. `None` when `sm` has no payload, has a UDH of its own, or fits one SMS.
+pub fn payload_parts(
+    sm: &SubmitSm,
+    reference: crate::domain::encoding::Reference,
+) -> Option<Vec<SubmitSm>> {
+    use rusmpp::tlvs::{TlvTag, TlvValue};
+    let payload = sm.tlvs().iter().find_map(|t| match t.value() {
+        Some(TlvValue::MessagePayload(p)) => Some(p.value.as_ref()),
+        _ => None,
+    })?;
+    let esm_class = u8::from(sm.esm_class);
+    if esm_class & crate::domain::encoding::UDHI != 0 {
+        return None;
+    }
+    let parts =
+        crate::domain::encoding::split(payload, u8::from(sm.data_coding), reference).ok()?;
+    if parts.len() < 2 {
+        return None;
+    }
+    let tlvs = tlvs_without(sm, &[TlvTag::MessagePayload]);
+    parts
+        .into_iter()
+        .map(|short| {
+            let mut part = sm.clone();
+            part.set_short_message(OctetString::from_vec(short).ok()?);
+            part.esm_class = EsmClass::from(esm_class | crate::domain::encoding::UDHI);
+            part.set_tlvs(tlvs.clone());
+            Some(part)
+        })
+        .collect()
+}
+
 /// `sm` with the text of its message_payload in short_message, when it has no UDH and the
 /// text fits one SMS; every other TLV kept.
 fn payload_to_short_message(sm: &SubmitSm) -> Option<SubmitSm> {
@@ -382,6 +417,34 @@ mod tests {
                 rusmpp::types::AnyOctetString::from_vec(text.to_vec()),
             )))
             .build()
+    }
+
+    #[test]
+    fn a_long_payload_becomes_udh_parts_with_its_other_tlvs() {
+        use crate::domain::encoding::Reference;
+        use rusmpp::tlvs::TlvTag;
+        let parts = payload_parts(&payload_sm(&[b'a'; 400], 0), Reference::Eight(7))
+            .expect("three SMS of text");
+        assert_eq!(parts.len(), 3, "153 + 153 + 94 septets");
+        for (i, p) in parts.iter().enumerate() {
+            let c = round_trip(&forward_submit_sm(p.clone(), 1));
+            let Some(Pdu::SubmitSm(f)) = c.pdu() else {
+                panic!()
+            };
+            assert_eq!(u8::from(f.esm_class) & 0x40, 0x40);
+            assert_eq!(
+                &f.short_message().as_ref()[..6],
+                &[0x05, 0x00, 0x03, 7, 3, i as u8 + 1]
+            );
+            let tags: Vec<TlvTag> = f.tlvs().iter().map(|t| t.tag()).collect();
+            assert_eq!(tags, [TlvTag::SourcePort]);
+        }
+        let text: Vec<u8> = parts
+            .iter()
+            .flat_map(|p| p.short_message().as_ref()[6..].to_vec())
+            .collect();
+        assert_eq!(text, vec![b'a'; 400], "the parts hold the text, in order");
+        assert!(payload_parts(&payload_sm(&[b'a'; 160], 0), Reference::Eight(7)).is_none());
     }
 
     #[test]

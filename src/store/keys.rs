@@ -83,6 +83,11 @@ pub struct ApiMessage {
     pub from: String,
     /// data_coding it is sent with (0 GSM 03.38, 8 UCS-2).
     pub data_coding: u8,
+    /// For a message an ESME submitted in one submit_sm that tern split for a carrier: the
+    /// registered_delivery it asked with. It gets one receipt for the message (when its
+    /// parts have all ended), not a webhook.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub esme_receipt: Option<u8>,
 }
 
 /// The answer an account's `Idempotency-Key` got (kept 24 h).

@@ -18,7 +18,7 @@ use tokio::sync::oneshot;
 
 use super::idempotency::{self, Seen};
 use super::{Caller, CustomerState};
-use crate::actors::ledger::{AcceptParts, NewPart, Refusal};
+use crate::actors::ledger::{AcceptParts, NewPart, PartsAnswer, Refusal};
 use crate::domain::address::{check_e164, check_sender};
 use crate::domain::encoding::{Reference, UDHI, encode_text, split};
 use crate::domain::message::{MessageMeta, PartOf, now_ms};
@@ -276,6 +276,7 @@ pub(super) async fn send(
         });
     }
     let record = ApiMessage {
+        esme_receipt: None,
         key_id: c.key.key_id.clone(),
         callback_url: body.callback_url,
         client_ref: body.client_ref,
@@ -295,7 +296,7 @@ pub(super) async fn send(
             record,
             remember,
             held,
-            done,
+            done: PartsAnswer::Http(done),
         });
     let outcome = answer.await.unwrap_or(Err(Refusal::Failed));
     metrics::counter!("tern_api_messages_total",

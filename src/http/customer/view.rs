@@ -73,7 +73,11 @@ pub fn message(
         .collect();
     Ok(Some(json!({
         "id": meta.id,
-        "to": api.as_ref().map_or_else(|| format!("+{}", meta.dest), |a| a.to.clone()),
+        // an HTTP client's own spelling; an SMPP one's as a + number
+        "to": match &api {
+            Some(a) if a.esme_receipt.is_none() => a.to.clone(),
+            _ => format!("+{}", meta.dest),
+        },
         "from": api.as_ref().map_or_else(|| meta.source.clone(), |a| a.from.clone()),
         "state": state_name(&state),
         "final": state.is_final(),
@@ -84,7 +88,10 @@ pub fn message(
         "validity": meta.expires_ms.map(rfc3339),
         "client_ref": api.as_ref().and_then(|a| a.client_ref.clone()),
         "callback_url": api.as_ref().and_then(|a| a.callback_url.clone()),
-        "via": if api.is_some() { "http" } else { "smpp" },
+        "via": match &api {
+            Some(a) if a.esme_receipt.is_none() => "http",
+            _ => "smpp",
+        },
         "parts_detail": detail,
     })))
 }
