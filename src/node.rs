@@ -239,8 +239,11 @@ pub async fn run(cfg: Config, path: std::path::PathBuf) -> Result<(), String> {
             "failpoints armed: tern will panic on purpose (a test setting, never for production)"
         );
     }
+    // concatenation references of the messages tern splits, one sequence for the node
+    let references = Arc::new(std::sync::atomic::AtomicU16::new(rand::random()));
     let env = SessionEnv {
         kv: kv.clone(),
+        references: references.clone(),
         carriers: carriers.clone(),
         ledgers: ledgers.clone(),
         delivery: delivery.clone(),
@@ -302,7 +305,7 @@ pub async fn run(cfg: Config, path: std::path::PathBuf) -> Result<(), String> {
                 routes: routes_rx.clone(),
                 backlogs,
                 ledgers: ledgers.clone(),
-                references: Arc::new(std::sync::atomic::AtomicU16::new(rand::random())),
+                references: references.clone(),
                 max_validity_s: cfg.node.message_ttl_s,
                 in_flight: Default::default(),
             },

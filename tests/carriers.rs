@@ -489,7 +489,14 @@ async fn a_long_message_payload_is_split_for_a_udh_only_carrier_and_receipted_on
     assert_eq!(micros(&t.balance("demo").await), 100_000_000 - 6 * 10_000);
     assert_ledger_exact(&t, "demo").await;
 
-    // the ESME's id answers for the whole message in the admin API
-    let (st, v) = t.call("GET", &format!("/api/v1/messages/{id}"), None).await;
-    assert_eq!(st, 200, "{v}");
+    // query_sm for the ESME's id answers for all three parts
+    let mut r = Raw::connect(t.smpp).await;
+    r.send_bytes(&frame(0x02, 0, 1, &bind_body("demo", "demopass", 0x34)))
+        .await;
+    assert_eq!(r.recv().await.status(), rusmpp::CommandStatus::EsmeRok);
+    let (st, got) = query(&mut r, 2, &id).await;
+    assert_eq!(st, rusmpp::CommandStatus::EsmeRok);
+    let (state, final_date, _) = got.expect("a body");
+    assert_eq!(state, 2, "DELIVERED: every part was");
+    assert_eq!(final_date.len(), 16, "{final_date:?}");
 }

@@ -284,30 +284,6 @@ async fn an_idle_esme_is_unbound() {
     assert!(!sessions.contains("\"demo\""), "{sessions}");
 }
 
-/// query_sm for `id` on a raw bound session, answered as (status, message_state,
-/// final_date, error_code).
-async fn query(r: &mut Raw, seq: u32, id: &str) -> (CommandStatus, Option<(u8, String, u8)>) {
-    use rusmpp::pdus::QuerySm;
-    use rusmpp::types::COctetString;
-    let q = QuerySm::builder()
-        .message_id(COctetString::from_string(id.to_string()).expect("id"))
-        .source_addr(COctetString::from_string("ACME".to_string()).expect("source"))
-        .build();
-    r.send(rusmpp::Command::new(CommandStatus::EsmeRok, seq, q))
-        .await;
-    let c = r.recv().await;
-    assert_eq!((c.id(), c.sequence_number()), (CommandId::QuerySmResp, seq));
-    let body = match c.pdu() {
-        Some(Pdu::QuerySmResp(q)) => Some((
-            u8::from(q.message_state),
-            q.final_date.to_string(),
-            q.error_code,
-        )),
-        _ => None,
-    };
-    (c.status(), body)
-}
-
 #[tokio::test]
 async fn query_sm_answers_for_the_accounts_own_messages_from_the_store() {
     let sim = Sim::start(&["--dlr-delay-ms", "1500"]).await;

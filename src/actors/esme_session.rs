@@ -90,6 +90,9 @@ pub struct SessionEnv {
     pub lockout: Arc<std::sync::Mutex<Lockout>>,
     /// The running carriers: whether a route's carrier joins long messages by UDH only.
     pub carriers: super::carrier::CarrierSet,
+    /// Concatenation references of the messages tern splits (shared with the customer API,
+    /// so two long messages to one handset rarely share one).
+    pub references: Arc<std::sync::atomic::AtomicU16>,
 }
 
 /// How long a session the ESME unbound stays open for the ESME to close it first.
@@ -163,8 +166,6 @@ pub struct EsmeSession {
     pending: FastMap<u64, (u32, Instant)>,
     /// The tag of the next submit handed to the ledger.
     next_tag: u64,
-    /// The concatenation reference of the next message this session splits.
-    next_reference: u8,
     seq: u32,
     /// deliver_sm sequence number → (tern id of the receipt, when it was sent)
     outstanding: FastMap<u32, (String, Instant)>,
@@ -202,7 +203,6 @@ impl EsmeSession {
             last_rx: Instant::now(),
             pending: FastMap::default(),
             next_tag: 1,
-            next_reference: rand::random(),
             seq: 0,
             outstanding: FastMap::default(),
             closing: false,
@@ -484,7 +484,7 @@ impl EsmeSession {
         if CommandCodec::new().encode(&cmd, &mut raw).is_err() {
             return self.refuse_submit(seq, CommandStatus::EsmeRsyserr, ctx);
         }
-        let accept = match self.split_for(sm, &route, &meta, seq) {
+        let accept = match self.split_for(sm, &route, &meta, account.price, seq) {
             Some(Ok(parts)) => parts,
             Some(Err(())) => return self.refuse_submit(seq, CommandStatus::EsmeRsyserr, ctx),
             None => ToLedger::One(Accept {
@@ -520,6 +520,7 @@ impl EsmeSession {
         sm: &SubmitSm,
         route: &RouteEntry,
         meta: &MessageMeta,
+        price: Micros,
         seq: u32,
     ) -> Option<Result<ToLedger, ()>> {
         if meta.parts < 2
@@ -530,16 +531,13 @@ impl EsmeSession {
         {
             return None;
         }
-        let reference = crate::domain::encoding::Reference::Eight(self.next_reference);
-        let parts = pdu::payload_parts(sm, reference)?;
-        self.next_reference = self.next_reference.wrapping_add(1);
-        let total = u8::try_from(parts.len()).ok()?;
-        let price = self
+        let next = self
             .env
-            .accounts
-            .borrow()
-            .get(&meta.account)
-            .map(|a| a.price)?;
+            .references
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let reference = crate::domain::encoding::Reference::Eight(next as u8);
+        let parts = pdu::payload_parts(sm, reference)?;
+        let total = u8::try_from(parts.len()).ok()?;
         let mut new_parts = Vec::with_capacity(parts.len());
         for (part, i) in parts.into_iter().zip(1..=total) {
             let mut raw = BytesMut::new();
@@ -743,7 +741,16 @@ impl EsmeSession {
                 return self.write(fail(CommandStatus::EsmeRsyserr), ctx);
             }
         };
-        let (state, final_ms, error_code) = rec.query_answer();
+        let (state, final_ms, error_code) = match crate::store::messages::query_answer(
+            &*self.env.kv,
+            &rec,
+        ) {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!(message_id = %id, error = %e, "query_sm: the store could not be read");
+                return self.write(fail(CommandStatus::EsmeRsyserr), ctx);
+            }
+        };
         self.write(
             pdu::query_sm_resp(seq, &id, state, final_ms, error_code),
             ctx,

@@ -515,12 +515,17 @@ impl Ledger {
         };
         // a part is a submit: it takes a token, but a message never needs more than a
         // second's worth, so a long one can always go
-        let tokens = u32::try_from(parts.len()).unwrap_or(u32::MAX);
+        let count = u32::try_from(parts.len()).unwrap_or(u32::MAX);
+        // an ESME's one submit_sm takes one token however tern split it, as unsplit
+        let tokens = match done {
+            PartsAnswer::Esme(_) => 1,
+            PartsAnswer::Http(_) => count,
+        };
         if !book.bucket.try_take_n(tokens, Instant::now()) {
             done.send(Err(Refusal::Throttled));
             return;
         }
-        let Some(charge) = price.times(tokens) else {
+        let Some(charge) = price.times(count) else {
             done.send(Err(Refusal::NoCredit));
             return;
         };
@@ -550,7 +555,7 @@ impl Ledger {
             let answer = keys::IdempotentAnswer {
                 body_sha256,
                 id: id.clone(),
-                parts: tokens,
+                parts: count,
                 price: charge,
                 created_ms: crate::domain::clock::now_ms(),
             };

@@ -209,7 +209,7 @@ pub fn payload_parts(
         _ => None,
     })?;
     let esm_class = u8::from(sm.esm_class);
-    if esm_class & crate::domain::encoding::UDHI != 0 {
+    if esm_class & crate::domain::encoding::UDHI != 0 || has_sar(sm) {
         return None;
     }
     let parts =
@@ -224,6 +224,8 @@ pub fn payload_parts(
             let mut part = sm.clone();
             part.set_short_message(OctetString::from_vec(short).ok()?);
             part.esm_class = EsmClass::from(esm_class | crate::domain::encoding::UDHI);
+            // each part is its own message at the SMSC: none may replace another
+            part.replace_if_present_flag = rusmpp::values::ReplaceIfPresentFlag::DoNotReplace;
             part.set_tlvs(tlvs.clone());
             Some(part)
         })
@@ -240,13 +242,21 @@ fn payload_to_short_message(sm: &SubmitSm) -> Option<SubmitSm> {
     })?;
     let esm_class = u8::from(sm.esm_class);
     let single = crate::domain::encoding::parts(payload, u8::from(sm.data_coding), false) == 1;
-    if esm_class & crate::domain::encoding::UDHI != 0 || !single {
+    if esm_class & crate::domain::encoding::UDHI != 0 || !single || has_sar(sm) {
         return None;
     }
     let mut out = sm.clone();
     out.set_short_message(OctetString::from_vec(payload.to_vec()).ok()?);
     out.set_tlvs(tlvs_without(sm, &[TlvTag::MessagePayload]));
     Some(out)
+}
+
+/// Whether `sm` carries SAR TLVs (a part the ESME joined itself): such a PDU is never
+/// split again or given a payload's text.
+fn has_sar(sm: &SubmitSm) -> bool {
+    sm.tlvs()
+        .iter()
+        .any(|t| t.tag() == rusmpp::tlvs::TlvTag::SarMsgRefNum)
 }
 
 /// `sm`'s TLVs but those tagged `drop`, each as its tag and encoded value (rusmpp writes
@@ -445,6 +455,22 @@ mod tests {
             .collect();
         assert_eq!(text, vec![b'a'; 400], "the parts hold the text, in order");
         assert!(payload_parts(&payload_sm(&[b'a'; 160], 0), Reference::Eight(7)).is_none());
+        let mut sar = payload_sm(&[b'a'; 400], 0);
+        sar.push_tlv(rusmpp::tlvs::MessageSubmissionRequestTlvValue::SarMsgRefNum(1));
+        assert!(
+            payload_parts(&sar, Reference::Eight(7)).is_none(),
+            "a part the ESME joined itself is not split again"
+        );
+        let mut replace = payload_sm(&[b'a'; 400], 0);
+        replace.replace_if_present_flag = rusmpp::values::ReplaceIfPresentFlag::Replace;
+        let parts = payload_parts(&replace, Reference::Eight(7)).expect("parts");
+        assert!(
+            parts
+                .iter()
+                .all(|p| p.replace_if_present_flag
+                    == rusmpp::values::ReplaceIfPresentFlag::DoNotReplace),
+            "no part replaces another"
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use crate::domain::message::{Event, MessageMeta, MessageState};
 
-use super::keys::{message, pending};
+use super::keys::{self, message, pending};
 use super::kv::{Kv, StoreError, WriteBatch};
 
 /// Adds the writes that accept message `meta`: its record, and its pending marker holding
@@ -56,22 +56,6 @@ impl MessageRecord {
         self.events
             .last()
             .map_or(MessageState::Accepted, |e| e.state.clone())
-    }
-
-    /// What `query_sm` answers for it: the SMPP message_state (ENROUTE until its end), the
-    /// time it ended, and the error code of its end (the receipt's `err:` as a number, 0
-    /// when it is none).
-    pub fn query_answer(&self) -> (u8, Option<u64>, u8) {
-        match self.state() {
-            MessageState::Final { stat, err } => (
-                stat.message_state(),
-                self.events.last().map(|e| e.at_ms),
-                err.trim().parse::<u8>().unwrap_or(0),
-            ),
-            MessageState::Accepted | MessageState::Submitted { .. } => {
-                (crate::domain::dlr::Stat::Enroute.message_state(), None, 0)
-            }
-        }
     }
 
     /// The whole history, oldest first, acceptance included.
@@ -130,6 +114,37 @@ pub fn decode_record(mut v: &[u8]) -> Result<MessageRecord, StoreError> {
         events.push(decode_event(field(&mut v)?)?);
     }
     Ok(MessageRecord { meta, pdu, events })
+}
+
+/// What `query_sm` answers for `rec`: the SMPP message_state (ENROUTE until it ends), the
+/// time it ended, and the error code of its end (the receipt's `err:` as a number, at most
+/// 255; 0 when it is none). A message tern split (its `x/` record) answers for all its
+/// parts: DELIVERED once every part is, else the first part's failure.
+pub fn query_answer(kv: &dyn Kv, rec: &MessageRecord) -> Result<(u8, Option<u64>, u8), StoreError> {
+    let mut records = vec![rec.clone()];
+    if let Some(v) = kv.get(&keys::api_message(&rec.meta.id))? {
+        let api: keys::ApiMessage = keys::decode(&v)?;
+        for id in api.parts.iter().skip(1) {
+            if let Some(r) = record_of(kv, id)? {
+                records.push(r);
+            }
+        }
+    }
+    let states: Vec<MessageState> = records.iter().map(MessageRecord::state).collect();
+    Ok(match crate::domain::message::combined_state(&states) {
+        MessageState::Final { stat, err } => (
+            stat.message_state(),
+            records
+                .iter()
+                .filter(|r| r.state().is_final())
+                .filter_map(|r| r.events.last().map(|e| e.at_ms))
+                .max(),
+            err.trim().parse::<u32>().map_or(0, |e| e.min(255) as u8),
+        ),
+        MessageState::Accepted | MessageState::Submitted { .. } => {
+            (crate::domain::dlr::Stat::Enroute.message_state(), None, 0)
+        }
+    })
 }
 
 /// Message `id`'s record.

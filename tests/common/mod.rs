@@ -701,3 +701,34 @@ pub async fn assert_ledger_exact(t: &Tern, id: &str) -> Vec<serde_json::Value> {
     );
     entries
 }
+
+/// query_sm for `id` on a raw bound session, answered as (status, message_state,
+/// final_date, error_code).
+pub async fn query(
+    r: &mut Raw,
+    seq: u32,
+    id: &str,
+) -> (rusmpp::CommandStatus, Option<(u8, String, u8)>) {
+    use rusmpp::pdus::QuerySm;
+    use rusmpp::types::COctetString;
+    let q = QuerySm::builder()
+        .message_id(COctetString::from_string(id.to_string()).expect("id"))
+        .source_addr(COctetString::from_string("ACME".to_string()).expect("source"))
+        .build();
+    r.send(rusmpp::Command::new(rusmpp::CommandStatus::EsmeRok, seq, q))
+        .await;
+    let c = r.recv().await;
+    assert_eq!(
+        (c.id(), c.sequence_number()),
+        (rusmpp::CommandId::QuerySmResp, seq)
+    );
+    let body = match c.pdu() {
+        Some(rusmpp::Pdu::QuerySmResp(q)) => Some((
+            u8::from(q.message_state),
+            q.final_date.to_string(),
+            q.error_code,
+        )),
+        _ => None,
+    };
+    (c.status(), body)
+}
