@@ -935,3 +935,67 @@ async fn a_hung_webhook_receiver_holds_only_its_own_webhooks() {
         "the other 4 wait for a free slot on their own endpoint"
     );
 }
+
+#[tokio::test]
+async fn a_receiver_down_for_a_while_gets_every_webhook_once_when_it_is_back() {
+    let sim = Sim::start(&["--dlr-delay-ms", "0"]).await;
+    let (t, addr) = switch(&sim, "1.00", "").await;
+    let (key, secret) = key_and_secret(&t, "demo").await;
+    // the account's receiver is down: nothing listens on its port
+    let port = free_port();
+    let url = json!({"webhook_url": format!("http://127.0.0.1:{port}/hooks")}).to_string();
+    let (st, v) = t.call("PUT", "/api/v1/accounts/demo", Some(&url)).await;
+    assert_eq!(st, 200, "{v}");
+    let mut ids = std::collections::HashSet::new();
+    for i in 0..5 {
+        let (st, _, v) = send(
+            addr,
+            &key,
+            &json!({"to": "+491701234567", "from": "ACME", "text": format!("while down {i}")}),
+        )
+        .await;
+        assert_eq!(st, 202, "{v}");
+        ids.insert(format!("msg_{}", v["id"].as_str().expect("id")));
+    }
+    // every one has failed at least once before the receiver comes back
+    let t0 = Instant::now();
+    while t
+        .metric("tern_webhook_total{account=\"demo\",outcome=\"retried\"}")
+        .await
+        < 5.0
+    {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "not every webhook was tried"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut hooks = receiver(port, vec![]).await;
+    let mut got = std::collections::HashSet::new();
+    while got.len() < 5 {
+        let h = next_hook(&mut hooks, 15).await;
+        assert_signed(&h, &secret);
+        assert!(
+            got.insert(h.headers["webhook-id"].clone()),
+            "{} came twice",
+            h.headers["webhook-id"]
+        );
+    }
+    assert_eq!(got, ids, "every message's webhook, once each");
+    let t0 = Instant::now();
+    while t
+        .metric("tern_webhook_total{account=\"demo\",outcome=\"delivered\"}")
+        .await
+        < 5.0
+    {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "delivered not counted"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        hooks.try_recv().is_err(),
+        "nothing more once all were taken"
+    );
+}
