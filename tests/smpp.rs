@@ -344,3 +344,73 @@ async fn query_sm_answers_for_the_accounts_own_messages_from_the_store() {
     let (st, _) = query(&mut rx, 2, &id).await;
     assert_eq!(st, CommandStatus::EsmeRinvbndsts);
 }
+
+/// A data_sm with its text in message_payload, asking for a receipt.
+fn data_sm(dest: &str, text: &[u8]) -> rusmpp::pdus::DataSm {
+    use rusmpp::tlvs::MessageSubmissionRequestTlvValue as T;
+    use rusmpp::types::COctetString;
+    rusmpp::pdus::DataSm::builder()
+        .source_addr(COctetString::from_string("ACME".to_string()).expect("source"))
+        .destination_addr(COctetString::from_string(dest.to_string()).expect("dest"))
+        .registered_delivery(rusmpp::values::RegisteredDelivery::from(1u8))
+        .push_tlv(T::MessagePayload(rusmpp::values::MessagePayload::new(
+            rusmpp::types::AnyOctetString::from_vec(text.to_vec()),
+        )))
+        .build()
+}
+
+#[tokio::test]
+async fn data_sm_is_taken_as_a_submit_and_answered_with_data_sm_resp() {
+    let sim = Sim::start(&["--dlr-delay-ms", "0"]).await;
+    let t = Tern::start(&body(sim.port)).await;
+    // receipts come to the transceiver; the data_sm goes from a transmitter
+    let mut e = bind(t.smpp, "demo", "demopass", Mode::Trx)
+        .await
+        .expect("bind");
+    let mut r = Raw::connect(t.smpp).await;
+    r.send_bytes(&frame(0x02, 0, 1, &bind_body("demo", "demopass", 0x34)))
+        .await;
+    assert_eq!(r.recv().await.status(), CommandStatus::EsmeRok);
+
+    r.send(rusmpp::Command::new(
+        CommandStatus::EsmeRok,
+        2,
+        data_sm("491701234567", b"hello by data_sm"),
+    ))
+    .await;
+    let c = r.recv().await;
+    assert_eq!(
+        (c.id(), c.status(), c.sequence_number()),
+        (CommandId::DataSmResp, CommandStatus::EsmeRok, 2)
+    );
+    let Some(Pdu::DataSmResp(resp)) = c.pdu() else {
+        panic!("{c:?}")
+    };
+    let id = resp.message_id().to_string();
+    assert_eq!(id.len(), 16, "a tern id: {id}");
+
+    // it went on like any submit: to the carrier, charged, receipted
+    let receipt = e.next_receipt(30).await;
+    assert_eq!(
+        receipt.tlv_id.as_deref(),
+        Some(id.as_str()),
+        "{}",
+        receipt.text
+    );
+    assert_eq!(field(&receipt.text, "stat"), Some("DELIVRD"));
+    assert_eq!(sim.stats().await.0, 1);
+    assert_eq!(micros(&t.balance("demo").await), 100_000_000 - 10_000);
+
+    // a refusal comes as data_sm_resp too
+    r.send(rusmpp::Command::new(
+        CommandStatus::EsmeRok,
+        3,
+        data_sm("not-a-number", b"x"),
+    ))
+    .await;
+    let c = r.recv().await;
+    assert_eq!(
+        (c.id(), c.status(), c.sequence_number()),
+        (CommandId::DataSmResp, CommandStatus::EsmeRinvdstadr, 3)
+    );
+}

@@ -105,9 +105,26 @@ const HOLD_STEP: Duration = Duration::from_millis(2);
 /// never stalled.
 const MAX_HOLD: Duration = Duration::from_secs(1);
 
+/// A submit's sequence number and the response it is answered with: submit_sm_resp, or
+/// data_sm_resp for a data_sm (taken as a submit).
+#[derive(Debug, Clone, Copy)]
+struct Asked {
+    seq: u32,
+    resp: CommandId,
+}
+
+impl Asked {
+    fn submit_sm(seq: u32) -> Asked {
+        Asked {
+            seq,
+            resp: CommandId::SubmitSmResp,
+        }
+    }
+}
+
 /// A submit checked and ready for the ledger, held back while its carrier is backlogged.
 struct HeldSubmit {
-    seq: u32,
+    asked: Asked,
     /// When it was read.
     t0: Instant,
     accept: ToLedger,
@@ -163,7 +180,7 @@ pub struct EsmeSession {
     state: BindState,
     last_rx: Instant,
     /// Submits with the ledger, by the tag of their answer: (sequence number, when read).
-    pending: FastMap<u64, (u32, Instant)>,
+    pending: FastMap<u64, (Asked, Instant)>,
     /// The tag of the next submit handed to the ledger.
     next_tag: u64,
     seq: u32,
@@ -392,17 +409,49 @@ impl EsmeSession {
         }));
     }
 
-    fn refuse_submit(&mut self, seq: u32, status: CommandStatus, ctx: &mut Context<Self>) {
+    fn refuse_submit(&mut self, asked: Asked, status: CommandStatus, ctx: &mut Context<Self>) {
         let account = self.account_name().to_string();
         metrics::counter!("tern_submit_total", "account" => account, "status" => crate::protocol::status::name(u32::from(status)))
             .increment(1);
-        self.write(pdu::error_resp(CommandId::SubmitSmResp, status, seq), ctx);
+        self.write(pdu::error_resp(asked.resp, status, asked.seq), ctx);
     }
 
     /// A submit_sm read at `t0`.
     fn on_submit(&mut self, cmd: Command, t0: Instant, ctx: &mut Context<Self>) {
-        crate::failpoint::hit("esme.submit");
+        let Some(Pdu::SubmitSm(sm)) = cmd.pdu() else {
+            return;
+        };
+        self.submit(Asked::submit_sm(cmd.sequence_number()), sm, &cmd, t0, ctx);
+    }
+
+    /// A data_sm read at `t0`: taken as the submit_sm it amounts to (its text in
+    /// message_payload), answered with data_sm_resp.
+    fn on_data_sm(&mut self, cmd: Command, t0: Instant, ctx: &mut Context<Self>) {
+        let Some(Pdu::DataSm(d)) = cmd.pdu() else {
+            return;
+        };
         let seq = cmd.sequence_number();
+        let sm = pdu::submit_from_data_sm(d);
+        let as_submit = Command::new(CommandStatus::EsmeRok, seq, sm.clone());
+        let asked = Asked {
+            seq,
+            resp: CommandId::DataSmResp,
+        };
+        self.submit(asked, &sm, &as_submit, t0, ctx);
+    }
+
+    /// Checks a submit and hands it to the ledger (or holds it back); `cmd` is the
+    /// submit_sm as it is stored.
+    fn submit(
+        &mut self,
+        asked: Asked,
+        sm: &SubmitSm,
+        cmd: &Command,
+        t0: Instant,
+        ctx: &mut Context<Self>,
+    ) {
+        crate::failpoint::hit("esme.submit");
+        let seq = asked.seq;
         let account = match &self.state {
             BindState::Bound { account, mode, .. } if *mode != Mode::Receiver && !self.released => {
                 // the account as it is now: an operator may have changed its price or
@@ -412,11 +461,7 @@ impl EsmeSession {
                     Some(live) => live,
                     None => {
                         return self.write(
-                            pdu::error_resp(
-                                CommandId::SubmitSmResp,
-                                CommandStatus::EsmeRinvbndsts,
-                                seq,
-                            ),
+                            pdu::error_resp(asked.resp, CommandStatus::EsmeRinvbndsts, seq),
                             ctx,
                         );
                     }
@@ -424,20 +469,17 @@ impl EsmeSession {
             }
             _ => {
                 return self.write(
-                    pdu::error_resp(CommandId::SubmitSmResp, CommandStatus::EsmeRinvbndsts, seq),
+                    pdu::error_resp(asked.resp, CommandStatus::EsmeRinvbndsts, seq),
                     ctx,
                 );
             }
         };
-        let Some(Pdu::SubmitSm(sm)) = cmd.pdu() else {
-            return;
-        };
         if self.pending.len() + self.held.len() >= self.env.max_pending {
-            return self.refuse_submit(seq, CommandStatus::EsmeRmsgqful, ctx);
+            return self.refuse_submit(asked, CommandStatus::EsmeRmsgqful, ctx);
         }
         let source = sm.source_addr.to_string();
         if !account.source_allowed(&source) {
-            return self.refuse_submit(seq, CommandStatus::EsmeRinvsrcadr, ctx);
+            return self.refuse_submit(asked, CommandStatus::EsmeRinvsrcadr, ctx);
         }
         let raw_dest = sm.destination_addr.to_string();
         let dest = match check_destination(
@@ -446,23 +488,23 @@ impl EsmeSession {
             u8::from(sm.dest_addr_npi),
         ) {
             Ok(d) => d.to_string(),
-            Err(_) => return self.refuse_submit(seq, CommandStatus::EsmeRinvdstadr, ctx),
+            Err(_) => return self.refuse_submit(asked, CommandStatus::EsmeRinvdstadr, ctx),
         };
         let Some(route) = self.env.routes.borrow().lookup(&dest) else {
-            return self.refuse_submit(seq, CommandStatus::EsmeRsubmitfail, ctx);
+            return self.refuse_submit(asked, CommandStatus::EsmeRsubmitfail, ctx);
         };
         if self.env.backlogs.full(&route) {
             // its carriers are down with as many messages waiting as they may hold
-            return self.refuse_submit(seq, CommandStatus::EsmeRmsgqful, ctx);
+            return self.refuse_submit(asked, CommandStatus::EsmeRmsgqful, ctx);
         }
         // a validity already over, or not an SMPP time, is refused before anything is charged
         let now = now_ms();
         let expires_ms = match expiry_ms(sm.validity_period.as_str(), now) {
             Ok(Some(t)) if t <= now => {
-                return self.refuse_submit(seq, CommandStatus::EsmeRinvexpiry, ctx);
+                return self.refuse_submit(asked, CommandStatus::EsmeRinvexpiry, ctx);
             }
             Ok(v) => v,
-            Err(_) => return self.refuse_submit(seq, CommandStatus::EsmeRinvexpiry, ctx),
+            Err(_) => return self.refuse_submit(asked, CommandStatus::EsmeRinvexpiry, ctx),
         };
         let (octets, dc, esm) = message_shape(sm);
         let meta = MessageMeta {
@@ -481,12 +523,12 @@ impl EsmeSession {
             part_of: None,
         };
         let mut raw = BytesMut::new();
-        if CommandCodec::new().encode(&cmd, &mut raw).is_err() {
-            return self.refuse_submit(seq, CommandStatus::EsmeRsyserr, ctx);
+        if CommandCodec::new().encode(cmd, &mut raw).is_err() {
+            return self.refuse_submit(asked, CommandStatus::EsmeRsyserr, ctx);
         }
         let accept = match self.split_for(sm, &route, &meta, account.price, seq) {
             Some(Ok(parts)) => parts,
-            Some(Err(())) => return self.refuse_submit(seq, CommandStatus::EsmeRsyserr, ctx),
+            Some(Err(())) => return self.refuse_submit(asked, CommandStatus::EsmeRsyserr, ctx),
             None => ToLedger::One(Accept {
                 meta,
                 price: account.price,
@@ -496,7 +538,7 @@ impl EsmeSession {
             }),
         };
         let submit = HeldSubmit {
-            seq,
+            asked,
             t0,
             accept,
             route,
@@ -631,19 +673,19 @@ impl EsmeSession {
     /// was charged or stored), so the ESME knows to send them again.
     fn refuse_held(&mut self, ctx: &mut Context<Self>) {
         while let Some(h) = self.held.pop_front() {
-            self.refuse_submit(h.seq, CommandStatus::EsmeRmsgqful, ctx);
+            self.refuse_submit(h.asked, CommandStatus::EsmeRmsgqful, ctx);
         }
     }
 
     /// Charges and stores a checked submit; the ledger's [`Answer`] says when it is done.
     fn send_to_ledger(&mut self, submit: HeldSubmit, ctx: &mut Context<Self>) {
         let HeldSubmit {
-            seq, t0, accept, ..
+            asked, t0, accept, ..
         } = submit;
         let tag = self.next_tag;
         self.next_tag += 1;
         let reply = ReplyTo::new(ctx.address().recipient(), tag);
-        self.pending.insert(tag, (seq, t0));
+        self.pending.insert(tag, (asked, t0));
         let now = now_ms();
         match accept {
             ToLedger::One(mut accept) => {
@@ -696,6 +738,7 @@ impl EsmeSession {
             }
             CommandId::UnbindResp => ctx.stop(),
             CommandId::SubmitSm => self.on_submit(cmd, Instant::now(), ctx),
+            CommandId::DataSm => self.on_data_sm(cmd, Instant::now(), ctx),
             CommandId::QuerySm => self.on_query(&cmd, ctx),
             CommandId::DeliverSmResp => self.on_deliver_sm_resp(seq, u32::from(cmd.status()), ctx),
             CommandId::GenericNack => {
@@ -709,7 +752,7 @@ impl EsmeSession {
                 pdu::error_resp(id.matching_response(), CommandStatus::EsmeRinvbndsts, seq),
                 ctx,
             ),
-            // data_sm, submit_multi, cancel_sm, replace_sm, …: not offered yet
+            // submit_multi, cancel_sm, replace_sm, …: not offered yet
             id => self.write(
                 pdu::error_resp(id.matching_response(), CommandStatus::EsmeRinvcmdid, seq),
                 ctx,
@@ -883,7 +926,9 @@ impl StreamHandler<Inbound> for EsmeSession {
                         Malformed::GenericNack(status) => {
                             this.write(pdu::generic_nack(status, seq), ctx)
                         }
-                        Malformed::RefuseSubmit(status) => this.refuse_submit(seq, status, ctx),
+                        Malformed::RefuseSubmit(status) => {
+                            this.refuse_submit(Asked::submit_sm(seq), status, ctx)
+                        }
                         Malformed::ErrorResp(resp, status) => {
                             this.write(pdu::error_resp(resp, status, seq), ctx)
                         }
@@ -929,7 +974,7 @@ impl Handler<Answer<Accepted>> for EsmeSession {
     type Result = ();
     fn handle(&mut self, a: Answer<Accepted>, ctx: &mut Context<Self>) {
         guard(self, ctx, |this, ctx| {
-            let Some((seq, t0)) = this.pending.remove(&a.tag) else {
+            let Some((asked, t0)) = this.pending.remove(&a.tag) else {
                 return;
             };
             let status = match a.value {
@@ -940,14 +985,18 @@ impl Handler<Answer<Accepted>> for EsmeSession {
                     this.submits
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     this.latency.record(t0.elapsed().as_secs_f64());
-                    return this.write(pdu::submit_sm_resp_ok(seq, &id), ctx);
+                    let ok = match asked.resp {
+                        CommandId::DataSmResp => pdu::data_sm_resp_ok(asked.seq, &id),
+                        _ => pdu::submit_sm_resp_ok(asked.seq, &id),
+                    };
+                    return this.write(ok, ctx);
                 }
                 Err(Refusal::Throttled) => CommandStatus::EsmeRthrottled,
                 Err(Refusal::NoCredit) => CommandStatus::EsmeRsubmitfail,
                 Err(Refusal::QueueFull) => CommandStatus::EsmeRmsgqful,
                 Err(Refusal::Failed) => CommandStatus::EsmeRsyserr,
             };
-            this.refuse_submit(seq, status, ctx);
+            this.refuse_submit(asked, status, ctx);
         });
     }
 }

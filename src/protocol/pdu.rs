@@ -19,6 +19,36 @@ pub fn generic_nack(status: CommandStatus, seq: u32) -> Command {
     Command::new(status, seq, Pdu::GenericNack)
 }
 
+/// data_sm_resp OK carrying tern's message id.
+pub fn data_sm_resp_ok(seq: u32, message_id: &str) -> Command {
+    // tern ids are 16 hex digits, always a valid C-string of at most 64 characters.
+    let id = COctetString::from_string(message_id.to_string()).unwrap_or_default();
+    Command::new(
+        CommandStatus::EsmeRok,
+        seq,
+        rusmpp::pdus::DataSmResp::builder().message_id(id).build(),
+    )
+}
+
+/// The submit_sm a data_sm amounts to: the same addresses, esm_class,
+/// registered_delivery, data_coding and TLVs (its text in message_payload), an empty
+/// short_message.
+pub fn submit_from_data_sm(d: &rusmpp::pdus::DataSm) -> SubmitSm {
+    SubmitSm::builder()
+        .service_type(d.service_type.clone())
+        .source_addr_ton(d.source_addr_ton)
+        .source_addr_npi(d.source_addr_npi)
+        .source_addr(d.source_addr.clone())
+        .dest_addr_ton(d.dest_addr_ton)
+        .dest_addr_npi(d.dest_addr_npi)
+        .destination_addr(d.destination_addr.clone())
+        .esm_class(d.esm_class)
+        .registered_delivery(d.registered_delivery)
+        .data_coding(d.data_coding)
+        .tlvs(request_tlvs(d.tlvs(), &[]))
+        .build()
+}
+
 /// submit_sm_resp OK carrying tern's message id.
 pub fn submit_sm_resp_ok(seq: u32, message_id: &str) -> Command {
     // tern ids are 16 hex digits, always a valid C-string of at most 64 characters.
@@ -265,9 +295,16 @@ fn tlvs_without(
     sm: &SubmitSm,
     drop: &[rusmpp::tlvs::TlvTag],
 ) -> Vec<rusmpp::tlvs::MessageSubmissionRequestTlvValue> {
+    request_tlvs(sm.tlvs(), drop)
+}
+
+/// `tlvs` but those tagged `drop`, as a submission's TLVs (each its tag and encoded value).
+fn request_tlvs(
+    tlvs: &[rusmpp::tlvs::Tlv],
+    drop: &[rusmpp::tlvs::TlvTag],
+) -> Vec<rusmpp::tlvs::MessageSubmissionRequestTlvValue> {
     use rusmpp::encode::{Encode, Length};
-    sm.tlvs()
-        .iter()
+    tlvs.iter()
         .filter(|t| !drop.contains(&t.tag()))
         .map(|t| {
             let value = match t.value() {
