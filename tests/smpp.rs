@@ -401,6 +401,34 @@ async fn data_sm_is_taken_as_a_submit_and_answered_with_data_sm_resp() {
     assert_eq!(sim.stats().await.0, 1);
     assert_eq!(micros(&t.balance("demo").await), 100_000_000 - 10_000);
 
+    // a long text in message_payload is billed by its parts, as in a submit_sm
+    r.send(rusmpp::Command::new(
+        CommandStatus::EsmeRok,
+        4,
+        data_sm("491701234567", &[b'a'; 400]),
+    ))
+    .await;
+    let c = r.recv().await;
+    assert_eq!(
+        (c.id(), c.status()),
+        (CommandId::DataSmResp, CommandStatus::EsmeRok)
+    );
+    let receipt = e.next_receipt(30).await;
+    assert_eq!(field(&receipt.text, "stat"), Some("DELIVRD"));
+    assert_eq!(
+        micros(&t.balance("demo").await),
+        100_000_000 - 4 * 10_000,
+        "three parts for 400 characters"
+    );
+
+    // a data_sm with no body is answered, not left hanging
+    r.send_bytes(&frame(0x0103, 0, 5, &[])).await;
+    let c = r.recv().await;
+    assert_eq!(
+        (c.id(), c.status(), c.sequence_number()),
+        (CommandId::DataSmResp, CommandStatus::EsmeRinvcmdlen, 5)
+    );
+
     // a refusal comes as data_sm_resp too
     r.send(rusmpp::Command::new(
         CommandStatus::EsmeRok,

@@ -418,26 +418,51 @@ impl EsmeSession {
 
     /// A submit_sm read at `t0`.
     fn on_submit(&mut self, cmd: Command, t0: Instant, ctx: &mut Context<Self>) {
+        let asked = Asked::submit_sm(cmd.sequence_number());
         let Some(Pdu::SubmitSm(sm)) = cmd.pdu() else {
-            return;
+            return self.refuse_bodyless(asked, ctx);
         };
-        self.submit(Asked::submit_sm(cmd.sequence_number()), sm, &cmd, t0, ctx);
+        self.submit(asked, sm, &cmd, t0, ctx);
     }
 
     /// A data_sm read at `t0`: taken as the submit_sm it amounts to (its text in
     /// message_payload), answered with data_sm_resp.
     fn on_data_sm(&mut self, cmd: Command, t0: Instant, ctx: &mut Context<Self>) {
-        let Some(Pdu::DataSm(d)) = cmd.pdu() else {
-            return;
-        };
         let seq = cmd.sequence_number();
-        let sm = pdu::submit_from_data_sm(d);
-        let as_submit = Command::new(CommandStatus::EsmeRok, seq, sm.clone());
         let asked = Asked {
             seq,
             resp: CommandId::DataSmResp,
         };
-        self.submit(asked, &sm, &as_submit, t0, ctx);
+        let Some(Pdu::DataSm(d)) = cmd.pdu() else {
+            return self.refuse_bodyless(asked, ctx);
+        };
+        // read back as it will be stored and resumed: the TLVs typed (message_payload
+        // counted and split like a submit_sm's), the PDU no longer than tern takes
+        let as_submit = Command::new(CommandStatus::EsmeRok, seq, pdu::submit_from_data_sm(d));
+        let mut raw = BytesMut::new();
+        let mut codec = CommandCodec::new().with_max_length(crate::protocol::codec::MAX_PDU);
+        let decoded = match codec.encode(&as_submit, &mut raw) {
+            Ok(()) => tokio_util::codec::Decoder::decode(&mut codec, &mut raw),
+            Err(_) => return self.refuse_submit(asked, CommandStatus::EsmeRinvmsglen, ctx),
+        };
+        match decoded {
+            Ok(Some(cmd)) => match cmd.pdu() {
+                Some(Pdu::SubmitSm(sm)) => self.submit(asked, sm, &cmd, t0, ctx),
+                _ => self.refuse_submit(asked, CommandStatus::EsmeRsyserr, ctx),
+            },
+            _ => self.refuse_submit(asked, CommandStatus::EsmeRinvmsglen, ctx),
+        }
+    }
+
+    /// A submit or data_sm with no body: not bound to send, or too short to be one.
+    fn refuse_bodyless(&mut self, asked: Asked, ctx: &mut Context<Self>) {
+        let status = match &self.state {
+            BindState::Bound { mode, .. } if *mode != Mode::Receiver => {
+                CommandStatus::EsmeRinvcmdlen
+            }
+            _ => CommandStatus::EsmeRinvbndsts,
+        };
+        self.refuse_submit(asked, status, ctx);
     }
 
     /// Checks a submit and hands it to the ledger (or holds it back); `cmd` is the
