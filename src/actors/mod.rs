@@ -176,6 +176,30 @@ pub fn receipt_wanted(registered_delivery: u8, stat: Stat) -> bool {
     }
 }
 
+/// The receipt of message `meta` (its ESME's addresses turned round) that ended `stat` at
+/// `done_ms`, kept in the outbox until `expires_ms`.
+pub fn receipt_for(
+    meta: &MessageMeta,
+    stat: Stat,
+    err: &str,
+    done_ms: u64,
+    expires_ms: u64,
+) -> OutboxReceipt {
+    OutboxReceipt {
+        id: meta.id.clone(),
+        account: meta.account.clone(),
+        from: meta.dest.clone(),
+        to: meta.source.clone(),
+        to_ton: meta.source_ton,
+        to_npi: meta.source_npi,
+        stat,
+        err: err.to_string(),
+        submit_ms: meta.accepted_ms,
+        done_ms,
+        expires_ms,
+    }
+}
+
 /// The writes that end a message with `stat`, and what is owed to its account then: the
 /// receipt the ESME asked for, or, for a message sent over the customer API, its webhook
 /// marker (`w/`, in the same batch, so a restart still sends it).
@@ -196,18 +220,14 @@ pub fn finalize(
         },
         now_ms,
     );
-    let receipt = receipt_wanted(meta.registered_delivery, stat).then(|| OutboxReceipt {
-        id: meta.id.clone(),
-        account: meta.account.clone(),
-        from: meta.dest.clone(),
-        to: meta.source.clone(),
-        to_ton: meta.source_ton,
-        to_npi: meta.source_npi,
-        stat,
-        err: err.to_string(),
-        submit_ms: meta.accepted_ms,
-        done_ms: now_ms,
-        expires_ms: now_ms.saturating_add(receipt_ttl_ms),
+    let receipt = receipt_wanted(meta.registered_delivery, stat).then(|| {
+        receipt_for(
+            meta,
+            stat,
+            err,
+            now_ms,
+            now_ms.saturating_add(receipt_ttl_ms),
+        )
     });
     if let Some(r) = &receipt {
         // one receipt per message id: a receipt the ESME takes before the next checkpoint

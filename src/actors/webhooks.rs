@@ -98,6 +98,7 @@ pub struct Webhooks {
     ended: FastMap<String, HashSet<String>>,
     /// Messages done with whose markers are being removed: not made again meanwhile.
     finishing: HashSet<String>,
+    removing: Removals,
     /// Retries by due time (Unix ms, message id).
     due: BTreeSet<(u64, String)>,
     /// Requests in flight per endpoint.
@@ -110,10 +111,13 @@ pub struct Webhooks {
 #[rtype(result = "()")]
 pub struct SetDelivery(pub Recipient<NewReceipt>);
 
-/// The markers of a message are gone from the store (or could not be).
-#[derive(Message)]
-#[rtype(result = "()")]
-struct Forgotten(String);
+/// Marker removals (and receipts for ESMEs) waiting for the next tick's commit.
+#[derive(Default)]
+struct Removals {
+    batch: WriteBatch,
+    messages: Vec<String>,
+    receipts: Vec<OutboxReceipt>,
+}
 
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -137,6 +141,7 @@ impl Webhooks {
             pending: FastMap::default(),
             ended: FastMap::default(),
             finishing: HashSet::new(),
+            removing: Removals::default(),
             due: BTreeSet::new(),
             in_flight: FastMap::default(),
             queued: FastMap::default(),
@@ -169,7 +174,7 @@ impl Webhooks {
             .entry(m.message.clone())
             .or_default()
             .insert(m.part.clone());
-        match self.prepare(&m, ctx) {
+        match self.prepare(&m) {
             Ok(Some(p)) => {
                 self.ended.remove(&m.message);
                 self.pending.insert(m.message.clone(), p);
@@ -185,11 +190,7 @@ impl Webhooks {
 
     /// The webhook of a message whose parts have all ended; `None` while one has not, or
     /// when it wants none (its markers are removed then).
-    fn prepare(
-        &mut self,
-        m: &PartEnded,
-        ctx: &mut Context<Self>,
-    ) -> Result<Option<Pending>, String> {
+    fn prepare(&mut self, m: &PartEnded) -> Result<Option<Pending>, String> {
         let kv = self.kv.clone();
         let kv = &*kv;
         let Some(raw) = kv
@@ -228,7 +229,7 @@ impl Webhooks {
             }
         }
         if let (Some(rd), Some(first)) = (api.esme_receipt, &first) {
-            self.receipt_for_esme(m, api.parts, rd, &states, first, last_end_ms, ctx)?;
+            self.receipt_for_esme(&m.message, api.parts, rd, &states, first, last_end_ms)?;
             return Ok(None);
         }
         let fallback = || {
@@ -236,12 +237,12 @@ impl Webhooks {
             accounts.get(&m.account).and_then(|a| a.webhook_url.clone())
         };
         let Some(url) = api.callback_url.clone().or_else(fallback) else {
-            self.forget(&m.message, &m.account, api.parts, "none", ctx);
+            self.forget(&m.message, &m.account, api.parts, "none");
             return Ok(None);
         };
         let Some(endpoint) = endpoint(&url) else {
             tracing::warn!(message_id = %m.message, "webhook dropped: its URL cannot be sent to");
-            self.forget(&m.message, &m.account, api.parts, "dropped", ctx);
+            self.forget(&m.message, &m.account, api.parts, "dropped");
             return Ok(None);
         };
         let secret = match kv
@@ -257,7 +258,7 @@ impl Webhooks {
                 // a revoked key keeps its record, so this is a store that lost it: nothing is
                 // sent unsigned
                 tracing::warn!(message_id = %m.message, key_id = %api.key_id, "webhook dropped: its API key is not in the store");
-                self.forget(&m.message, &m.account, api.parts, "dropped", ctx);
+                self.forget(&m.message, &m.account, api.parts, "dropped");
                 return Ok(None);
             }
         };
@@ -282,63 +283,77 @@ impl Webhooks {
 
     /// The one receipt an ESME gets for a message tern split: the parts' combined end, put
     /// in its outbox in the batch that removes the markers, then handed to Delivery.
-    #[allow(clippy::too_many_arguments)]
     fn receipt_for_esme(
         &mut self,
-        m: &PartEnded,
+        message: &str,
         parts: Vec<String>,
         registered_delivery: u8,
         states: &[MessageState],
         first: &MessageRecord,
         last_end_ms: u64,
-        ctx: &mut Context<Self>,
     ) -> Result<(), String> {
-        let Some(delivery) = self.delivery.clone() else {
+        if self.delivery.is_none() {
             return Err("Delivery is not running yet".into());
-        };
+        }
         let MessageState::Final { stat, err } = combined_state(states) else {
             return Err("a part has not ended".into());
         };
-        let meta = &first.meta;
-        let receipt = super::receipt_wanted(registered_delivery, stat).then(|| OutboxReceipt {
-            id: m.message.clone(),
-            account: meta.account.clone(),
-            from: meta.dest.clone(),
-            to: meta.source.clone(),
-            to_ton: meta.source_ton,
-            to_npi: meta.source_npi,
-            stat,
-            err,
-            submit_ms: meta.accepted_ms,
-            done_ms: last_end_ms,
-            expires_ms: now_ms().saturating_add(self.receipt_ttl_ms),
+        // the first part's id is the message's, the one the ESME holds
+        let receipt = super::receipt_wanted(registered_delivery, stat).then(|| {
+            let expires_ms = now_ms().saturating_add(self.receipt_ttl_ms);
+            super::receipt_for(&first.meta, stat, &err, last_end_ms, expires_ms)
         });
-        let mut b = WriteBatch::default();
-        for part in &parts {
-            b.del(keys::webhook_due(&m.message, part));
-        }
         if let Some(r) = &receipt {
-            b.insert_new(keys::outbox(&r.account, &r.id), record::encode_outbox(r));
+            self.removing
+                .batch
+                .insert_new(keys::outbox(&r.account, &r.id), record::encode_outbox(r));
         }
-        self.ended.remove(&m.message);
-        self.finishing.insert(m.message.clone());
-        let c = self.store.commit(b);
-        let message = m.message.clone();
-        ctx.spawn(c.into_actor(self).map(move |done, _, ctx| {
+        self.removing.receipts.extend(receipt);
+        self.remove_markers(message, &parts);
+        Ok(())
+    }
+
+    /// Queues the removal of a message's markers (committed with the others at the next
+    /// tick, one batch for all); until it is applied the message is not made again.
+    fn remove_markers(&mut self, message: &str, parts: &[String]) {
+        self.ended.remove(message);
+        self.finishing.insert(message.to_string());
+        for part in parts {
+            self.removing.batch.del(keys::webhook_due(message, part));
+        }
+        self.removing.messages.push(message.to_string());
+    }
+
+    /// Commits the queued removals (and receipts) in one batch; receipts go to Delivery
+    /// once it is stored. What a failed commit held stays in the store and is made again
+    /// after the next start.
+    fn commit_removals(&mut self, ctx: &mut Context<Self>) {
+        if self.removing.messages.is_empty() {
+            return;
+        }
+        let Removals {
+            batch,
+            messages,
+            receipts,
+        } = std::mem::take(&mut self.removing);
+        let c = self.store.commit(batch);
+        ctx.spawn(c.into_actor(self).map(move |done, act, _| {
             match done {
                 Ok(()) => {
-                    if let Some(r) = receipt {
-                        delivery.do_send(NewReceipt(r));
+                    if let Some(d) = &act.delivery {
+                        for r in receipts {
+                            d.do_send(NewReceipt(r));
+                        }
                     }
                 }
-                // the markers stay: it is made again after the next start
                 Err(e) => {
-                    tracing::warn!(message_id = %message, error = %e, "the receipt of a split message was not stored")
+                    tracing::warn!(count = messages.len(), error = %e, "webhook markers not removed; made again after the next start")
                 }
             }
-            ctx.notify(Forgotten(message));
+            for m in &messages {
+                act.finishing.remove(m);
+            }
         }));
-        Ok(())
     }
 
     /// Sends one attempt, or queues it behind its endpoint's requests in flight.
@@ -363,7 +378,7 @@ impl Webhooks {
             Err(e) => {
                 tracing::error!(message_id = %message, error = %e, "webhook secret unusable");
                 *busy = busy.saturating_sub(1);
-                return self.done(&message, "dropped", ctx);
+                return self.done(&message, "dropped");
             }
         };
         let req = client
@@ -419,7 +434,7 @@ impl Webhooks {
             }
         };
         if let Some(outcome) = outcome {
-            self.done(&message, outcome, ctx);
+            self.done(&message, outcome);
         }
         self.release(&endpoint, ctx);
     }
@@ -442,46 +457,21 @@ impl Webhooks {
     }
 
     /// The webhook is done with: its markers go.
-    fn done(&mut self, message: &str, outcome: &'static str, ctx: &mut Context<Self>) {
+    fn done(&mut self, message: &str, outcome: &'static str) {
         if let Some(p) = self.pending.remove(message) {
-            self.forget(message, &p.account, p.parts, outcome, ctx);
+            self.forget(message, &p.account, p.parts, outcome);
         }
     }
 
-    /// Counts the outcome and removes the markers; until that is applied the message is
-    /// not made again.
-    fn forget(
-        &mut self,
-        message: &str,
-        account: &str,
-        parts: Vec<String>,
-        outcome: &'static str,
-        ctx: &mut Context<Self>,
-    ) {
+    /// Counts the outcome and removes the markers.
+    fn forget(&mut self, message: &str, account: &str, parts: Vec<String>, outcome: &'static str) {
         metrics::counter!("tern_webhook_total", "account" => account.to_string(), "outcome" => outcome)
             .increment(1);
-        self.ended.remove(message);
-        self.finishing.insert(message.to_string());
-        let mut b = WriteBatch::default();
-        for part in &parts {
-            b.del(keys::webhook_due(message, part));
-        }
-        let c = self.store.commit(b);
-        let message = message.to_string();
-        ctx.spawn(
-            async move {
-                if let Err(e) = c.await {
-                    // left in the store, it is sent again after the next start
-                    tracing::warn!(message_id = %message, error = %e, "could not remove a webhook's markers");
-                }
-                message
-            }
-            .into_actor(self)
-            .map(|message, _, ctx| ctx.notify(Forgotten(message))),
-        );
+        self.remove_markers(message, &parts);
     }
 
     fn tick(&mut self, ctx: &mut Context<Self>) {
+        self.commit_removals(ctx);
         let now = now_ms();
         while let Some((at, _)) = self.due.first() {
             if *at > now {
@@ -567,13 +557,6 @@ impl Handler<SetDelivery> for Webhooks {
     type Result = ();
     fn handle(&mut self, m: SetDelivery, _: &mut Context<Self>) {
         self.delivery = Some(m.0);
-    }
-}
-
-impl Handler<Forgotten> for Webhooks {
-    type Result = ();
-    fn handle(&mut self, m: Forgotten, _: &mut Context<Self>) {
-        self.finishing.remove(&m.0);
     }
 }
 
