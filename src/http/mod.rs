@@ -96,20 +96,22 @@ async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
     Err(ApiError::not_found("endpoint"))
 }
 
-/// Declares the admin API once: the routes registered under `/api/v1` and the list the
-/// OpenAPI document is made from come from the same lines, so they cannot drift apart.
-macro_rules! admin_api {
-    ($( $method:ident $path:literal => $handler:path, $summary:literal; )*) => {
-        /// Every admin API route: method, path under `/api/v1`, what it does.
+/// Declares an HTTP API once: the routes registered under its scope and the list its
+/// OpenAPI document is made from (`API`) come from the same lines, so they cannot drift
+/// apart. Used for the admin API here and the customer API (`customer`).
+macro_rules! api_routes {
+    ($routes:ident, $scope:literal; $( $method:ident $path:literal => $handler:path, $summary:literal; )*) => {
+        /// Every route of this API: method, path under its scope, what it does.
         pub const API: &[(&str, &str, &str)] = &[ $( (stringify!($method), $path, $summary), )* ];
 
-        fn admin_routes() -> actix_web::Scope {
-            web::scope("/api/v1") $( .route($path, web::$method().to($handler)) )*
+        fn $routes() -> actix_web::Scope {
+            actix_web::web::scope($scope) $( .route($path, actix_web::web::$method().to($handler)) )*
         }
     };
 }
+pub(crate) use api_routes;
 
-admin_api! {
+api_routes! { admin_routes, "/api/v1";
     get "/accounts" => accounts::list, "list accounts with their balances";
     post "/accounts" => accounts::create, "create an account (its opening balance is a ledger entry)";
     get "/accounts/{id}" => accounts::get, "one account with its balance";

@@ -122,20 +122,7 @@ async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
     Err(ApiError::not_found("endpoint"))
 }
 
-/// Declares the customer API once: the routes registered under `/v1` and the list its
-/// OpenAPI document is made from come from the same lines.
-macro_rules! customer_api {
-    ($( $method:ident $path:literal => $handler:path, $summary:literal; )*) => {
-        /// Every customer API route: method, path under `/v1`, what it does.
-        pub const API: &[(&str, &str, &str)] = &[ $( (stringify!($method), $path, $summary), )* ];
-
-        fn customer_routes() -> actix_web::Scope {
-            web::scope("/v1") $( .route($path, web::$method().to($handler)) )*
-        }
-    };
-}
-
-customer_api! {
+super::api_routes! { customer_routes, "/v1";
     post "/messages" => messages::send, "send a message (202 once stored and charged; Idempotency-Key to retry safely)";
     get "/messages" => messages::list, "the account's messages, oldest first, a page at a time";
     get "/messages/{id}" => messages::get, "one message with each part's state";
