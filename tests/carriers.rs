@@ -365,9 +365,9 @@ async fn an_ok_submit_resp_that_does_not_decode_is_taken_as_accepted_never_resen
     assert!(again.is_err(), "sent twice: {again:?}");
 }
 
-#[tokio::test]
-async fn sar_parts_reach_a_udh_only_carrier_with_a_udh_and_others_as_sent() {
-    use rusmpp::tlvs::MessageSubmissionRequestTlvValue as T;
+/// Two carriers with instant receipts: `u` joins parts by UDH only (routes 4917), `a`
+/// takes them as sent (4915); tern on both, and a transceiver of `demo`.
+async fn udh_and_as_sent() -> (Sim, Sim, Tern, Esme) {
     let udh_only = Sim::start(&["--dlr-delay-ms", "0"]).await;
     let as_sent = Sim::start(&["--dlr-delay-ms", "0"]).await;
     let body = format!(
@@ -379,9 +379,16 @@ async fn sar_parts_reach_a_udh_only_carrier_with_a_udh_and_others_as_sent() {
     let t = Tern::start(&body).await;
     until_status(&t, "u", 10, |s| s["binds_up"] == 1).await;
     until_status(&t, "a", 10, |s| s["binds_up"] == 1).await;
-    let mut e = bind(t.smpp, "demo", "demopass", Mode::Trx)
+    let e = bind(t.smpp, "demo", "demopass", Mode::Trx)
         .await
         .expect("bind");
+    (udh_only, as_sent, t, e)
+}
+
+#[tokio::test]
+async fn sar_parts_reach_a_udh_only_carrier_with_a_udh_and_others_as_sent() {
+    use rusmpp::tlvs::MessageSubmissionRequestTlvValue as T;
+    let (udh_only, as_sent, _t, mut e) = udh_and_as_sent().await;
 
     // a two-part message the ESME joined with SAR TLVs, to each carrier
     let mut ids = HashSet::new();
@@ -437,20 +444,7 @@ fn payload_sm(dest: &str, text: &[u8]) -> rusmpp::pdus::SubmitSm {
 
 #[tokio::test]
 async fn a_long_message_payload_is_split_for_a_udh_only_carrier_and_receipted_once() {
-    let udh_only = Sim::start(&["--dlr-delay-ms", "0"]).await;
-    let as_sent = Sim::start(&["--dlr-delay-ms", "0"]).await;
-    let body = format!(
-        "{}{}{}[[routes]]\nprefix = \"4917\"\ncarriers = [\"u\"]\n\n[[routes]]\nprefix = \"4915\"\ncarriers = [\"a\"]\n",
-        demo(),
-        carrier("u", udh_only.port, "concatenation = \"udh\""),
-        carrier("a", as_sent.port, ""),
-    );
-    let t = Tern::start(&body).await;
-    until_status(&t, "u", 10, |s| s["binds_up"] == 1).await;
-    until_status(&t, "a", 10, |s| s["binds_up"] == 1).await;
-    let mut e = bind(t.smpp, "demo", "demopass", Mode::Trx)
-        .await
-        .expect("bind");
+    let (udh_only, as_sent, t, mut e) = udh_and_as_sent().await;
 
     // 400 GSM characters: three SMS. To the UDH-only carrier they go as three parts
     let id = submit(&e.client, payload_sm("491700000001", &[b'a'; 400]))
@@ -490,10 +484,7 @@ async fn a_long_message_payload_is_split_for_a_udh_only_carrier_and_receipted_on
     assert_ledger_exact(&t, "demo").await;
 
     // query_sm for the ESME's id answers for all three parts
-    let mut r = Raw::connect(t.smpp).await;
-    r.send_bytes(&frame(0x02, 0, 1, &bind_body("demo", "demopass", 0x34)))
-        .await;
-    assert_eq!(r.recv().await.status(), rusmpp::CommandStatus::EsmeRok);
+    let mut r = raw_bound(t.smpp, 0x02, "demo", "demopass").await;
     let (st, got) = query(&mut r, 2, &id).await;
     assert_eq!(st, rusmpp::CommandStatus::EsmeRok);
     let (state, final_date, _) = got.expect("a body");

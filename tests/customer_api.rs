@@ -30,14 +30,8 @@ async fn switch(sim: &Sim, balance: &str, account_extra: &str) -> (Tern, SocketA
 }
 
 async fn wait_carrier_bound(t: &Tern) {
-    let t0 = Instant::now();
-    while t.metric("tern_carrier_binds_up{carrier=\"sim\"}").await < 1.0 {
-        assert!(
-            t0.elapsed() < Duration::from_secs(10),
-            "carrier never bound"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    t.until_metric("tern_carrier_binds_up{carrier=\"sim\"}", 1.0)
+        .await;
 }
 
 /// Makes an API key for `account` through the admin API: (key_id, key).
@@ -547,18 +541,11 @@ async fn a_signed_webhook_is_retried_with_the_same_id_until_the_receiver_takes_i
     assert_eq!(data["parts_detail"].as_array().map(Vec::len), Some(3));
 
     // taken once: no more attempts, and the metrics say so
-    let t0 = Instant::now();
-    while t
-        .metric("tern_webhook_total{account=\"demo\",outcome=\"delivered\"}")
-        .await
-        < 1.0
-    {
-        assert!(
-            t0.elapsed() < Duration::from_secs(10),
-            "delivered never counted"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    t.until_metric(
+        "tern_webhook_total{account=\"demo\",outcome=\"delivered\"}",
+        1.0,
+    )
+    .await;
     assert_eq!(
         t.metric("tern_webhook_total{account=\"demo\",outcome=\"retried\"}")
             .await,
@@ -583,15 +570,11 @@ async fn a_webhook_due_at_a_crash_is_sent_after_the_restart() {
     .await;
     assert_eq!(st, 202, "{v}");
     let id = v["id"].as_str().expect("id").to_string();
-    let t0 = Instant::now();
-    while t
-        .metric("tern_webhook_total{account=\"demo\",outcome=\"retried\"}")
-        .await
-        < 1.0
-    {
-        assert!(t0.elapsed() < Duration::from_secs(10), "no attempt failed");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    t.until_metric(
+        "tern_webhook_total{account=\"demo\",outcome=\"retried\"}",
+        1.0,
+    )
+    .await;
     t.kill9();
     let mut hooks = receiver(port, vec![]).await;
     t.restart().await;
@@ -673,15 +656,8 @@ async fn the_account_webhook_url_takes_what_names_no_callback_and_a_410_stops_at
         h.headers["webhook-id"],
         format!("msg_{}", own["id"].as_str().expect("id"))
     );
-    let t0 = Instant::now();
-    while t
-        .metric("tern_webhook_total{account=\"demo\",outcome=\"gone\"}")
-        .await
-        < 1.0
-    {
-        assert!(t0.elapsed() < Duration::from_secs(10), "410 never counted");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    t.until_metric("tern_webhook_total{account=\"demo\",outcome=\"gone\"}", 1.0)
+        .await;
     // the first retry would come about 0.5 s after the 410; give it twice that
     tokio::time::sleep(Duration::from_millis(1200)).await;
     assert!(
@@ -958,18 +934,11 @@ async fn a_receiver_down_for_a_while_gets_every_webhook_once_when_it_is_back() {
         ids.insert(format!("msg_{}", v["id"].as_str().expect("id")));
     }
     // every one has failed at least once before the receiver comes back
-    let t0 = Instant::now();
-    while t
-        .metric("tern_webhook_total{account=\"demo\",outcome=\"retried\"}")
-        .await
-        < 5.0
-    {
-        assert!(
-            t0.elapsed() < Duration::from_secs(10),
-            "not every webhook was tried"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    t.until_metric(
+        "tern_webhook_total{account=\"demo\",outcome=\"retried\"}",
+        5.0,
+    )
+    .await;
     let mut hooks = receiver(port, vec![]).await;
     let mut got = std::collections::HashSet::new();
     while got.len() < 5 {
@@ -982,18 +951,11 @@ async fn a_receiver_down_for_a_while_gets_every_webhook_once_when_it_is_back() {
         );
     }
     assert_eq!(got, ids, "every message's webhook, once each");
-    let t0 = Instant::now();
-    while t
-        .metric("tern_webhook_total{account=\"demo\",outcome=\"delivered\"}")
-        .await
-        < 5.0
-    {
-        assert!(
-            t0.elapsed() < Duration::from_secs(10),
-            "delivered not counted"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    t.until_metric(
+        "tern_webhook_total{account=\"demo\",outcome=\"delivered\"}",
+        5.0,
+    )
+    .await;
     assert!(
         hooks.try_recv().is_err(),
         "nothing more once all were taken"

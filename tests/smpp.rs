@@ -118,10 +118,7 @@ async fn statuses_before_and_after_bind() {
 async fn malformed_pdus_are_answered_and_the_session_lives_on() {
     let sim = Sim::start(&["--dlr-delay-ms", "10"]).await;
     let t = Tern::start(&body(sim.port)).await;
-    let mut r = Raw::connect(t.smpp).await;
-    r.send_bytes(&frame(0x09, 0, 1, &bind_body("demo", "demopass", 0x34)))
-        .await;
-    assert_eq!(r.recv().await.status(), CommandStatus::EsmeRok);
+    let mut r = raw_bound(t.smpp, 0x09, "demo", "demopass").await;
 
     // destination of 30 digits: the decoder refuses it; the answer names the field
     let mut bad = Vec::new();
@@ -212,10 +209,7 @@ async fn oversized_pdu_closes_the_session() {
 async fn a_client_that_never_reads_is_dropped_and_memory_stays_bounded() {
     let sim = Sim::start(&[]).await;
     let t = Tern::start(&body(sim.port)).await;
-    let mut r = Raw::connect(t.smpp).await;
-    r.send_bytes(&frame(0x09, 0, 1, &bind_body("demo", "demopass", 0x34)))
-        .await;
-    assert_eq!(r.recv().await.status(), CommandStatus::EsmeRok);
+    let mut r = raw_bound(t.smpp, 0x09, "demo", "demopass").await;
     let rss_before = t.rss_kib();
     // enquire_links as fast as the socket takes them, never reading a response
     let chunk: Vec<u8> = (0..4096u32)
@@ -259,10 +253,7 @@ async fn a_client_that_never_reads_is_dropped_and_memory_stays_bounded() {
 async fn an_idle_esme_is_unbound() {
     let sim = Sim::start(&[]).await;
     let t = Tern::start_with("inactivity_timeout_s = 1", &body(sim.port)).await;
-    let mut r = Raw::connect(t.smpp).await;
-    r.send_bytes(&frame(0x09, 0, 1, &bind_body("demo", "demopass", 0x34)))
-        .await;
-    assert_eq!(r.recv().await.status(), CommandStatus::EsmeRok);
+    let mut r = raw_bound(t.smpp, 0x09, "demo", "demopass").await;
     let t0 = Instant::now();
     let c = r.recv().await;
     assert_eq!(c.id(), CommandId::Unbind, "tern unbinds an idle ESME");
@@ -292,10 +283,7 @@ async fn query_sm_answers_for_the_accounts_own_messages_from_the_store() {
         .await
         .expect("bind");
     // a transmitter of the same account asks (receipts go to the transceiver)
-    let mut r = Raw::connect(t.smpp).await;
-    r.send_bytes(&frame(0x02, 0, 1, &bind_body("demo", "demopass", 0x34)))
-        .await;
-    assert_eq!(r.recv().await.status(), CommandStatus::EsmeRok);
+    let mut r = raw_bound(t.smpp, 0x02, "demo", "demopass").await;
 
     let id = submit(&e.client, sm("ACME", "491701234567", "query me"))
         .await
@@ -327,20 +315,14 @@ async fn query_sm_answers_for_the_accounts_own_messages_from_the_store() {
         )
         .await;
     assert_eq!(code, 201, "{v}");
-    let mut o = Raw::connect(t.smpp).await;
-    o.send_bytes(&frame(0x02, 0, 1, &bind_body("other", "otherpw", 0x34)))
-        .await;
-    assert_eq!(o.recv().await.status(), CommandStatus::EsmeRok);
+    let mut o = raw_bound(t.smpp, 0x02, "other", "otherpw").await;
     let (st, got) = query(&mut o, 2, &id).await;
     assert_eq!((st, got), (CommandStatus::EsmeRqueryfail, None));
 
     // a receiver may not query (the transmitter unbinds first: max_binds is 2)
     r.send_bytes(&frame(0x06, 0, 9, &[])).await;
     assert_eq!(r.recv().await.id(), CommandId::UnbindResp);
-    let mut rx = Raw::connect(t.smpp).await;
-    rx.send_bytes(&frame(0x01, 0, 1, &bind_body("demo", "demopass", 0x34)))
-        .await;
-    assert_eq!(rx.recv().await.status(), CommandStatus::EsmeRok);
+    let mut rx = raw_bound(t.smpp, 0x01, "demo", "demopass").await;
     let (st, _) = query(&mut rx, 2, &id).await;
     assert_eq!(st, CommandStatus::EsmeRinvbndsts);
 }
@@ -367,10 +349,7 @@ async fn data_sm_is_taken_as_a_submit_and_answered_with_data_sm_resp() {
     let mut e = bind(t.smpp, "demo", "demopass", Mode::Trx)
         .await
         .expect("bind");
-    let mut r = Raw::connect(t.smpp).await;
-    r.send_bytes(&frame(0x02, 0, 1, &bind_body("demo", "demopass", 0x34)))
-        .await;
-    assert_eq!(r.recv().await.status(), CommandStatus::EsmeRok);
+    let mut r = raw_bound(t.smpp, 0x02, "demo", "demopass").await;
 
     r.send(rusmpp::Command::new(
         CommandStatus::EsmeRok,

@@ -305,6 +305,22 @@ impl Tern {
     }
 
     /// The value of a metric line (exact name with labels), or 0.
+    /// Waits (up to 10 s) until `series` reads at least `at_least`.
+    pub async fn until_metric(&self, series: &str, at_least: f64) {
+        let t0 = Instant::now();
+        loop {
+            let v = self.metric(series).await;
+            if v >= at_least {
+                return;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "{series} is {v}, never {at_least}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     pub async fn metric(&self, series: &str) -> f64 {
         let (_, body) = http_get(self.http, "/metrics", None).await;
         body.lines()
@@ -609,6 +625,17 @@ impl Raw {
             }
         }
     }
+}
+
+/// A raw connection bound with `bind_id` (0x01 receiver, 0x02 transmitter, 0x09
+/// transceiver) as `system_id`, its bind answered ESME_ROK.
+pub async fn raw_bound(addr: SocketAddr, bind_id: u32, system_id: &str, pw: &str) -> Raw {
+    let mut r = Raw::connect(addr).await;
+    r.send_bytes(&frame(bind_id, 0, 1, &bind_body(system_id, pw, 0x34)))
+        .await;
+    let c = r.recv().await;
+    assert_eq!(c.status(), rusmpp::CommandStatus::EsmeRok, "{c:?}");
+    r
 }
 
 /// A bind_* body: system_id, password, SMPP version.
