@@ -586,21 +586,24 @@ impl Ledger {
         }
     }
 
+    /// An account's balance as stored (no book holds it yet); `None` if it cannot be read.
+    fn stored_balance(&self, account: &str) -> Option<Micros> {
+        match self.kv.get(&keys::balance(account)) {
+            Ok(Some(v)) => <[u8; 8]>::try_from(v.as_slice())
+                .ok()
+                .map(|b| Micros(i64::from_be_bytes(b))),
+            Ok(None) => Some(Micros(0)),
+            Err(_) => None,
+        }
+    }
+
     fn book(&mut self, account: &str) -> Option<&mut Book> {
         let acct = self.accounts.borrow().get(account).cloned()?;
         if !self.books.contains_key(account) {
-            let balance = match self.kv.get(&keys::balance(account)) {
-                Ok(Some(v)) if v.len() == 8 => {
-                    let mut b = [0u8; 8];
-                    b.copy_from_slice(&v);
-                    Micros(i64::from_be_bytes(b))
-                }
-                Ok(None) => Micros(0),
-                // never guess a balance: refuse the account's traffic until it can be read
-                Ok(Some(_)) | Err(_) => {
-                    tracing::error!(%account, "stored balance unreadable; submits refused");
-                    return None;
-                }
+            // never guess a balance: refuse the account's traffic until it can be read
+            let Some(balance) = self.stored_balance(account) else {
+                tracing::error!(%account, "stored balance unreadable; submits refused");
+                return None;
             };
             let gauge = metrics::gauge!("tern_account_balance", "account" => account.to_string());
             gauge.set(balance.0 as f64 / 1e6);
@@ -792,7 +795,13 @@ impl Handler<Refund> for Ledger {
 impl Handler<GetBalance> for Ledger {
     type Result = Option<Micros>;
     fn handle(&mut self, m: GetBalance, ctx: &mut Context<Self>) -> Option<Micros> {
-        guard(self, ctx, |this, _| this.book(&m.0).map(|b| b.balance)).flatten()
+        // an account the store holds but this shard's table does not show yet (just made,
+        // its table on its way) has the balance the store holds
+        guard(self, ctx, |this, _| match this.book(&m.0) {
+            Some(b) => Some(b.balance),
+            None => this.stored_balance(&m.0),
+        })
+        .flatten()
     }
 }
 
