@@ -231,6 +231,9 @@ pub struct SimulatorConfig {
     /// Delay before the receipt.
     #[serde(default = "default_dlr_delay")]
     pub dlr_delay_ms: u64,
+    /// Where its control endpoint listens (`GET /stats`, `POST /mo` to send an MO).
+    #[serde(default)]
+    pub control: Option<String>,
 }
 
 fn default_dlr_delay() -> u64 {
@@ -473,6 +476,9 @@ pub struct Config {
     /// `[[routes]]`
     #[serde(default)]
     pub routes: Vec<Spanned<Route>>,
+    /// `[[mo_routes]]`: MO by the number written to → account.
+    #[serde(default)]
+    pub mo_routes: Vec<Spanned<crate::domain::mo::MoRoute>>,
 }
 
 /// One problem in a config file, with the line it is on.
@@ -826,7 +832,30 @@ impl Config {
         if let Err(e @ crate::domain::route::RouteError::Duplicate(_)) = self.route_table() {
             p(top, format!("routes: {e}"));
         }
+        let accounts: std::collections::HashSet<&str> = self
+            .accounts
+            .iter()
+            .map(|a| a.get_ref().system_id.as_str())
+            .collect();
+        for r in &self.mo_routes {
+            let line = line_of(text, r.span().start);
+            let one = vec![r.get_ref().clone()];
+            if let Err(e) = crate::domain::mo::MoRouteTable::new(one, |a| accounts.contains(a)) {
+                p(line, format!("mo_routes: {e}"));
+            }
+        }
+        if let Err(e @ crate::domain::mo::MoRouteError::Duplicate(_)) = self.mo_route_table() {
+            p(top, format!("mo_routes: {e}"));
+        }
         out
+    }
+
+    /// The MO route table the config describes.
+    pub fn mo_route_table(
+        &self,
+    ) -> Result<crate::domain::mo::MoRouteTable, crate::domain::mo::MoRouteError> {
+        let routes = self.mo_routes.iter().map(|r| r.get_ref().clone()).collect();
+        crate::domain::mo::MoRouteTable::new(routes, |_| true)
     }
 
     /// The route table the config describes (validated against its carriers).

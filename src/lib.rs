@@ -22,3 +22,4 @@ pub mod registry;
 pub mod secret;
 pub mod sim;
 pub mod store;
+pub mod suppressions;

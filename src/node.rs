@@ -80,8 +80,13 @@ pub async fn run(cfg: Config, path: std::path::PathBuf) -> Result<(), String> {
         <crate::actors::esme_session::EsmeSession as Restart>::NAME,
         <Ledger as Restart>::NAME,
         <RouterShard as Restart>::NAME,
+        <crate::actors::mo_router::MoRouter as Restart>::NAME,
+        <crate::actors::webhooks::Webhooks as Restart>::NAME,
     ] {
         metrics::counter!("tern_actor_restarts_total", "actor" => kind).absolute(0);
+    }
+    for outcome in ["received", "no_route", "smpp", "webhook", "expired"] {
+        metrics::counter!("tern_mo_total", "outcome" => outcome).absolute(0);
     }
     let workers: Vec<Arbiter> = (0..cfg.node.worker_threads())
         .map(|_| Arbiter::new())
@@ -98,6 +103,7 @@ pub async fn run(cfg: Config, path: std::path::PathBuf) -> Result<(), String> {
         let sc = SimConfig {
             dlr_delay_ms: s.dlr_delay_ms,
             fail_status: 0x45,
+            control: s.control.clone(),
             ..SimConfig::default()
         };
         actix_rt::spawn(sim::serve(l, sc));
@@ -123,6 +129,7 @@ pub async fn run(cfg: Config, path: std::path::PathBuf) -> Result<(), String> {
     let loaded = crate::registry::load(&kv, &store, &cfg).await?;
     let (accounts_tx, accounts_rx) = watch::channel(Arc::new(loaded.accounts));
     let (routes_tx, routes_rx) = watch::channel(Arc::new(loaded.routes));
+    let (mo_routes_tx, mo_routes_rx) = watch::channel(Arc::new(loaded.mo_routes));
     let receipt_ttl_ms = cfg.node.receipt_ttl_s.saturating_mul(1000);
     let message_ttl_ms = cfg.node.message_ttl_s.saturating_mul(1000);
 
@@ -132,10 +139,21 @@ pub async fn run(cfg: Config, path: std::path::PathBuf) -> Result<(), String> {
     });
     let (k, s) = (kv.clone(), store.clone());
     let w = webhooks.clone();
-    let delivery = Delivery::start_in_arbiter(&handles[0], move |_| Delivery::new(k, s, w));
-    webhooks.do_send(crate::actors::webhooks::SetDelivery(
-        delivery.clone().recipient(),
-    ));
+    let a = accounts_rx.clone();
+    let delivery = Delivery::start_in_arbiter(&handles[0], move |_| Delivery::new(k, s, w, a));
+    webhooks.do_send(crate::actors::webhooks::SetDelivery(delivery.clone()));
+    let suppressions = Arc::new(crate::suppressions::Suppressions::load(&*kv)?);
+    let (k, s, r, a, sup, d) = (
+        kv.clone(),
+        store.clone(),
+        mo_routes_rx.clone(),
+        accounts_rx.clone(),
+        suppressions.clone(),
+        delivery.clone(),
+    );
+    let mo_router = crate::actors::mo_router::MoRouter::start_in_arbiter(&handles[0], move |_| {
+        crate::actors::mo_router::MoRouter::new(k, s, r, a, sup, d, receipt_ttl_ms)
+    });
 
     let correlators = CorrelatorShards::start(&handles, nshards, |i| {
         let (k, s, d) = (kv.clone(), store.clone(), delivery.clone());
@@ -144,12 +162,16 @@ pub async fn run(cfg: Config, path: std::path::PathBuf) -> Result<(), String> {
 
     // carriers: each on a worker in turn, also those an operator adds later
     let next_worker = std::sync::atomic::AtomicUsize::new(0);
-    let (h, corr) = (handles.clone(), correlators.clone());
+    let incoming = crate::actors::carrier_session::Incoming {
+        correlators: correlators.clone(),
+        mo: mo_router.recipient(),
+    };
+    let h = handles.clone();
     let start: crate::registry::StartCarrier = Box::new(move |c: CarrierConfig| {
         let i = next_worker.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % h.len();
         let backlog = Arc::new(Backlog::for_carrier(c.binds, c.window));
-        let (corr, b) = (corr.clone(), backlog.clone());
-        let addr = Carrier::start_in_arbiter(&h[i], move |_| Carrier::new(c, corr, b));
+        let (inc, b) = (incoming.clone(), backlog.clone());
+        let addr = Carrier::start_in_arbiter(&h[i], move |_| Carrier::new(c, inc, b));
         (addr, backlog)
     });
     let carriers = CarrierSet::default();
@@ -165,6 +187,10 @@ pub async fn run(cfg: Config, path: std::path::PathBuf) -> Result<(), String> {
         store.clone(),
         accounts_tx,
         routes_tx,
+        crate::registry::TwoWay {
+            mo_routes: mo_routes_tx,
+            suppressions: suppressions.clone(),
+        },
         crate::registry::Carriers {
             set: carriers.clone(),
             backlogs: backlogs.clone(),
@@ -243,6 +269,7 @@ pub async fn run(cfg: Config, path: std::path::PathBuf) -> Result<(), String> {
     let references = Arc::new(std::sync::atomic::AtomicU16::new(rand::random()));
     let env = SessionEnv {
         kv: kv.clone(),
+        suppressions: suppressions.clone(),
         references: references.clone(),
         carriers: carriers.clone(),
         ledgers: ledgers.clone(),
@@ -308,6 +335,7 @@ pub async fn run(cfg: Config, path: std::path::PathBuf) -> Result<(), String> {
                 references: references.clone(),
                 max_validity_s: cfg.node.message_ttl_s,
                 in_flight: Default::default(),
+                suppressions: suppressions.clone(),
             },
         )?),
         None => None,

@@ -32,10 +32,13 @@ use crate::domain::backlog::{Backlog, Backlogs};
 use crate::domain::clock::now_ms;
 use crate::domain::ip_allow::IpAllowList;
 use crate::domain::ledger_entry::{EntryKind, LedgerEntry};
+use crate::domain::mo::{MoRoute, MoRouteTable, OptChange};
 use crate::domain::money::Micros;
 use crate::domain::route::{Route, RouteTable};
 use crate::store::keys;
+use crate::store::keys::Suppression;
 use crate::store::kv::{Kv, WriteBatch};
+use crate::suppressions::Suppressions;
 
 /// An account as the store keeps it (`a/<system_id>`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -217,6 +220,8 @@ pub struct Loaded {
     pub accounts: AccountTable,
     /// The route table.
     pub routes: RouteTable,
+    /// The MO route table.
+    pub mo_routes: MoRouteTable,
     /// The carriers to run.
     pub carriers: Vec<CarrierConfig>,
 }
@@ -260,11 +265,34 @@ pub async fn load(kv: &Arc<dyn Kv>, store: &StoreHandle, cfg: &Config) -> Result
         carriers.contains(c)
     })
     .map_err(|e| format!("stored route table: {e} (change it with PUT /api/v1/routes)"))?;
+    // a store from before MO routes were kept takes the file's, once
+    if kv
+        .get(keys::MO_ROUTES)
+        .map_err(|e| e.to_string())?
+        .is_none()
+    {
+        let file: Vec<MoRoute> = cfg.mo_routes.iter().map(|r| r.get_ref().clone()).collect();
+        let mut batch = WriteBatch::default();
+        batch.put(keys::MO_ROUTES.to_vec(), keys::encode(&file));
+        store.commit(batch).await.map_err(|e| e.to_string())?;
+    }
+    // routes to accounts deleted since route nothing (the MO router checks the account)
+    let mo_routes = MoRouteTable::new(stored_mo_routes(&**kv)?, |_| true).map_err(|e| {
+        format!("stored MO route table: {e} (change it with PUT /api/v1/mo-routes)")
+    })?;
     Ok(Loaded {
         accounts,
         routes,
+        mo_routes,
         carriers: stored_carriers,
     })
+}
+
+fn stored_mo_routes(kv: &dyn Kv) -> Result<Vec<MoRoute>, String> {
+    match kv.get(keys::MO_ROUTES).map_err(|e| e.to_string())? {
+        Some(v) => keys::decode(&v).map_err(|e| format!("stored MO route table: {e}")),
+        None => Ok(Vec::new()),
+    }
 }
 
 /// The stored routes without the carriers the config file no longer has (each named in
@@ -523,10 +551,20 @@ pub struct Registry {
     store: StoreHandle,
     accounts: watch::Sender<Arc<AccountTable>>,
     routes: watch::Sender<Arc<RouteTable>>,
+    mo_routes: watch::Sender<Arc<MoRouteTable>>,
+    suppressions: Arc<Suppressions>,
     carriers: Carriers,
     delivery: Addr<Delivery>,
     api_keys: watch::Sender<Arc<ApiKeyTable>>,
     lock: Mutex<()>,
+}
+
+/// The MO route table and the suppression list, as the registry changes them.
+pub struct TwoWay {
+    /// Publishes the MO route table.
+    pub mo_routes: watch::Sender<Arc<MoRouteTable>>,
+    /// The suppression list every submit checks.
+    pub suppressions: Arc<Suppressions>,
 }
 
 /// Starts a carrier's actor (on a worker thread) with its backlog.
@@ -549,6 +587,7 @@ impl Registry {
         store: StoreHandle,
         accounts: watch::Sender<Arc<AccountTable>>,
         routes: watch::Sender<Arc<RouteTable>>,
+        two_way: TwoWay,
         carriers: Carriers,
         delivery: Addr<Delivery>,
     ) -> Registry {
@@ -558,6 +597,8 @@ impl Registry {
             store,
             accounts,
             routes,
+            mo_routes: two_way.mo_routes,
+            suppressions: two_way.suppressions,
             carriers,
             delivery,
             api_keys: watch::Sender::new(Arc::new(keys)),
@@ -980,6 +1021,111 @@ impl Registry {
         self.routes.send_replace(Arc::new(table));
         tracing::info!(count = routes.len(), %from, "route table replaced");
         Ok(())
+    }
+
+    /// The MO route table as stored.
+    pub fn mo_routes(&self) -> Result<Vec<MoRoute>, Refused> {
+        stored_mo_routes(&*self.kv).map_err(Refused::Store)
+    }
+
+    /// Validates `routes` (every account live) and swaps them in: the next MO is routed
+    /// by them.
+    pub async fn replace_mo_routes(&self, routes: Vec<MoRoute>, from: &str) -> Result<(), Refused> {
+        let _one = self.lock.lock().await;
+        let table = {
+            let accounts = self.accounts.borrow();
+            MoRouteTable::new(routes.clone(), |a| accounts.contains_key(a))
+                .map_err(|e| Refused::invalid("mo_routes", e.to_string()))?
+        };
+        let old = self.mo_routes()?;
+        let mut batch = WriteBatch::default();
+        batch.put(keys::MO_ROUTES.to_vec(), keys::encode(&routes));
+        self.commit_audited(
+            batch,
+            from,
+            "mo_routes.replace",
+            "",
+            json!({ "mo_routes": old }),
+            json!({ "mo_routes": routes }),
+        )
+        .await?;
+        self.mo_routes.send_replace(Arc::new(table));
+        tracing::info!(count = routes.len(), %from, "MO route table replaced");
+        Ok(())
+    }
+
+    /// The suppression entries, of one account or all.
+    pub fn suppressions(&self, account: Option<&str>) -> Result<Vec<Suppression>, Refused> {
+        let prefix = match account {
+            Some(a) => format!("z/{a}/").into_bytes(),
+            None => keys::SUPPRESSION_PREFIX.to_vec(),
+        };
+        let mut out = Vec::new();
+        for row in self.kv.scan_prefix(&prefix) {
+            let (_, v) = row.map_err(|e| Refused::Store(e.to_string()))?;
+            out.push(keys::decode(&v).map_err(|e| Refused::Store(e.to_string()))?);
+        }
+        Ok(out)
+    }
+
+    /// Puts a pair on (`OptOut`) or takes it off (`OptIn`) an account's suppression list,
+    /// durably and audited, as an operator asked. Taking off a pair not on it is `NotFound`.
+    pub async fn change_suppression(
+        &self,
+        account: &str,
+        handset: &str,
+        number: &str,
+        change: OptChange,
+        from: &str,
+    ) -> Result<Suppression, Refused> {
+        use crate::domain::mo::number as plain;
+        let _one = self.lock.lock().await;
+        if !self.accounts.borrow().contains_key(account) {
+            return Err(Refused::NotFound("account"));
+        }
+        for (field, v) in [("handset", handset), ("number", number)] {
+            let v = plain(v);
+            if v.is_empty() || v.len() > 20 || v.contains('/') || v.chars().any(char::is_control) {
+                return Err(Refused::invalid(
+                    field,
+                    "a phone number or sender ID of at most 20 characters",
+                ));
+            }
+        }
+        let key = crate::suppressions::key(account, handset, number);
+        let entry = Suppression {
+            account: account.to_string(),
+            handset: plain(handset).to_string(),
+            number: plain(number).to_string(),
+            since_ms: crate::domain::clock::now_ms(),
+            source: "operator".into(),
+        };
+        let before = self
+            .kv
+            .get(&key)
+            .map_err(|e| Refused::Store(e.to_string()))?;
+        let mut batch = WriteBatch::default();
+        let (action, after) = match change {
+            OptChange::OptOut => {
+                batch.put(key, keys::encode(&entry));
+                ("suppressions.add", json!(entry))
+            }
+            OptChange::OptIn => {
+                if before.is_none() {
+                    return Err(Refused::NotFound("suppression"));
+                }
+                batch.del(key);
+                ("suppressions.remove", Value::Null)
+            }
+        };
+        let before = before
+            .and_then(|v| serde_json::from_slice::<Value>(&v).ok())
+            .unwrap_or(Value::Null);
+        self.commit_audited(batch, from, action, account, before, after)
+            .await?;
+        self.suppressions.apply(account, handset, number, change);
+        tracing::info!(%account, %from, ?change, "suppression list changed by an operator");
+        Ok(entry)
     }
 
     /// Whether an operator has carrier `id` stopped.

@@ -36,14 +36,7 @@ async fn wait_carrier_bound(t: &Tern) {
 
 /// Makes an API key for `account` through the admin API: (key_id, key).
 async fn new_key(t: &Tern, account: &str) -> (String, String) {
-    let (st, v) = t
-        .call(
-            "POST",
-            &format!("/api/v1/accounts/{account}/api-keys"),
-            None,
-        )
-        .await;
-    assert_eq!(st, 201, "{v}");
+    let v = issue_key(t, account).await;
     assert!(
         v["webhook_secret"]
             .as_str()
@@ -376,120 +369,6 @@ async fn keys_fields_credit_and_throughput_are_refused_with_statuses_a_client_ac
 
 async fn send_as(addr: SocketAddr, key: Option<&str>, body: &Value) -> (u16, String, Value) {
     api(addr, "POST", "/v1/messages", key, Some(&body.to_string())).await
-}
-
-/// A request the test's webhook receiver took.
-#[derive(Debug, Clone)]
-struct Hook {
-    headers: std::collections::HashMap<String, String>,
-    body: Vec<u8>,
-}
-
-/// A webhook receiver on `port`: answers the statuses of `answers` in turn (then 200) and
-/// hands over every request it took.
-async fn receiver(port: u16, answers: Vec<u16>) -> tokio::sync::mpsc::UnboundedReceiver<Hook> {
-    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-        .await
-        .expect("bind receiver");
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let answers = std::sync::Arc::new(std::sync::Mutex::new(
-        answers
-            .into_iter()
-            .collect::<std::collections::VecDeque<u16>>(),
-    ));
-    tokio::spawn(async move {
-        loop {
-            let Ok((sock, _)) = listener.accept().await else {
-                return;
-            };
-            let (tx, answers) = (tx.clone(), answers.clone());
-            tokio::spawn(async move {
-                let mut r = BufReader::new(sock);
-                loop {
-                    let mut headers = std::collections::HashMap::new();
-                    let mut line = String::new();
-                    if r.read_line(&mut line).await.unwrap_or(0) == 0 {
-                        return;
-                    }
-                    loop {
-                        line.clear();
-                        if r.read_line(&mut line).await.unwrap_or(0) == 0 {
-                            return;
-                        }
-                        let l = line.trim_end();
-                        if l.is_empty() {
-                            break;
-                        }
-                        if let Some((k, v)) = l.split_once(':') {
-                            headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
-                        }
-                    }
-                    let len: usize = headers
-                        .get("content-length")
-                        .and_then(|v| v.parse().ok())
-                        .unwrap_or(0);
-                    let mut body = vec![0; len];
-                    if r.read_exact(&mut body).await.is_err() {
-                        return;
-                    }
-                    let status = answers.lock().expect("answers").pop_front().unwrap_or(200);
-                    let _ = tx.send(Hook { headers, body });
-                    let resp = format!("HTTP/1.1 {status} X\r\ncontent-length: 0\r\n\r\n");
-                    if r.get_mut().write_all(resp.as_bytes()).await.is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    rx
-}
-
-async fn next_hook(rx: &mut tokio::sync::mpsc::UnboundedReceiver<Hook>, secs: u64) -> Hook {
-    tokio::time::timeout(Duration::from_secs(secs), rx.recv())
-        .await
-        .expect("a webhook in time")
-        .expect("receiver running")
-}
-
-/// Checks a webhook's signature as a receiver would: HMAC-SHA256 of "id.timestamp.body"
-/// keyed by the secret's bytes, against the raw body.
-fn assert_signed(h: &Hook, secret: &str) {
-    use base64::Engine;
-    let b64 = base64::engine::general_purpose::STANDARD;
-    let key = b64
-        .decode(secret.strip_prefix("whsec_").expect("whsec_"))
-        .expect("base64");
-    let id = &h.headers["webhook-id"];
-    let ts = &h.headers["webhook-timestamp"];
-    let mut signed = format!("{id}.{ts}.").into_bytes();
-    signed.extend_from_slice(&h.body);
-    let tag = ring::hmac::sign(
-        &ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &key),
-        &signed,
-    );
-    let want = format!("v1,{}", b64.encode(tag.as_ref()));
-    assert_eq!(
-        h.headers["webhook-signature"], want,
-        "signature over the raw body"
-    );
-}
-
-/// Makes a key and returns (key, webhook secret).
-async fn key_and_secret(t: &Tern, account: &str) -> (String, String) {
-    let (st, v) = t
-        .call(
-            "POST",
-            &format!("/api/v1/accounts/{account}/api-keys"),
-            None,
-        )
-        .await;
-    assert_eq!(st, 201, "{v}");
-    (
-        v["key"].as_str().expect("key").to_string(),
-        v["webhook_secret"].as_str().expect("secret").to_string(),
-    )
 }
 
 #[tokio::test]

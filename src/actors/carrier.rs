@@ -21,8 +21,7 @@ use crate::domain::breaker::{Breaker, BreakerState, Transition};
 use crate::domain::throttle::TokenBucket;
 use crate::protocol::status;
 
-use super::carrier_session::{CarrierSession, CloseBind, OpenBind, SessionSubmit};
-use super::dlr_correlator::CorrelatorShards;
+use super::carrier_session::{CarrierSession, CloseBind, Incoming, OpenBind, SessionSubmit};
 use super::router::{Failure, Outbound, SubmitFailed};
 use super::supervise::{Restart, guard};
 
@@ -202,7 +201,7 @@ const STARTUP_GRACE: Duration = Duration::from_secs(5);
 /// The carrier actor.
 pub struct Carrier {
     cfg: Arc<CarrierConfig>,
-    correlators: CorrelatorShards,
+    incoming: Incoming,
     queue: VecDeque<CarrierSubmit>,
     binds: Vec<CarrierBind>,
     bucket: TokenBucket,
@@ -232,7 +231,7 @@ const PUBLISH_EVERY: Duration = Duration::from_millis(100);
 
 impl Carrier {
     /// A carrier with the given config; its queue depth is kept in `backlog`.
-    pub fn new(cfg: CarrierConfig, correlators: CorrelatorShards, backlog: Arc<Backlog>) -> Self {
+    pub fn new(cfg: CarrierConfig, incoming: Incoming, backlog: Arc<Backlog>) -> Self {
         let now = Instant::now();
         let submit_ok = metrics::counter!("tern_carrier_submit_total", "carrier" => cfg.id.clone(), "status" => status::name(status::OK));
         Carrier {
@@ -243,7 +242,7 @@ impl Carrier {
                 Duration::from_secs(cfg.breaker_cooldown_s),
             ),
             cfg: Arc::new(cfg),
-            correlators,
+            incoming,
             backlog,
             queue: VecDeque::new(),
             binds: Vec::new(),
@@ -427,8 +426,8 @@ impl Actor for Carrier {
         for idx in 0..self.cfg.binds as usize {
             let cfg = self.cfg.clone();
             let me = ctx.address();
-            let correlators = self.correlators.clone();
-            let addr = Supervisor::start(move |_| CarrierSession::new(idx, cfg, me, correlators));
+            let incoming = self.incoming.clone();
+            let addr = Supervisor::start(move |_| CarrierSession::new(idx, cfg, me, incoming));
             self.binds.push(CarrierBind {
                 addr: Some(addr),
                 up: false,

@@ -3,8 +3,8 @@
 //! It connects, binds, keeps a window of outstanding submit_sm (the `Carrier` hands it no
 //! more than the window), sends enquire_link on a timer, times out unanswered submits (and
 //! drops the bind when the carrier has sent nothing at all for as long: a hung SMSC), and
-//! passes receipts to the `DlrCorrelator`, answering the carrier's deliver_sm only once the
-//! receipt is durable. On any failure it returns its in-flight messages to the carrier and
+//! passes receipts to the `DlrCorrelator` and MO to the `MoRouter`, answering the carrier's
+//! deliver_sm only once the receipt or MO is durable. On any failure it returns its in-flight messages to the carrier and
 //! stops; the supervisor restarts it after an exponential backoff with jitter (max 60 s).
 
 use std::collections::VecDeque;
@@ -32,6 +32,7 @@ use tokio::task::AbortHandle;
 
 use super::carrier::{Carrier, CarrierSubmit, SessionDown, SessionUp, SubmitDone, SubmitResult};
 use super::dlr_correlator::{CarrierReceipt, CorrelatorShards, ReceiptStored, Register};
+use super::mo_router::CarrierMo;
 use super::supervise::{Restart, guard};
 use super::{Answer, FastMap, ReplyTo};
 
@@ -56,6 +57,15 @@ pub struct SessionSubmit {
 
 type Inbound = Result<Frame, DecodeError>;
 
+/// Where what a carrier sends goes: receipts to the correlator shards, MO to the MO router.
+#[derive(Clone)]
+pub struct Incoming {
+    /// The DLR correlators.
+    pub correlators: CorrelatorShards,
+    /// The MO router.
+    pub mo: Recipient<CarrierMo>,
+}
+
 /// The carrier connection's read side: a TCP socket's or a TLS stream's.
 type ReadHalf = Box<dyn tokio::io::AsyncRead + Unpin + Send>;
 /// Its write side.
@@ -70,6 +80,7 @@ pub struct CarrierSession {
     cfg: Arc<CarrierConfig>,
     carrier: Addr<Carrier>,
     correlators: CorrelatorShards,
+    mo: Recipient<CarrierMo>,
     backoff: Backoff,
     delay: Duration,
     tx: Option<mpsc::Sender<Command>>,
@@ -109,13 +120,14 @@ impl CarrierSession {
         idx: usize,
         cfg: Arc<CarrierConfig>,
         carrier: Addr<Carrier>,
-        correlators: CorrelatorShards,
+        incoming: Incoming,
     ) -> Self {
         CarrierSession {
             idx,
             cfg,
             carrier,
-            correlators,
+            correlators: incoming.correlators,
+            mo: incoming.mo,
             backoff: Backoff::new(Duration::from_millis(500), Duration::from_secs(60)),
             delay: Duration::ZERO,
             tx: None,
@@ -374,11 +386,27 @@ impl CarrierSession {
         };
         let esm = u8::from(d.esm_class);
         let ok = Command::new(CommandStatus::EsmeRok, seq, DeliverSmResp::default());
+        // answered by a ReceiptStored once the receipt or MO is durable
+        let tag = (u64::from(self.conn) << 32) | u64::from(seq);
         if esm & 0x3C != 0x04 && esm & 0x3C != 0x20 {
-            // mobile-originated messages are not handled by tern yet: acknowledge and drop
-            metrics::counter!("tern_mo_dropped_total", "carrier" => self.cfg.id.clone())
-                .increment(1);
-            self.send(ok, ctx);
+            let Some(raw) = crate::protocol::mo::encode(&cmd) else {
+                // it was just decoded, so it encodes; should it not, the carrier tries again
+                let again =
+                    pdu::error_resp(CommandId::DeliverSmResp, CommandStatus::EsmeRxTAppn, seq);
+                self.send(again, ctx);
+                return;
+            };
+            let f = crate::protocol::mo::read(d);
+            self.mo.do_send(CarrierMo {
+                carrier: self.cfg.id.clone(),
+                from: f.from,
+                to: f.to,
+                data_coding: f.data_coding,
+                concat: f.concat,
+                text: f.text,
+                pdu: raw,
+                ack: ReplyTo::new(ctx.address().recipient(), tag),
+            });
             return;
         }
         let mut tlv_id = None;
@@ -404,8 +432,6 @@ impl CarrierSession {
                 return;
             }
         };
-        // answered by a ReceiptStored once the receipt is durable
-        let tag = (u64::from(self.conn) << 32) | u64::from(seq);
         let m = CarrierReceipt {
             carrier: self.cfg.id.clone(),
             carrier_id: receipt.id.clone(),

@@ -1,7 +1,13 @@
 //! `Delivery`: one per node. Knows every live ESME bind (and enforces max_binds), and gets
-//! each receipt to one of its account's receiver binds (RX or TRX) with a window per bind.
-//! Receipts wait durably in the store's outbox (`o/<account>/<id>`) while no receiver is
-//! bound, go out when one binds, and are dropped when they expire.
+//! each receipt and MO to one of its account's receiver binds (RX or TRX) as a deliver_sm,
+//! with a window per bind. They wait durably in the store's outbox (`o/<account>/<id>`)
+//! while no receiver is bound, go out when one binds, and are dropped when they expire.
+//! An MO for an account with no receiver bound goes to its `webhook_url` instead, when it
+//! has one (the `Webhooks` actor then owns it until it is taken or given up).
+//!
+//! Messages: [`RegisterBind`], [`UnregisterBind`], [`UnbindAccount`], [`NewReceipt`],
+//! [`NewMo`], [`MoWebhookDone`], [`PartEnded`], [`DeliverSmDone`], [`ListBinds`],
+//! [`UnbindAll`], `CommitDelivered` (to itself).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -9,12 +15,16 @@ use std::time::Duration;
 
 use actix::prelude::*;
 
+use tokio::sync::watch;
+
+use crate::accounts::AccountTable;
 use crate::domain::message::now_ms;
-use crate::store::keys::{self, OutboxReceipt};
+use crate::domain::mo::{Mo, MoState};
+use crate::store::keys::{self, OutboxReceipt, Outgoing};
 use crate::store::kv::{Kv, WriteBatch};
 use crate::store::record;
 
-use super::esme_session::{EsmeSession, SendReceipt, Unbind};
+use super::esme_session::{EsmeSession, SendDeliverSm, Unbind};
 use super::staged::Staged;
 use super::store::StoreHandle;
 use super::supervise::{Restart, guard};
@@ -71,6 +81,22 @@ pub struct UnbindAccount(pub String);
 #[rtype(result = "()")]
 pub struct NewReceipt(pub OutboxReceipt);
 
+/// An MO is durable in its account's outbox: deliver it.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct NewMo(pub Box<Mo>);
+
+/// The webhooks no longer hold this MO: it was taken or given up (its outbox entry is
+/// gone), or could not be sent (it waits in the outbox for a receiver bind).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct MoWebhookDone {
+    /// Its account.
+    pub account: String,
+    /// The MO's id.
+    pub id: String,
+}
+
 /// A part of a message sent over the customer API ended (its `w/` marker is stored): the
 /// message's webhook goes out once every part has ended.
 #[derive(Message, Debug, Clone, PartialEq, Eq)]
@@ -84,9 +110,9 @@ pub struct PartEnded {
     pub account: String,
 }
 
-/// How the ESME answered a receipt.
+/// How the ESME answered a deliver_sm (a receipt or an MO).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReceiptOutcome {
+pub enum DeliverSmOutcome {
     /// deliver_sm_resp with ESME_ROK: done.
     Acked,
     /// deliver_sm_resp (or generic_nack) with an error status: counts as an attempt.
@@ -95,18 +121,18 @@ pub enum ReceiptOutcome {
     TimedOut,
 }
 
-/// A session finished with a receipt.
+/// A session finished with a deliver_sm.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct ReceiptDone {
+pub struct DeliverSmDone {
     /// Account system_id.
     pub account: String,
     /// The bind that carried it.
     pub bind_id: u64,
-    /// tern's message id of the receipt.
+    /// tern's id of the receipt's message, or of the MO.
     pub id: String,
     /// What the ESME said.
-    pub outcome: ReceiptOutcome,
+    pub outcome: DeliverSmOutcome,
 }
 
 /// Live binds, for `GET /sessions` and shutdown.
@@ -145,8 +171,9 @@ struct Bind {
     addr: Addr<EsmeSession>,
     receiver: bool,
     credits: usize,
-    /// Receipts sent on this bind and not yet answered: sent again elsewhere if it drops.
-    inflight: FastMap<String, OutboxReceipt>,
+    /// Receipts and MO sent on this bind and not yet answered: sent again elsewhere if it
+    /// drops.
+    inflight: FastMap<String, Outgoing>,
     info: SessionInfo,
     /// Receipts sent on it.
     receipts: u64,
@@ -155,13 +182,13 @@ struct Bind {
 #[derive(Default)]
 struct AccountQueue {
     binds: Vec<Bind>,
-    queue: VecDeque<(OutboxReceipt, u32)>,
+    queue: VecDeque<(Outgoing, u32)>,
     known: FastSet<String>,
     attempts: FastMap<String, u32>,
     rr: usize,
 }
 
-/// Receipt attempts refused by the ESME before the receipt is dropped.
+/// Attempts refused by the ESME before a receipt or MO is dropped.
 const MAX_ATTEMPTS: u32 = 5;
 
 /// The delivery actor.
@@ -170,7 +197,11 @@ pub struct Delivery {
     store: StoreHandle,
     /// Where webhooks go out.
     webhooks: Addr<super::webhooks::Webhooks>,
+    /// The accounts as they are now (for their webhook_url).
+    settings: watch::Receiver<Arc<AccountTable>>,
     accounts: FastMap<String, AccountQueue>,
+    /// MO handed to the webhooks: not loaded for a bind meanwhile.
+    at_webhook: FastSet<String>,
     next_bind: u64,
     /// Outbox entries of delivered receipts, removed from the store together once the
     /// mailbox is drained: one commit for many receipts.
@@ -188,12 +219,15 @@ impl Delivery {
         kv: Arc<dyn Kv>,
         store: StoreHandle,
         webhooks: Addr<super::webhooks::Webhooks>,
+        settings: watch::Receiver<Arc<AccountTable>>,
     ) -> Self {
         Delivery {
             kv,
             store,
             webhooks,
+            settings,
             accounts: FastMap::default(),
+            at_webhook: FastSet::default(),
             next_bind: 1,
             delivered: Staged::default(),
         }
@@ -205,32 +239,69 @@ impl Delivery {
             .is_some_and(|a| a.binds.iter().any(|b| b.receiver))
     }
 
-    /// Loads an account's waiting receipts from the outbox.
+    /// Loads an account's waiting receipts and MO from the outbox (but MO its webhook has).
     fn load_outbox(&mut self, account: &str) {
         let rows = self.kv.scan_prefix(&keys::outbox_prefix(account));
         let q = self.accounts.entry(account.to_string()).or_default();
         for row in rows.into_iter().flatten() {
-            if let Ok(r) = record::decode_outbox(&row.1)
-                && q.known.insert(r.id.clone())
+            if let Ok(r) = record::decode_outgoing(&row.1)
+                && !self.at_webhook.contains(r.id())
+                && q.known.insert(r.id().to_string())
             {
                 q.queue.push_back((r, 0));
             }
         }
     }
 
-    /// Drops a receipt that needs no more delivery. Its outbox entry is removed with the
-    /// next [`CommitDelivered`]; should tern stop before that is durable, the receipt is
-    /// sent again after the restart (at least once, never lost).
-    fn forget(&mut self, r: &OutboxReceipt, ctx: &mut Context<Self>) {
+    /// Drops a receipt or MO that needs no more delivery (an MO's record says how it
+    /// ended). Its outbox entry is removed with the next [`CommitDelivered`]; should tern
+    /// stop before that is durable, it is sent again after the restart (at least once,
+    /// never lost).
+    fn forget(&mut self, r: &Outgoing, end: MoState, ctx: &mut Context<Self>) {
         let mut b = WriteBatch::default();
-        b.del(keys::outbox(&r.account, &r.id));
+        b.del(keys::outbox(r.account(), r.id()));
+        if let Outgoing::Mo(mo) = r {
+            b.put(
+                keys::mo(&mo.id),
+                keys::encode(&Mo {
+                    state: end,
+                    ..(**mo).clone()
+                }),
+            );
+            let outcome = if end == MoState::Delivered {
+                "smpp"
+            } else {
+                "expired"
+            };
+            metrics::counter!("tern_mo_total", "outcome" => outcome).increment(1);
+        }
         if self.delivered.add(b, None) {
             ctx.notify(CommitDelivered);
         }
-        if let Some(q) = self.accounts.get_mut(&r.account) {
-            q.known.remove(&r.id);
-            q.attempts.remove(&r.id);
+        if let Some(q) = self.accounts.get_mut(r.account()) {
+            q.known.remove(r.id());
+            q.attempts.remove(r.id());
         }
+    }
+
+    /// An MO for an account with no receiver bound: to its webhook when it has one (and
+    /// true), else it waits in the outbox.
+    fn send_to_webhook(&mut self, mo: Box<Mo>) -> bool {
+        let Some(account) = mo.account.as_deref() else {
+            return false;
+        };
+        let url = self
+            .settings
+            .borrow()
+            .get(account)
+            .and_then(|a| a.webhook_url.clone());
+        let Some(url) = url else {
+            return false;
+        };
+        if self.at_webhook.insert(mo.id.clone()) {
+            self.webhooks.do_send(super::webhooks::SendMo { mo, url });
+        }
+        true
     }
 
     fn pump(&mut self, account: &str, ctx: &mut Context<Self>) {
@@ -249,38 +320,59 @@ impl Delivery {
                 let Some((r, _)) = q.queue.pop_front() else {
                     break;
                 };
-                if r.expires_ms < now {
+                if r.expires_ms() < now {
                     expired.push(r);
                     continue;
                 }
                 let b = &mut q.binds[i];
                 b.credits -= 1;
                 b.receipts += 1;
-                b.inflight.insert(r.id.clone(), r.clone());
-                b.addr.do_send(SendReceipt { receipt: r });
+                b.inflight.insert(r.id().to_string(), r.clone());
+                b.addr.do_send(SendDeliverSm { item: r });
             }
         }
         for r in expired {
-            tracing::info!(id = %r.id, "receipt expired before the ESME bound a receiver");
-            self.forget(&r, ctx);
+            tracing::info!(id = %r.id(), "expired before the ESME bound a receiver");
+            self.forget(&r, MoState::Expired, ctx);
         }
     }
 
-    /// Removes expired receipts no bind is taking from the outbox. The scan of the whole
-    /// outbox runs on the blocking pool ([`expired_outbox`]), never on this actor's thread.
+    /// Removes expired receipts and MO no bind is taking from the outbox, and sends the MO
+    /// waiting for accounts with no receiver bound to their webhooks (at start, those of
+    /// the last run; later, those whose account has a webhook_url since). The scan of the
+    /// whole outbox runs on the blocking pool ([`scan_outbox`]), never on this actor's
+    /// thread.
     fn sweep(&mut self, ctx: &mut Context<Self>) {
         let kv = self.kv.clone();
         let now = now_ms();
-        let scan = tokio::task::spawn_blocking(move || expired_outbox(kv.as_ref(), now));
+        let scan = tokio::task::spawn_blocking(move || scan_outbox(kv.as_ref(), now));
         ctx.spawn(scan.into_actor(self).map(|rows, act, _| {
+            let Outbox { expired, waiting } = rows.unwrap_or_default();
+            for mo in waiting {
+                let account = mo.account.clone().unwrap_or_default();
+                if !act.receivers(&account) {
+                    act.send_to_webhook(Box::new(mo));
+                }
+            }
             let mut b = WriteBatch::default();
-            for (k, account, id) in rows.unwrap_or_default() {
-                let live = act
-                    .accounts
-                    .get(&account)
-                    .is_some_and(|q| q.known.contains(&id));
+            for (k, r) in expired {
+                let live = act.at_webhook.contains(r.id())
+                    || act
+                        .accounts
+                        .get(r.account())
+                        .is_some_and(|q| q.known.contains(r.id()));
                 if !live {
                     b.del(k);
+                    if let Outgoing::Mo(mo) = r {
+                        b.put(
+                            keys::mo(&mo.id),
+                            keys::encode(&Mo {
+                                state: MoState::Expired,
+                                ..*mo
+                            }),
+                        );
+                        metrics::counter!("tern_mo_total", "outcome" => "expired").increment(1);
+                    }
                 }
             }
             if !b.is_empty() {
@@ -288,7 +380,10 @@ impl Delivery {
                 let commit = act.store.commit(b);
                 actix::spawn(async move {
                     if commit.await.is_ok() {
-                        tracing::info!(count = n, "expired receipts removed from the outbox");
+                        tracing::info!(
+                            count = n,
+                            "expired receipts and MO removed from the outbox"
+                        );
                     }
                 });
             }
@@ -296,16 +391,26 @@ impl Delivery {
     }
 }
 
-/// The outbox receipts expired by `now`: (key, account, receipt id).
-fn expired_outbox(kv: &dyn Kv, now: u64) -> Vec<(Vec<u8>, String, String)> {
-    kv.scan_prefix(b"o/")
-        .into_iter()
-        .flatten()
-        .filter_map(|(k, v)| {
-            let r = record::decode_outbox(&v).ok()?;
-            (r.expires_ms < now).then_some((k, r.account, r.id))
-        })
-        .collect()
+/// What a scan of the whole outbox found.
+#[derive(Default)]
+struct Outbox {
+    /// Entries expired by then, with their keys.
+    expired: Vec<(Vec<u8>, Outgoing)>,
+    /// MO still waiting.
+    waiting: Vec<Mo>,
+}
+
+/// The outbox entries expired by `now`, and the MO still waiting.
+fn scan_outbox(kv: &dyn Kv, now: u64) -> Outbox {
+    let mut out = Outbox::default();
+    for (k, v) in kv.scan_prefix(b"o/").into_iter().flatten() {
+        match record::decode_outgoing(&v) {
+            Ok(r) if r.expires_ms() < now => out.expired.push((k, r)),
+            Ok(Outgoing::Mo(mo)) => out.waiting.push(*mo),
+            _ => {}
+        }
+    }
+    out
 }
 
 impl Actor for Delivery {
@@ -389,13 +494,25 @@ impl Handler<UnregisterBind> for Delivery {
             for r in orphaned {
                 q.queue.push_front((r, 0));
             }
+            let mut waiting_mo = Vec::new();
             if !q.binds.iter().any(|b| b.receiver) {
-                // receipts stay in the store's outbox; reload when a receiver binds again
-                q.queue.clear();
+                // receipts and MO stay in the store's outbox; reload when a receiver binds
+                // again (MO go to the account's webhook meanwhile, if it has one)
+                waiting_mo = q
+                    .queue
+                    .drain(..)
+                    .filter_map(|(r, _)| match r {
+                        Outgoing::Mo(mo) => Some(mo),
+                        Outgoing::Receipt(_) => None,
+                    })
+                    .collect();
                 q.known.clear();
             }
             if q.binds.is_empty() {
                 this.accounts.remove(&m.account);
+            }
+            for mo in waiting_mo {
+                this.send_to_webhook(mo);
             }
         });
     }
@@ -408,27 +525,59 @@ impl Handler<PartEnded> for Delivery {
     }
 }
 
+impl Delivery {
+    /// A receipt or MO is in the outbox: to a receiver bind's queue, if one is bound;
+    /// else it is given back.
+    fn offer(&mut self, item: Outgoing, ctx: &mut Context<Self>) -> Option<Outgoing> {
+        let account = item.account().to_string();
+        if !self.receivers(&account) {
+            return Some(item);
+        }
+        if let Some(q) = self.accounts.get_mut(&account)
+            && q.known.insert(item.id().to_string())
+        {
+            q.queue.push_back((item, 0));
+        }
+        self.pump(&account, ctx);
+        None
+    }
+}
+
 impl Handler<NewReceipt> for Delivery {
     type Result = ();
     fn handle(&mut self, m: NewReceipt, ctx: &mut Context<Self>) {
         guard(self, ctx, |this, ctx| {
-            let account = m.0.account.clone();
-            if !this.receivers(&account) {
-                return; // waits in the outbox
-            }
-            if let Some(q) = this.accounts.get_mut(&account)
-                && q.known.insert(m.0.id.clone())
-            {
-                q.queue.push_back((m.0, 0));
-            }
-            this.pump(&account, ctx);
+            // with no receiver bound it waits in the outbox
+            let _ = this.offer(Outgoing::Receipt(m.0), ctx);
         });
     }
 }
 
-impl Handler<ReceiptDone> for Delivery {
+impl Handler<NewMo> for Delivery {
     type Result = ();
-    fn handle(&mut self, m: ReceiptDone, ctx: &mut Context<Self>) {
+    fn handle(&mut self, m: NewMo, ctx: &mut Context<Self>) {
+        guard(self, ctx, |this, ctx| {
+            if let Some(Outgoing::Mo(mo)) = this.offer(Outgoing::Mo(m.0), ctx) {
+                // with no webhook either it waits in the outbox
+                this.send_to_webhook(mo);
+            }
+        });
+    }
+}
+
+impl Handler<MoWebhookDone> for Delivery {
+    type Result = ();
+    fn handle(&mut self, m: MoWebhookDone, ctx: &mut Context<Self>) {
+        guard(self, ctx, |this, _| {
+            this.at_webhook.remove(&m.id);
+            tracing::debug!(id = %m.id, account = %m.account, "MO webhook done");
+        });
+    }
+}
+
+impl Handler<DeliverSmDone> for Delivery {
+    type Result = ();
+    fn handle(&mut self, m: DeliverSmDone, ctx: &mut Context<Self>) {
         guard(self, ctx, |this, ctx| {
             let mut forget = None;
             if let Some(q) = this.accounts.get_mut(&m.account) {
@@ -440,14 +589,14 @@ impl Handler<ReceiptDone> for Delivery {
                 };
                 b.credits += 1;
                 match m.outcome {
-                    ReceiptOutcome::Acked => forget = Some(r),
-                    ReceiptOutcome::TimedOut => q.queue.push_back((r, 0)),
-                    ReceiptOutcome::Refused => {
-                        let n = q.attempts.entry(r.id.clone()).or_insert(0);
+                    DeliverSmOutcome::Acked => forget = Some((r, MoState::Delivered)),
+                    DeliverSmOutcome::TimedOut => q.queue.push_back((r, 0)),
+                    DeliverSmOutcome::Refused => {
+                        let n = q.attempts.entry(r.id().to_string()).or_insert(0);
                         *n += 1;
                         if *n >= MAX_ATTEMPTS {
-                            tracing::warn!(id = %r.id, "ESME refused the receipt {MAX_ATTEMPTS} times; dropped");
-                            forget = Some(r);
+                            tracing::warn!(id = %r.id(), "ESME refused the deliver_sm {MAX_ATTEMPTS} times; dropped");
+                            forget = Some((r, MoState::Expired));
                         } else {
                             let n = *n;
                             q.queue.push_back((r, n));
@@ -455,8 +604,8 @@ impl Handler<ReceiptDone> for Delivery {
                     }
                 }
             }
-            if let Some(r) = forget {
-                this.forget(&r, ctx);
+            if let Some((r, end)) = forget {
+                this.forget(&r, end, ctx);
             }
             this.pump(&m.account, ctx);
         });

@@ -37,21 +37,21 @@ use crate::domain::validity::expiry_ms;
 use crate::protocol::codec::Frame;
 use crate::protocol::malformed::{self, BindView, Malformed};
 use crate::protocol::pdu;
-use crate::store::keys::OutboxReceipt;
+use crate::store::keys::Outgoing;
 
 use super::delivery::{
-    Delivery, ReceiptDone, ReceiptOutcome, RegisterBind, SessionInfo, UnregisterBind,
+    DeliverSmDone, DeliverSmOutcome, Delivery, RegisterBind, SessionInfo, UnregisterBind,
 };
 use super::ledger::{Accept, AcceptParts, Accepted, LedgerShards, NewPart, PartsAnswer, Refusal};
 use super::supervise::{Restart, guard};
 use super::{Answer, FastMap, ReplyTo};
 
-/// Deliver this receipt on this bind (from `Delivery`).
+/// Deliver this receipt or MO on this bind (from `Delivery`).
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct SendReceipt {
-    /// The receipt.
-    pub receipt: OutboxReceipt,
+pub struct SendDeliverSm {
+    /// The receipt or MO.
+    pub item: Outgoing,
 }
 
 /// Unbind and close (shutdown).
@@ -64,6 +64,8 @@ pub struct Unbind;
 pub struct SessionEnv {
     /// The store, for query_sm.
     pub kv: Arc<dyn crate::store::kv::Kv>,
+    /// Handsets that opted out: submits to them are refused.
+    pub suppressions: Arc<crate::suppressions::Suppressions>,
     /// Ledger shards.
     pub ledgers: LedgerShards,
     /// The node's delivery actor.
@@ -515,6 +517,16 @@ impl EsmeSession {
             Ok(d) => d.to_string(),
             Err(_) => return self.refuse_submit(asked, CommandStatus::EsmeRinvdstadr, ctx),
         };
+        if self
+            .env
+            .suppressions
+            .contains(&account.system_id, &dest, &source)
+        {
+            // the handset opted out of this number's messages: never charged, never sent
+            metrics::counter!("tern_suppressed_total", "account" => account.system_id.clone())
+                .increment(1);
+            return self.refuse_submit(asked, CommandStatus::EsmeRsubmitfail, ctx);
+        }
         let Some(route) = self.env.routes.borrow().lookup(&dest) else {
             return self.refuse_submit(asked, CommandStatus::EsmeRsubmitfail, ctx);
         };
@@ -830,19 +842,19 @@ impl EsmeSession {
             return;
         };
         let outcome = if status == 0 {
-            ReceiptOutcome::Acked
+            DeliverSmOutcome::Acked
         } else {
-            ReceiptOutcome::Refused
+            DeliverSmOutcome::Refused
         };
         self.done(receipt, outcome);
     }
 
-    fn done(&self, id: String, outcome: ReceiptOutcome) {
+    fn done(&self, id: String, outcome: DeliverSmOutcome) {
         if let BindState::Bound {
             account, bind_id, ..
         } = &self.state
         {
-            self.env.delivery.do_send(ReceiptDone {
+            self.env.delivery.do_send(DeliverSmDone {
                 account: account.system_id.clone(),
                 bind_id: *bind_id,
                 id,
@@ -868,7 +880,7 @@ impl EsmeSession {
             .collect();
         for s in late {
             if let Some((r, _)) = self.outstanding.remove(&s) {
-                self.done(r, ReceiptOutcome::TimedOut);
+                self.done(r, DeliverSmOutcome::TimedOut);
             }
         }
     }
@@ -974,22 +986,38 @@ impl StreamHandler<Inbound> for EsmeSession {
     }
 }
 
-impl Handler<SendReceipt> for EsmeSession {
+impl Handler<SendDeliverSm> for EsmeSession {
     type Result = ();
-    fn handle(&mut self, m: SendReceipt, ctx: &mut Context<Self>) {
+    fn handle(&mut self, m: SendDeliverSm, ctx: &mut Context<Self>) {
         guard(self, ctx, |this, ctx| {
             if this.released {
                 // sent before Delivery heard of the unbind: it sends it again elsewhere
                 return;
             }
-            let r = m.receipt;
-            let text = format_receipt(&r.id, r.stat, &r.err, r.submit_ms, r.done_ms);
             let seq = this.next_seq();
-            let cmd = pdu::receipt_deliver_sm(
-                seq, &r.id, &r.from, &r.to, r.to_ton, r.to_npi, r.stat, text,
-            );
-            tracing::debug!(peer = %this.peer, id = %r.id, to = %redact(&r.to), "receipt to ESME");
-            this.outstanding.insert(seq, (r.id, Instant::now()));
+            let (id, cmd) = match m.item {
+                Outgoing::Receipt(r) => {
+                    let text = format_receipt(&r.id, r.stat, &r.err, r.submit_ms, r.done_ms);
+                    tracing::debug!(peer = %this.peer, id = %r.id, to = %redact(&r.to), "receipt to ESME");
+                    let cmd = pdu::receipt_deliver_sm(
+                        seq, &r.id, &r.from, &r.to, r.to_ton, r.to_npi, r.stat, text,
+                    );
+                    (r.id, cmd)
+                }
+                Outgoing::Mo(mo) => {
+                    tracing::debug!(peer = %this.peer, id = %mo.id, from = %redact(&mo.from), "MO to ESME");
+                    match crate::protocol::mo::to_esme(&mo.pdu, seq) {
+                        Some(cmd) => (mo.id, cmd),
+                        None => {
+                            // a stored MO that is no deliver_sm any more: refused, so it is
+                            // dropped after the attempts any refusal gets
+                            tracing::error!(id = %mo.id, "stored MO unreadable");
+                            return this.done(mo.id, DeliverSmOutcome::Refused);
+                        }
+                    }
+                }
+            };
+            this.outstanding.insert(seq, (id, Instant::now()));
             this.write(cmd, ctx);
         });
     }

@@ -9,6 +9,7 @@ pub mod dlr_correlator;
 pub mod early_receipts;
 pub mod esme_session;
 pub mod ledger;
+pub mod mo_router;
 pub mod router;
 pub mod staged;
 pub mod store;

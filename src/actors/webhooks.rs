@@ -27,8 +27,14 @@
 //! ended, one receipt for the id the ESME holds goes to its outbox, in the batch that
 //! removes the markers, and on to Delivery.
 //!
-//! Messages: [`PartEnded`] (from Delivery: a part's end is stored), [`SetDelivery`] (once
-//! Delivery runs), `Tick` (its timer).
+//! An MO for an account with no receiver bound comes from Delivery ([`SendMo`]) and goes to
+//! the account's `webhook_url` as `{"type": "mo"}`, signed with the secret of the account's
+//! newest live API key (an account with none gets no MO webhook: the MO waits for a bind).
+//! Its durable marker is its outbox entry, removed (and its record marked delivered or
+//! expired) in the tick's batch once it is done with; the MO's deadline is its own expiry.
+//!
+//! Messages: [`PartEnded`] (from Delivery: a part's end is stored), [`SendMo`],
+//! [`SetDelivery`] (once Delivery runs), `Tick` (its timer).
 
 use std::collections::{BTreeSet, HashSet, VecDeque};
 use std::sync::Arc;
@@ -40,7 +46,7 @@ use serde_json::json;
 use tokio::sync::watch;
 
 use super::FastMap;
-use super::delivery::{NewReceipt, PartEnded};
+use super::delivery::{Delivery, MoWebhookDone, NewReceipt, PartEnded};
 use super::store::StoreHandle;
 use super::supervise::{Restart, guard};
 use crate::accounts::AccountTable;
@@ -48,6 +54,7 @@ use crate::api_keys::ApiKey;
 use crate::domain::backoff::Backoff;
 use crate::domain::clock::{now_ms, rfc3339};
 use crate::domain::message::{MessageState, combined_state};
+use crate::domain::mo::{Mo, MoState};
 use crate::domain::webhook::{Verdict, endpoint, signature, verdict};
 use crate::secret::Secret;
 use crate::store::keys::OutboxReceipt;
@@ -77,11 +84,31 @@ struct Pending {
     endpoint: String,
     secret: Secret,
     body: Bytes,
-    /// The markers to remove once it is done.
-    parts: Vec<String>,
+    /// Its `webhook-id`, the same on every attempt.
+    webhook_id: String,
+    /// What to remove once it is done.
+    ends: Ends,
     /// Past this (Unix ms), it is given up.
     deadline_ms: u64,
     backoff: Backoff,
+}
+
+/// What a webhook stands for, removed from the store once it is done with.
+enum Ends {
+    /// A message's parts, each with its `w/` marker.
+    Parts(Vec<String>),
+    /// An MO, waiting in its account's outbox.
+    Mo(Box<Mo>),
+}
+
+/// Send this MO to its account's webhook (from Delivery: no receiver is bound).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SendMo {
+    /// The MO (stored in the outbox).
+    pub mo: Box<Mo>,
+    /// The account's webhook_url.
+    pub url: String,
 }
 
 /// The webhook sender (one per node).
@@ -91,7 +118,7 @@ pub struct Webhooks {
     accounts: watch::Receiver<Arc<AccountTable>>,
     receipt_ttl_ms: u64,
     /// Where receipts for ESMEs go (Delivery starts after this actor).
-    delivery: Option<Recipient<NewReceipt>>,
+    delivery: Option<Addr<Delivery>>,
     client: Option<awc::Client>,
     pending: FastMap<String, Pending>,
     /// Parts whose end is durable, of messages some part of which has not ended yet.
@@ -109,7 +136,7 @@ pub struct Webhooks {
 /// Delivery runs: receipts for ESMEs go here.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct SetDelivery(pub Recipient<NewReceipt>);
+pub struct SetDelivery(pub Addr<Delivery>);
 
 /// Marker removals (and receipts for ESMEs) waiting for the next tick's commit.
 #[derive(Default)]
@@ -117,6 +144,8 @@ struct Removals {
     batch: WriteBatch,
     messages: Vec<String>,
     receipts: Vec<OutboxReceipt>,
+    /// MO done with: (account, id).
+    mo: Vec<(String, String)>,
 }
 
 #[derive(Message)]
@@ -275,7 +304,8 @@ impl Webhooks {
             endpoint,
             secret,
             body: Bytes::from(body.to_string()),
-            parts: api.parts,
+            webhook_id: format!("msg_{}", m.message),
+            ends: Ends::Parts(api.parts),
             deadline_ms: last_end_ms.saturating_add(self.receipt_ttl_ms),
             backoff: Backoff::new(FIRST_WAIT, MAX_WAIT),
         }))
@@ -335,6 +365,7 @@ impl Webhooks {
             batch,
             messages,
             receipts,
+            mo,
         } = std::mem::take(&mut self.removing);
         let c = self.store.commit(batch);
         ctx.spawn(c.into_actor(self).map(move |done, act, _| {
@@ -343,6 +374,9 @@ impl Webhooks {
                     if let Some(d) = &act.delivery {
                         for r in receipts {
                             d.do_send(NewReceipt(r));
+                        }
+                        for (account, id) in mo {
+                            d.do_send(MoWebhookDone { account, id });
                         }
                     }
                 }
@@ -371,7 +405,7 @@ impl Webhooks {
             return;
         }
         *busy += 1;
-        let id = format!("msg_{message}");
+        let id = p.webhook_id.clone();
         let ts = now_ms() / 1000;
         let sig = match signature(p.secret.expose(), &id, ts, &p.body) {
             Ok(s) => s,
@@ -456,11 +490,78 @@ impl Webhooks {
         }
     }
 
-    /// The webhook is done with: its markers go.
+    /// The webhook is done with: its markers go (an MO's outbox entry, its record saying
+    /// how it ended).
     fn done(&mut self, message: &str, outcome: &'static str) {
-        if let Some(p) = self.pending.remove(message) {
-            self.forget(message, &p.account, p.parts, outcome);
+        let Some(p) = self.pending.remove(message) else {
+            return;
+        };
+        match p.ends {
+            Ends::Parts(parts) => self.forget(message, &p.account, parts, outcome),
+            Ends::Mo(mo) => {
+                metrics::counter!("tern_webhook_total", "account" => p.account.clone(), "outcome" => outcome)
+                    .increment(1);
+                let end = if outcome == "delivered" {
+                    metrics::counter!("tern_mo_total", "outcome" => "webhook").increment(1);
+                    MoState::Delivered
+                } else {
+                    metrics::counter!("tern_mo_total", "outcome" => "expired").increment(1);
+                    MoState::Expired
+                };
+                self.finishing.insert(message.to_string());
+                self.removing.batch.del(keys::outbox(&p.account, &mo.id));
+                self.removing
+                    .batch
+                    .put(keys::mo(&mo.id), keys::encode(&Mo { state: end, ..*mo }));
+                self.removing.messages.push(message.to_string());
+                self.removing.mo.push((p.account, message.to_string()));
+            }
         }
+    }
+
+    /// An MO's webhook: made and sent, unless the account has no live API key to sign it
+    /// with (then it waits in the outbox for a receiver bind, or its expiry).
+    fn send_mo(&mut self, m: SendMo, ctx: &mut Context<Self>) -> Result<(), String> {
+        let mo = m.mo;
+        if self.pending.contains_key(&mo.id) || self.finishing.contains(&mo.id) {
+            return Ok(());
+        }
+        let account = mo.account.clone().unwrap_or_default();
+        let Some(endpoint) = endpoint(&m.url) else {
+            return Err("its account's webhook_url cannot be sent to".into());
+        };
+        let secret = self
+            .kv
+            .scan_prefix(keys::API_KEY_PREFIX)
+            .into_iter()
+            .flatten()
+            .filter_map(|(_, v)| keys::decode::<ApiKey>(&v).ok())
+            .filter(|k| k.account == account && k.revoked_ms.is_none())
+            .max_by_key(|k| k.created_ms)
+            .map(|k| k.webhook_secret)
+            .ok_or("its account has no API key to sign webhooks with")?;
+        let body = json!({
+            "type": "mo",
+            "timestamp": rfc3339(now_ms()),
+            "data": mo_view(&mo),
+        });
+        let id = mo.id.clone();
+        self.pending.insert(
+            id.clone(),
+            Pending {
+                account,
+                url: m.url,
+                endpoint,
+                secret,
+                body: Bytes::from(body.to_string()),
+                webhook_id: format!("mo_{id}"),
+                deadline_ms: mo.expires_ms,
+                ends: Ends::Mo(mo),
+                backoff: Backoff::new(FIRST_WAIT, MAX_WAIT),
+            },
+        );
+        self.attempt(id, ctx);
+        Ok(())
     }
 
     /// Counts the outcome and removes the markers.
@@ -497,6 +598,37 @@ impl Webhooks {
             }
         }));
     }
+}
+
+/// An MO as its webhook (and the admin API) shows it: the text decoded, the numbers, and
+/// where it belongs when it is one part of a longer MO.
+pub fn mo_view(mo: &Mo) -> serde_json::Value {
+    let text = crate::protocol::mo::to_esme(&mo.pdu, 1)
+        .and_then(|c| match c.pdu() {
+            Some(rusmpp::Pdu::DeliverSm(d)) => Some(crate::protocol::mo::read(d).text),
+            _ => None,
+        })
+        .unwrap_or_default();
+    let mut v = json!({
+        "id": mo.id,
+        "from": mo.from,
+        "to": mo.to,
+        "text": text,
+        "data_coding": mo.data_coding,
+        "carrier": mo.carrier,
+        "received_at": rfc3339(mo.received_ms),
+        "state": mo.state.as_str(),
+    });
+    if let Some(a) = &mo.account {
+        v["account"] = json!(a);
+    }
+    if let Some(c) = mo.concat {
+        v["part"] = json!({"reference": c.reference, "total": c.total, "seq": c.seq});
+    }
+    if let Some(o) = mo.opt {
+        v["opt"] = json!(o);
+    }
+    v
 }
 
 /// Every stored webhook marker, as the part end it stands for.
@@ -557,6 +689,20 @@ impl Handler<SetDelivery> for Webhooks {
     type Result = ();
     fn handle(&mut self, m: SetDelivery, _: &mut Context<Self>) {
         self.delivery = Some(m.0);
+    }
+}
+
+impl Handler<SendMo> for Webhooks {
+    type Result = ();
+    fn handle(&mut self, m: SendMo, ctx: &mut Context<Self>) {
+        let (id, m_account) = (m.mo.id.clone(), m.mo.account.clone());
+        if let Some(Err(e)) = guard(self, ctx, |this, ctx| this.send_mo(m, ctx)) {
+            // it stays in the outbox: a receiver bind takes it, or it expires there
+            tracing::warn!(id = %id, error = %e, "MO not sent by webhook");
+            if let (Some(d), Some(account)) = (&self.delivery, m_account) {
+                d.do_send(MoWebhookDone { account, id });
+            }
+        }
     }
 }
 

@@ -18,6 +18,7 @@ pub mod ip_allow;
 pub mod ledger_entry;
 pub mod lockout;
 pub mod message;
+pub mod mo;
 pub mod money;
 pub mod retries;
 pub mod route;

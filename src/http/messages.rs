@@ -12,6 +12,7 @@ use super::{ApiError, AppState};
 use crate::domain::clock::{parse_rfc3339, rfc3339};
 use crate::domain::ledger_entry::{EntryKind, decode_record};
 use crate::domain::message::{Event, MessageState};
+use crate::domain::mo::Mo;
 use crate::store::messages::{self, MessageRecord};
 use crate::store::{keys, kv::Kv};
 
@@ -90,14 +91,52 @@ pub(super) async fn get(
     st: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let rec = load(&*st.kv, &id)?.ok_or_else(|| ApiError::not_found("message"))?;
-    Ok(HttpResponse::Ok().json(message_json(&rec)))
+    if let Some(rec) = load(&*st.kv, &id)? {
+        return Ok(HttpResponse::Ok().json(message_json(&rec)));
+    }
+    // ids come from one sequence: an id that is no message may be an MO
+    let mo = st
+        .kv
+        .get(&keys::mo(&id))
+        .map_err(|e| ApiError::unavailable(e.to_string()))?
+        .ok_or_else(|| ApiError::not_found("message"))?;
+    let mo: Mo = keys::decode(&mo).map_err(|e| ApiError::unavailable(e.to_string()))?;
+    Ok(HttpResponse::Ok().json(mo_json(&mo)))
+}
+
+/// An MO as the admin API shows it.
+fn mo_json(mo: &Mo) -> Value {
+    let mut v = crate::actors::webhooks::mo_view(mo);
+    v["direction"] = json!("mo");
+    v
+}
+
+/// `GET /messages?direction=mo`: the MO, oldest first, by account, state (`unrouted`,
+/// `queued`, `delivered`, `expired`) and time received.
+fn list_mo(kv: &dyn Kv, q: ListQuery, pq: PageQuery) -> Result<HttpResponse, ApiError> {
+    let since = time_param("since", q.since.as_deref())?;
+    let until = time_param("until", q.until.as_deref())?;
+    let state = q.state.map(|s| s.to_ascii_lowercase());
+    let (out, next) = page(kv, keys::MO_PREFIX, &pq, |v| {
+        keys::decode::<Mo>(v).ok().filter(|mo| {
+            q.account
+                .as_ref()
+                .is_none_or(|a| mo.account.as_ref() == Some(a))
+                && state.as_deref().is_none_or(|s| mo.state.as_str() == s)
+                && since.is_none_or(|s| mo.received_ms >= s)
+                && until.is_none_or(|u| mo.received_ms < u)
+        })
+    })?;
+    let out: Vec<Value> = out.iter().map(mo_json).collect();
+    Ok(HttpResponse::Ok().json(json!({"messages": out, "next_cursor": next})))
 }
 
 /// `GET /messages` filters.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ListQuery {
+    /// `mt` (default: messages accounts sent) or `mo` (messages handsets sent).
+    direction: Option<String>,
     account: Option<String>,
     state: Option<String>,
     since: Option<String>,
@@ -115,6 +154,17 @@ pub(super) async fn list(
     q: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let q = q.into_inner();
+    match q.direction.as_deref() {
+        None | Some("mt") => {}
+        Some("mo") => {
+            let pq = PageQuery {
+                limit: q.limit,
+                cursor: q.cursor.clone(),
+            };
+            return list_mo(&*st.kv, q, pq);
+        }
+        Some(_) => return Err(ApiError::invalid("direction", "mt or mo")),
+    }
     let filter = Filter {
         since: time_param("since", q.since.as_deref())?,
         until: time_param("until", q.until.as_deref())?,

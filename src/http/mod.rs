@@ -10,10 +10,12 @@ pub mod customer;
 mod error;
 mod health;
 mod messages;
+mod mo_routes;
 pub mod openapi;
 mod page;
 mod routes;
 mod sessions;
+mod suppressions;
 
 use std::sync::Arc;
 
@@ -124,6 +126,11 @@ api_routes! { admin_routes, "/api/v1";
     delete "/accounts/{id}/api-keys/{key_id}" => api_keys::revoke, "revoke an API key at once";
     get "/routes" => routes::get, "the route table";
     put "/routes" => routes::replace, "replace the route table (validated, swapped at once)";
+    get "/mo-routes" => mo_routes::get, "the MO route table (number written to → account)";
+    put "/mo-routes" => mo_routes::replace, "replace the MO route table (validated, swapped at once)";
+    get "/suppressions" => suppressions::list, "handsets opted out of an account's messages from a number";
+    post "/suppressions" => suppressions::add, "put a handset on an account's suppression list";
+    delete "/suppressions" => suppressions::remove, "take a handset off it (?account=&handset=&number=)";
     get "/carriers" => carriers::list, "carriers and their live state";
     post "/carriers" => carriers::create, "add a carrier (it binds at once)";
     get "/carriers/{id}" => carriers::get, "one carrier's live state and settings";

@@ -2,6 +2,7 @@
 
 pub mod codec;
 pub mod malformed;
+pub mod mo;
 pub mod pdu;
 pub mod status;
 pub mod tls;

@@ -2,7 +2,11 @@
 //! answers `{"submits": N, "repeats": M}`: submit_sm taken, and how many of them repeated
 //! a destination and text taken before (a message the switch sent twice), plus
 //! `udh_parts` and `sar_parts`: submits that were parts of a long message, by how they
-//! were joined.
+//! were joined, and `mo_sent` / `mo_acked`: MO parts sent and acknowledged by the switch.
+//!
+//! `POST /mo` `{"from", "to", "text", "joined"?: "udh8"|"udh16"|"sar", "system_id"?}` sends
+//! a handset's MO (in parts when the text needs more than one SMS) on a bound connection
+//! (of `system_id`, else any): 202 `{"parts": n}`, or 409 when no client is bound.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -18,6 +22,7 @@ pub(super) fn start(addr: &str, sim: Arc<Sim>) -> std::io::Result<()> {
         App::new()
             .app_data(state.clone())
             .route("/stats", web::get().to(stats))
+            .route("/mo", web::post().to(mo))
     })
     .workers(1)
     .disable_signals()
@@ -33,5 +38,36 @@ async fn stats(sim: web::Data<Arc<Sim>>) -> HttpResponse {
         "repeats": sim.repeats.load(Ordering::Relaxed),
         "udh_parts": sim.udh_parts.load(Ordering::Relaxed),
         "sar_parts": sim.sar_parts.load(Ordering::Relaxed),
+        "mo_sent": sim.mo_sent.load(Ordering::Relaxed),
+        "mo_acked": sim.mo_acked.load(Ordering::Relaxed),
     }))
+}
+
+/// `POST /mo` body.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SendMo {
+    from: String,
+    to: String,
+    text: String,
+    #[serde(default)]
+    joined: Option<crate::protocol::mo::Joined>,
+    #[serde(default)]
+    system_id: Option<String>,
+}
+
+async fn mo(sim: web::Data<Arc<Sim>>, body: web::Json<SendMo>) -> HttpResponse {
+    let m = body.into_inner();
+    let reference = sim.mo_reference.fetch_add(1, Ordering::Relaxed);
+    let joined = m.joined.unwrap_or(crate::protocol::mo::Joined::Udh8);
+    let Some(parts) = crate::protocol::mo::from_handset(&m.from, &m.to, &m.text, joined, reference)
+    else {
+        return HttpResponse::BadRequest()
+            .json(serde_json::json!({"error": "the MO cannot be made into deliver_sm"}));
+    };
+    let n = parts.len();
+    if !sim.send_mo(m.system_id.as_deref(), parts) {
+        return HttpResponse::Conflict().json(serde_json::json!({"error": "no client is bound"}));
+    }
+    HttpResponse::Accepted().json(serde_json::json!({ "parts": n }))
 }

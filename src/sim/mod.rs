@@ -9,7 +9,8 @@
 //!
 //! With `--control ADDR` it answers `GET /stats` there ([`control`]): how many submit_sm it
 //! took and how many of them repeated a destination and text it had already taken (what a
-//! crash test counts as messages sent twice).
+//! crash test counts as messages sent twice); `POST /mo` there sends an MO, whole or in
+//! concatenated parts. With `--mo-every K` the handset of every K-th submit answers it.
 
 mod control;
 
@@ -83,9 +84,14 @@ pub struct SimConfig {
     /// Accept submits with an empty message_id (and send no receipt).
     #[arg(long)]
     pub no_message_id: bool,
-    /// Serve `GET /stats` (JSON counts of submits and repeats) on this address.
+    /// Serve `GET /stats` (JSON counts of submits and repeats) and `POST /mo` (send an
+    /// MO) on this address.
     #[arg(long)]
     pub control: Option<String>,
+    /// The handset of every K-th submit_sm answers it with an MO to its sender (0: never;
+    /// 10: MO at 10% of the messages sent).
+    #[arg(long, default_value_t = 0)]
+    pub mo_every: u64,
     /// Speak SMPP over TLS with this PEM certificate chain (and --tls-key).
     #[arg(long, requires = "tls_key")]
     pub tls_cert: Option<std::path::PathBuf>,
@@ -103,6 +109,22 @@ fn parse_status(s: &str) -> Result<u32, String> {
     r.map_err(|e| format!("{s:?}: {e}"))
 }
 
+/// What goes to a bound client besides responses: a receipt, or a handset's MO.
+#[derive(Debug, Clone)]
+enum ToClient {
+    Receipt(PendingReceipt),
+    Mo(Box<DeliverSm>),
+}
+
+impl ToClient {
+    fn pdu(&self, seq: u32, decimal: bool) -> Command {
+        match self {
+            ToClient::Receipt(r) => receipt_pdu(seq, r, decimal),
+            ToClient::Mo(d) => Command::new(CommandStatus::EsmeRok, seq, (**d).clone()),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 struct PendingReceipt {
     id: String,
@@ -114,8 +136,8 @@ struct PendingReceipt {
 
 #[derive(Default)]
 struct Shared {
-    conns: HashMap<String, Vec<(u64, mpsc::Sender<PendingReceipt>)>>,
-    parked: HashMap<String, VecDeque<PendingReceipt>>,
+    conns: HashMap<String, Vec<(u64, mpsc::Sender<ToClient>)>>,
+    parked: HashMap<String, VecDeque<ToClient>>,
 }
 
 struct Sim {
@@ -129,10 +151,15 @@ struct Sim {
     /// Submits joined by a concatenation UDH, and by SAR TLVs.
     udh_parts: AtomicU64,
     sar_parts: AtomicU64,
+    /// MO parts sent, and acknowledged by the switch.
+    mo_sent: AtomicU64,
+    mo_acked: AtomicU64,
     next_conn: AtomicU64,
     shared: Mutex<Shared>,
     /// Receipts not yet due, oldest first (all wait the same delay, so due times rise).
     delayed: Mutex<VecDeque<(u64, String, PendingReceipt)>>,
+    /// Concatenation references of the MO it sends.
+    mo_reference: std::sync::atomic::AtomicU16,
 }
 
 impl Sim {
@@ -158,8 +185,31 @@ impl Sim {
         self.shared.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Sends an MO's parts, in order, on a connection of `system_id` (or of any bound
+    /// client); false when no client is bound to take them.
+    fn send_mo(&self, system_id: Option<&str>, parts: Vec<DeliverSm>) -> bool {
+        let sid = match system_id {
+            Some(s) => s.to_string(),
+            None => match self.lock().conns.iter().find(|(_, v)| !v.is_empty()) {
+                Some((s, _)) => s.clone(),
+                None => return false,
+            },
+        };
+        for d in parts {
+            self.mo_sent.fetch_add(1, Ordering::Relaxed);
+            self.deliver(&sid, ToClient::Mo(Box::new(d)));
+        }
+        true
+    }
+
     /// Hands a receipt to a live connection of `system_id`, or parks it for the next bind.
     fn route_receipt(&self, system_id: &str, r: PendingReceipt) {
+        self.deliver(system_id, ToClient::Receipt(r));
+    }
+
+    /// Hands a receipt or MO to a live connection of `system_id`, or parks it for the
+    /// next bind. (Parts of one MO go to the same connection while it takes them.)
+    fn deliver(&self, system_id: &str, r: ToClient) {
         let mut s = self.lock();
         if let Some(conns) = s.conns.get(system_id) {
             for (_, tx) in conns {
@@ -240,9 +290,12 @@ pub async fn serve(listener: TcpListener, cfg: SimConfig) {
         repeats: AtomicU64::new(0),
         udh_parts: AtomicU64::new(0),
         sar_parts: AtomicU64::new(0),
+        mo_sent: AtomicU64::new(0),
+        mo_acked: AtomicU64::new(0),
         next_conn: AtomicU64::new(1),
         shared: Mutex::new(Shared::default()),
         delayed: Mutex::new(VecDeque::new()),
+        mo_reference: std::sync::atomic::AtomicU16::new(1),
     });
     if let Some(addr) = &sim.cfg.control {
         match control::start(addr, sim.clone()) {
@@ -379,13 +432,13 @@ where
             }
         }
     });
-    let (rc_tx, mut rc_rx) = mpsc::channel::<PendingReceipt>(65_536);
+    let (rc_tx, mut rc_rx) = mpsc::channel::<ToClient>(65_536);
     let conn_id = sim.next_conn.fetch_add(1, Ordering::Relaxed);
     let mut system_id: Option<String> = None;
     // a transceiver: receipts may go out on this connection itself
     let mut transceiver = false;
     let mut seq: u32 = 0;
-    let mut unacked: HashMap<u32, PendingReceipt> = HashMap::new();
+    let mut unacked: HashMap<u32, ToClient> = HashMap::new();
     loop {
         tokio::select! {
             frame = reader.next() => {
@@ -457,7 +510,7 @@ where
                                         // written ahead of the resp on this very connection
                                         seq = seq.wrapping_add(1).max(1);
                                         let _ = out_tx.send(receipt_pdu(seq, &r, cfg.decimal_receipt_ids)).await;
-                                        unacked.insert(seq, r.clone());
+                                        unacked.insert(seq, ToClient::Receipt(r.clone()));
                                     } else if cfg.dlr_before_resp || cfg.dlr_delay_ms + cfg.response_delay_ms == 0 {
                                         sim.route_receipt(&sid, r.clone());
                                     } else {
@@ -480,6 +533,12 @@ where
                         } else {
                             let _ = out_tx.send(resp).await;
                         }
+                        if cfg.mo_every > 0 && n.is_multiple_of(cfg.mo_every) {
+                            // the handset answers its sender
+                            let reference = sim.mo_reference.fetch_add(1, Ordering::Relaxed);
+                            let reply = crate::protocol::mo::from_handset(&sm.destination_addr.to_string(), &sm.source_addr.to_string(), &format!("reply {n}"), crate::protocol::mo::Joined::Udh8, reference);
+                            sim.send_mo(Some(&sid), reply.unwrap_or_default());
+                        }
                         if cfg.disconnect_every > 0 && n.is_multiple_of(cfg.disconnect_every) {
                             break;
                         }
@@ -487,9 +546,13 @@ where
                     Some(Pdu::EnquireLink) => { let _ = out_tx.send(Command::new(CommandStatus::EsmeRok, s, Pdu::EnquireLinkResp)).await; }
                     Some(Pdu::Unbind) => { let _ = out_tx.send(Command::new(CommandStatus::EsmeRok, s, Pdu::UnbindResp)).await; break; }
                     _ if cmd.id() == CommandId::DeliverSmResp => {
-                        if let Some(r) = unacked.remove(&s)
-                            && cmd.status() != CommandStatus::EsmeRok
-                                && let Some(sid) = &system_id { sim.lock().parked.entry(sid.clone()).or_default().push_back(r); }
+                        if let Some(r) = unacked.remove(&s) {
+                            if cmd.status() != CommandStatus::EsmeRok {
+                                if let Some(sid) = &system_id { sim.lock().parked.entry(sid.clone()).or_default().push_back(r); }
+                            } else if matches!(r, ToClient::Mo(_)) {
+                                sim.mo_acked.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
                     }
                     _ if cmd.id().is_response() => {}
                     _ => { let _ = out_tx.send(pdu::generic_nack(CommandStatus::EsmeRinvcmdid, s)).await; }
@@ -501,7 +564,7 @@ where
                     continue;
                 }
                 seq = seq.wrapping_add(1).max(1);
-                let c = receipt_pdu(seq, &r, sim.cfg.decimal_receipt_ids);
+                let c = r.pdu(seq, sim.cfg.decimal_receipt_ids);
                 unacked.insert(seq, r);
                 if out_tx.send(c).await.is_err() { break; }
             }
@@ -514,7 +577,10 @@ where
             v.retain(|(id, _)| *id != conn_id);
         }
         rc_rx.close();
-        let mut back: Vec<PendingReceipt> = unacked.into_values().collect();
+        // in the order they were sent, so an MO's parts stay in order
+        let mut sent: Vec<(u32, ToClient)> = unacked.into_iter().collect();
+        sent.sort_by_key(|(s, _)| *s);
+        let mut back: Vec<ToClient> = sent.into_iter().map(|(_, r)| r).collect();
         while let Ok(r) = rc_rx.try_recv() {
             back.push(r);
         }
@@ -524,7 +590,7 @@ where
     let _ = writer.await;
 }
 
-fn bind(sim: &Sim, system_id: &str, conn_id: u64, tx: &mpsc::Sender<PendingReceipt>) {
+fn bind(sim: &Sim, system_id: &str, conn_id: u64, tx: &mpsc::Sender<ToClient>) {
     let mut s = sim.lock();
     s.conns
         .entry(system_id.to_string())

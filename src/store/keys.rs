@@ -19,6 +19,10 @@
 //! | `y/<key_id>` | a customer API key ([`ApiKey`](crate::api_keys::ApiKey), JSON: the secret's hash, never the secret; kept with `revoked_ms` once revoked) | Registry |
 //! | `x/<id>` | a message sent over the customer API ([`ApiMessage`], JSON): its key, parts, callback | customer API, with the charge |
 //! | `w/<message>/<part>` | the part ended: its message's webhook is due (value: the account) | Correlator / Router with the end; removed by Webhooks once delivered or given up |
+//! | `n/<id>` | an MO a carrier sent ([`Mo`](crate::domain::mo::Mo), JSON: its deliver_sm as received, its account, its state) | MoRouter; Delivery / Webhooks with its end |
+//! | `o/<account>/<id>` (MO) | an MO waiting for its account's receiver bind or webhook ([`MO_FORMAT`](super::record::MO_FORMAT), then the [`Mo`](crate::domain::mo::Mo) as JSON) | MoRouter |
+//! | `z/<account>/<handset>/<number>` | the handset opted out of messages from that number ([`Suppression`], JSON) | MoRouter (keywords), Registry (operators) |
+//! | `t/mo-routes` | the MO route table (JSON list) | Registry |
 //! | `s/seeded` | the config file's entities were written to the store (first start) | Registry |
 //! | `s/carriers-seeded` | the config file's carriers were written to the store | Registry |
 //! | `s/ready` | the time of the last readiness probe's write | `/health/ready` |
@@ -133,6 +137,35 @@ pub fn api_key(key_id: &str) -> Vec<u8> {
 pub const API_KEY_PREFIX: &[u8] = b"y/";
 /// The route table.
 pub const ROUTES: &[u8] = b"t/routes";
+/// The MO route table.
+pub const MO_ROUTES: &[u8] = b"t/mo-routes";
+/// An MO's record.
+pub fn mo(id: &str) -> Vec<u8> {
+    format!("n/{id}").into_bytes()
+}
+/// Prefix of every MO record.
+pub const MO_PREFIX: &[u8] = b"n/";
+/// A suppression entry: `handset` opted out of `account`'s messages from `number`.
+pub fn suppression(account: &str, handset: &str, number: &str) -> Vec<u8> {
+    format!("z/{account}/{handset}/{number}").into_bytes()
+}
+/// Prefix of every suppression entry.
+pub const SUPPRESSION_PREFIX: &[u8] = b"z/";
+
+/// A handset's opt-out of one account's messages from one number.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Suppression {
+    /// The account.
+    pub account: String,
+    /// The handset (no `+`).
+    pub handset: String,
+    /// The number (or sender ID) it wrote to and will hear no more from.
+    pub number: String,
+    /// Since, Unix ms.
+    pub since_ms: u64,
+    /// `mo` (the handset's keyword) or `operator` (the admin API).
+    pub source: String,
+}
 /// A carrier's settings ([`CarrierConfig`](crate::config::CarrierConfig), JSON).
 pub fn carrier(id: &str) -> Vec<u8> {
     format!("k/{id}").into_bytes()
@@ -237,6 +270,39 @@ pub struct EarlyReceipt {
     pub err: String,
     /// Arrival, Unix ms.
     pub at_ms: u64,
+}
+
+/// What waits in an account's outbox: a receipt for a message it sent, or an MO.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outgoing {
+    /// A delivery receipt.
+    Receipt(OutboxReceipt),
+    /// A handset's message.
+    Mo(Box<crate::domain::mo::Mo>),
+}
+
+impl Outgoing {
+    /// tern's id of the receipt's message, or of the MO.
+    pub fn id(&self) -> &str {
+        match self {
+            Outgoing::Receipt(r) => &r.id,
+            Outgoing::Mo(m) => &m.id,
+        }
+    }
+    /// The account it goes to.
+    pub fn account(&self) -> &str {
+        match self {
+            Outgoing::Receipt(r) => &r.account,
+            Outgoing::Mo(m) => m.account.as_deref().unwrap_or_default(),
+        }
+    }
+    /// Dropped after this, Unix ms.
+    pub fn expires_ms(&self) -> u64 {
+        match self {
+            Outgoing::Receipt(r) => r.expires_ms,
+            Outgoing::Mo(m) => m.expires_ms,
+        }
+    }
 }
 
 /// Encodes any record as JSON.

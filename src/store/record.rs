@@ -14,7 +14,7 @@ use crate::domain::dlr::Stat;
 use crate::domain::message::{Event, MessageMeta, MessageState, PartOf};
 use crate::domain::money::Micros;
 
-use super::keys::OutboxReceipt;
+use super::keys::{OutboxReceipt, Outgoing};
 use super::kv::StoreError;
 
 /// First byte of a binary meta or event.
@@ -24,6 +24,9 @@ pub const FORMAT_EXPIRY: u8 = 2;
 /// First byte of a binary meta that ends with its validity and then the message it is a
 /// part of (string id, u8 seq, u8 total): a part of a message tern split.
 pub const FORMAT_PART: u8 = 3;
+
+/// First byte of an outbox entry that is an MO (its JSON record follows).
+pub const MO_FORMAT: u8 = 2;
 
 const ACCEPTED: u8 = 0;
 const SUBMITTED: u8 = 1;
@@ -211,6 +214,21 @@ pub fn decode_outbox(v: &[u8]) -> Result<OutboxReceipt, StoreError> {
         return Err(corrupt());
     }
     Ok(out)
+}
+
+/// An MO as its outbox entry: [`MO_FORMAT`], then its JSON record.
+pub fn encode_outbox_mo(mo: &crate::domain::mo::Mo) -> Vec<u8> {
+    let mut out = vec![MO_FORMAT];
+    out.extend_from_slice(&super::keys::encode(mo));
+    out
+}
+
+/// Decodes an outbox entry: an MO or a receipt.
+pub fn decode_outgoing(v: &[u8]) -> Result<Outgoing, StoreError> {
+    match v.strip_prefix(&[MO_FORMAT]) {
+        Some(json) => Ok(Outgoing::Mo(Box::new(super::keys::decode(json)?))),
+        None => decode_outbox(v).map(Outgoing::Receipt),
+    }
 }
 
 #[cfg(test)]

@@ -201,6 +201,18 @@ pub(super) async fn send(
     };
     let body: SendBody = crate::http::error::body(&raw)?;
     let checked = check(&st, &c, &body)?;
+    if st
+        .suppressions
+        .contains(&c.account.system_id, &checked.dest, &checked.source.0)
+    {
+        metrics::counter!("tern_suppressed_total", "account" => c.account.system_id.clone())
+            .increment(1);
+        return Err(refused(
+            StatusCode::FORBIDDEN,
+            "opted_out",
+            "the recipient opted out of messages from this sender",
+        ));
+    }
     let Some(route) = st.routes.borrow().lookup(&checked.dest) else {
         return Err(ApiError::invalid("to", "no route to this destination"));
     };

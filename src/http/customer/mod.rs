@@ -50,6 +50,8 @@ pub struct CustomerState {
     pub max_validity_s: u64,
     /// `Idempotency-Key`s of requests being answered.
     pub in_flight: idempotency::InFlight,
+    /// Handsets that opted out: messages to them are refused (403 `opted_out`).
+    pub suppressions: Arc<crate::suppressions::Suppressions>,
 }
 
 /// The account a request is from, and the key it came with.

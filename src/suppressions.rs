@@ -1,0 +1,89 @@
+//! The suppression list: (handset, number) pairs an account may not send to, because the
+//! handset opted out by keyword (STOP…) or an operator put it there.
+//!
+//! The entries live in the store (`z/<account>/<handset>/<number>`, written in the batch
+//! that stores the MO asking for it, or the operator's audited change); this is the copy
+//! every submit checks, in memory so the check costs one hash lookup. It is changed only
+//! after the store has the change, so a submit refused here is refused by a durable entry.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::RwLock;
+
+use crate::domain::mo::{OptChange, number};
+use crate::store::keys::{self, Suppression};
+use crate::store::kv::Kv;
+
+/// The suppressed pairs by account.
+#[derive(Debug, Default)]
+pub struct Suppressions {
+    by_account: RwLock<HashMap<String, HashSet<(String, String)>>>,
+}
+
+impl Suppressions {
+    /// The list as stored.
+    pub fn load(kv: &dyn Kv) -> Result<Suppressions, String> {
+        let s = Suppressions::default();
+        for row in kv.scan_prefix(keys::SUPPRESSION_PREFIX) {
+            let (_, v) = row.map_err(|e| e.to_string())?;
+            let e: Suppression = keys::decode(&v).map_err(|e| e.to_string())?;
+            s.apply(&e.account, &e.handset, &e.number, OptChange::OptOut);
+        }
+        Ok(s)
+    }
+
+    /// Whether `account` may not send to `handset` from `number`.
+    pub fn contains(&self, account: &str, handset: &str, number_from: &str) -> bool {
+        let map = self.by_account.read().unwrap_or_else(|e| e.into_inner());
+        let Some(pairs) = map.get(account) else {
+            return false;
+        };
+        pairs.contains(&(number(handset).to_string(), number(number_from).to_string()))
+    }
+
+    /// Adds (opt-out) or removes (opt-in) a pair; call once the store has the change.
+    pub fn apply(&self, account: &str, handset: &str, number_to: &str, change: OptChange) {
+        let mut map = self.by_account.write().unwrap_or_else(|e| e.into_inner());
+        let pair = (number(handset).to_string(), number(number_to).to_string());
+        match change {
+            OptChange::OptOut => {
+                map.entry(account.to_string()).or_default().insert(pair);
+            }
+            OptChange::OptIn => {
+                if let Some(pairs) = map.get_mut(account) {
+                    pairs.remove(&pair);
+                    if pairs.is_empty() {
+                        map.remove(account);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Forgets every pair of a deleted account.
+    pub fn drop_account(&self, account: &str) {
+        let mut map = self.by_account.write().unwrap_or_else(|e| e.into_inner());
+        map.remove(account);
+    }
+}
+
+/// The store key of an entry, its numbers written as compared (no `+`).
+pub fn key(account: &str, handset: &str, number_to: &str) -> Vec<u8> {
+    keys::suppression(account, number(handset), number(number_to))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pair_is_suppressed_for_its_account_only_until_it_opts_in() {
+        let s = Suppressions::default();
+        s.apply("a", "+447700900123", "4478", OptChange::OptOut);
+        assert!(s.contains("a", "447700900123", "+4478"));
+        assert!(!s.contains("b", "447700900123", "4478"));
+        assert!(!s.contains("a", "447700900124", "4478"));
+        assert!(!s.contains("a", "447700900123", "ACME"));
+        s.apply("a", "447700900123", "4478", OptChange::OptIn);
+        assert!(!s.contains("a", "447700900123", "4478"));
+    }
+}
