@@ -1084,11 +1084,10 @@ impl Registry {
             return Err(Refused::NotFound("account"));
         }
         for (field, v) in [("handset", handset), ("number", number)] {
-            let v = plain(v);
-            if v.is_empty() || v.len() > 20 || v.contains('/') || v.chars().any(char::is_control) {
+            if !crate::suppressions::valid_number(v) {
                 return Err(Refused::invalid(
                     field,
-                    "a phone number or sender ID of at most 20 characters",
+                    "a phone number or sender ID of 1 to 20 characters, no '/'",
                 ));
             }
         }
@@ -1123,7 +1122,8 @@ impl Registry {
             .unwrap_or(Value::Null);
         self.commit_audited(batch, from, action, account, before, after)
             .await?;
-        self.suppressions.apply(account, handset, number, change);
+        self.suppressions
+            .refresh(&*self.kv, account, handset, number);
         tracing::info!(%account, %from, ?change, "suppression list changed by an operator");
         Ok(entry)
     }

@@ -59,11 +59,28 @@ impl Suppressions {
         }
     }
 
-    /// Forgets every pair of a deleted account.
-    pub fn drop_account(&self, account: &str) {
-        let mut map = self.by_account.write().unwrap_or_else(|e| e.into_inner());
-        map.remove(account);
+    /// Sets a pair as the store has it now. Changes from a handset's keyword and from an
+    /// operator commit independently; each reads back after its own commit, so whichever
+    /// reads last sees both and the list ends as the store does. A store that cannot be
+    /// read leaves the pair as it was.
+    pub fn refresh(&self, kv: &dyn Kv, account: &str, handset: &str, number_to: &str) {
+        let change = match kv.get(&key(account, handset, number_to)) {
+            Ok(Some(_)) => OptChange::OptOut,
+            Ok(None) => OptChange::OptIn,
+            Err(e) => {
+                tracing::error!(error = %e, "suppression entry unreadable; the list keeps its last state until the next start");
+                return;
+            }
+        };
+        self.apply(account, handset, number_to, change);
     }
+}
+
+/// Whether `n` can name a handset or number in an entry: 1 to 20 characters, no `/`, no
+/// control characters.
+pub fn valid_number(n: &str) -> bool {
+    let n = number(n);
+    !n.is_empty() && n.chars().count() <= 20 && !n.contains('/') && !n.chars().any(char::is_control)
 }
 
 /// The store key of an entry, its numbers written as compared (no `+`).
@@ -85,5 +102,15 @@ mod tests {
         assert!(!s.contains("a", "447700900123", "ACME"));
         s.apply("a", "447700900123", "4478", OptChange::OptIn);
         assert!(!s.contains("a", "447700900123", "4478"));
+    }
+
+    #[test]
+    fn an_entry_names_numbers_or_sender_ids_a_key_can_hold() {
+        for ok in ["+447700900123", "ACME", "12345678901234567890"] {
+            assert!(valid_number(ok), "{ok}");
+        }
+        for bad in ["", "+", "a/b", "123456789012345678901", "x\ny"] {
+            assert!(!valid_number(bad), "{bad:?}");
+        }
     }
 }

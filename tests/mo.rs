@@ -450,3 +450,64 @@ async fn an_mo_for_an_account_with_no_bind_goes_to_its_webhook_signed() {
     t.until_metric("tern_mo_total{outcome=\"webhook\"}", 1.0)
         .await;
 }
+
+#[tokio::test]
+async fn a_concatenated_mo_reaches_a_webhook_as_one_text() {
+    let sim = Sim::start(&[]).await;
+    let port = free_port();
+    let mut hooks = receiver(port, vec![]).await;
+    let hook = format!("webhook_url = \"http://127.0.0.1:{port}/mo\"\n");
+    let t = switch(&sim, &hook, "").await;
+    key_and_secret(&t, "acme").await;
+    // UCS-2, three parts of at most 67 characters
+    let text: String = "Привет, мир! ".repeat(12);
+    for joined in ["udh16", "sar"] {
+        let n = mo(
+            &sim,
+            json!({"from": HANDSET, "to": NUMBER, "text": text, "joined": joined}),
+        )
+        .await;
+        assert_eq!(n, 3, "{joined}");
+        let h = next_hook(&mut hooks, 10).await;
+        let v: Value = serde_json::from_slice(&h.body).expect("json");
+        assert_eq!(v["type"], "mo");
+        assert_eq!(
+            v["data"]["text"],
+            text.as_str(),
+            "{joined}: joined in order"
+        );
+        assert_eq!(v["data"]["parts"], 3);
+        assert_eq!(v["data"]["part_ids"].as_array().map(Vec::len), Some(3));
+    }
+    t.until_metric("tern_mo_total{outcome=\"webhook\"}", 6.0)
+        .await;
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), hooks.recv())
+            .await
+            .is_err(),
+        "one webhook per message, not one per part"
+    );
+}
+
+#[tokio::test]
+async fn an_mo_its_webhook_keeps_refusing_goes_to_a_receiver_that_binds() {
+    let sim = Sim::start(&[]).await;
+    let port = free_port();
+    let mut hooks = receiver(port, vec![503; 100]).await;
+    let hook = format!("webhook_url = \"http://127.0.0.1:{port}/mo\"\n");
+    let t = switch(&sim, &hook, "").await;
+    key_and_secret(&t, "acme").await;
+    mo(
+        &sim,
+        json!({"from": HANDSET, "to": NUMBER, "text": "bind first"}),
+    )
+    .await;
+    next_hook(&mut hooks, 10).await;
+    let mut e = bind(t.smpp, "acme", "acmepass", Mode::Rx)
+        .await
+        .expect("bind");
+    assert_eq!(next(&mut e).await.short, b"bind first");
+    until_mo_state(&t, HANDSET, "delivered").await;
+    t.until_metric("tern_mo_total{outcome=\"smpp\"}", 1.0).await;
+    assert_eq!(t.metric("tern_mo_total{outcome=\"webhook\"}").await, 0.0);
+}

@@ -6,7 +6,7 @@
 //! has one (the `Webhooks` actor then owns it until it is taken or given up).
 //!
 //! Messages: [`RegisterBind`], [`UnregisterBind`], [`UnbindAccount`], [`NewReceipt`],
-//! [`NewMo`], [`MoWebhookDone`], [`PartEnded`], [`DeliverSmDone`], [`ListBinds`],
+//! [`NewMo`], [`MoBack`], [`MoWebhookDone`], [`PartEnded`], [`DeliverSmDone`], [`ListBinds`],
 //! [`UnbindAll`], `CommitDelivered` (to itself).
 
 use std::collections::VecDeque;
@@ -96,6 +96,11 @@ pub struct MoWebhookDone {
     /// The MO's id.
     pub id: String,
 }
+
+/// MO the webhooks give back: a receiver bound for their account meanwhile.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct MoBack(pub Vec<Mo>);
 
 /// A part of a message sent over the customer API ended (its `w/` marker is stored): the
 /// message's webhook goes out once every part has ended.
@@ -202,6 +207,9 @@ pub struct Delivery {
     accounts: FastMap<String, AccountQueue>,
     /// MO handed to the webhooks: not loaded for a bind meanwhile.
     at_webhook: FastSet<String>,
+    /// While a sweep's scan runs: what was forgotten since it began (the scan may still
+    /// show it).
+    forgotten_while_sweeping: Option<FastSet<String>>,
     next_bind: u64,
     /// Outbox entries of delivered receipts, removed from the store together once the
     /// mailbox is drained: one commit for many receipts.
@@ -228,6 +236,7 @@ impl Delivery {
             settings,
             accounts: FastMap::default(),
             at_webhook: FastSet::default(),
+            forgotten_while_sweeping: None,
             next_bind: 1,
             delivered: Staged::default(),
         }
@@ -281,6 +290,9 @@ impl Delivery {
         if let Some(q) = self.accounts.get_mut(r.account()) {
             q.known.remove(r.id());
             q.attempts.remove(r.id());
+        }
+        if let Some(f) = &mut self.forgotten_while_sweeping {
+            f.insert(r.id().to_string());
         }
     }
 
@@ -343,36 +355,49 @@ impl Delivery {
     /// whole outbox runs on the blocking pool ([`scan_outbox`]), never on this actor's
     /// thread.
     fn sweep(&mut self, ctx: &mut Context<Self>) {
+        if self.forgotten_while_sweeping.is_some() {
+            return; // one scan at a time
+        }
+        self.forgotten_while_sweeping = Some(FastSet::default());
         let kv = self.kv.clone();
         let now = now_ms();
         let scan = tokio::task::spawn_blocking(move || scan_outbox(kv.as_ref(), now));
-        ctx.spawn(scan.into_actor(self).map(|rows, act, _| {
+        ctx.spawn(scan.into_actor(self).map(|rows, act, ctx| {
+            let forgotten = act.forgotten_while_sweeping.take().unwrap_or_default();
+            // the scan is older than what happened since: an entry delivered, taken by a
+            // webhook or handed on meanwhile is left alone
             let Outbox { expired, waiting } = rows.unwrap_or_default();
+            let stale = |act: &Delivery, r: &Outgoing| {
+                forgotten.contains(r.id())
+                    || act.at_webhook.contains(r.id())
+                    || act
+                        .accounts
+                        .get(r.account())
+                        .is_some_and(|q| q.known.contains(r.id()))
+                    || !matches!(act.kv.get(&keys::outbox(r.account(), r.id())), Ok(Some(_)))
+            };
             for mo in waiting {
-                let account = mo.account.clone().unwrap_or_default();
-                if !act.receivers(&account) {
-                    act.send_to_webhook(Box::new(mo));
+                let mo = Outgoing::Mo(Box::new(mo));
+                if stale(act, &mo) {
+                    continue;
+                }
+                if let Some(Outgoing::Mo(mo)) = act.offer(mo, ctx) {
+                    act.send_to_webhook(mo);
                 }
             }
             let mut b = WriteBatch::default();
             for (k, r) in expired {
-                let live = act.at_webhook.contains(r.id())
-                    || act
-                        .accounts
-                        .get(r.account())
-                        .is_some_and(|q| q.known.contains(r.id()));
-                if !live {
-                    b.del(k);
-                    if let Outgoing::Mo(mo) = r {
-                        b.put(
-                            keys::mo(&mo.id),
-                            keys::encode(&Mo {
-                                state: MoState::Expired,
-                                ..*mo
-                            }),
-                        );
-                        metrics::counter!("tern_mo_total", "outcome" => "expired").increment(1);
-                    }
+                if stale(act, &r) {
+                    continue;
+                }
+                b.del(k);
+                if let Outgoing::Mo(mo) = r {
+                    let end = Mo {
+                        state: MoState::Expired,
+                        ..*mo
+                    };
+                    b.put(keys::mo(&end.id), keys::encode(&end));
+                    metrics::counter!("tern_mo_total", "outcome" => "expired").increment(1);
                 }
             }
             if !b.is_empty() {
@@ -435,6 +460,8 @@ impl Restart for Delivery {
         if !self.delivered.is_empty() {
             ctx.notify(CommitDelivered);
         }
+        // a sweep whose scan was running starts again at the next interval
+        self.forgotten_while_sweeping = None;
     }
 }
 
@@ -467,6 +494,11 @@ impl Delivery {
         gauge_binds(&m.account, q.binds.len());
         if m.receiver && !had_receiver {
             self.load_outbox(&m.account);
+            if !self.at_webhook.is_empty() {
+                self.webhooks.do_send(super::webhooks::GiveBackMo {
+                    account: m.account.clone(),
+                });
+            }
         }
         self.pump(&m.account, ctx);
         Ok(id)
@@ -560,6 +592,25 @@ impl Handler<NewMo> for Delivery {
             if let Some(Outgoing::Mo(mo)) = this.offer(Outgoing::Mo(m.0), ctx) {
                 // with no webhook either it waits in the outbox
                 this.send_to_webhook(mo);
+            }
+        });
+    }
+}
+
+impl Handler<MoBack> for Delivery {
+    type Result = ();
+    fn handle(&mut self, m: MoBack, ctx: &mut Context<Self>) {
+        guard(self, ctx, |this, ctx| {
+            for mo in m.0 {
+                this.at_webhook.remove(&mo.id);
+                let account = mo.account.clone().unwrap_or_default();
+                if !matches!(this.kv.get(&keys::outbox(&account, &mo.id)), Ok(Some(_))) {
+                    continue; // done with meanwhile
+                }
+                if let Some(Outgoing::Mo(mo)) = this.offer(Outgoing::Mo(Box::new(mo)), ctx) {
+                    // the receiver is gone again
+                    this.send_to_webhook(mo);
+                }
             }
         });
     }

@@ -116,8 +116,12 @@ impl MoRouter {
             .lookup(&m.to)
             .filter(|a| self.accounts.borrow().contains_key(*a))
             .map(str::to_string);
+        // a keyword is a whole message: never a part of a longer one; and only between
+        // numbers a suppression entry can name
         let opt = account
             .as_ref()
+            .filter(|_| m.concat.is_none())
+            .filter(|_| suppressible(&m.from) && suppressible(&m.to))
             .and_then(|_| Keywords::default().classify(&m.text));
         let now = now_ms();
         let mo = Mo {
@@ -191,11 +195,17 @@ impl MoRouter {
         };
         metrics::counter!("tern_mo_total", "outcome" => "received").increment(1);
         if let Some(change) = mo.opt {
-            self.suppressions.apply(&account, &mo.from, &mo.to, change);
+            self.suppressions
+                .refresh(&*self.kv, &account, &mo.from, &mo.to);
             tracing::info!(id = %mo.id, %account, ?change, "keyword MO changed the suppression list");
         }
         self.delivery.do_send(NewMo(Box::new(mo)));
     }
+}
+
+/// Whether a number can be a suppression entry's: what the admin API takes too.
+fn suppressible(n: &str) -> bool {
+    crate::suppressions::valid_number(n)
 }
 
 impl Actor for MoRouter {

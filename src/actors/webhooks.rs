@@ -33,7 +33,11 @@
 //! Its durable marker is its outbox entry, removed (and its record marked delivered or
 //! expired) in the tick's batch once it is done with; the MO's deadline is its own expiry.
 //!
-//! Messages: [`PartEnded`] (from Delivery: a part's end is stored), [`SendMo`],
+//! A part of a concatenated MO waits for the rest (5 minutes at most, then each goes on
+//! alone with its `part`), and they go as one webhook with the whole text. When a receiver
+//! binds for the account, the MO still waiting come back to Delivery ([`GiveBackMo`]).
+//!
+//! Messages: [`PartEnded`] (from Delivery: a part's end is stored), [`SendMo`], [`GiveBackMo`],
 //! [`SetDelivery`] (once Delivery runs), `Tick` (its timer).
 
 use std::collections::{BTreeSet, HashSet, VecDeque};
@@ -46,7 +50,7 @@ use serde_json::json;
 use tokio::sync::watch;
 
 use super::FastMap;
-use super::delivery::{Delivery, MoWebhookDone, NewReceipt, PartEnded};
+use super::delivery::{Delivery, MoBack, MoWebhookDone, NewReceipt, PartEnded};
 use super::store::StoreHandle;
 use super::supervise::{Restart, guard};
 use crate::accounts::AccountTable;
@@ -54,7 +58,7 @@ use crate::api_keys::ApiKey;
 use crate::domain::backoff::Backoff;
 use crate::domain::clock::{now_ms, rfc3339};
 use crate::domain::message::{MessageState, combined_state};
-use crate::domain::mo::{Mo, MoState};
+use crate::domain::mo::{Mo, MoState, PartsKey, Reassembly};
 use crate::domain::webhook::{Verdict, endpoint, signature, verdict};
 use crate::secret::Secret;
 use crate::store::keys::OutboxReceipt;
@@ -74,6 +78,8 @@ const FIRST_WAIT: Duration = Duration::from_millis(500);
 const MAX_WAIT: Duration = Duration::from_secs(600);
 /// How often due retries are looked for.
 const TICK: Duration = Duration::from_millis(100);
+/// How long the parts of a concatenated MO wait for the rest before each goes on alone.
+const REASSEMBLY_WAIT_MS: u64 = 5 * 60 * 1000;
 /// A webhook the store could not be read for is made again after this long.
 const PREPARE_AGAIN: Duration = Duration::from_secs(5);
 
@@ -91,14 +97,17 @@ struct Pending {
     /// Past this (Unix ms), it is given up.
     deadline_ms: u64,
     backoff: Backoff,
+    /// An MO whose account has a receiver bound now: handed back to Delivery instead of
+    /// being tried again.
+    give_back: bool,
 }
 
 /// What a webhook stands for, removed from the store once it is done with.
 enum Ends {
     /// A message's parts, each with its `w/` marker.
     Parts(Vec<String>),
-    /// An MO, waiting in its account's outbox.
-    Mo(Box<Mo>),
+    /// An MO (or the parts of one), waiting in its account's outbox.
+    Mo(Vec<Mo>),
 }
 
 /// Send this MO to its account's webhook (from Delivery: no receiver is bound).
@@ -109,6 +118,15 @@ pub struct SendMo {
     pub mo: Box<Mo>,
     /// The account's webhook_url.
     pub url: String,
+}
+
+/// A receiver bound for this account: its MO still waiting for their webhook come back
+/// to Delivery (those being sent come back if the attempt fails).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct GiveBackMo {
+    /// The account.
+    pub account: String,
 }
 
 /// The webhook sender (one per node).
@@ -131,6 +149,16 @@ pub struct Webhooks {
     /// Requests in flight per endpoint.
     in_flight: FastMap<String, usize>,
     queued: FastMap<String, VecDeque<String>>,
+    /// Parts of concatenated MO waiting for the rest, with where they go.
+    assembling: Reassembly<(Mo, Target)>,
+}
+
+/// Where an MO's webhook goes and what signs it.
+#[derive(Clone)]
+struct Target {
+    url: String,
+    endpoint: String,
+    secret: Secret,
 }
 
 /// Delivery runs: receipts for ESMEs go here.
@@ -174,6 +202,7 @@ impl Webhooks {
             due: BTreeSet::new(),
             in_flight: FastMap::default(),
             queued: FastMap::default(),
+            assembling: Reassembly::default(),
         }
     }
 
@@ -306,6 +335,7 @@ impl Webhooks {
             body: Bytes::from(body.to_string()),
             webhook_id: format!("msg_{}", m.message),
             ends: Ends::Parts(api.parts),
+            give_back: false,
             deadline_ms: last_end_ms.saturating_add(self.receipt_ttl_ms),
             backoff: Backoff::new(FIRST_WAIT, MAX_WAIT),
         }))
@@ -381,7 +411,13 @@ impl Webhooks {
                     }
                 }
                 Err(e) => {
-                    tracing::warn!(count = messages.len(), error = %e, "webhook markers not removed; made again after the next start")
+                    tracing::warn!(count = messages.len(), error = %e, "webhook markers not removed; made again after the next start");
+                    // MO stay in the outbox: Delivery offers them again
+                    if let Some(d) = &act.delivery {
+                        for (account, id) in mo {
+                            d.do_send(MoWebhookDone { account, id });
+                        }
+                    }
                 }
             }
             for m in &messages {
@@ -391,8 +427,19 @@ impl Webhooks {
     }
 
     /// Sends one attempt, or queues it behind its endpoint's requests in flight.
-    fn attempt(&mut self, message: String, ctx: &mut Context<Self>) {
+    fn attempt(&mut self, mut message: String, ctx: &mut Context<Self>) {
         let client = self.client();
+        // an MO given back is not sent; the next one queued behind it goes instead
+        while let Some(p) = self.pending.get(&message)
+            && p.give_back
+        {
+            let endpoint = p.endpoint.clone();
+            self.hand_back(&message);
+            match self.queued.get_mut(&endpoint).and_then(VecDeque::pop_front) {
+                Some(next) => message = next,
+                None => return,
+            }
+        }
         let Some(p) = self.pending.get(&message) else {
             return;
         };
@@ -450,9 +497,14 @@ impl Webhooks {
             return;
         };
         let endpoint = p.endpoint.clone();
+        let mut give_back = false;
         let outcome = match verdict(status) {
             Verdict::Delivered => Some("delivered"),
             Verdict::Gone => Some("gone"),
+            Verdict::Again if p.give_back => {
+                give_back = true;
+                None
+            }
             Verdict::Again => {
                 let wait = p.backoff.next_delay(rand::random::<f64>());
                 let at = now_ms().saturating_add(wait.as_millis() as u64);
@@ -470,7 +522,48 @@ impl Webhooks {
         if let Some(outcome) = outcome {
             self.done(&message, outcome);
         }
+        if give_back {
+            self.hand_back(&message);
+        }
         self.release(&endpoint, ctx);
+    }
+
+    /// Gives an MO's webhook up to Delivery (a receiver is bound for its account now).
+    fn hand_back(&mut self, message: &str) {
+        let Some(p) = self.pending.remove(message) else {
+            return;
+        };
+        self.due.retain(|(_, m)| m != message);
+        if let (Ends::Mo(parts), Some(d)) = (p.ends, &self.delivery) {
+            d.do_send(MoBack(parts));
+        }
+    }
+
+    /// A receiver bound for `account`: its MO waiting for a retry or for the rest of their
+    /// parts go back to Delivery now; those being sent go back if the attempt fails.
+    fn give_back(&mut self, account: &str) {
+        let ids: Vec<String> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.account == account && matches!(p.ends, Ends::Mo(_)))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in ids {
+            if self.due.iter().any(|(_, m)| *m == id) {
+                self.hand_back(&id);
+            } else if let Some(p) = self.pending.get_mut(&id) {
+                p.give_back = true;
+            }
+        }
+        let parts: Vec<Mo> = self
+            .assembling
+            .take_where(|k| k.account == account)
+            .into_iter()
+            .map(|(mo, _)| mo)
+            .collect();
+        if let (false, Some(d)) = (parts.is_empty(), &self.delivery) {
+            d.do_send(MoBack(parts));
+        }
     }
 
     /// A request to `endpoint` ended: the next one queued for it goes. An endpoint with
@@ -498,32 +591,54 @@ impl Webhooks {
         };
         match p.ends {
             Ends::Parts(parts) => self.forget(message, &p.account, parts, outcome),
-            Ends::Mo(mo) => {
+            Ends::Mo(parts) if outcome != "delivered" && outcome != "expired" => {
+                // refused for good (410) or not sendable: the MO waits in the outbox for a
+                // receiver bind, or its expiry
                 metrics::counter!("tern_webhook_total", "account" => p.account.clone(), "outcome" => outcome)
                     .increment(1);
-                let end = if outcome == "delivered" {
-                    metrics::counter!("tern_mo_total", "outcome" => "webhook").increment(1);
-                    MoState::Delivered
+                if let Some(d) = &self.delivery {
+                    for mo in parts {
+                        d.do_send(MoWebhookDone {
+                            account: p.account.clone(),
+                            id: mo.id,
+                        });
+                    }
+                }
+            }
+            Ends::Mo(parts) => {
+                metrics::counter!("tern_webhook_total", "account" => p.account.clone(), "outcome" => outcome)
+                    .increment(1);
+                let (end, how) = if outcome == "delivered" {
+                    (MoState::Delivered, "webhook")
                 } else {
-                    metrics::counter!("tern_mo_total", "outcome" => "expired").increment(1);
-                    MoState::Expired
+                    (MoState::Expired, "expired")
                 };
+                metrics::counter!("tern_mo_total", "outcome" => how).increment(parts.len() as u64);
                 self.finishing.insert(message.to_string());
-                self.removing.batch.del(keys::outbox(&p.account, &mo.id));
-                self.removing
-                    .batch
-                    .put(keys::mo(&mo.id), keys::encode(&Mo { state: end, ..*mo }));
                 self.removing.messages.push(message.to_string());
-                self.removing.mo.push((p.account, message.to_string()));
+                for mo in parts {
+                    self.removing.batch.del(keys::outbox(&p.account, &mo.id));
+                    let id = mo.id.clone();
+                    self.removing
+                        .batch
+                        .put(keys::mo(&id), keys::encode(&Mo { state: end, ..mo }));
+                    self.removing.mo.push((p.account.clone(), id));
+                }
             }
         }
     }
 
     /// An MO's webhook: made and sent, unless the account has no live API key to sign it
-    /// with (then it waits in the outbox for a receiver bind, or its expiry).
+    /// with (then it waits in the outbox for a receiver bind, or its expiry). A part of a
+    /// concatenated MO waits for the rest, and they go as one.
     fn send_mo(&mut self, m: SendMo, ctx: &mut Context<Self>) -> Result<(), String> {
-        let mo = m.mo;
-        if self.pending.contains_key(&mo.id) || self.finishing.contains(&mo.id) {
+        let mo = *m.mo;
+        let held = |id: &str| {
+            self.pending.contains_key(id)
+                || self.finishing.contains(id)
+                || self.assembling.holds(|(p, _)| p.id == id)
+        };
+        if held(&mo.id) {
             return Ok(());
         }
         let account = mo.account.clone().unwrap_or_default();
@@ -540,28 +655,81 @@ impl Webhooks {
             .max_by_key(|k| k.created_ms)
             .map(|k| k.webhook_secret)
             .ok_or("its account has no API key to sign webhooks with")?;
-        let body = json!({
-            "type": "mo",
-            "timestamp": rfc3339(now_ms()),
-            "data": mo_view(&mo),
-        });
-        let id = mo.id.clone();
+        let target = Target {
+            url: m.url,
+            endpoint,
+            secret,
+        };
+        match mo
+            .concat
+            .filter(|c| c.total > 1 && (1..=c.total).contains(&c.seq))
+        {
+            Some(c) => {
+                let key = PartsKey {
+                    account,
+                    from: mo.from.clone(),
+                    to: mo.to.clone(),
+                    reference: c.reference,
+                    total: c.total,
+                };
+                let at = mo.received_ms;
+                // the part that completes the message brings the account's target as it is now
+                let now = target.clone();
+                if let Some(whole) = self.assembling.add(key, c.seq, at, (mo, target)) {
+                    let parts: Vec<Mo> = whole.parts.into_iter().map(|(p, _)| p).collect();
+                    let data = crate::http::customer::view::mo_whole(&parts);
+                    let mut all = parts;
+                    all.extend(whole.repeats.into_iter().map(|(p, _)| p));
+                    self.start_mo(all, data, now, ctx);
+                }
+            }
+            None => {
+                let data = crate::http::customer::view::mo(&mo);
+                self.start_mo(vec![mo], data, target, ctx);
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends the webhook of an MO (its parts, the first named by `data`).
+    fn start_mo(
+        &mut self,
+        parts: Vec<Mo>,
+        data: serde_json::Value,
+        to: Target,
+        ctx: &mut Context<Self>,
+    ) {
+        let Some(first) = parts.first() else {
+            return;
+        };
+        let id = first.id.clone();
+        let deadline_ms = parts.iter().map(|p| p.expires_ms).max().unwrap_or(0);
+        let body = json!({"type": "mo", "timestamp": rfc3339(now_ms()), "data": data});
         self.pending.insert(
             id.clone(),
             Pending {
-                account,
-                url: m.url,
-                endpoint,
-                secret,
+                account: first.account.clone().unwrap_or_default(),
+                url: to.url,
+                endpoint: to.endpoint,
+                secret: to.secret,
                 body: Bytes::from(body.to_string()),
                 webhook_id: format!("mo_{id}"),
-                deadline_ms: mo.expires_ms,
-                ends: Ends::Mo(mo),
+                deadline_ms,
+                ends: Ends::Mo(parts),
                 backoff: Backoff::new(FIRST_WAIT, MAX_WAIT),
+                give_back: false,
             },
         );
         self.attempt(id, ctx);
-        Ok(())
+    }
+
+    /// Parts of concatenated MO whose rest has not come in time go on alone, each with its
+    /// `part`.
+    fn send_overdue_parts(&mut self, ctx: &mut Context<Self>) {
+        for (mo, target) in self.assembling.overdue(now_ms(), REASSEMBLY_WAIT_MS) {
+            let data = crate::http::customer::view::mo(&mo);
+            self.start_mo(vec![mo], data, target, ctx);
+        }
     }
 
     /// Counts the outcome and removes the markers.
@@ -573,6 +741,9 @@ impl Webhooks {
 
     fn tick(&mut self, ctx: &mut Context<Self>) {
         self.commit_removals(ctx);
+        if !self.assembling.is_empty() {
+            self.send_overdue_parts(ctx);
+        }
         let now = now_ms();
         while let Some((at, _)) = self.due.first() {
             if *at > now {
@@ -598,37 +769,6 @@ impl Webhooks {
             }
         }));
     }
-}
-
-/// An MO as its webhook (and the admin API) shows it: the text decoded, the numbers, and
-/// where it belongs when it is one part of a longer MO.
-pub fn mo_view(mo: &Mo) -> serde_json::Value {
-    let text = crate::protocol::mo::to_esme(&mo.pdu, 1)
-        .and_then(|c| match c.pdu() {
-            Some(rusmpp::Pdu::DeliverSm(d)) => Some(crate::protocol::mo::read(d).text),
-            _ => None,
-        })
-        .unwrap_or_default();
-    let mut v = json!({
-        "id": mo.id,
-        "from": mo.from,
-        "to": mo.to,
-        "text": text,
-        "data_coding": mo.data_coding,
-        "carrier": mo.carrier,
-        "received_at": rfc3339(mo.received_ms),
-        "state": mo.state.as_str(),
-    });
-    if let Some(a) = &mo.account {
-        v["account"] = json!(a);
-    }
-    if let Some(c) = mo.concat {
-        v["part"] = json!({"reference": c.reference, "total": c.total, "seq": c.seq});
-    }
-    if let Some(o) = mo.opt {
-        v["opt"] = json!(o);
-    }
-    v
 }
 
 /// Every stored webhook marker, as the part end it stands for.
@@ -689,6 +829,13 @@ impl Handler<SetDelivery> for Webhooks {
     type Result = ();
     fn handle(&mut self, m: SetDelivery, _: &mut Context<Self>) {
         self.delivery = Some(m.0);
+    }
+}
+
+impl Handler<GiveBackMo> for Webhooks {
+    type Result = ();
+    fn handle(&mut self, m: GiveBackMo, ctx: &mut Context<Self>) {
+        guard(self, ctx, |this, _| this.give_back(&m.account));
     }
 }
 

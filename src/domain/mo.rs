@@ -5,7 +5,7 @@
 //! 8- or 16-bit reference, or SAR TLVs), and how its text is decoded for a webhook. The
 //! record an MO is stored as is [`Mo`].
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
@@ -214,6 +214,134 @@ pub fn decode_text(data_coding: u8, octets: &[u8]) -> String {
     }
 }
 
+/// What the parts of one concatenated MO share: its account, handset, number, reference
+/// and part count.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PartsKey {
+    /// The account.
+    pub account: String,
+    /// The handset.
+    pub from: String,
+    /// The number written to.
+    pub to: String,
+    /// The concatenation reference.
+    pub reference: u16,
+    /// Parts in all.
+    pub total: u8,
+}
+
+/// A concatenated MO whose parts have all come: the parts in order, then any part that
+/// came twice (to be removed with them).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Whole<T> {
+    /// One per part, in order.
+    pub parts: Vec<T>,
+    /// Parts that came again.
+    pub repeats: Vec<T>,
+}
+
+#[derive(Debug)]
+struct Group<T> {
+    oldest_ms: u64,
+    parts: BTreeMap<u8, T>,
+    repeats: Vec<T>,
+}
+
+/// The parts of concatenated MO waiting for the rest of their message, to be joined into
+/// one (a webhook gets one text), or given up on after a while (and sent as parts).
+#[derive(Debug)]
+pub struct Reassembly<T> {
+    groups: HashMap<PartsKey, Group<T>>,
+}
+
+impl<T> Default for Reassembly<T> {
+    fn default() -> Self {
+        Reassembly {
+            groups: HashMap::new(),
+        }
+    }
+}
+
+impl<T> Reassembly<T> {
+    /// Adds part `seq` (1 to `key.total`) received at `received_ms`: the whole message once
+    /// every part has come, else `None`.
+    pub fn add(&mut self, key: PartsKey, seq: u8, received_ms: u64, item: T) -> Option<Whole<T>> {
+        let total = usize::from(key.total);
+        let g = self.groups.entry(key.clone()).or_insert_with(|| Group {
+            oldest_ms: received_ms,
+            parts: BTreeMap::new(),
+            repeats: Vec::new(),
+        });
+        g.oldest_ms = g.oldest_ms.min(received_ms);
+        match g.parts.entry(seq) {
+            std::collections::btree_map::Entry::Occupied(_) => g.repeats.push(item),
+            std::collections::btree_map::Entry::Vacant(v) => {
+                v.insert(item);
+            }
+        }
+        if g.parts.len() < total {
+            return None;
+        }
+        let g = self.groups.remove(&key)?;
+        Some(Whole {
+            parts: g.parts.into_values().collect(),
+            repeats: g.repeats,
+        })
+    }
+
+    /// Takes the parts of every message whose oldest part came more than `wait_ms` before
+    /// `now_ms`: they go on as parts.
+    pub fn overdue(&mut self, now_ms: u64, wait_ms: u64) -> Vec<T> {
+        let late: Vec<PartsKey> = self
+            .groups
+            .iter()
+            .filter(|(_, g)| g.oldest_ms.saturating_add(wait_ms) < now_ms)
+            .map(|(k, _)| k.clone())
+            .collect();
+        let mut out = Vec::new();
+        for k in late {
+            if let Some(g) = self.groups.remove(&k) {
+                out.extend(g.parts.into_values());
+                out.extend(g.repeats);
+            }
+        }
+        out
+    }
+
+    /// Takes the parts of every message whose key is `pred`.
+    pub fn take_where(&mut self, pred: impl Fn(&PartsKey) -> bool) -> Vec<T> {
+        let keys: Vec<PartsKey> = self.groups.keys().filter(|k| pred(k)).cloned().collect();
+        let mut out = Vec::new();
+        for k in keys {
+            if let Some(g) = self.groups.remove(&k) {
+                out.extend(g.parts.into_values());
+                out.extend(g.repeats);
+            }
+        }
+        out
+    }
+
+    /// Whether any waiting part is `pred`.
+    pub fn holds(&self, pred: impl Fn(&T) -> bool) -> bool {
+        self.groups
+            .values()
+            .any(|g| g.parts.values().chain(&g.repeats).any(&pred))
+    }
+
+    /// Parts waiting.
+    pub fn len(&self) -> usize {
+        self.groups
+            .values()
+            .map(|g| g.parts.len() + g.repeats.len())
+            .sum()
+    }
+
+    /// Nothing waits.
+    pub fn is_empty(&self) -> bool {
+        self.groups.is_empty()
+    }
+}
+
 /// Where an MO is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -384,6 +512,46 @@ mod tests {
         assert_eq!(decode_text(3, &[0xE9]), "é");
         // an odd UCS-2 length does not panic
         assert_eq!(decode_text(8, &[0x00]).chars().count(), 1);
+    }
+
+    fn key(reference: u16) -> PartsKey {
+        PartsKey {
+            account: "a".into(),
+            from: "1".into(),
+            to: "2".into(),
+            reference,
+            total: 3,
+        }
+    }
+
+    #[test]
+    fn parts_in_any_order_make_one_whole_in_order() {
+        let mut r = Reassembly::default();
+        assert_eq!(r.add(key(7), 3, 10, "c"), None);
+        assert_eq!(r.add(key(8), 1, 10, "other"), None, "another message");
+        assert_eq!(r.add(key(7), 1, 11, "a"), None);
+        assert_eq!(
+            r.add(key(7), 1, 12, "a again"),
+            None,
+            "a repeat completes nothing"
+        );
+        assert!(r.holds(|p| *p == "a again"));
+        let whole = r.add(key(7), 2, 13, "b").expect("complete");
+        assert_eq!(whole.parts, vec!["a", "b", "c"]);
+        assert_eq!(whole.repeats, vec!["a again"]);
+        assert_eq!(r.len(), 1, "the other message still waits");
+    }
+
+    #[test]
+    fn parts_waiting_too_long_go_on_as_parts() {
+        let mut r = Reassembly::default();
+        r.add(key(1), 2, 1_000, "b");
+        r.add(key(2), 1, 5_000, "x");
+        assert!(r.overdue(3_000, 2_000).is_empty(), "not yet");
+        assert_eq!(r.overdue(3_001, 2_000), vec!["b"]);
+        assert_eq!(r.len(), 1);
+        assert_eq!(r.overdue(7_001, 2_000), vec!["x"]);
+        assert!(r.is_empty());
     }
 
     #[test]

@@ -106,7 +106,7 @@ pub(super) async fn get(
 
 /// An MO as the admin API shows it.
 fn mo_json(mo: &Mo) -> Value {
-    let mut v = crate::actors::webhooks::mo_view(mo);
+    let mut v = crate::http::customer::view::mo(mo);
     v["direction"] = json!("mo");
     v
 }

@@ -28,7 +28,9 @@ pub struct MoFields {
     pub data_coding: u8,
     /// Its place in a longer MO: from its UDH, else its SAR TLVs.
     pub concat: Option<Concat>,
-    /// Its text (without the UDH), decoded.
+    /// Its text's octets (without the UDH), as data_coding has them.
+    pub octets: Vec<u8>,
+    /// Its text, decoded.
     pub text: String,
 }
 
@@ -77,6 +79,15 @@ pub fn read(d: &DeliverSm) -> MoFields {
         data_coding: dc,
         concat,
         text: decode_text(dc, octets),
+        octets: octets.to_vec(),
+    }
+}
+
+/// Reads a stored MO's deliver_sm (`pdu` as [`encode`] kept it).
+pub fn read_stored(pdu: &[u8]) -> Option<MoFields> {
+    match to_esme(pdu, 0)?.pdu() {
+        Some(Pdu::DeliverSm(d)) => Some(read(d)),
+        _ => None,
     }
 }
 

@@ -2,7 +2,8 @@
 //! answers `{"submits": N, "repeats": M}`: submit_sm taken, and how many of them repeated
 //! a destination and text taken before (a message the switch sent twice), plus
 //! `udh_parts` and `sar_parts`: submits that were parts of a long message, by how they
-//! were joined, and `mo_sent` / `mo_acked`: MO parts sent and acknowledged by the switch.
+//! were joined, and `mo_sent` / `mo_acked`: MO parts written to the switch (each time) and
+//! acknowledged by it.
 //!
 //! `POST /mo` `{"from", "to", "text", "joined"?: "udh8"|"udh16"|"sar", "system_id"?}` sends
 //! a handset's MO (in parts when the text needs more than one SMS) on a bound connection

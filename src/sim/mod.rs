@@ -151,7 +151,8 @@ struct Sim {
     /// Submits joined by a concatenation UDH, and by SAR TLVs.
     udh_parts: AtomicU64,
     sar_parts: AtomicU64,
-    /// MO parts sent, and acknowledged by the switch.
+    /// MO parts written to a connection (again after a refusal or a lost connection), and
+    /// acknowledged by the switch.
     mo_sent: AtomicU64,
     mo_acked: AtomicU64,
     next_conn: AtomicU64,
@@ -188,15 +189,19 @@ impl Sim {
     /// Sends an MO's parts, in order, on a connection of `system_id` (or of any bound
     /// client); false when no client is bound to take them.
     fn send_mo(&self, system_id: Option<&str>, parts: Vec<DeliverSm>) -> bool {
-        let sid = match system_id {
-            Some(s) => s.to_string(),
-            None => match self.lock().conns.iter().find(|(_, v)| !v.is_empty()) {
-                Some((s, _)) => s.clone(),
-                None => return false,
-            },
+        let sid = {
+            let s = self.lock();
+            let bound = |sid: &str| s.conns.get(sid).is_some_and(|v| !v.is_empty());
+            match system_id {
+                Some(sid) if bound(sid) => sid.to_string(),
+                Some(_) => return false,
+                None => match s.conns.keys().find(|k| bound(k)) {
+                    Some(k) => k.clone(),
+                    None => return false,
+                },
+            }
         };
         for d in parts {
-            self.mo_sent.fetch_add(1, Ordering::Relaxed);
             self.deliver(&sid, ToClient::Mo(Box::new(d)));
         }
         true
@@ -565,6 +570,9 @@ where
                 }
                 seq = seq.wrapping_add(1).max(1);
                 let c = r.pdu(seq, sim.cfg.decimal_receipt_ids);
+                if matches!(r, ToClient::Mo(_)) {
+                    sim.mo_sent.fetch_add(1, Ordering::Relaxed);
+                }
                 unacked.insert(seq, r);
                 if out_tx.send(c).await.is_err() { break; }
             }

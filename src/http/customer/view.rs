@@ -1,11 +1,13 @@
 //! A message as the customer who sent it sees it: over the customer API (`GET
 //! /v1/messages/{id}`) and in its webhook. One view for both, so a webhook says exactly
-//! what a read of the message would.
+//! what a read of the message would. An MO a handset sent to the customer's number is
+//! shown the same way to its webhook and to the operator.
 
 use serde_json::{Value, json};
 
 use crate::domain::clock::rfc3339;
 use crate::domain::message::{Event, MessageState, combined_state};
+use crate::domain::mo::Mo;
 use crate::domain::money::Micros;
 use crate::http::messages::state_name;
 use crate::store::keys::{self, ApiMessage};
@@ -94,4 +96,55 @@ pub fn message(
         },
         "parts_detail": detail,
     })))
+}
+
+/// An MO as its webhook and the admin API show it: the numbers, the text decoded, and
+/// where it belongs when it is one part of a longer MO (`part`).
+pub fn mo(mo: &Mo) -> Value {
+    let text = crate::protocol::mo::read_stored(&mo.pdu)
+        .map(|f| f.text)
+        .unwrap_or_default();
+    let mut v = json!({
+        "id": mo.id,
+        "from": mo.from,
+        "to": mo.to,
+        "text": text,
+        "data_coding": mo.data_coding,
+        "carrier": mo.carrier,
+        "received_at": rfc3339(mo.received_ms),
+        "state": mo.state.as_str(),
+    });
+    if let Some(a) = &mo.account {
+        v["account"] = json!(a);
+    }
+    if let Some(c) = mo.concat {
+        v["part"] = json!({"reference": c.reference, "total": c.total, "seq": c.seq});
+    }
+    if let Some(o) = mo.opt {
+        v["opt"] = json!(o);
+    }
+    v
+}
+
+/// A concatenated MO whose parts (in order) have all come, as one: the text of the parts'
+/// octets joined and decoded once (a character split between parts stays whole), the
+/// first part's id, and every part's id.
+pub fn mo_whole(parts: &[Mo]) -> Value {
+    let Some(first) = parts.first() else {
+        return Value::Null;
+    };
+    let mut octets = Vec::new();
+    for p in parts {
+        if let Some(f) = crate::protocol::mo::read_stored(&p.pdu) {
+            octets.extend_from_slice(&f.octets);
+        }
+    }
+    let mut v = mo(first);
+    v["text"] = json!(crate::domain::mo::decode_text(first.data_coding, &octets));
+    if let Some(o) = v.as_object_mut() {
+        o.remove("part");
+    }
+    v["parts"] = json!(parts.len());
+    v["part_ids"] = json!(parts.iter().map(|p| p.id.as_str()).collect::<Vec<_>>());
+    v
 }
