@@ -511,3 +511,61 @@ async fn an_mo_its_webhook_keeps_refusing_goes_to_a_receiver_that_binds() {
     t.until_metric("tern_mo_total{outcome=\"smpp\"}", 1.0).await;
     assert_eq!(t.metric("tern_mo_total{outcome=\"webhook\"}").await, 0.0);
 }
+
+#[tokio::test]
+async fn python_smpplib_gets_the_mo_waiting_for_it_and_its_stop_refuses_the_reply() {
+    let have = std::process::Command::new("python3")
+        .args(["-c", "import smpplib"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !have {
+        eprintln!("skipped: python3 with smpplib is not installed (.ci/run installs it)");
+        return;
+    }
+    let sim = Sim::start(&[]).await;
+    let t = switch(&sim, "", "").await;
+    // sent before the client binds: it waits for it
+    mo(&sim, json!({"from": HANDSET, "to": NUMBER, "text": "STOP"})).await;
+    until_mo_state(&t, HANDSET, "queued").await;
+    let script = format!(
+        r#"
+import smpplib.client, smpplib.exceptions
+got = []
+c = smpplib.client.Client("127.0.0.1", {port}, timeout=20)
+c.set_message_received_handler(lambda pdu: got.append(pdu))
+c.connect()
+c.bind_transceiver(system_id="acme", password="acmepass")
+while not got:
+    c.read_once()
+m = got[0]
+print("mo", m.esm_class, m.source_addr.decode(), m.destination_addr.decode(), m.short_message.decode())
+c.send_message(source_addr_ton=1, source_addr="{NUMBER}", dest_addr_ton=1, dest_addr_npi=1,
+               destination_addr="{HANDSET}", short_message=b"are you sure?")
+try:
+    c.read_once()
+    print("accepted")
+except smpplib.exceptions.PDUError as e:
+    print("refused", e.args[1])
+"#,
+        port = t.smpp.port()
+    );
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("timeout")
+            .args(["60", "python3", "-c", &script])
+            .output()
+            .expect("python3")
+    })
+    .await
+    .expect("join");
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(
+        stdout.contains(&format!("mo 0 {HANDSET} {NUMBER} STOP")),
+        "the MO as the handset wrote it: {stdout} {stderr}"
+    );
+    assert!(
+        stdout.contains("refused 69"),
+        "ESME_RSUBMITFAIL (0x45): {stdout} {stderr}"
+    );
+    until_mo_state(&t, HANDSET, "delivered").await;
+}

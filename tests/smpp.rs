@@ -5,7 +5,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use rusmpp::{CommandId, CommandStatus, Pdu};
+use rusmpp::{Command, CommandId, CommandStatus, Pdu};
 use tokio::io::AsyncWriteExt;
 
 fn body(sim_port: u16) -> String {
@@ -421,5 +421,83 @@ async fn data_sm_is_taken_as_a_submit_and_answered_with_data_sm_resp() {
     assert_eq!(
         (c.id(), c.status(), c.sequence_number()),
         (CommandId::DataSmResp, CommandStatus::EsmeRinvdstadr, 3)
+    );
+}
+
+#[tokio::test]
+async fn submit_multi_makes_each_number_its_own_message_and_names_the_refused_ones() {
+    use rusmpp::types::{COctetString, OctetString};
+    use rusmpp::values::{DestAddress, DistributionListName, Npi, SmeAddress, Ton};
+    let sim = Sim::start(&["--dlr-delay-ms", "0"]).await;
+    let t = Tern::start(&body(sim.port)).await;
+    t.until_metric("tern_carrier_binds_up{carrier=\"c1\"}", 1.0)
+        .await;
+    let mut e = bind(t.smpp, "demo", "demopass", Mode::Trx)
+        .await
+        .expect("bind");
+    let mut r = raw_bound(t.smpp, 0x02, "demo", "demopass").await;
+    let sme = |n: &str| {
+        DestAddress::SmeAddress(SmeAddress::new(
+            Ton::International,
+            Npi::Isdn,
+            COctetString::from_string(n.to_string()).expect("addr"),
+        ))
+    };
+    let mut m = rusmpp::pdus::SubmitMulti::builder()
+        .source_addr(COctetString::from_string("ACME".into()).expect("source"))
+        .registered_delivery(rusmpp::values::RegisteredDelivery::from(1u8))
+        .dest_address(vec![
+            sme("491701234567"),
+            sme("49170abc"),
+            DestAddress::DistributionListName(DistributionListName::new(
+                COctetString::from_string("friends".into()).expect("dl"),
+            )),
+            sme("491701234568"),
+        ])
+        .build();
+    m.set_short_message(OctetString::from_vec(b"to you all".to_vec()).expect("text"));
+    let before = micros(&t.balance("demo").await);
+    r.send(Command::new(CommandStatus::EsmeRok, 5, m)).await;
+    let c = r.recv().await;
+    assert_eq!(
+        (c.id(), c.sequence_number(), c.status()),
+        (CommandId::SubmitMultiResp, 5, CommandStatus::EsmeRok)
+    );
+    let Some(Pdu::SubmitMultiResp(resp)) = c.pdu() else {
+        panic!("no body: {c:?}")
+    };
+    let first = resp.message_id.to_string();
+    let refused: Vec<(String, CommandStatus)> = resp
+        .unsuccess_sme()
+        .iter()
+        .map(|u| (u.destination_addr.to_string(), u.error_status_code))
+        .collect();
+    assert_eq!(
+        refused,
+        vec![
+            ("49170abc".to_string(), CommandStatus::EsmeRinvdstadr),
+            ("friends".to_string(), CommandStatus::EsmeRinvdlname),
+        ]
+    );
+    // two messages: two parts charged, two receipts with their own ids, the first the resp's
+    assert_eq!(before - micros(&t.balance("demo").await), 2 * 10_000);
+    let mut got = vec![e.next_receipt(10).await, e.next_receipt(10).await];
+    got.sort_by(|a, b| a.source.cmp(&b.source));
+    assert_eq!(got[0].source, "491701234567");
+    assert_eq!(got[0].tlv_id.as_deref(), Some(first.as_str()));
+    assert_eq!(got[1].source, "491701234568");
+    assert_ne!(got[1].tlv_id.as_deref(), Some(first.as_str()));
+    assert_eq!(sim.stats().await.0, 2, "one submit_sm per number");
+
+    // nothing to send to: refused as a whole
+    let none = rusmpp::pdus::SubmitMulti::builder()
+        .source_addr(COctetString::from_string("ACME".into()).expect("source"))
+        .dest_address(vec![sme("x")])
+        .build();
+    r.send(Command::new(CommandStatus::EsmeRok, 6, none)).await;
+    let c = r.recv().await;
+    assert_eq!(
+        (c.id(), c.status()),
+        (CommandId::SubmitMultiResp, CommandStatus::EsmeRinvdstadr)
     );
 }

@@ -36,7 +36,7 @@ use crate::domain::route::{RouteEntry, RouteTable};
 use crate::domain::validity::expiry_ms;
 use crate::protocol::codec::Frame;
 use crate::protocol::malformed::{self, BindView, Malformed};
-use crate::protocol::pdu;
+use crate::protocol::{multi, pdu};
 use crate::store::keys::Outgoing;
 
 use super::delivery::{
@@ -107,12 +107,15 @@ const HOLD_STEP: Duration = Duration::from_millis(2);
 /// never stalled.
 const MAX_HOLD: Duration = Duration::from_secs(1);
 
-/// A submit's sequence number and the response it is answered with: submit_sm_resp, or
-/// data_sm_resp for a data_sm (taken as a submit).
+/// A submit's sequence number and the response it is answered with: submit_sm_resp,
+/// data_sm_resp for a data_sm (taken as a submit), or, for one destination of a
+/// submit_multi, its place in the submit_multi_resp (the key of its [`MultiAnswer`] and the
+/// destination's index).
 #[derive(Debug, Clone, Copy)]
 struct Asked {
     seq: u32,
     resp: CommandId,
+    multi: Option<(u64, usize)>,
 }
 
 impl Asked {
@@ -120,8 +123,16 @@ impl Asked {
         Asked {
             seq,
             resp: CommandId::SubmitSmResp,
+            multi: None,
         }
     }
+}
+
+/// A submit_multi being answered: one result per destination, the resp once all are in.
+struct MultiAnswer {
+    seq: u32,
+    results: Vec<(multi::Dest, Option<Result<String, CommandStatus>>)>,
+    waiting: usize,
 }
 
 /// A submit checked and ready for the ledger, held back while its carrier is backlogged.
@@ -183,6 +194,8 @@ pub struct EsmeSession {
     last_rx: Instant,
     /// Submits with the ledger, by the tag of their answer: (sequence number, when read).
     pending: FastMap<u64, (Asked, Instant)>,
+    /// submit_multi being answered, by key.
+    multis: FastMap<u64, MultiAnswer>,
     /// The tag of the next submit handed to the ledger.
     next_tag: u64,
     seq: u32,
@@ -221,6 +234,7 @@ impl EsmeSession {
             state: BindState::Open,
             last_rx: Instant::now(),
             pending: FastMap::default(),
+            multis: FastMap::default(),
             next_tag: 1,
             seq: 0,
             outstanding: FastMap::default(),
@@ -415,7 +429,91 @@ impl EsmeSession {
         let account = self.account_name().to_string();
         metrics::counter!("tern_submit_total", "account" => account, "status" => crate::protocol::status::name(u32::from(status)))
             .increment(1);
-        self.write(pdu::error_resp(asked.resp, status, asked.seq), ctx);
+        self.answer_refusal(asked, status, ctx);
+    }
+
+    /// Answers a refused submit: its error response, or its destination's place in a
+    /// submit_multi_resp.
+    fn answer_refusal(&mut self, asked: Asked, status: CommandStatus, ctx: &mut Context<Self>) {
+        match asked.multi {
+            Some(_) => self.multi_result(asked, Err(status), ctx),
+            None => self.write(pdu::error_resp(asked.resp, status, asked.seq), ctx),
+        }
+    }
+
+    /// A destination of a submit_multi came out; the resp goes once all have.
+    fn multi_result(
+        &mut self,
+        asked: Asked,
+        result: Result<String, CommandStatus>,
+        ctx: &mut Context<Self>,
+    ) {
+        let Some((key, i)) = asked.multi else {
+            return;
+        };
+        let Some(m) = self.multis.get_mut(&key) else {
+            return;
+        };
+        if let Some((_, slot)) = m.results.get_mut(i)
+            && slot.is_none()
+        {
+            *slot = Some(result);
+            m.waiting -= 1;
+        }
+        if m.waiting > 0 {
+            return;
+        }
+        if let Some(m) = self.multis.remove(&key) {
+            let results: Vec<_> = m
+                .results
+                .into_iter()
+                .map(|(d, r)| (d, r.unwrap_or(Err(CommandStatus::EsmeRsyserr))))
+                .collect();
+            self.write(multi::resp(m.seq, &results), ctx);
+        }
+    }
+
+    /// A submit_multi read at `t0`: each destination submitted as its own message, the
+    /// answers gathered into one submit_multi_resp.
+    fn on_submit_multi(&mut self, cmd: Command, t0: Instant, ctx: &mut Context<Self>) {
+        let seq = cmd.sequence_number();
+        let sender =
+            matches!(&self.state, BindState::Bound { mode, .. } if *mode != Mode::Receiver);
+        let refuse = |status| pdu::error_resp(CommandId::SubmitMultiResp, status, seq);
+        if !sender {
+            return self.write(refuse(CommandStatus::EsmeRinvbndsts), ctx);
+        }
+        let Some(Pdu::SubmitMulti(m)) = cmd.pdu() else {
+            return self.write(refuse(CommandStatus::EsmeRinvcmdlen), ctx);
+        };
+        let dests = multi::destinations(m);
+        if dests.is_empty() {
+            return self.write(refuse(CommandStatus::EsmeRinvnumdests), ctx);
+        }
+        let key = self.next_tag;
+        self.next_tag += 1;
+        self.multis.insert(
+            key,
+            MultiAnswer {
+                seq,
+                results: dests.iter().map(|(d, _)| (d.clone(), None)).collect(),
+                waiting: dests.len(),
+            },
+        );
+        for (i, (_, sm)) in dests.into_iter().enumerate() {
+            let asked = Asked {
+                seq,
+                resp: CommandId::SubmitMultiResp,
+                multi: Some((key, i)),
+            };
+            match sm {
+                Some(sm) => {
+                    let one = Command::new(CommandStatus::EsmeRok, seq, sm.clone());
+                    self.submit(asked, &sm, &one, t0, ctx);
+                }
+                None => self.refuse_submit(asked, CommandStatus::EsmeRinvdlname, ctx),
+            }
+        }
     }
 
     /// A submit_sm read at `t0`.
@@ -434,6 +532,7 @@ impl EsmeSession {
         let asked = Asked {
             seq,
             resp: CommandId::DataSmResp,
+            multi: None,
         };
         let Some(Pdu::DataSm(d)) = cmd.pdu() else {
             return self.refuse_bodyless(asked, ctx);
@@ -487,18 +586,12 @@ impl EsmeSession {
                 match live {
                     Some(live) => live,
                     None => {
-                        return self.write(
-                            pdu::error_resp(asked.resp, CommandStatus::EsmeRinvbndsts, seq),
-                            ctx,
-                        );
+                        return self.answer_refusal(asked, CommandStatus::EsmeRinvbndsts, ctx);
                     }
                 }
             }
             _ => {
-                return self.write(
-                    pdu::error_resp(asked.resp, CommandStatus::EsmeRinvbndsts, seq),
-                    ctx,
-                );
+                return self.answer_refusal(asked, CommandStatus::EsmeRinvbndsts, ctx);
             }
         };
         if self.pending.len() + self.held.len() >= self.env.max_pending {
@@ -776,6 +869,7 @@ impl EsmeSession {
             CommandId::UnbindResp => ctx.stop(),
             CommandId::SubmitSm => self.on_submit(cmd, Instant::now(), ctx),
             CommandId::DataSm => self.on_data_sm(cmd, Instant::now(), ctx),
+            CommandId::SubmitMulti => self.on_submit_multi(cmd, Instant::now(), ctx),
             CommandId::QuerySm => self.on_query(&cmd, ctx),
             CommandId::DeliverSmResp => self.on_deliver_sm_resp(seq, u32::from(cmd.status()), ctx),
             CommandId::GenericNack => {
@@ -1040,6 +1134,9 @@ impl Handler<Answer<Accepted>> for EsmeSession {
                     this.latency.record(t0.elapsed().as_secs_f64());
                     let ok = match asked.resp {
                         CommandId::DataSmResp => pdu::data_sm_resp_ok(asked.seq, &id),
+                        CommandId::SubmitMultiResp => {
+                            return this.multi_result(asked, Ok(id), ctx);
+                        }
                         _ => pdu::submit_sm_resp_ok(asked.seq, &id),
                     };
                     return this.write(ok, ctx);

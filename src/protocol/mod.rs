@@ -3,6 +3,7 @@
 pub mod codec;
 pub mod malformed;
 pub mod mo;
+pub mod multi;
 pub mod pdu;
 pub mod status;
 pub mod tls;

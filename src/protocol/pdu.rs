@@ -299,7 +299,7 @@ fn tlvs_without(
 }
 
 /// `tlvs` but those tagged `drop`, as a submission's TLVs (each its tag and encoded value).
-fn request_tlvs(
+pub(crate) fn request_tlvs(
     tlvs: &[rusmpp::tlvs::Tlv],
     drop: &[rusmpp::tlvs::TlvTag],
 ) -> Vec<rusmpp::tlvs::MessageSubmissionRequestTlvValue> {
