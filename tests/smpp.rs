@@ -481,7 +481,7 @@ async fn submit_multi_makes_each_number_its_own_message_and_names_the_refused_on
     );
     // two messages: two parts charged, two receipts with their own ids, the first the resp's
     assert_eq!(before - micros(&t.balance("demo").await), 2 * 10_000);
-    let mut got = vec![e.next_receipt(10).await, e.next_receipt(10).await];
+    let mut got = [e.next_receipt(10).await, e.next_receipt(10).await];
     got.sort_by(|a, b| a.source.cmp(&b.source));
     assert_eq!(got[0].source, "491701234567");
     assert_eq!(got[0].tlv_id.as_deref(), Some(first.as_str()));
