@@ -132,6 +132,11 @@ max_binds = 1000
 balance = "1000000000"
 price = "0.0001"
 
+# what handsets answer (the simulator's --mo-every) goes to `load`
+[[mo_routes]]
+prefix = ""
+account = "load"
+
 # a second account: its receipts never reach the binds of `load`
 [[accounts]]
 system_id = "side"

@@ -123,6 +123,8 @@ struct Totals {
     ok: AtomicU64,
     refused: Mutex<HashMap<u32, u64>>,
     receipts: AtomicU64,
+    /// MO (deliver_sm that are not receipts) received.
+    mo: AtomicU64,
     unmatched: AtomicU64,
 }
 
@@ -158,6 +160,7 @@ fn sm(i: u64, receipts: bool, dest_prefixes: &[String]) -> SubmitSm {
 struct SessionResult {
     submit_lat: Histogram<u64>,
     receipt_lat: Histogram<u64>,
+    mo_lat: Histogram<u64>,
     timeline: Timeline,
 }
 
@@ -166,6 +169,8 @@ struct Record {
     t0: Instant,
     submit_lat: Histogram<u64>,
     receipt_lat: Histogram<u64>,
+    /// The simulator's MO write → this session reading it (both on this machine's clock).
+    mo_lat: Histogram<u64>,
     timeline: Timeline,
 }
 
@@ -246,6 +251,7 @@ async fn run_session(sh: &Shared, role: Role, counted: &mut bool) -> Result<Sess
         t0,
         submit_lat: Histogram::<u64>::new(3).map_err(|e| e.to_string())?,
         receipt_lat: Histogram::<u64>::new(3).map_err(|e| e.to_string())?,
+        mo_lat: Histogram::<u64>::new(3).map_err(|e| e.to_string())?,
         timeline: Timeline::default(),
     };
     let mut seq: u32 = 1;
@@ -330,6 +336,7 @@ async fn run_session(sh: &Shared, role: Role, counted: &mut bool) -> Result<Sess
     Ok(SessionResult {
         submit_lat: rec.submit_lat,
         receipt_lat: rec.receipt_lat,
+        mo_lat: rec.mo_lat,
         timeline: rec.timeline,
     })
 }
@@ -391,6 +398,21 @@ async fn handle_incoming(
             let Some(Pdu::DeliverSm(d)) = item.pdu() else {
                 return Ok(());
             };
+            if u8::from(d.esm_class) & 0x3C == 0 {
+                // an MO: the simulator wrote its send time in it (`mo:<unix µs>`)
+                totals.mo.fetch_add(1, Ordering::Relaxed);
+                let sent = std::str::from_utf8(d.short_message().as_ref())
+                    .ok()
+                    .and_then(|t| t.strip_prefix("mo:"))
+                    .and_then(|us| us.parse::<u64>().ok());
+                if let Some(sent) = sent {
+                    let now = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_micros() as u64);
+                    let _ = rec.mo_lat.record(now.saturating_sub(sent));
+                }
+                return Ok(());
+            }
             let id = d.tlvs().iter().find_map(|t| match t.value() {
                 Some(TlvValue::ReceiptedMessageId(v)) => Some(v.to_string()),
                 _ => None,
@@ -464,6 +486,7 @@ pub async fn run(load: &Load) -> Report {
             Ok(Ok(r)) => {
                 let _ = report.submit_latency.add(&r.submit_lat);
                 let _ = report.receipt_latency.add(&r.receipt_lat);
+                let _ = report.mo_latency.add(&r.mo_lat);
                 report.timeline.merge(&r.timeline);
             }
             Ok(Err(e)) => report.errors.push(format!("session failed: {e}")),
@@ -478,6 +501,7 @@ pub async fn run(load: &Load) -> Report {
     report.refused = totals.refused.lock().await.clone();
     report.matched = report.receipt_latency.len();
     report.duplicates = totals.duplicates.load(Ordering::Relaxed);
+    report.mo = totals.mo.load(Ordering::Relaxed);
     let stray = totals.early.lock().map(|e| e.len() as u64).unwrap_or(0);
     report.unmatched = totals.unmatched.load(Ordering::Relaxed) + stray;
     report

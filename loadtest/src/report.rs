@@ -29,6 +29,10 @@ pub struct Report {
     pub submit_latency: Histogram<u64>,
     /// submit_sm → its receipt, microseconds.
     pub receipt_latency: Histogram<u64>,
+    /// MO received (deliver_sm that are not receipts).
+    pub mo: u64,
+    /// The simulator writing an MO → the ESME reading it, microseconds.
+    pub mo_latency: Histogram<u64>,
     /// Sessions that failed.
     pub errors: Vec<String>,
     /// The run second by second.
@@ -50,7 +54,9 @@ impl Report {
             receipts_expected: true,
             seconds: 0.0,
             submit_latency: h.clone(),
-            receipt_latency: h,
+            receipt_latency: h.clone(),
+            mo: 0,
+            mo_latency: h,
             errors: Vec::new(),
             timeline: Timeline::default(),
         }
@@ -114,6 +120,9 @@ impl Report {
             "throughput_per_100k_msg_s": self.timeline.rate_per_100k(),
             "submit_to_resp_ms": lat(&self.submit_latency),
             "submit_to_receipt_ms": lat(&self.receipt_latency),
+            "mo_received": self.mo,
+            "mo_msg_s": self.mo_rate(),
+            "mo_sim_to_esme_ms": lat(&self.mo_latency),
             "complete": self.complete(),
             "errors": self.errors,
         })
@@ -146,6 +155,23 @@ impl Report {
         }
         println!("   submit -> resp:    {}", pct(&self.submit_latency));
         println!("   submit -> receipt: {}", pct(&self.receipt_latency));
+        if self.mo > 0 {
+            println!(
+                "   MO received {} ({:.0}/s); carrier -> ESME: {}",
+                self.mo,
+                self.mo_rate(),
+                pct(&self.mo_latency)
+            );
+        }
+    }
+
+    /// MO received per second of the run.
+    pub fn mo_rate(&self) -> f64 {
+        if self.seconds > 0.0 {
+            self.mo as f64 / self.seconds
+        } else {
+            0.0
+        }
     }
 }
 

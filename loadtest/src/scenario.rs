@@ -35,6 +35,9 @@ pub enum Name {
     /// 300,000 messages to a healthy carrier alone, then beside four that hang, drop
     /// binds, answer garbage and throttle: the ratio of the two (goal 0.9).
     Chaos,
+    /// The steady load (200,000 messages) while every 10th handset answers: MO at 10% of
+    /// the traffic sent, beside the receipts, to the same binds.
+    TwoWay,
 }
 
 /// One e2e run's results.
@@ -185,6 +188,23 @@ pub async fn run(name: Name, tern_bin: PathBuf, out: &Path) -> Result<bool, Stri
                     .complete();
             }
             Ok(ok)
+        }
+        Name::TwoWay => {
+            let e = E2e {
+                sim_args: vec!["--mo-every".into(), "10".into()],
+                ..e2e(&tern_bin, load(4, 100, 200_000, 0), "fsync")
+            };
+            let run = run_e2e("two-way", &e, false, out).await?;
+            // every answer reached the account, through tern as straight from the carrier
+            let all_mo = run.tern.mo == run.tern.accepted / 10;
+            if !all_mo {
+                println!(
+                    "   MO: {} of the {} the handsets sent reached the ESME",
+                    run.tern.mo,
+                    run.tern.accepted / 10
+                );
+            }
+            Ok(run.complete() && all_mo)
         }
         Name::LateReceipts => {
             let e = E2e {

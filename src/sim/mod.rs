@@ -541,7 +541,9 @@ where
                         if cfg.mo_every > 0 && n.is_multiple_of(cfg.mo_every) {
                             // the handset answers its sender
                             let reference = sim.mo_reference.fetch_add(1, Ordering::Relaxed);
-                            let reply = crate::protocol::mo::from_handset(&sm.destination_addr.to_string(), &sm.source_addr.to_string(), &format!("reply {n}"), crate::protocol::mo::Joined::Udh8, reference);
+                            // its text is when it was sent (`mo:<unix µs>`): tern-load measures by it
+                            let sent_us = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros());
+                            let reply = crate::protocol::mo::from_handset(&sm.destination_addr.to_string(), &sm.source_addr.to_string(), &format!("mo:{sent_us}"), crate::protocol::mo::Joined::Udh8, reference);
                             sim.send_mo(Some(&sid), reply.unwrap_or_default());
                         }
                         if cfg.disconnect_every > 0 && n.is_multiple_of(cfg.disconnect_every) {
