@@ -35,6 +35,8 @@ pub struct Account {
     pub refund_rejected: bool,
     /// Where its webhooks go when a message names no `callback_url`.
     pub webhook_url: Option<String>,
+    /// The MO texts that opt a handset out of (or back into) its messages.
+    pub keywords: crate::domain::mo::Keywords,
 }
 
 impl Account {
@@ -118,6 +120,10 @@ pub struct Fields<'a> {
     pub allowed_ips: &'a [String],
     /// Webhook URL; empty: none.
     pub webhook_url: &'a str,
+    /// Its own opt-out keywords; empty: the defaults.
+    pub opt_out_keywords: &'a [String],
+    /// Its own opt-in keywords; empty: the defaults.
+    pub opt_in_keywords: &'a [String],
 }
 
 impl<'a> Fields<'a> {
@@ -132,6 +138,8 @@ impl<'a> Fields<'a> {
             price: "0",
             allowed_ips: &[],
             webhook_url: "",
+            opt_out_keywords: &[],
+            opt_in_keywords: &[],
         }
     }
 
@@ -176,6 +184,11 @@ impl<'a> Fields<'a> {
         }
         if let Err(e) = check_webhook_url(self.webhook_url) {
             out.push(("webhook_url", e));
+        }
+        if let Err(e) =
+            crate::domain::mo::Keywords::check(self.opt_out_keywords, self.opt_in_keywords)
+        {
+            out.push(e);
         }
         out
     }
@@ -225,6 +238,8 @@ mod tests {
             price: "0.01",
             allowed_ips: &[],
             webhook_url: "",
+            opt_out_keywords: &[],
+            opt_in_keywords: &[],
         };
         assert!(ok.problems().is_empty());
         assert_eq!(
@@ -246,6 +261,8 @@ mod tests {
             price: "-1",
             allowed_ips: &[],
             webhook_url: "",
+            opt_out_keywords: &[],
+            opt_in_keywords: &["".to_string()],
         };
         let fields: Vec<&str> = bad.problems().iter().map(|(f, _)| *f).collect();
         assert_eq!(
@@ -256,7 +273,8 @@ mod tests {
                 "tps",
                 "max_binds",
                 "balance",
-                "price"
+                "price",
+                "opt_in_keywords"
             ]
         );
     }

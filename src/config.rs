@@ -272,6 +272,13 @@ pub struct AccountConfig {
     /// Where the account's webhooks go when a message names no `callback_url`; empty: none.
     #[serde(default)]
     pub webhook_url: String,
+    /// MO texts that put a handset on its suppression list; empty: STOP, STOPALL,
+    /// UNSUBSCRIBE, CANCEL, END, QUIT.
+    #[serde(default)]
+    pub opt_out_keywords: Vec<String>,
+    /// MO texts that take it off again; empty: START, UNSTOP, YES.
+    #[serde(default)]
+    pub opt_in_keywords: Vec<String>,
 }
 
 /// How a carrier joins the parts of a long message.
@@ -803,6 +810,8 @@ impl Config {
                 price: &a.price,
                 allowed_ips: &a.allowed_ips,
                 webhook_url: &a.webhook_url,
+                opt_out_keywords: &a.opt_out_keywords,
+                opt_in_keywords: &a.opt_in_keywords,
             };
             for (field, m) in fields.problems() {
                 let at = key_line(text, a_start, field).unwrap_or(line);

@@ -64,6 +64,12 @@ pub struct StoredAccount {
     /// Where webhooks go when a message names no `callback_url`; empty: none.
     #[serde(default)]
     pub webhook_url: String,
+    /// Its own opt-out keywords; empty: the defaults.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub opt_out_keywords: Vec<String>,
+    /// Its own opt-in keywords; empty: the defaults.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub opt_in_keywords: Vec<String>,
     /// Created, Unix ms.
     pub created_ms: u64,
     /// Deleted, Unix ms: the id stays taken, its messages and ledger readable.
@@ -86,6 +92,10 @@ impl StoredAccount {
                 .unwrap_or_else(|_| IpAllowList::closed()),
             refund_rejected: self.refund_rejected,
             webhook_url: (!self.webhook_url.is_empty()).then(|| self.webhook_url.clone()),
+            keywords: crate::domain::mo::Keywords::new(
+                (!self.opt_out_keywords.is_empty()).then_some(&self.opt_out_keywords[..]),
+                (!self.opt_in_keywords.is_empty()).then_some(&self.opt_in_keywords[..]),
+            ),
         }
     }
 
@@ -100,6 +110,8 @@ impl StoredAccount {
             "allowed_ips": self.allowed_ips,
             "refund_rejected": self.refund_rejected,
             "webhook_url": self.webhook_url,
+            "opt_out_keywords": self.opt_out_keywords,
+            "opt_in_keywords": self.opt_in_keywords,
             "created": crate::domain::clock::rfc3339(self.created_ms),
         })
     }
@@ -176,6 +188,12 @@ pub struct NewAccount {
     /// Webhook URL for messages that name none.
     #[serde(default)]
     pub webhook_url: String,
+    /// Own opt-out keywords (empty: the defaults).
+    #[serde(default)]
+    pub opt_out_keywords: Vec<String>,
+    /// Own opt-in keywords (empty: the defaults).
+    #[serde(default)]
+    pub opt_in_keywords: Vec<String>,
 }
 
 /// A change to an account, as `PUT /accounts/{id}` takes it: the fields given change.
@@ -212,6 +230,12 @@ pub struct AccountChange {
     /// New webhook URL ("" removes it).
     #[serde(default)]
     pub webhook_url: Option<String>,
+    /// New opt-out keywords ([] for the defaults).
+    #[serde(default)]
+    pub opt_out_keywords: Option<Vec<String>>,
+    /// New opt-in keywords ([] for the defaults).
+    #[serde(default)]
+    pub opt_in_keywords: Option<Vec<String>>,
 }
 
 /// What the store holds at start, after the first start's seeding.
@@ -348,6 +372,8 @@ async fn seed(kv: &Arc<dyn Kv>, cfg: &Config) -> Result<WriteBatch, String> {
             allowed_ips: c.allowed_ips.clone(),
             refund_rejected: c.refund_rejected,
             webhook_url: c.webhook_url.clone(),
+            opt_out_keywords: c.opt_out_keywords.clone(),
+            opt_in_keywords: c.opt_in_keywords.clone(),
             created_ms: now,
             deleted_ms: None,
         };
@@ -528,6 +554,8 @@ fn warn_if_file_differs(
                     && a.allowed_sources == c.allowed_sources
                     && a.allowed_ips == c.allowed_ips
                     && a.webhook_url == c.webhook_url
+                    && a.opt_out_keywords == c.opt_out_keywords
+                    && a.opt_in_keywords == c.opt_in_keywords
             });
         if !same {
             differ.push(format!("account {}", c.system_id));
@@ -834,6 +862,8 @@ impl Registry {
             price: n.price.as_deref().unwrap_or("0"),
             allowed_ips: &n.allowed_ips,
             webhook_url: &n.webhook_url,
+            opt_out_keywords: &n.opt_out_keywords,
+            opt_in_keywords: &n.opt_in_keywords,
         };
         first_problem(fields.problems())?;
         let price =
@@ -866,6 +896,8 @@ impl Registry {
             allowed_ips: n.allowed_ips,
             refund_rejected: n.refund_rejected,
             webhook_url: n.webhook_url,
+            opt_out_keywords: n.opt_out_keywords,
+            opt_in_keywords: n.opt_in_keywords,
             created_ms: now_ms(),
             deleted_ms: None,
         };
@@ -941,6 +973,12 @@ impl Registry {
         if let Some(u) = c.webhook_url {
             a.webhook_url = u;
         }
+        if let Some(k) = c.opt_out_keywords {
+            a.opt_out_keywords = k;
+        }
+        if let Some(k) = c.opt_in_keywords {
+            a.opt_in_keywords = k;
+        }
         let f = accounts::Fields {
             system_id: id,
             password: None,
@@ -950,6 +988,8 @@ impl Registry {
             price: &a.price.to_string(),
             allowed_ips: &a.allowed_ips,
             webhook_url: &a.webhook_url,
+            opt_out_keywords: &a.opt_out_keywords,
+            opt_in_keywords: &a.opt_in_keywords,
         };
         first_problem(f.problems())?;
         let mut batch = WriteBatch::default();
@@ -1224,6 +1264,8 @@ impl Registry {
                         allowed_ips: c.allowed_ips.clone(),
                         refund_rejected: c.refund_rejected,
                         webhook_url: c.webhook_url.clone(),
+                        opt_out_keywords: c.opt_out_keywords.clone(),
+                        opt_in_keywords: c.opt_in_keywords.clone(),
                     };
                     self.create_account(n, "config").await?;
                     changed.push(format!("account {} created", c.system_id));
@@ -1246,7 +1288,9 @@ impl Registry {
                         && a.allowed_sources == c.allowed_sources
                         && a.allowed_ips == c.allowed_ips
                         && a.refund_rejected == c.refund_rejected
-                        && a.webhook_url == c.webhook_url;
+                        && a.webhook_url == c.webhook_url
+                        && a.opt_out_keywords == c.opt_out_keywords
+                        && a.opt_in_keywords == c.opt_in_keywords;
                     if !same {
                         let change = AccountChange {
                             password: (!same_pw).then(|| c.password.clone()),
@@ -1257,6 +1301,8 @@ impl Registry {
                             allowed_ips: Some(c.allowed_ips.clone()),
                             refund_rejected: Some(c.refund_rejected),
                             webhook_url: Some(c.webhook_url.clone()),
+                            opt_out_keywords: Some(c.opt_out_keywords.clone()),
+                            opt_in_keywords: Some(c.opt_in_keywords.clone()),
                             ..AccountChange::default()
                         };
                         self.update_account(&c.system_id, change, "config").await?;

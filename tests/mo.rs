@@ -569,3 +569,45 @@ except smpplib.exceptions.PDUError as e:
     );
     until_mo_state(&t, HANDSET, "delivered").await;
 }
+
+#[tokio::test]
+async fn an_account_with_its_own_keywords_honours_those_instead() {
+    let (sim, t, mut e) = bound_trx(&[]).await;
+    let (st, v) = t
+        .call(
+            "PUT",
+            "/api/v1/accounts/acme",
+            Some(&json!({"opt_out_keywords": ["Halt"], "opt_in_keywords": ["halt"]}).to_string()),
+        )
+        .await;
+    assert_eq!(st, 400, "{v}");
+    assert!(v.to_string().contains("opt_in_keywords"), "{v}");
+    let (st, v) = t
+        .call(
+            "PUT",
+            "/api/v1/accounts/acme",
+            Some(&json!({"opt_out_keywords": ["Halt"]}).to_string()),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["opt_out_keywords"], json!(["Halt"]));
+    for text in ["STOP", "halt"] {
+        mo(&sim, json!({"from": HANDSET, "to": NUMBER, "text": text})).await;
+        assert_eq!(next(&mut e).await.short, text.as_bytes());
+    }
+    let (_, v) = t
+        .call("GET", "/api/v1/suppressions?account=acme", None)
+        .await;
+    assert_eq!(v["suppressions"].as_array().map(Vec::len), Some(1), "{v}");
+    let all = mo_list(&t, "").await;
+    let opts: Vec<&Value> = all.iter().map(|m| &m["opt"]).collect();
+    assert_eq!(
+        opts,
+        [&Value::Null, &json!("opt_out")],
+        "STOP is not this account's keyword; HALT is"
+    );
+    assert_eq!(
+        submit(&e.client, sm(NUMBER, HANDSET, "still there?")).await,
+        Err(0x45)
+    );
+}

@@ -20,7 +20,7 @@ use tokio::sync::watch;
 use crate::accounts::AccountTable;
 use crate::domain::clock::now_ms;
 use crate::domain::message::format_id;
-use crate::domain::mo::{Concat, Keywords, Mo, MoRouteTable, MoState, OptChange};
+use crate::domain::mo::{Concat, Mo, MoRouteTable, MoState, OptChange};
 use crate::store::keys::{self, Suppression};
 use crate::store::kv::{Kv, WriteBatch};
 use crate::store::record;
@@ -122,7 +122,10 @@ impl MoRouter {
             .as_ref()
             .filter(|_| m.concat.is_none())
             .filter(|_| suppressible(&m.from) && suppressible(&m.to))
-            .and_then(|_| Keywords::default().classify(&m.text));
+            .and_then(|a| {
+                let accounts = self.accounts.borrow();
+                accounts.get(a).and_then(|a| a.keywords.classify(&m.text))
+            });
         let now = now_ms();
         let mo = Mo {
             id: id.clone(),

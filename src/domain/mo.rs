@@ -137,6 +137,29 @@ impl Keywords {
         }
     }
 
+    /// Checks an account's own lists: each keyword 1 to 20 characters, none in both.
+    pub fn check(opt_out: &[String], opt_in: &[String]) -> Result<(), (&'static str, String)> {
+        for (field, list) in [("opt_out_keywords", opt_out), ("opt_in_keywords", opt_in)] {
+            if let Some(w) = list
+                .iter()
+                .find(|w| w.trim().is_empty() || w.trim().chars().count() > 20)
+            {
+                return Err((field, format!("{w:?}: keywords are 1 to 20 characters")));
+            }
+        }
+        if let Some(w) = opt_out.iter().find(|w| {
+            opt_in
+                .iter()
+                .any(|i| i.trim().eq_ignore_ascii_case(w.trim()))
+        }) {
+            return Err((
+                "opt_in_keywords",
+                format!("{w:?} is an opt-out keyword too"),
+            ));
+        }
+        Ok(())
+    }
+
     /// What `text` asks, if it is one of the keywords: the whole text, trimmed, in any case.
     pub fn classify(&self, text: &str) -> Option<OptChange> {
         let t = text.trim().to_uppercase();
@@ -471,6 +494,17 @@ mod tests {
         for w in ["please stop", "STOP!", "", "stopp", "yes please"] {
             assert_eq!(k.classify(w), None, "{w:?}");
         }
+        assert!(Keywords::check(&["halt".into()], &["go".into()]).is_ok());
+        assert_eq!(
+            Keywords::check(&["HALT".into()], &["halt".into()])
+                .unwrap_err()
+                .0,
+            "opt_in_keywords"
+        );
+        assert_eq!(
+            Keywords::check(&[" ".into()], &[]).unwrap_err().0,
+            "opt_out_keywords"
+        );
         let own = Keywords::new(Some(&["halt".to_string()]), None);
         assert_eq!(own.classify("HALT"), Some(OptChange::OptOut));
         assert_eq!(own.classify("STOP"), None);
