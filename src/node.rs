@@ -269,6 +269,7 @@ pub async fn run(cfg: Config, path: std::path::PathBuf) -> Result<(), String> {
     let references = Arc::new(std::sync::atomic::AtomicU16::new(rand::random()));
     let env = SessionEnv {
         kv: kv.clone(),
+        routers: routers.clone(),
         suppressions: suppressions.clone(),
         references: references.clone(),
         carriers: carriers.clone(),
@@ -488,11 +489,7 @@ fn resume(kv: &dyn Kv, routers: &RouterShards) -> Result<usize, String> {
         };
         routers.route(RouteMessage {
             // it may have been in flight when tern stopped: never refunded
-            msg: Arc::new(Outbound {
-                meta,
-                sm,
-                sent: std::sync::atomic::AtomicBool::new(true),
-            }),
+            msg: Arc::new(Outbound::resumed(meta, sm)),
             attempt: 0,
         });
         n += 1;

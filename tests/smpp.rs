@@ -501,3 +501,116 @@ async fn submit_multi_makes_each_number_its_own_message_and_names_the_refused_on
         (CommandId::SubmitMultiResp, CommandStatus::EsmeRinvdstadr)
     );
 }
+
+/// Sends a cancel_sm (`replace`: None) or replace_sm for `id` and returns the answer's status.
+async fn change(r: &mut Raw, seq: u32, id: &str, replace: Option<&[u8]>) -> CommandStatus {
+    use rusmpp::types::{COctetString, OctetString};
+    let id = COctetString::from_string(id.to_string()).expect("id");
+    let source = COctetString::from_string("ACME".to_string()).expect("source");
+    let (cmd, resp) = match replace {
+        None => (
+            Command::new(
+                CommandStatus::EsmeRok,
+                seq,
+                rusmpp::pdus::CancelSm::builder()
+                    .message_id(id)
+                    .source_addr(source)
+                    .build(),
+            ),
+            CommandId::CancelSmResp,
+        ),
+        Some(text) => {
+            let mut p = rusmpp::pdus::ReplaceSm::builder()
+                .message_id(id)
+                .source_addr(source)
+                .build();
+            p.set_short_message(OctetString::from_vec(text.to_vec()).expect("text"));
+            (
+                Command::new(CommandStatus::EsmeRok, seq, p),
+                CommandId::ReplaceSmResp,
+            )
+        }
+    };
+    r.send(cmd).await;
+    let c = r.recv().await;
+    assert_eq!((c.id(), c.sequence_number()), (resp, seq));
+    c.status()
+}
+
+#[tokio::test]
+async fn cancel_sm_and_replace_sm_change_only_what_no_carrier_has_yet() {
+    let sim = Sim::start(&["--dlr-delay-ms", "0"]).await;
+    let t = Tern::start(&body(sim.port)).await;
+    t.until_metric("tern_carrier_binds_up{carrier=\"c1\"}", 1.0)
+        .await;
+    let mut e = bind(t.smpp, "demo", "demopass", Mode::Trx)
+        .await
+        .expect("bind");
+    let mut r = raw_bound(t.smpp, 0x02, "demo", "demopass").await;
+    // the carrier is stopped: what is accepted waits for it
+    let (st, v) = t.call("POST", "/api/v1/carriers/c1/stop", None).await;
+    assert_eq!(st, 200, "{v}");
+    let before = micros(&t.balance("demo").await);
+    let a = submit(&e.client, sm("ACME", "491701230001", "to cancel"))
+        .await
+        .expect("a");
+    let b = submit(&e.client, sm("ACME", "491701230002", "first text"))
+        .await
+        .expect("b");
+    let c = submit(&e.client, sm("ACME", "491701230002", "second text"))
+        .await
+        .expect("c");
+
+    assert_eq!(change(&mut r, 2, &a, None).await, CommandStatus::EsmeRok);
+    let receipt = e.next_receipt(10).await;
+    assert_eq!(receipt.tlv_id.as_deref(), Some(a.as_str()));
+    assert_eq!(field(&receipt.text, "stat"), Some("DELETED"));
+    assert_eq!(
+        micros(&t.balance("demo").await),
+        before - 2 * 10_000,
+        "the cancelled one refunded"
+    );
+    assert_eq!(
+        change(&mut r, 3, &a, None).await,
+        CommandStatus::EsmeRcancelfail,
+        "ended already"
+    );
+    // a replacement needing another part count than was charged changes nothing
+    assert_eq!(
+        change(&mut r, 4, &b, Some(&[b'x'; 161])).await,
+        CommandStatus::EsmeRreplacefail
+    );
+    assert_eq!(
+        change(&mut r, 5, &b, Some(b"second text")).await,
+        CommandStatus::EsmeRok
+    );
+    assert_eq!(
+        change(&mut r, 6, "ffffffffffffffff", None).await,
+        CommandStatus::EsmeRcancelfail
+    );
+
+    let (st, v) = t.call("POST", "/api/v1/carriers/c1/start", None).await;
+    assert_eq!(st, 200, "{v}");
+    let mut got = Vec::new();
+    while got.len() < 2 {
+        got.extend(e.next_receipt(30).await.tlv_id);
+    }
+    got.sort();
+    let mut want = vec![b.clone(), c.clone()];
+    want.sort();
+    assert_eq!(got, want);
+    assert_eq!(
+        sim.stats().await,
+        (2, 1),
+        "the cancelled one never reached the carrier; the replaced one went with its new text"
+    );
+    // a carrier has it now
+    assert_eq!(
+        change(&mut r, 7, &b, None).await,
+        CommandStatus::EsmeRcancelfail
+    );
+    assert_eq!(
+        change(&mut r, 8, &c, Some(b"too late")).await,
+        CommandStatus::EsmeRreplacefail
+    );
+}

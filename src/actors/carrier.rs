@@ -401,13 +401,15 @@ impl Carrier {
             let Some(job) = self.queue.pop_front() else {
                 break;
             };
+            // from here its answer may be lost while the carrier has it; one an ESME
+            // cancelled first goes nowhere
+            if !job.msg.claim_for_carrier() {
+                job.settle(None);
+                continue;
+            }
             let bind = &mut self.binds[i];
             bind.credits -= 1;
             if let Some(addr) = &bind.addr {
-                // from here its answer may be lost while the carrier has it
-                job.msg
-                    .sent
-                    .store(true, std::sync::atomic::Ordering::Relaxed);
                 addr.do_send(SessionSubmit { job });
             }
         }

@@ -389,7 +389,7 @@ impl CarrierSession {
         // answered by a ReceiptStored once the receipt or MO is durable
         let tag = (u64::from(self.conn) << 32) | u64::from(seq);
         if esm & 0x3C != 0x04 && esm & 0x3C != 0x20 {
-            let Some(raw) = crate::protocol::mo::encode(&cmd) else {
+            let Some(raw) = crate::protocol::pdu::encode(&cmd) else {
                 // it was just decoded, so it encodes; should it not, the carrier tries again
                 let again =
                     pdu::error_resp(CommandId::DeliverSmResp, CommandStatus::EsmeRxTAppn, seq);

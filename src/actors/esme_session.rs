@@ -43,6 +43,7 @@ use super::delivery::{
     DeliverSmDone, DeliverSmOutcome, Delivery, RegisterBind, SessionInfo, UnregisterBind,
 };
 use super::ledger::{Accept, AcceptParts, Accepted, LedgerShards, NewPart, PartsAnswer, Refusal};
+use super::router::{Change, ChangeMessage, ChangeOutcome};
 use super::supervise::{Restart, guard};
 use super::{Answer, FastMap, ReplyTo};
 
@@ -66,6 +67,8 @@ pub struct SessionEnv {
     pub kv: Arc<dyn crate::store::kv::Kv>,
     /// Handsets that opted out: submits to them are refused.
     pub suppressions: Arc<crate::suppressions::Suppressions>,
+    /// Router shards: cancel_sm and replace_sm go to the message's.
+    pub routers: super::router::RouterShards,
     /// Ledger shards.
     pub ledgers: LedgerShards,
     /// The node's delivery actor.
@@ -196,6 +199,9 @@ pub struct EsmeSession {
     pending: FastMap<u64, (Asked, Instant)>,
     /// submit_multi being answered, by key.
     multis: FastMap<u64, MultiAnswer>,
+    /// cancel_sm and replace_sm being answered, by tag: their sequence number, response
+    /// and the status of a failure.
+    changes: FastMap<u64, (u32, CommandId, CommandStatus)>,
     /// The tag of the next submit handed to the ledger.
     next_tag: u64,
     seq: u32,
@@ -235,6 +241,7 @@ impl EsmeSession {
             last_rx: Instant::now(),
             pending: FastMap::default(),
             multis: FastMap::default(),
+            changes: FastMap::default(),
             next_tag: 1,
             seq: 0,
             outstanding: FastMap::default(),
@@ -871,6 +878,7 @@ impl EsmeSession {
             CommandId::DataSm => self.on_data_sm(cmd, Instant::now(), ctx),
             CommandId::SubmitMulti => self.on_submit_multi(cmd, Instant::now(), ctx),
             CommandId::QuerySm => self.on_query(&cmd, ctx),
+            CommandId::CancelSm | CommandId::ReplaceSm => self.on_change(&cmd, ctx),
             CommandId::DeliverSmResp => self.on_deliver_sm_resp(seq, u32::from(cmd.status()), ctx),
             CommandId::GenericNack => {
                 self.on_deliver_sm_resp(seq, u32::from(cmd.status()).max(1), ctx)
@@ -929,6 +937,53 @@ impl EsmeSession {
             pdu::query_sm_resp(seq, &id, state, final_ms, error_code),
             ctx,
         );
+    }
+
+    /// A cancel_sm or replace_sm: checked against the stored message here, then done at
+    /// its router shard, which claims it before any carrier can (answered by an
+    /// `Answer<ChangeOutcome>`).
+    fn on_change(&mut self, cmd: &Command, ctx: &mut Context<Self>) {
+        let seq = cmd.sequence_number();
+        let (resp, failed) = match cmd.id() {
+            CommandId::CancelSm => (CommandId::CancelSmResp, CommandStatus::EsmeRcancelfail),
+            _ => (CommandId::ReplaceSmResp, CommandStatus::EsmeRreplacefail),
+        };
+        let fail = |status| pdu::error_resp(resp, status, seq);
+        let account = match &self.state {
+            BindState::Bound { account, mode, .. } if *mode != Mode::Receiver && !self.released => {
+                account.system_id.clone()
+            }
+            _ => return self.write(fail(CommandStatus::EsmeRinvbndsts), ctx),
+        };
+        let (id, source, change) = match cmd.pdu() {
+            Some(Pdu::CancelSm(c)) => (&c.message_id, &c.source_addr, Change::Cancel),
+            Some(Pdu::ReplaceSm(r)) => (
+                &r.message_id,
+                &r.source_addr,
+                Change::Replace(Box::new(r.clone())),
+            ),
+            _ => return self.write(fail(CommandStatus::EsmeRinvcmdlen), ctx),
+        };
+        let (id, source) = (id.to_string(), source.to_string());
+        let rec = match crate::store::messages::record_of(&*self.env.kv, &id) {
+            Ok(Some(rec)) if crate::protocol::change::changeable(&rec, &account, &source) => rec,
+            Ok(_) => return self.write(fail(failed), ctx),
+            Err(e) => {
+                tracing::warn!(message_id = %id, error = %e, "cancel/replace: the store could not be read");
+                return self.write(fail(CommandStatus::EsmeRsyserr), ctx);
+            }
+        };
+        let tag = self.next_tag;
+        self.next_tag += 1;
+        self.changes.insert(tag, (seq, resp, failed));
+        self.env
+            .routers
+            .for_key(&rec.meta.dest)
+            .do_send(ChangeMessage {
+                id,
+                change,
+                reply: ReplyTo::new(ctx.address().recipient(), tag),
+            });
     }
 
     fn on_deliver_sm_resp(&mut self, seq: u32, status: u32, _ctx: &mut Context<Self>) {
@@ -1147,6 +1202,30 @@ impl Handler<Answer<Accepted>> for EsmeSession {
                 Err(Refusal::Failed) => CommandStatus::EsmeRsyserr,
             };
             this.refuse_submit(asked, status, ctx);
+        });
+    }
+}
+
+impl Handler<Answer<ChangeOutcome>> for EsmeSession {
+    type Result = ();
+    fn handle(&mut self, a: Answer<ChangeOutcome>, ctx: &mut Context<Self>) {
+        guard(self, ctx, |this, ctx| {
+            let Some((seq, resp, failed)) = this.changes.remove(&a.tag) else {
+                return;
+            };
+            let answer = match a.value {
+                ChangeOutcome::Done => {
+                    let body = match resp {
+                        CommandId::CancelSmResp => Pdu::CancelSmResp,
+                        _ => Pdu::ReplaceSmResp,
+                    };
+                    Command::new(CommandStatus::EsmeRok, seq, body)
+                }
+                ChangeOutcome::TooLate => pdu::error_resp(resp, failed, seq),
+                ChangeOutcome::Failed => pdu::error_resp(resp, CommandStatus::EsmeRsyserr, seq),
+                ChangeOutcome::Refused(status) => pdu::error_resp(resp, status, seq),
+            };
+            this.write(answer, ctx);
         });
     }
 }

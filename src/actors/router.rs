@@ -7,7 +7,8 @@
 //! ends here never reached a carrier: an EXPIRED one is refunded, a REJECTD one when its
 //! account says so, in the same batch as its final state (through the account's Ledger).
 
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
 use actix::prelude::*;
@@ -36,10 +37,18 @@ pub struct Outbound {
     pub meta: MessageMeta,
     /// The ESME's submit_sm, forwarded as it came (plus a receipt request).
     pub sm: SubmitSm,
-    /// It may have reached a carrier: written on a bind (its answer may have been lost),
-    /// or resumed after a restart. Such a message is never refunded.
-    pub sent: std::sync::atomic::AtomicBool,
+    /// [`UNSENT`], [`MAYBE_SENT`] or [`CANCELLED`]: a message is sent or cancelled, never
+    /// both, whichever claims it first.
+    fate: AtomicU8,
 }
+
+/// No carrier has seen it.
+const UNSENT: u8 = 0;
+/// It may have reached a carrier: written on a bind (its answer may have been lost), or
+/// resumed after a restart. Such a message is never refunded, nor cancelled.
+const MAYBE_SENT: u8 = 1;
+/// An ESME cancelled (or replaced) it before any carrier had it: whoever holds it drops it.
+const CANCELLED: u8 = 2;
 
 impl Outbound {
     /// A message no carrier has seen.
@@ -47,14 +56,87 @@ impl Outbound {
         Outbound {
             meta,
             sm,
-            sent: std::sync::atomic::AtomicBool::new(false),
+            fate: AtomicU8::new(UNSENT),
+        }
+    }
+
+    /// A message that may have reached a carrier (resumed after a restart).
+    pub fn resumed(meta: MessageMeta, sm: SubmitSm) -> Outbound {
+        Outbound {
+            meta,
+            sm,
+            fate: AtomicU8::new(MAYBE_SENT),
         }
     }
 
     /// Whether it may have reached a carrier.
     pub fn maybe_sent(&self) -> bool {
-        self.sent.load(std::sync::atomic::Ordering::Relaxed)
+        self.fate.load(Ordering::Acquire) == MAYBE_SENT
     }
+
+    /// Whether it was cancelled (it goes nowhere).
+    pub fn cancelled(&self) -> bool {
+        self.fate.load(Ordering::Acquire) == CANCELLED
+    }
+
+    /// Claims it for a carrier's bind, from here on maybe sent; false when it was
+    /// cancelled first.
+    pub fn claim_for_carrier(&self) -> bool {
+        match self
+            .fate
+            .compare_exchange(UNSENT, MAYBE_SENT, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => true,
+            Err(now) => now == MAYBE_SENT,
+        }
+    }
+
+    /// Cancels it; false when a carrier may have it already.
+    pub fn cancel(&self) -> bool {
+        self.fate
+            .compare_exchange(UNSENT, CANCELLED, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+}
+
+/// What an ESME asks of a message no carrier has yet.
+pub enum Change {
+    /// Cancel it: it ends DELETED (refunded), with a receipt if it asked for one.
+    Cancel,
+    /// Replace its text (`protocol::change::replaced`): it goes on with the new one,
+    /// behind what waits for its destination.
+    Replace(Box<rusmpp::pdus::ReplaceSm>),
+}
+
+/// How a cancel or replace came out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeOutcome {
+    /// Done, durably.
+    Done,
+    /// A carrier may have it already (or it is not known here).
+    TooLate,
+    /// Not stored: nothing changed.
+    Failed,
+    /// Refused with this status (a replacement that does not fit): nothing changed.
+    Refused(rusmpp::CommandStatus),
+}
+
+impl super::Unanswered for ChangeOutcome {
+    fn unanswered() -> Self {
+        ChangeOutcome::Failed
+    }
+}
+
+/// Cancel or replace message `id` (from an ESME session, at its destination's shard).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ChangeMessage {
+    /// tern's id.
+    pub id: String,
+    /// What to do.
+    pub change: Change,
+    /// The answer.
+    pub reply: super::ReplyTo<ChangeOutcome>,
 }
 
 /// Route this message (new, resumed after a restart, or retried).
@@ -96,6 +178,9 @@ pub struct RouterShard {
     /// Messages waiting for another pass, by destination; each counts against the
     /// backlog of the carrier it goes to first.
     retries: Retries<(Arc<Outbound>, Option<WaitingRetry>)>,
+    /// Messages routed here no carrier has yet, by id: what cancel_sm and replace_sm can
+    /// still reach (pruned each tick of those sent, cancelled or gone).
+    unsent: super::FastMap<String, Weak<Outbound>>,
 }
 
 /// What every router shard is given.
@@ -130,12 +215,16 @@ impl RouterShard {
         RouterShard {
             env,
             retries: Retries::default(),
+            unsent: super::FastMap::default(),
         }
     }
 
     fn try_from(&mut self, msg: Arc<Outbound>, pos: usize, attempt: u32, ctx: &mut Context<Self>) {
+        if msg.cancelled() {
+            return; // ended (or replaced) already
+        }
         if now_ms() > msg.meta.deadline_ms(self.env.message_ttl_ms) {
-            return self.end(msg, Stat::Expired, "000", ctx);
+            return self.end(msg, Stat::Expired, "000", None, ctx);
         }
         let route = self.env.routes.borrow().lookup(&msg.meta.dest);
         let Some(route) = route else {
@@ -196,7 +285,7 @@ impl RouterShard {
         let meta = &msg.meta;
         let refunded = match stat {
             // one that may have reached a carrier (its answer lost) stays charged
-            Stat::Expired => !msg.maybe_sent(),
+            Stat::Expired | Stat::Deleted => !msg.maybe_sent(),
             Stat::Rejectd => self
                 .env
                 .accounts
@@ -208,7 +297,16 @@ impl RouterShard {
         if refunded { meta.charged } else { Micros(0) }
     }
 
-    fn end(&mut self, msg: Arc<Outbound>, stat: Stat, err: &str, ctx: &mut Context<Self>) {
+    /// Ends `msg` as `stat` here (no carrier took it), refunding what [`Self::refund_of`]
+    /// says; `done` is answered once that is stored.
+    fn end(
+        &mut self,
+        msg: Arc<Outbound>,
+        stat: Stat,
+        err: &str,
+        done: Option<super::ReplyTo<ChangeOutcome>>,
+        ctx: &mut Context<Self>,
+    ) {
         let (batch, receipt) =
             super::finalize(&msg.meta, stat, err, now_ms(), self.env.receipt_ttl_ms);
         let err = err.to_string();
@@ -238,10 +336,15 @@ impl RouterShard {
                 if let Some(r) = receipt {
                     r.send(&act.env.delivery);
                 }
+                if let Some(d) = done {
+                    d.send(ChangeOutcome::Done);
+                }
             }
             Err(e) => {
                 tracing::warn!(id = %msg.meta.id, error = %e, "could not store final state; retrying");
-                ctx.run_later(Duration::from_secs(1), move |act, ctx| act.end(msg, stat, &err, ctx));
+                ctx.run_later(Duration::from_secs(1), move |act, ctx| {
+                    act.end(msg, stat, &err, done, ctx)
+                });
             }
         }));
     }
@@ -252,7 +355,13 @@ impl Actor for RouterShard {
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.set_mailbox_capacity(65_536);
         ctx.run_interval(RETRY_TICK, |act, ctx| {
-            guard(act, ctx, |act, ctx| act.retry_due(ctx));
+            guard(act, ctx, |act, ctx| {
+                act.retry_due(ctx);
+                act.unsent.retain(|_, m| {
+                    m.upgrade()
+                        .is_some_and(|m| !m.maybe_sent() && !m.cancelled())
+                });
+            });
         });
     }
 }
@@ -268,6 +377,10 @@ impl Handler<RouteMessage> for RouterShard {
     type Result = ();
     fn handle(&mut self, m: RouteMessage, ctx: &mut Context<Self>) {
         guard(self, ctx, |this, ctx| {
+            if !m.msg.maybe_sent() {
+                this.unsent
+                    .insert(m.msg.meta.id.clone(), Arc::downgrade(&m.msg));
+            }
             if this.retries.holds(&m.msg.meta.dest) {
                 // others to this handset wait: behind them, never ahead
                 return this.wait(m.msg, m.attempt, 0);
@@ -284,9 +397,75 @@ impl Handler<SubmitFailed> for RouterShard {
             Failure::Temporary => this.try_from(m.msg, m.pos + 1, m.attempt, ctx),
             Failure::Permanent(status) => {
                 let err = format!("{:03}", status.min(999));
-                this.end(m.msg, Stat::Rejectd, &err, ctx)
+                this.end(m.msg, Stat::Rejectd, &err, None, ctx)
             }
         });
+    }
+}
+
+impl Handler<ChangeMessage> for RouterShard {
+    type Result = ();
+    fn handle(&mut self, m: ChangeMessage, ctx: &mut Context<Self>) {
+        guard(self, ctx, |this, ctx| this.change(m, ctx));
+    }
+}
+
+impl RouterShard {
+    /// Cancels or replaces a message no carrier has yet: claimed here first, so no carrier
+    /// sends it after, then ended DELETED, or stored with its new submit_sm and routed again.
+    fn change(&mut self, m: ChangeMessage, ctx: &mut Context<Self>) {
+        let Some(old) = self.unsent.get(&m.id).and_then(Weak::upgrade) else {
+            return m.reply.send(ChangeOutcome::TooLate);
+        };
+        // the replacement is made before the claim: one that does not fit changes nothing
+        let replacement = match &m.change {
+            Change::Cancel => None,
+            Change::Replace(r) => {
+                match crate::protocol::change::replaced(&old.sm, r, old.meta.parts) {
+                    Ok(sm) => {
+                        let cmd =
+                            rusmpp::Command::new(rusmpp::CommandStatus::EsmeRok, 1, sm.clone());
+                        match crate::protocol::pdu::encode(&cmd) {
+                            Some(raw) => Some((sm, raw)),
+                            None => return m.reply.send(ChangeOutcome::Failed),
+                        }
+                    }
+                    Err(status) => return m.reply.send(ChangeOutcome::Refused(status)),
+                }
+            }
+        };
+        if !old.cancel() {
+            return m.reply.send(ChangeOutcome::TooLate);
+        }
+        self.unsent.remove(&m.id);
+        match replacement {
+            None => self.end(old, Stat::Deleted, "000", Some(m.reply), ctx),
+            Some((sm, raw)) => {
+                let mut b = crate::store::kv::WriteBatch::default();
+                b.put(crate::store::keys::pending(&old.meta.id), raw);
+                let commit = self.env.store.commit(b);
+                let reply = m.reply;
+                ctx.spawn(commit.into_actor(self).map(move |res, act, ctx| {
+                    // the old one is claimed: a new Outbound goes on, the new text or the old
+                    let (sm, outcome) = match res {
+                        Ok(()) => (sm, ChangeOutcome::Done),
+                        Err(e) => {
+                            tracing::warn!(id = %old.meta.id, error = %e, "replace_sm not stored; the message goes on as it was");
+                            (old.sm.clone(), ChangeOutcome::Failed)
+                        }
+                    };
+                    let msg = Arc::new(Outbound::new(old.meta.clone(), sm));
+                    act.unsent
+                        .insert(msg.meta.id.clone(), Arc::downgrade(&msg));
+                    if act.retries.holds(&msg.meta.dest) {
+                        act.wait(msg, 0, 0);
+                    } else {
+                        act.try_from(msg, 0, 0, ctx);
+                    }
+                    reply.send(outcome);
+                }));
+            }
+        }
     }
 }
 

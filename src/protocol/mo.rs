@@ -10,7 +10,7 @@ use rusmpp::tokio_codec::CommandCodec;
 use rusmpp::types::OctetString;
 use rusmpp::values::{EsmClass, Npi, RegisteredDelivery, Ton};
 use rusmpp::{Command, CommandStatus, Pdu};
-use tokio_util::codec::{Decoder, Encoder};
+use tokio_util::codec::Decoder;
 
 use crate::domain::encoding::{Reference, UDHI};
 use crate::domain::mo::{Concat, decode_text, read_udh};
@@ -83,7 +83,7 @@ pub fn read(d: &DeliverSm) -> MoFields {
     }
 }
 
-/// Reads a stored MO's deliver_sm (`pdu` as [`encode`] kept it).
+/// Reads a stored MO's deliver_sm (`pdu` as [`super::pdu::encode`] kept it).
 pub fn read_stored(pdu: &[u8]) -> Option<MoFields> {
     match to_esme(pdu, 0)?.pdu() {
         Some(Pdu::DeliverSm(d)) => Some(read(d)),
@@ -91,14 +91,7 @@ pub fn read_stored(pdu: &[u8]) -> Option<MoFields> {
     }
 }
 
-/// A command as bytes, as the codec writes it; `None` if it cannot be encoded.
-pub fn encode(cmd: &Command) -> Option<Vec<u8>> {
-    let mut raw = BytesMut::new();
-    CommandCodec::new().encode(cmd, &mut raw).ok()?;
-    Some(raw.to_vec())
-}
-
-/// The deliver_sm an ESME gets for a stored MO (`pdu` as [`encode`] kept it), sent as
+/// The deliver_sm an ESME gets for a stored MO (`pdu` as [`super::pdu::encode`] kept it), sent as
 /// sequence number `seq`. `None` if the stored bytes are not a deliver_sm.
 pub fn to_esme(pdu: &[u8], seq: u32) -> Option<Command> {
     let mut raw = BytesMut::from(pdu);
@@ -181,7 +174,8 @@ mod tests {
     use super::*;
 
     fn round_trip(d: DeliverSm) -> (MoFields, Command) {
-        let raw = encode(&Command::new(CommandStatus::EsmeRok, 7, d)).unwrap();
+        let raw =
+            crate::protocol::pdu::encode(&Command::new(CommandStatus::EsmeRok, 7, d)).unwrap();
         let out = to_esme(&raw, 42).unwrap();
         let Some(Pdu::DeliverSm(d)) = out.pdu() else {
             panic!("not a deliver_sm")
@@ -246,7 +240,12 @@ mod tests {
     #[test]
     fn stored_bytes_that_are_not_a_deliver_sm_give_nothing() {
         assert!(to_esme(b"\x00\x00\x00\x10garbage!", 1).is_none());
-        let other = encode(&Command::new(CommandStatus::EsmeRok, 1, Pdu::EnquireLink)).unwrap();
+        let other = crate::protocol::pdu::encode(&Command::new(
+            CommandStatus::EsmeRok,
+            1,
+            Pdu::EnquireLink,
+        ))
+        .unwrap();
         assert!(to_esme(&other, 1).is_none());
     }
 }

@@ -1,5 +1,6 @@
 //! SMPP over rusmpp: framing that survives bad PDUs, a bounded writer, and PDU builders.
 
+pub mod change;
 pub mod codec;
 pub mod malformed;
 pub mod mo;

@@ -323,6 +323,19 @@ pub(crate) fn request_tlvs(
         .collect()
 }
 
+/// A command as bytes, as the codec writes it (what the store keeps of a PDU); `None` if
+/// it cannot be encoded.
+pub fn encode(cmd: &Command) -> Option<Vec<u8>> {
+    let mut raw = bytes::BytesMut::new();
+    tokio_util::codec::Encoder::encode(
+        &mut rusmpp::tokio_codec::CommandCodec::new(),
+        cmd,
+        &mut raw,
+    )
+    .ok()?;
+    Some(raw.to_vec())
+}
+
 /// Reads a C-string field as text (rusmpp only admits ASCII, so this never loses data).
 pub fn text(s: &[u8]) -> String {
     String::from_utf8_lossy(s).into_owned()
