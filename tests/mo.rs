@@ -611,3 +611,58 @@ async fn an_account_with_its_own_keywords_honours_those_instead() {
         Err(0x45)
     );
 }
+
+#[tokio::test]
+async fn the_default_config_brings_the_simulators_mo_to_demo_and_honours_its_stop() {
+    // config/tern.toml as shipped, on free ports and a fresh data dir
+    let mut t = Tern::prepare("", "", "");
+    let (sim_port, control_port, api_port) = (free_port(), free_port(), free_port());
+    let shipped = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/tern.toml"),
+    )
+    .expect("config/tern.toml");
+    let text = shipped
+        .replace("0.0.0.0:2775", &t.smpp.to_string())
+        .replace("127.0.0.1:8080", &t.http.to_string())
+        .replace("127.0.0.1:8081", &format!("127.0.0.1:{api_port}"))
+        .replace("127.0.0.1:2777", &format!("127.0.0.1:{control_port}"))
+        .replace("127.0.0.1:2776", &format!("127.0.0.1:{sim_port}"))
+        .replace("port = 2776", &format!("port = {sim_port}"))
+        .replace(
+            "admin_token = \"change-me\"",
+            "admin_token = \"test-token\"",
+        );
+    for port in ["2775", "8080", "8081", "2776", "2777"] {
+        assert!(!text.contains(port), "port {port} left in: {text}");
+    }
+    std::fs::write(&t.config, text).expect("config");
+    t.restart().await;
+    t.until_metric("tern_carrier_binds_up{carrier=\"sim\"}", 1.0)
+        .await;
+    let mut e = bind(t.smpp, "demo", "demopass", Mode::Trx)
+        .await
+        .expect("bind demo");
+    let control = SocketAddr::from(([127, 0, 0, 1], control_port));
+    let post = |text: &'static str| async move {
+        let body = json!({"from": "491701234567", "to": "ACME", "text": text}).to_string();
+        let (st, _, b) = http_exchange(control, "POST", "/mo", None, Some(&body)).await;
+        assert_eq!(st, 202, "{b}");
+    };
+    post("Yes please").await;
+    let d = next(&mut e).await;
+    assert_eq!((d.esm_class, d.short.as_slice()), (0, &b"Yes please"[..]));
+    assert_eq!(
+        (d.source.as_str(), d.dest.as_str()),
+        ("491701234567", "ACME")
+    );
+    post("STOP").await;
+    assert_eq!(next(&mut e).await.short, b"STOP");
+    assert_eq!(
+        submit(&e.client, sm("ACME", "491701234567", "one more?")).await,
+        Err(0x45),
+        "the handset said STOP"
+    );
+    submit(&e.client, sm("ACME", "491701234568", "someone else"))
+        .await
+        .expect("other handsets still get messages");
+}

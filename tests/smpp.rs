@@ -614,3 +614,55 @@ async fn cancel_sm_and_replace_sm_change_only_what_no_carrier_has_yet() {
         CommandStatus::EsmeRreplacefail
     );
 }
+
+#[tokio::test]
+async fn a_message_cancelled_in_its_carriers_queue_is_never_sent() {
+    let sim = Sim::start(&["--dlr-delay-ms", "0"]).await;
+    // one message a second: the others wait in the carrier's queue
+    let body = format!(
+        "{}{}{}",
+        account(
+            "demo",
+            "demopass",
+            "balance = \"100\"\nprice = \"0.01\"\nmax_binds = 2"
+        ),
+        carrier("c1", sim.port, "tps = 1"),
+        route("", &["c1"])
+    );
+    let t = Tern::start(&body).await;
+    t.until_metric("tern_carrier_binds_up{carrier=\"c1\"}", 1.0)
+        .await;
+    let mut e = bind(t.smpp, "demo", "demopass", Mode::Trx)
+        .await
+        .expect("bind");
+    let mut r = raw_bound(t.smpp, 0x02, "demo", "demopass").await;
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let dest = format!("49170123000{i}");
+        ids.push(
+            submit(&e.client, sm("ACME", &dest, "queued"))
+                .await
+                .expect("accepted"),
+        );
+    }
+    assert_eq!(
+        change(&mut r, 2, &ids[2], None).await,
+        CommandStatus::EsmeRok
+    );
+    let mut ended = std::collections::HashMap::new();
+    while ended.len() < 3 {
+        let d = e.next_receipt(15).await;
+        ended.insert(
+            d.tlv_id.expect("id"),
+            field(&d.text, "stat").map(str::to_string),
+        );
+    }
+    assert_eq!(ended[&ids[2]].as_deref(), Some("DELETED"));
+    assert_eq!(ended[&ids[0]].as_deref(), Some("DELIVRD"));
+    assert_eq!(ended[&ids[1]].as_deref(), Some("DELIVRD"));
+    assert_eq!(
+        sim.stats().await.0,
+        2,
+        "the cancelled one never reached the carrier"
+    );
+}

@@ -381,6 +381,11 @@ impl Carrier {
             self.drain_to_router();
         }
         while !self.queue.is_empty() {
+            // cancelled ones go before they take a token or the breaker's probe
+            if let Some(job) = self.queue.pop_front_if(|j| j.msg.gone()) {
+                job.settle(None);
+                continue;
+            }
             let Some(i) = self.binds.iter().position(|s| s.up && s.credits > 0) else {
                 break;
             };
@@ -404,6 +409,8 @@ impl Carrier {
             // from here its answer may be lost while the carrier has it; one an ESME
             // cancelled first goes nowhere
             if !job.msg.claim_for_carrier() {
+                // cancelled just now, on another thread: its probe (if it was one) is void
+                self.breaker.probe_lost();
                 job.settle(None);
                 continue;
             }

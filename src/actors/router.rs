@@ -37,8 +37,8 @@ pub struct Outbound {
     pub meta: MessageMeta,
     /// The ESME's submit_sm, forwarded as it came (plus a receipt request).
     pub sm: SubmitSm,
-    /// [`UNSENT`], [`MAYBE_SENT`] or [`CANCELLED`]: a message is sent or cancelled, never
-    /// both, whichever claims it first.
+    /// [`UNSENT`], [`MAYBE_SENT`], [`ENDED`] or [`CANCELLED`]: a message is sent, ended
+    /// here or cancelled, never two of them, whichever claims it first.
     fate: AtomicU8,
 }
 
@@ -49,6 +49,8 @@ const UNSENT: u8 = 0;
 const MAYBE_SENT: u8 = 1;
 /// An ESME cancelled (or replaced) it before any carrier had it: whoever holds it drops it.
 const CANCELLED: u8 = 2;
+/// A router ends it (EXPIRED, REJECTD) before any carrier had it.
+const ENDED: u8 = 3;
 
 impl Outbound {
     /// A message no carrier has seen.
@@ -74,13 +76,24 @@ impl Outbound {
         self.fate.load(Ordering::Acquire) == MAYBE_SENT
     }
 
-    /// Whether it was cancelled (it goes nowhere).
-    pub fn cancelled(&self) -> bool {
-        self.fate.load(Ordering::Acquire) == CANCELLED
+    /// Whether it was cancelled or ended before any carrier had it (it goes nowhere).
+    pub fn gone(&self) -> bool {
+        matches!(self.fate.load(Ordering::Acquire), CANCELLED | ENDED)
+    }
+
+    /// Claims it for ending here: false when an ESME cancelled it or it ends already.
+    fn claim_end(&self) -> bool {
+        match self
+            .fate
+            .compare_exchange(UNSENT, ENDED, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => true,
+            Err(now) => now == MAYBE_SENT,
+        }
     }
 
     /// Claims it for a carrier's bind, from here on maybe sent; false when it was
-    /// cancelled first.
+    /// cancelled or ended first.
     pub fn claim_for_carrier(&self) -> bool {
         match self
             .fate
@@ -179,8 +192,11 @@ pub struct RouterShard {
     /// backlog of the carrier it goes to first.
     retries: Retries<(Arc<Outbound>, Option<WaitingRetry>)>,
     /// Messages routed here no carrier has yet, by id: what cancel_sm and replace_sm can
-    /// still reach (pruned each tick of those sent, cancelled or gone).
+    /// still reach. Pruned of those sent, ended or dropped when it has doubled since the
+    /// last pruning, so each message pays O(1) for it however many wait.
     unsent: super::FastMap<String, Weak<Outbound>>,
+    /// Its size after the last pruning.
+    unsent_pruned: usize,
 }
 
 /// What every router shard is given.
@@ -216,15 +232,26 @@ impl RouterShard {
             env,
             retries: Retries::default(),
             unsent: super::FastMap::default(),
+            unsent_pruned: 0,
+        }
+    }
+
+    /// Indexes a message no carrier has yet, for cancel_sm and replace_sm.
+    fn remember_unsent(&mut self, msg: &Arc<Outbound>) {
+        self.unsent.insert(msg.meta.id.clone(), Arc::downgrade(msg));
+        if self.unsent.len() > (2 * self.unsent_pruned).max(4096) {
+            self.unsent
+                .retain(|_, m| m.upgrade().is_some_and(|m| !m.maybe_sent() && !m.gone()));
+            self.unsent_pruned = self.unsent.len();
         }
     }
 
     fn try_from(&mut self, msg: Arc<Outbound>, pos: usize, attempt: u32, ctx: &mut Context<Self>) {
-        if msg.cancelled() {
-            return; // ended (or replaced) already
+        if msg.gone() {
+            return; // cancelled, replaced or ended already
         }
         if now_ms() > msg.meta.deadline_ms(self.env.message_ttl_ms) {
-            return self.end(msg, Stat::Expired, "000", None, ctx);
+            return self.end(msg, Stat::Expired, "000", ctx);
         }
         let route = self.env.routes.borrow().lookup(&msg.meta.dest);
         let Some(route) = route else {
@@ -297,9 +324,18 @@ impl RouterShard {
         if refunded { meta.charged } else { Micros(0) }
     }
 
-    /// Ends `msg` as `stat` here (no carrier took it), refunding what [`Self::refund_of`]
-    /// says; `done` is answered once that is stored.
-    fn end(
+    /// Ends `msg` as `stat` here, unless an ESME's cancel claimed it first (then that
+    /// ends it).
+    fn end(&mut self, msg: Arc<Outbound>, stat: Stat, err: &str, ctx: &mut Context<Self>) {
+        if msg.claim_end() {
+            self.finish(msg, stat, err, None, ctx);
+        }
+    }
+
+    /// Stores `msg`'s end as `stat` (no carrier took it, or its carrier refused it),
+    /// refunding what [`Self::refund_of`] says; `done` is answered once that is stored.
+    /// The caller has claimed the end (once per message).
+    fn finish(
         &mut self,
         msg: Arc<Outbound>,
         stat: Stat,
@@ -343,7 +379,7 @@ impl RouterShard {
             Err(e) => {
                 tracing::warn!(id = %msg.meta.id, error = %e, "could not store final state; retrying");
                 ctx.run_later(Duration::from_secs(1), move |act, ctx| {
-                    act.end(msg, stat, &err, done, ctx)
+                    act.finish(msg, stat, &err, done, ctx)
                 });
             }
         }));
@@ -355,13 +391,7 @@ impl Actor for RouterShard {
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.set_mailbox_capacity(65_536);
         ctx.run_interval(RETRY_TICK, |act, ctx| {
-            guard(act, ctx, |act, ctx| {
-                act.retry_due(ctx);
-                act.unsent.retain(|_, m| {
-                    m.upgrade()
-                        .is_some_and(|m| !m.maybe_sent() && !m.cancelled())
-                });
-            });
+            guard(act, ctx, |act, ctx| act.retry_due(ctx));
         });
     }
 }
@@ -378,8 +408,7 @@ impl Handler<RouteMessage> for RouterShard {
     fn handle(&mut self, m: RouteMessage, ctx: &mut Context<Self>) {
         guard(self, ctx, |this, ctx| {
             if !m.msg.maybe_sent() {
-                this.unsent
-                    .insert(m.msg.meta.id.clone(), Arc::downgrade(&m.msg));
+                this.remember_unsent(&m.msg);
             }
             if this.retries.holds(&m.msg.meta.dest) {
                 // others to this handset wait: behind them, never ahead
@@ -397,7 +426,7 @@ impl Handler<SubmitFailed> for RouterShard {
             Failure::Temporary => this.try_from(m.msg, m.pos + 1, m.attempt, ctx),
             Failure::Permanent(status) => {
                 let err = format!("{:03}", status.min(999));
-                this.end(m.msg, Stat::Rejectd, &err, None, ctx)
+                this.end(m.msg, Stat::Rejectd, &err, ctx)
             }
         });
     }
@@ -438,8 +467,12 @@ impl RouterShard {
             return m.reply.send(ChangeOutcome::TooLate);
         }
         self.unsent.remove(&m.id);
+        // a retry it waited for is no longer its: the destination's others go on
+        let id = old.meta.id.clone();
+        self.retries
+            .remove_where(&old.meta.dest, |(msg, _)| msg.meta.id == id);
         match replacement {
-            None => self.end(old, Stat::Deleted, "000", Some(m.reply), ctx),
+            None => self.finish(old, Stat::Deleted, "000", Some(m.reply), ctx),
             Some((sm, raw)) => {
                 let mut b = crate::store::kv::WriteBatch::default();
                 b.put(crate::store::keys::pending(&old.meta.id), raw);
@@ -455,8 +488,7 @@ impl RouterShard {
                         }
                     };
                     let msg = Arc::new(Outbound::new(old.meta.clone(), sm));
-                    act.unsent
-                        .insert(msg.meta.id.clone(), Arc::downgrade(&msg));
+                    act.remember_unsent(&msg);
                     if act.retries.holds(&msg.meta.dest) {
                         act.wait(msg, 0, 0);
                     } else {

@@ -137,9 +137,13 @@ impl Keywords {
         }
     }
 
-    /// Checks an account's own lists: each keyword 1 to 20 characters, none in both.
+    /// Checks an account's own lists (empty: the defaults): each keyword 1 to 20
+    /// characters, at most 50 in a list, and none in both lists as they take effect.
     pub fn check(opt_out: &[String], opt_in: &[String]) -> Result<(), (&'static str, String)> {
         for (field, list) in [("opt_out_keywords", opt_out), ("opt_in_keywords", opt_in)] {
+            if list.len() > 50 {
+                return Err((field, "at most 50 keywords".into()));
+            }
             if let Some(w) = list
                 .iter()
                 .find(|w| w.trim().is_empty() || w.trim().chars().count() > 20)
@@ -147,15 +151,17 @@ impl Keywords {
                 return Err((field, format!("{w:?}: keywords are 1 to 20 characters")));
             }
         }
-        if let Some(w) = opt_out.iter().find(|w| {
-            opt_in
-                .iter()
-                .any(|i| i.trim().eq_ignore_ascii_case(w.trim()))
-        }) {
-            return Err((
-                "opt_in_keywords",
-                format!("{w:?} is an opt-out keyword too"),
-            ));
+        let k = Keywords::new(
+            (!opt_out.is_empty()).then_some(opt_out),
+            (!opt_in.is_empty()).then_some(opt_in),
+        );
+        if let Some(w) = k.opt_in.iter().find(|w| k.opt_out.contains(w)) {
+            let field = if opt_in.is_empty() {
+                "opt_out_keywords"
+            } else {
+                "opt_in_keywords"
+            };
+            return Err((field, format!("{w:?} would both opt out and opt in")));
         }
         Ok(())
     }

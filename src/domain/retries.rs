@@ -13,6 +13,8 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 /// One destination's waiting messages.
 struct Waiting<T> {
     items: VecDeque<(T, u32)>,
+    /// Its entry in the due index.
+    key: (u64, u64),
 }
 
 /// Waiting messages by destination, with their due times.
@@ -56,6 +58,7 @@ impl<T> Retries<T> {
             dest.to_string(),
             Waiting {
                 items: VecDeque::from([(item, attempt)]),
+                key,
             },
         );
     }
@@ -77,6 +80,24 @@ impl<T> Retries<T> {
         out
     }
 
+    /// Takes the waiting messages to `dest` that are `pred` (a cancelled one); when none
+    /// is left the destination waits no more.
+    pub fn remove_where(&mut self, dest: &str, pred: impl Fn(&T) -> bool) -> Vec<T> {
+        let Some(w) = self.by_dest.get_mut(dest) else {
+            return Vec::new();
+        };
+        let (gone, kept): (VecDeque<_>, VecDeque<_>) =
+            w.items.drain(..).partition(|(t, _)| pred(t));
+        w.items = kept;
+        self.len -= gone.len();
+        if w.items.is_empty() {
+            let key = w.key;
+            self.by_dest.remove(dest);
+            self.due.remove(&key);
+        }
+        gone.into_iter().map(|(t, _)| t).collect()
+    }
+
     /// Messages waiting in all.
     pub fn len(&self) -> usize {
         self.len
@@ -91,6 +112,21 @@ impl<T> Retries<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_removed_message_leaves_the_rest_waiting_and_an_emptied_destination_free() {
+        let mut r = Retries::default();
+        r.wait("a", 1, 0, 100);
+        r.wait("a", 2, 0, 0);
+        r.wait("b", 3, 0, 50);
+        assert_eq!(r.remove_where("a", |&t| t == 1), vec![1]);
+        assert_eq!(r.len(), 2);
+        assert!(r.holds("a"), "2 still waits for a");
+        assert_eq!(r.remove_where("b", |_| true), vec![3]);
+        assert!(!r.holds("b"), "nothing waits for b any more");
+        assert_eq!(r.take_due(1_000), vec![(2, 0)]);
+        assert!(r.is_empty());
+    }
 
     #[test]
     fn a_destination_waits_as_a_whole_and_keeps_its_order() {
