@@ -223,8 +223,10 @@ async fn connections_past_max_connections_are_closed_at_once() {
         held.push(Raw::connect(t.smpp).await);
     }
     let mut over = Raw::connect(t.smpp).await;
+    // closed without a session: nothing is answered (the bound is generous: a busy
+    // machine may take a while to accept at all)
     assert_eq!(
-        over.until_closed(3).await.map(|c| c.len()),
+        over.until_closed(15).await.map(|c| c.len()),
         Some(0),
         "the 11th is closed at once, unanswered"
     );
