@@ -6,6 +6,18 @@
 //! the throttle and the durable write happen in the account's `Ledger`; the submit_sm_resp
 //! goes out when the Ledger says the message is durable, so many submits are in flight at
 //! once and are answered in the order they become durable.
+//!
+//! The submit path is in `submit.rs` (and `submit_multi.rs`), query_sm in `query.rs`,
+//! cancel_sm and replace_sm in `change.rs`; this file holds the connection, the bind and the
+//! deliver_sm window.
+//!
+//! Messages: [`SendDeliverSm`] and [`Unbind`] (from Delivery), `Answer<Accepted>` (from
+//! the ledger), `Answer<ChangeOutcome>` (from a router shard); frames from the socket.
+
+mod change;
+mod query;
+mod submit;
+mod submit_multi;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -46,6 +58,7 @@ use super::ledger::{Accept, AcceptParts, Accepted, LedgerShards, NewPart, PartsA
 use super::router::{Change, ChangeMessage, ChangeOutcome};
 use super::supervise::{Restart, guard};
 use super::{Answer, FastMap, ReplyTo};
+use submit_multi::MultiAnswer;
 
 /// Deliver this receipt or MO on this bind (from `Delivery`).
 #[derive(Message)]
@@ -129,13 +142,6 @@ impl Asked {
             multi: None,
         }
     }
-}
-
-/// A submit_multi being answered: one result per destination, the resp once all are in.
-struct MultiAnswer {
-    seq: u32,
-    results: Vec<(multi::Dest, Option<Result<String, CommandStatus>>)>,
-    waiting: usize,
 }
 
 /// A submit checked and ready for the ledger, held back while its carrier is backlogged.
@@ -432,360 +438,6 @@ impl EsmeSession {
         }));
     }
 
-    fn refuse_submit(&mut self, asked: Asked, status: CommandStatus, ctx: &mut Context<Self>) {
-        let account = self.account_name().to_string();
-        metrics::counter!("tern_submit_total", "account" => account, "status" => crate::protocol::status::name(u32::from(status)))
-            .increment(1);
-        self.answer_refusal(asked, status, ctx);
-    }
-
-    /// Answers a refused submit: its error response, or its destination's place in a
-    /// submit_multi_resp.
-    fn answer_refusal(&mut self, asked: Asked, status: CommandStatus, ctx: &mut Context<Self>) {
-        match asked.multi {
-            Some(_) => self.multi_result(asked, Err(status), ctx),
-            None => self.write(pdu::error_resp(asked.resp, status, asked.seq), ctx),
-        }
-    }
-
-    /// A destination of a submit_multi came out; the resp goes once all have.
-    fn multi_result(
-        &mut self,
-        asked: Asked,
-        result: Result<String, CommandStatus>,
-        ctx: &mut Context<Self>,
-    ) {
-        let Some((key, i)) = asked.multi else {
-            return;
-        };
-        let Some(m) = self.multis.get_mut(&key) else {
-            return;
-        };
-        if let Some((_, slot)) = m.results.get_mut(i)
-            && slot.is_none()
-        {
-            *slot = Some(result);
-            m.waiting -= 1;
-        }
-        if m.waiting > 0 {
-            return;
-        }
-        if let Some(m) = self.multis.remove(&key) {
-            let results: Vec<_> = m
-                .results
-                .into_iter()
-                .map(|(d, r)| (d, r.unwrap_or(Err(CommandStatus::EsmeRsyserr))))
-                .collect();
-            self.write(multi::resp(m.seq, &results), ctx);
-        }
-    }
-
-    /// A submit_multi read at `t0`: each destination submitted as its own message, the
-    /// answers gathered into one submit_multi_resp.
-    fn on_submit_multi(&mut self, cmd: Command, t0: Instant, ctx: &mut Context<Self>) {
-        let seq = cmd.sequence_number();
-        let sender =
-            matches!(&self.state, BindState::Bound { mode, .. } if *mode != Mode::Receiver);
-        let refuse = |status| pdu::error_resp(CommandId::SubmitMultiResp, status, seq);
-        if !sender {
-            return self.write(refuse(CommandStatus::EsmeRinvbndsts), ctx);
-        }
-        let Some(Pdu::SubmitMulti(m)) = cmd.pdu() else {
-            return self.write(refuse(CommandStatus::EsmeRinvcmdlen), ctx);
-        };
-        let dests = multi::destinations(m);
-        if dests.is_empty() {
-            return self.write(refuse(CommandStatus::EsmeRinvnumdests), ctx);
-        }
-        let key = self.next_tag;
-        self.next_tag += 1;
-        self.multis.insert(
-            key,
-            MultiAnswer {
-                seq,
-                results: dests.iter().map(|(d, _)| (d.clone(), None)).collect(),
-                waiting: dests.len(),
-            },
-        );
-        for (i, (_, sm)) in dests.into_iter().enumerate() {
-            let asked = Asked {
-                seq,
-                resp: CommandId::SubmitMultiResp,
-                multi: Some((key, i)),
-            };
-            match sm {
-                Some(sm) => {
-                    let one = Command::new(CommandStatus::EsmeRok, seq, sm.clone());
-                    self.submit(asked, &sm, &one, t0, ctx);
-                }
-                None => self.refuse_submit(asked, CommandStatus::EsmeRinvdlname, ctx),
-            }
-        }
-    }
-
-    /// A submit_sm read at `t0`.
-    fn on_submit(&mut self, cmd: Command, t0: Instant, ctx: &mut Context<Self>) {
-        let asked = Asked::submit_sm(cmd.sequence_number());
-        let Some(Pdu::SubmitSm(sm)) = cmd.pdu() else {
-            return self.refuse_bodyless(asked, ctx);
-        };
-        self.submit(asked, sm, &cmd, t0, ctx);
-    }
-
-    /// A data_sm read at `t0`: taken as the submit_sm it amounts to (its text in
-    /// message_payload), answered with data_sm_resp.
-    fn on_data_sm(&mut self, cmd: Command, t0: Instant, ctx: &mut Context<Self>) {
-        let seq = cmd.sequence_number();
-        let asked = Asked {
-            seq,
-            resp: CommandId::DataSmResp,
-            multi: None,
-        };
-        let Some(Pdu::DataSm(d)) = cmd.pdu() else {
-            return self.refuse_bodyless(asked, ctx);
-        };
-        // read back as it will be stored and resumed: the TLVs typed (message_payload
-        // counted and split like a submit_sm's), the PDU no longer than tern takes
-        let as_submit = Command::new(CommandStatus::EsmeRok, seq, pdu::submit_from_data_sm(d));
-        let mut raw = BytesMut::new();
-        let mut codec = CommandCodec::new().with_max_length(crate::protocol::codec::MAX_PDU);
-        let decoded = match codec.encode(&as_submit, &mut raw) {
-            Ok(()) => tokio_util::codec::Decoder::decode(&mut codec, &mut raw),
-            Err(_) => return self.refuse_submit(asked, CommandStatus::EsmeRinvmsglen, ctx),
-        };
-        match decoded {
-            Ok(Some(cmd)) => match cmd.pdu() {
-                Some(Pdu::SubmitSm(sm)) => self.submit(asked, sm, &cmd, t0, ctx),
-                _ => self.refuse_submit(asked, CommandStatus::EsmeRsyserr, ctx),
-            },
-            _ => self.refuse_submit(asked, CommandStatus::EsmeRinvmsglen, ctx),
-        }
-    }
-
-    /// A submit or data_sm with no body: not bound to send, or too short to be one.
-    fn refuse_bodyless(&mut self, asked: Asked, ctx: &mut Context<Self>) {
-        let status = match &self.state {
-            BindState::Bound { mode, .. } if *mode != Mode::Receiver => {
-                CommandStatus::EsmeRinvcmdlen
-            }
-            _ => CommandStatus::EsmeRinvbndsts,
-        };
-        self.refuse_submit(asked, status, ctx);
-    }
-
-    /// Checks a submit and hands it to the ledger (or holds it back); `cmd` is the
-    /// submit_sm as it is stored.
-    fn submit(
-        &mut self,
-        asked: Asked,
-        sm: &SubmitSm,
-        cmd: &Command,
-        t0: Instant,
-        ctx: &mut Context<Self>,
-    ) {
-        crate::failpoint::hit("esme.submit");
-        let seq = asked.seq;
-        let account = match &self.state {
-            BindState::Bound { account, mode, .. } if *mode != Mode::Receiver && !self.released => {
-                // the account as it is now: an operator may have changed its price or
-                // senders since the bind (or deleted it: its binds are being closed)
-                let live = self.env.accounts.borrow().get(&account.system_id).cloned();
-                match live {
-                    Some(live) => live,
-                    None => {
-                        return self.answer_refusal(asked, CommandStatus::EsmeRinvbndsts, ctx);
-                    }
-                }
-            }
-            _ => {
-                return self.answer_refusal(asked, CommandStatus::EsmeRinvbndsts, ctx);
-            }
-        };
-        if self.pending.len() + self.held.len() >= self.env.max_pending {
-            return self.refuse_submit(asked, CommandStatus::EsmeRmsgqful, ctx);
-        }
-        let source = sm.source_addr.to_string();
-        if !account.source_allowed(&source) {
-            return self.refuse_submit(asked, CommandStatus::EsmeRinvsrcadr, ctx);
-        }
-        let raw_dest = sm.destination_addr.to_string();
-        let dest = match check_destination(
-            &raw_dest,
-            u8::from(sm.dest_addr_ton),
-            u8::from(sm.dest_addr_npi),
-        ) {
-            Ok(d) => d.to_string(),
-            Err(_) => return self.refuse_submit(asked, CommandStatus::EsmeRinvdstadr, ctx),
-        };
-        if self
-            .env
-            .suppressions
-            .contains(&account.system_id, &dest, &source)
-        {
-            // the handset opted out of this number's messages: never charged, never sent
-            metrics::counter!("tern_suppressed_total", "account" => account.system_id.clone())
-                .increment(1);
-            return self.refuse_submit(asked, CommandStatus::EsmeRsubmitfail, ctx);
-        }
-        let Some(route) = self.env.routes.borrow().lookup(&dest) else {
-            return self.refuse_submit(asked, CommandStatus::EsmeRsubmitfail, ctx);
-        };
-        if self.env.backlogs.full(&route) {
-            // its carriers are down with as many messages waiting as they may hold
-            return self.refuse_submit(asked, CommandStatus::EsmeRmsgqful, ctx);
-        }
-        // a validity already over, or not an SMPP time, is refused before anything is charged
-        let now = now_ms();
-        let expires_ms = match expiry_ms(sm.validity_period.as_str(), now) {
-            Ok(Some(t)) if t <= now => {
-                return self.refuse_submit(asked, CommandStatus::EsmeRinvexpiry, ctx);
-            }
-            Ok(v) => v,
-            Err(_) => return self.refuse_submit(asked, CommandStatus::EsmeRinvexpiry, ctx),
-        };
-        let (octets, dc, esm) = message_shape(sm);
-        let meta = MessageMeta {
-            id: String::new(),
-            account: account.system_id.clone(),
-            source,
-            source_ton: u8::from(sm.source_addr_ton),
-            source_npi: u8::from(sm.source_addr_npi),
-            dest,
-            registered_delivery: u8::from(sm.registered_delivery),
-            parts: parts(octets, dc, esm & UDHI != 0),
-            charged: Micros(0),
-            // set when it goes to the ledger (it may be held back first)
-            accepted_ms: 0,
-            expires_ms,
-            part_of: None,
-        };
-        let mut raw = BytesMut::new();
-        if CommandCodec::new().encode(cmd, &mut raw).is_err() {
-            return self.refuse_submit(asked, CommandStatus::EsmeRsyserr, ctx);
-        }
-        let accept = match self.split_for(sm, &route, &meta, account.price, seq) {
-            Some(Ok(parts)) => parts,
-            Some(Err(())) => return self.refuse_submit(asked, CommandStatus::EsmeRsyserr, ctx),
-            None => ToLedger::One(Accept {
-                meta,
-                price: account.price,
-                sm: sm.clone(),
-                raw: raw.to_vec(),
-                reply: ReplyTo::nobody(),
-            }),
-        };
-        let submit = HeldSubmit {
-            asked,
-            t0,
-            accept,
-            route,
-        };
-        if !self.held.is_empty() || self.env.backlogs.over(&submit.route) {
-            // flow control: its carrier is behind (or others wait already, and order is
-            // kept): answer it once the carrier catches up
-            self.held.push_back(submit);
-            self.wake_held(ctx);
-            return;
-        }
-        self.send_to_ledger(submit, ctx);
-    }
-
-    /// The parts of a submit whose text is in a message_payload longer than one SMS, when a
-    /// carrier of its route joins parts by UDH only: stored and charged as parts (one
-    /// message id for the ESME, one receipt when every part has ended). `None`: it goes as
-    /// one message; `Some(Err)`: a part could not be encoded.
-    fn split_for(
-        &mut self,
-        sm: &SubmitSm,
-        route: &RouteEntry,
-        meta: &MessageMeta,
-        price: Micros,
-        seq: u32,
-    ) -> Option<Result<ToLedger, ()>> {
-        if meta.parts < 2
-            || !route
-                .carriers()
-                .iter()
-                .any(|c| self.env.carriers.joins_by_udh(c))
-        {
-            return None;
-        }
-        let next = self
-            .env
-            .references
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let reference = crate::domain::encoding::Reference::Eight(next as u8);
-        let parts = pdu::payload_parts(sm, reference)?;
-        let total = u8::try_from(parts.len()).ok()?;
-        let mut new_parts = Vec::with_capacity(parts.len());
-        for (part, i) in parts.into_iter().zip(1..=total) {
-            let mut raw = BytesMut::new();
-            let cmd = Command::new(CommandStatus::EsmeRok, seq, part.clone());
-            if CommandCodec::new().encode(&cmd, &mut raw).is_err() {
-                return Some(Err(()));
-            }
-            new_parts.push(NewPart {
-                meta: MessageMeta {
-                    // the ESME asked for one receipt for its one submit: it comes from the
-                    // parts' ends together, not from each
-                    registered_delivery: 0,
-                    parts: 1,
-                    part_of: Some(crate::domain::message::PartOf {
-                        message: String::new(),
-                        seq: i,
-                        total,
-                    }),
-                    ..meta.clone()
-                },
-                sm: part,
-                raw: raw.to_vec(),
-            });
-        }
-        let record = crate::store::keys::ApiMessage {
-            key_id: String::new(),
-            callback_url: None,
-            client_ref: None,
-            parts: Vec::new(),
-            to: meta.dest.clone(),
-            from: meta.source.clone(),
-            data_coding: u8::from(sm.data_coding),
-            esme_receipt: Some(meta.registered_delivery),
-        };
-        Some(Ok(ToLedger::Parts(AcceptParts {
-            account: meta.account.clone(),
-            price,
-            parts: new_parts,
-            record,
-            remember: None,
-            held: None,
-            done: PartsAnswer::Esme(ReplyTo::nobody()),
-        })))
-    }
-
-    /// Schedules a look at the held submits.
-    fn wake_held(&mut self, ctx: &mut Context<Self>) {
-        if self.held_wake {
-            return;
-        }
-        self.held_wake = true;
-        ctx.run_later(HOLD_STEP, |act, ctx| {
-            act.held_wake = false;
-            act.release_held(ctx);
-        });
-    }
-
-    /// Hands on the held submits whose carrier has caught up, or that waited long enough.
-    fn release_held(&mut self, ctx: &mut Context<Self>) {
-        while let Some(h) = self.held.front() {
-            if self.env.backlogs.over(&h.route) && h.t0.elapsed() < MAX_HOLD {
-                return self.wake_held(ctx);
-            }
-            if let Some(h) = self.held.pop_front() {
-                self.send_to_ledger(h, ctx);
-            }
-        }
-    }
-
     /// Tells Delivery this bind is gone, once: it sends the bind's unanswered receipts again
     /// on another bind of the account, and the bind stops counting against max_binds.
     fn release_bind(&mut self) {
@@ -803,43 +455,6 @@ impl EsmeSession {
                 bind_id: *bind_id,
             });
             tracing::info!(peer = %self.peer, system_id = %account.system_id, "ESME unbound");
-        }
-    }
-
-    /// The session is ending: the submits still held back are answered ESME_RMSGQFUL (none
-    /// was charged or stored), so the ESME knows to send them again.
-    fn refuse_held(&mut self, ctx: &mut Context<Self>) {
-        while let Some(h) = self.held.pop_front() {
-            self.refuse_submit(h.asked, CommandStatus::EsmeRmsgqful, ctx);
-        }
-    }
-
-    /// Charges and stores a checked submit; the ledger's [`Answer`] says when it is done.
-    fn send_to_ledger(&mut self, submit: HeldSubmit, ctx: &mut Context<Self>) {
-        let HeldSubmit {
-            asked, t0, accept, ..
-        } = submit;
-        let tag = self.next_tag;
-        self.next_tag += 1;
-        let reply = ReplyTo::new(ctx.address().recipient(), tag);
-        self.pending.insert(tag, (asked, t0));
-        let now = now_ms();
-        match accept {
-            ToLedger::One(mut accept) => {
-                accept.meta.accepted_ms = now;
-                accept.reply = reply;
-                self.env
-                    .ledgers
-                    .for_key(&accept.meta.account)
-                    .do_send(accept);
-            }
-            ToLedger::Parts(mut parts) => {
-                for p in &mut parts.parts {
-                    p.meta.accepted_ms = now;
-                }
-                parts.done = PartsAnswer::Esme(reply);
-                self.env.ledgers.for_key(&parts.account).do_send(parts);
-            }
         }
     }
 
@@ -899,93 +514,6 @@ impl EsmeSession {
         }
     }
 
-    /// query_sm: the state of one of the account's own messages, read from the store. Any
-    /// other id (unknown, or another account's) is ESME_RQUERYFAIL, so ids of others cannot
-    /// be probed.
-    fn on_query(&mut self, cmd: &Command, ctx: &mut Context<Self>) {
-        let seq = cmd.sequence_number();
-        let fail = |status| pdu::error_resp(CommandId::QuerySmResp, status, seq);
-        let account = match &self.state {
-            BindState::Bound { account, mode, .. } if *mode != Mode::Receiver && !self.released => {
-                account.system_id.clone()
-            }
-            _ => return self.write(fail(CommandStatus::EsmeRinvbndsts), ctx),
-        };
-        let Some(Pdu::QuerySm(q)) = cmd.pdu() else {
-            return self.write(fail(CommandStatus::EsmeRsyserr), ctx);
-        };
-        let id = q.message_id.to_string();
-        let rec = match crate::store::messages::record_of(&*self.env.kv, &id) {
-            Ok(Some(rec)) if rec.meta.account == account => rec,
-            Ok(_) => return self.write(fail(CommandStatus::EsmeRqueryfail), ctx),
-            Err(e) => {
-                tracing::warn!(message_id = %id, error = %e, "query_sm: the store could not be read");
-                return self.write(fail(CommandStatus::EsmeRsyserr), ctx);
-            }
-        };
-        let (state, final_ms, error_code) = match crate::store::messages::query_answer(
-            &*self.env.kv,
-            &rec,
-        ) {
-            Ok(a) => a,
-            Err(e) => {
-                tracing::warn!(message_id = %id, error = %e, "query_sm: the store could not be read");
-                return self.write(fail(CommandStatus::EsmeRsyserr), ctx);
-            }
-        };
-        self.write(
-            pdu::query_sm_resp(seq, &id, state, final_ms, error_code),
-            ctx,
-        );
-    }
-
-    /// A cancel_sm or replace_sm: checked against the stored message here, then done at
-    /// its router shard, which claims it before any carrier can (answered by an
-    /// `Answer<ChangeOutcome>`).
-    fn on_change(&mut self, cmd: &Command, ctx: &mut Context<Self>) {
-        let seq = cmd.sequence_number();
-        let (resp, failed) = match cmd.id() {
-            CommandId::CancelSm => (CommandId::CancelSmResp, CommandStatus::EsmeRcancelfail),
-            _ => (CommandId::ReplaceSmResp, CommandStatus::EsmeRreplacefail),
-        };
-        let fail = |status| pdu::error_resp(resp, status, seq);
-        let account = match &self.state {
-            BindState::Bound { account, mode, .. } if *mode != Mode::Receiver && !self.released => {
-                account.system_id.clone()
-            }
-            _ => return self.write(fail(CommandStatus::EsmeRinvbndsts), ctx),
-        };
-        let (id, source, change) = match cmd.pdu() {
-            Some(Pdu::CancelSm(c)) => (&c.message_id, &c.source_addr, Change::Cancel),
-            Some(Pdu::ReplaceSm(r)) => (
-                &r.message_id,
-                &r.source_addr,
-                Change::Replace(Box::new(r.clone())),
-            ),
-            _ => return self.write(fail(CommandStatus::EsmeRinvcmdlen), ctx),
-        };
-        let (id, source) = (id.to_string(), source.to_string());
-        let rec = match crate::store::messages::record_of(&*self.env.kv, &id) {
-            Ok(Some(rec)) if crate::protocol::change::changeable(&rec, &account, &source) => rec,
-            Ok(_) => return self.write(fail(failed), ctx),
-            Err(e) => {
-                tracing::warn!(message_id = %id, error = %e, "cancel/replace: the store could not be read");
-                return self.write(fail(CommandStatus::EsmeRsyserr), ctx);
-            }
-        };
-        let tag = self.next_tag;
-        self.next_tag += 1;
-        self.changes.insert(tag, (seq, resp, failed));
-        self.env
-            .routers
-            .for_key(&rec.meta.dest)
-            .do_send(ChangeMessage {
-                id,
-                change,
-                reply: ReplyTo::new(ctx.address().recipient(), tag),
-            });
-    }
-
     fn on_deliver_sm_resp(&mut self, seq: u32, status: u32, _ctx: &mut Context<Self>) {
         let Some((receipt, _)) = self.outstanding.remove(&seq) else {
             return;
@@ -1042,19 +570,6 @@ impl EsmeSession {
         };
         self.seq
     }
-}
-
-/// The payload length, data_coding and esm_class that decide the part count.
-/// The message's octets (message_payload when present, else short_message), its
-/// data_coding and esm_class.
-fn message_shape(sm: &SubmitSm) -> (&[u8], u8, u8) {
-    let mut octets = sm.short_message().as_ref();
-    for t in sm.tlvs() {
-        if let Some(rusmpp::tlvs::TlvValue::MessagePayload(p)) = t.value() {
-            octets = p.value.as_ref();
-        }
-    }
-    (octets, u8::from(sm.data_coding), u8::from(sm.esm_class))
 }
 
 impl Actor for EsmeSession {
@@ -1168,64 +683,6 @@ impl Handler<SendDeliverSm> for EsmeSession {
             };
             this.outstanding.insert(seq, (id, Instant::now()));
             this.write(cmd, ctx);
-        });
-    }
-}
-
-impl Handler<Answer<Accepted>> for EsmeSession {
-    type Result = ();
-    fn handle(&mut self, a: Answer<Accepted>, ctx: &mut Context<Self>) {
-        guard(self, ctx, |this, ctx| {
-            let Some((asked, t0)) = this.pending.remove(&a.tag) else {
-                return;
-            };
-            let status = match a.value {
-                Ok(id) => {
-                    if let Some(c) = &this.submit_ok {
-                        c.increment(1);
-                    }
-                    this.submits
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    this.latency.record(t0.elapsed().as_secs_f64());
-                    let ok = match asked.resp {
-                        CommandId::DataSmResp => pdu::data_sm_resp_ok(asked.seq, &id),
-                        CommandId::SubmitMultiResp => {
-                            return this.multi_result(asked, Ok(id), ctx);
-                        }
-                        _ => pdu::submit_sm_resp_ok(asked.seq, &id),
-                    };
-                    return this.write(ok, ctx);
-                }
-                Err(Refusal::Throttled) => CommandStatus::EsmeRthrottled,
-                Err(Refusal::NoCredit) => CommandStatus::EsmeRsubmitfail,
-                Err(Refusal::QueueFull) => CommandStatus::EsmeRmsgqful,
-                Err(Refusal::Failed) => CommandStatus::EsmeRsyserr,
-            };
-            this.refuse_submit(asked, status, ctx);
-        });
-    }
-}
-
-impl Handler<Answer<ChangeOutcome>> for EsmeSession {
-    type Result = ();
-    fn handle(&mut self, a: Answer<ChangeOutcome>, ctx: &mut Context<Self>) {
-        guard(self, ctx, |this, ctx| {
-            let Some((seq, resp, failed)) = this.changes.remove(&a.tag) else {
-                return;
-            };
-            let answer = match a.value {
-                ChangeOutcome::Done => {
-                    let body = match resp {
-                        CommandId::CancelSmResp => Pdu::CancelSmResp,
-                        _ => Pdu::ReplaceSmResp,
-                    };
-                    Command::new(CommandStatus::EsmeRok, seq, body)
-                }
-                ChangeOutcome::TooLate => pdu::error_resp(resp, failed, seq),
-                ChangeOutcome::Failed => pdu::error_resp(resp, CommandStatus::EsmeRsyserr, seq),
-                ChangeOutcome::Refused(status) => pdu::error_resp(resp, status, seq),
-            };
-            this.write(answer, ctx);
         });
     }
 }
