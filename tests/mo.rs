@@ -643,10 +643,21 @@ async fn the_default_config_brings_the_simulators_mo_to_demo_and_honours_its_sto
         .await
         .expect("bind demo");
     let control = SocketAddr::from(([127, 0, 0, 1], control_port));
+    // as the README's `curl -d` sends it: a form content type over a JSON body
     let post = |text: &'static str| async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let body = json!({"from": "491701234567", "to": "ACME", "text": text}).to_string();
-        let (st, _, b) = http_exchange(control, "POST", "/mo", None, Some(&body)).await;
-        assert_eq!(st, 202, "{b}");
+        let mut s = tokio::net::TcpStream::connect(control)
+            .await
+            .expect("connect");
+        let req = format!(
+            "POST /mo HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        s.write_all(req.as_bytes()).await.expect("write");
+        let mut out = String::new();
+        s.read_to_string(&mut out).await.expect("read");
+        assert!(out.starts_with("HTTP/1.1 202"), "{out}");
     };
     post("Yes please").await;
     let d = next(&mut e).await;

@@ -57,8 +57,15 @@ struct SendMo {
     system_id: Option<String>,
 }
 
-async fn mo(sim: web::Data<Arc<Sim>>, body: web::Json<SendMo>) -> HttpResponse {
-    let m = body.into_inner();
+/// Takes a JSON body whatever its content type says (`curl -d` sends a form type).
+async fn mo(sim: web::Data<Arc<Sim>>, body: web::Bytes) -> HttpResponse {
+    let m: SendMo = match serde_json::from_slice(&body) {
+        Ok(m) => m,
+        Err(e) => {
+            return HttpResponse::BadRequest()
+                .json(serde_json::json!({"error": format!("not an MO: {e}")}));
+        }
+    };
     let reference = sim.mo_reference.fetch_add(1, Ordering::Relaxed);
     let joined = m.joined.unwrap_or(crate::protocol::mo::Joined::Udh8);
     let Some(parts) = crate::protocol::mo::from_handset(&m.from, &m.to, &m.text, joined, reference)
