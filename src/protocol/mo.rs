@@ -248,4 +248,44 @@ mod tests {
         .unwrap();
         assert!(to_esme(&other, 1).is_none());
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(500))]
+        /// Whatever a carrier sends as an MO, tern reads it without a panic, and the
+        /// deliver_sm an ESME gets for it keeps its bytes.
+        #[test]
+        fn any_mo_is_read_and_passed_on(
+            short in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..255),
+            esm in proptest::prelude::any::<u8>(),
+            dc in proptest::prelude::any::<u8>(),
+            sar in proptest::option::of(proptest::prelude::any::<(u16, u8, u8)>()),
+            payload in proptest::option::of(proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)),
+        ) {
+            let mut d = DeliverSm::builder()
+                .source_addr(c_addr("447700900123"))
+                .destination_addr(c_addr("4478"))
+                .esm_class(EsmClass::from(esm))
+                .data_coding(rusmpp::values::DataCoding::from(dc))
+                .short_message(OctetString::from_vec(short.clone()).unwrap())
+                .build();
+            if let Some((r, n, q)) = sar {
+                d.push_tlv(MessageDeliveryRequestTlvValue::SarMsgRefNum(r));
+                d.push_tlv(MessageDeliveryRequestTlvValue::SarTotalSegments(n));
+                d.push_tlv(MessageDeliveryRequestTlvValue::SarSegmentSeqnum(q));
+            }
+            if let Some(p) = payload {
+                d.push_tlv(MessageDeliveryRequestTlvValue::MessagePayload(
+                    rusmpp::values::MessagePayload::new(rusmpp::types::AnyOctetString::from_vec(p)),
+                ));
+            }
+            let _ = read(&d);
+            let _ = read_udh(&short);
+            let raw = crate::protocol::pdu::encode(&Command::new(CommandStatus::EsmeRok, 3, d)).unwrap();
+            let out = to_esme(&raw, 9).unwrap();
+            let Some(Pdu::DeliverSm(got)) = out.pdu() else { panic!("not a deliver_sm") };
+            proptest::prop_assert_eq!(got.short_message().as_ref(), &short[..]);
+            proptest::prop_assert_eq!(u8::from(got.esm_class), esm & UDHI);
+            proptest::prop_assert_eq!(u8::from(got.data_coding), dc);
+        }
+    }
 }
