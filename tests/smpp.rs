@@ -666,3 +666,75 @@ async fn a_message_cancelled_in_its_carriers_queue_is_never_sent() {
         "the cancelled one never reached the carrier"
     );
 }
+
+#[tokio::test]
+async fn a_cancel_sm_without_an_id_cancels_every_waiting_message_to_that_number() {
+    use rusmpp::types::COctetString;
+    let sim = Sim::start(&["--dlr-delay-ms", "0"]).await;
+    let t = Tern::start(&body(sim.port)).await;
+    t.until_metric("tern_carrier_binds_up{carrier=\"c1\"}", 1.0)
+        .await;
+    let mut e = bind(t.smpp, "demo", "demopass", Mode::Trx)
+        .await
+        .expect("bind");
+    let mut r = raw_bound(t.smpp, 0x02, "demo", "demopass").await;
+    let (st, v) = t.call("POST", "/api/v1/carriers/c1/stop", None).await;
+    assert_eq!(st, 200, "{v}");
+    let mut to_x = Vec::new();
+    for i in 0..3 {
+        to_x.push(
+            submit(&e.client, sm("ACME", "491701239999", &format!("x {i}")))
+                .await
+                .expect("x"),
+        );
+    }
+    let y = submit(&e.client, sm("ACME", "491701238888", "y"))
+        .await
+        .expect("y");
+    let before = micros(&t.balance("demo").await);
+    let cancel = |seq: u32| {
+        Command::new(
+            CommandStatus::EsmeRok,
+            seq,
+            rusmpp::pdus::CancelSm::builder()
+                .source_addr(COctetString::from_string("ACME".into()).expect("source"))
+                .dest_addr_ton(rusmpp::values::Ton::International)
+                .dest_addr_npi(rusmpp::values::Npi::Isdn)
+                .destination_addr(COctetString::from_string("491701239999".into()).expect("dest"))
+                .build(),
+        )
+    };
+    r.send(cancel(2)).await;
+    let c = r.recv().await;
+    assert_eq!(
+        (c.id(), c.status()),
+        (CommandId::CancelSmResp, CommandStatus::EsmeRok)
+    );
+    let mut deleted = Vec::new();
+    while deleted.len() < 3 {
+        let d = e.next_receipt(10).await;
+        assert_eq!(field(&d.text, "stat"), Some("DELETED"));
+        deleted.extend(d.tlv_id);
+    }
+    deleted.sort();
+    to_x.sort();
+    assert_eq!(deleted, to_x);
+    assert_eq!(
+        micros(&t.balance("demo").await),
+        before + 3 * 10_000,
+        "all three refunded"
+    );
+    // nothing left to cancel there
+    r.send(cancel(3)).await;
+    assert_eq!(r.recv().await.status(), CommandStatus::EsmeRcancelfail);
+    let (st, v) = t.call("POST", "/api/v1/carriers/c1/start", None).await;
+    assert_eq!(st, 200, "{v}");
+    let d = e.next_receipt(30).await;
+    assert_eq!(d.tlv_id.as_deref(), Some(y.as_str()));
+    assert_eq!(field(&d.text, "stat"), Some("DELIVRD"));
+    assert_eq!(
+        sim.stats().await.0,
+        1,
+        "only the other number's message was sent"
+    );
+}

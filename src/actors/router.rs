@@ -140,6 +140,56 @@ impl super::Unanswered for ChangeOutcome {
     }
 }
 
+/// Cancel every message of `account` from `source` (any, when empty) to `dest` (digits)
+/// with `service_type` (any, when empty) that no carrier has yet: a cancel_sm with no
+/// message_id (SMPP 3.4 §4.9). Done once each cancelled one's end is stored; TooLate when
+/// there was none.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CancelAll {
+    /// The ESME's account.
+    pub account: String,
+    /// The sender, as submitted.
+    pub source: String,
+    /// The destination.
+    pub dest: String,
+    /// The service_type, as submitted; `None`: any.
+    pub service_type: Option<rusmpp::values::ServiceType>,
+    /// The answer.
+    pub reply: super::ReplyTo<ChangeOutcome>,
+}
+
+/// Who waits for an end to be stored: an ESME's cancel of one message, or of several (the
+/// answer goes when the last is stored).
+enum Waiter {
+    One(super::ReplyTo<ChangeOutcome>),
+    Shared(std::rc::Rc<std::cell::RefCell<Tally>>),
+}
+
+/// Ends still to be stored before a cancel of several messages is answered.
+struct Tally {
+    left: usize,
+    reply: Option<super::ReplyTo<ChangeOutcome>>,
+}
+
+impl Waiter {
+    /// One end is stored.
+    fn stored(self) {
+        match self {
+            Waiter::One(r) => r.send(ChangeOutcome::Done),
+            Waiter::Shared(t) => {
+                let mut t = t.borrow_mut();
+                t.left = t.left.saturating_sub(1);
+                if t.left == 0
+                    && let Some(r) = t.reply.take()
+                {
+                    r.send(ChangeOutcome::Done);
+                }
+            }
+        }
+    }
+}
+
 /// Cancel or replace message `id` (from an ESME session, at its destination's shard).
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -340,7 +390,7 @@ impl RouterShard {
         msg: Arc<Outbound>,
         stat: Stat,
         err: &str,
-        done: Option<super::ReplyTo<ChangeOutcome>>,
+        done: Option<Waiter>,
         ctx: &mut Context<Self>,
     ) {
         let (batch, receipt) =
@@ -373,7 +423,7 @@ impl RouterShard {
                     r.send(&act.env.delivery);
                 }
                 if let Some(d) = done {
-                    d.send(ChangeOutcome::Done);
+                    d.stored();
                 }
             }
             Err(e) => {
@@ -432,6 +482,13 @@ impl Handler<SubmitFailed> for RouterShard {
     }
 }
 
+impl Handler<CancelAll> for RouterShard {
+    type Result = ();
+    fn handle(&mut self, m: CancelAll, ctx: &mut Context<Self>) {
+        guard(self, ctx, |this, ctx| this.cancel_all(m, ctx));
+    }
+}
+
 impl Handler<ChangeMessage> for RouterShard {
     type Result = ();
     fn handle(&mut self, m: ChangeMessage, ctx: &mut Context<Self>) {
@@ -440,6 +497,42 @@ impl Handler<ChangeMessage> for RouterShard {
 }
 
 impl RouterShard {
+    /// Cancels every message a [`CancelAll`] names that no carrier has yet: each claimed,
+    /// taken from its retry queue and ended DELETED; answered once all are stored.
+    fn cancel_all(&mut self, m: CancelAll, ctx: &mut Context<Self>) {
+        let matches = |o: &Outbound| {
+            o.meta.account == m.account
+                && o.meta.dest == m.dest
+                && (m.source.is_empty() || o.meta.source == m.source)
+                && o.meta.part_of.is_none()
+                && m.service_type
+                    .as_ref()
+                    .is_none_or(|t| *t == o.sm.service_type)
+        };
+        let found: Vec<Arc<Outbound>> = self
+            .unsent
+            .values()
+            .filter_map(Weak::upgrade)
+            .filter(|o| matches(o))
+            .collect();
+        let cancelled: Vec<Arc<Outbound>> = found.into_iter().filter(|o| o.cancel()).collect();
+        if cancelled.is_empty() {
+            return m.reply.send(ChangeOutcome::TooLate);
+        }
+        let tally = std::rc::Rc::new(std::cell::RefCell::new(Tally {
+            left: cancelled.len(),
+            reply: Some(m.reply),
+        }));
+        for old in cancelled {
+            self.unsent.remove(&old.meta.id);
+            let id = old.meta.id.clone();
+            self.retries
+                .remove_where(&old.meta.dest, |(msg, _)| msg.meta.id == id);
+            let waiter = Waiter::Shared(tally.clone());
+            self.finish(old, Stat::Deleted, "000", Some(waiter), ctx);
+        }
+    }
+
     /// Cancels or replaces a message no carrier has yet: claimed here first, so no carrier
     /// sends it after, then ended DELETED, or stored with its new submit_sm and routed again.
     fn change(&mut self, m: ChangeMessage, ctx: &mut Context<Self>) {
@@ -472,7 +565,7 @@ impl RouterShard {
         self.retries
             .remove_where(&old.meta.dest, |(msg, _)| msg.meta.id == id);
         match replacement {
-            None => self.finish(old, Stat::Deleted, "000", Some(m.reply), ctx),
+            None => self.finish(old, Stat::Deleted, "000", Some(Waiter::One(m.reply)), ctx),
             Some((sm, raw)) => {
                 let mut b = crate::store::kv::WriteBatch::default();
                 b.put(crate::store::keys::pending(&old.meta.id), raw);

@@ -30,6 +30,11 @@ impl EsmeSession {
             _ => return self.write(fail(CommandStatus::EsmeRinvcmdlen), ctx),
         };
         let (id, source) = (id.to_string(), source.to_string());
+        if id.is_empty()
+            && let Some(Pdu::CancelSm(c)) = cmd.pdu()
+        {
+            return self.cancel_all(c, account, seq, ctx);
+        }
         let rec = match crate::store::messages::record_of(&*self.env.kv, &id) {
             Ok(Some(rec)) if crate::protocol::change::changeable(&rec, &account, &source) => rec,
             Ok(_) => return self.write(fail(failed), ctx),
@@ -49,6 +54,39 @@ impl EsmeSession {
                 change,
                 reply: ReplyTo::new(ctx.address().recipient(), tag),
             });
+    }
+}
+
+impl EsmeSession {
+    /// A cancel_sm with no message_id: every message of the account from its source_addr to
+    /// its destination_addr (and of its service_type, when given) no carrier has yet.
+    fn cancel_all(
+        &mut self,
+        c: &rusmpp::pdus::CancelSm,
+        account: String,
+        seq: u32,
+        ctx: &mut Context<Self>,
+    ) {
+        let raw = c.destination_addr.to_string();
+        let Ok(dest) =
+            check_destination(&raw, u8::from(c.dest_addr_ton), u8::from(c.dest_addr_npi))
+        else {
+            let fail = CommandStatus::EsmeRcancelfail;
+            return self.write(pdu::error_resp(CommandId::CancelSmResp, fail, seq), ctx);
+        };
+        let tag = self.next_tag;
+        self.next_tag += 1;
+        let failed = CommandStatus::EsmeRcancelfail;
+        self.changes
+            .insert(tag, (seq, CommandId::CancelSmResp, failed));
+        self.env.routers.for_key(dest).do_send(CancelAll {
+            account,
+            source: c.source_addr.to_string(),
+            dest: dest.to_string(),
+            service_type: (!c.service_type.value().to_string().is_empty())
+                .then(|| c.service_type.clone()),
+            reply: ReplyTo::new(ctx.address().recipient(), tag),
+        });
     }
 }
 

@@ -55,7 +55,7 @@ use super::delivery::{
     DeliverSmDone, DeliverSmOutcome, Delivery, RegisterBind, SessionInfo, UnregisterBind,
 };
 use super::ledger::{Accept, AcceptParts, Accepted, LedgerShards, NewPart, PartsAnswer, Refusal};
-use super::router::{Change, ChangeMessage, ChangeOutcome};
+use super::router::{CancelAll, Change, ChangeMessage, ChangeOutcome};
 use super::supervise::{Restart, guard};
 use super::{Answer, FastMap, ReplyTo};
 use submit_multi::MultiAnswer;
