@@ -279,17 +279,8 @@ pub async fn load(kv: &Arc<dyn Kv>, store: &StoreHandle, cfg: &Config) -> Result
     }
     let stored = stored_accounts(&**kv)?;
     let routes = stored_routes(&**kv)?;
-    warn_if_file_differs(cfg, &stored, &routes, &stored_carriers);
-    let accounts = stored
-        .into_iter()
-        .filter(|a| a.deleted_ms.is_none())
-        .map(|a| (a.system_id.clone(), Arc::new(a.account())))
-        .collect();
-    let routes = RouteTable::new(without_unknown_carriers(routes, &carriers), |c| {
-        carriers.contains(c)
-    })
-    .map_err(|e| format!("stored route table: {e} (change it with PUT /api/v1/routes)"))?;
-    // a store from before MO routes were kept takes the file's, once
+    // the file's MO routes seed the store once: on the first start, and on a store from
+    // before MO routes were kept
     if kv
         .get(keys::MO_ROUTES)
         .map_err(|e| e.to_string())?
@@ -300,8 +291,19 @@ pub async fn load(kv: &Arc<dyn Kv>, store: &StoreHandle, cfg: &Config) -> Result
         batch.put(keys::MO_ROUTES.to_vec(), keys::encode(&file));
         store.commit(batch).await.map_err(|e| e.to_string())?;
     }
+    let mo_routes = stored_mo_routes(&**kv)?;
+    warn_if_file_differs(cfg, &stored, &routes, &mo_routes, &stored_carriers);
+    let accounts = stored
+        .into_iter()
+        .filter(|a| a.deleted_ms.is_none())
+        .map(|a| (a.system_id.clone(), Arc::new(a.account())))
+        .collect();
+    let routes = RouteTable::new(without_unknown_carriers(routes, &carriers), |c| {
+        carriers.contains(c)
+    })
+    .map_err(|e| format!("stored route table: {e} (change it with PUT /api/v1/routes)"))?;
     // routes to accounts deleted since route nothing (the MO router checks the account)
-    let mo_routes = MoRouteTable::new(stored_mo_routes(&**kv)?, |_| true).map_err(|e| {
+    let mo_routes = MoRouteTable::new(mo_routes, |_| true).map_err(|e| {
         format!("stored MO route table: {e} (change it with PUT /api/v1/mo-routes)")
     })?;
     Ok(Loaded {
@@ -533,6 +535,7 @@ fn warn_if_file_differs(
     cfg: &Config,
     stored: &[StoredAccount],
     routes: &[Route],
+    mo_routes: &[MoRoute],
     carriers: &[CarrierConfig],
 ) {
     let mut differ: Vec<String> = Vec::new();
@@ -564,6 +567,10 @@ fn warn_if_file_differs(
     let file_routes: Vec<Route> = cfg.routes.iter().map(|r| r.get_ref().clone()).collect();
     if file_routes != routes {
         differ.push("routes".into());
+    }
+    let file_mo: Vec<MoRoute> = cfg.mo_routes.iter().map(|r| r.get_ref().clone()).collect();
+    if file_mo != mo_routes {
+        differ.push("mo_routes".into());
     }
     if !differ.is_empty() {
         tracing::warn!(
@@ -1314,6 +1321,11 @@ impl Registry {
         if !routes.is_empty() && routes != self.routes()? {
             self.replace_routes(routes, "config").await?;
             changed.push("routes replaced".into());
+        }
+        let mo: Vec<MoRoute> = cfg.mo_routes.iter().map(|r| r.get_ref().clone()).collect();
+        if !mo.is_empty() && mo != self.mo_routes()? {
+            self.replace_mo_routes(mo, "config").await?;
+            changed.push("MO routes replaced".into());
         }
         Ok(changed)
     }

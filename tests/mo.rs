@@ -677,3 +677,31 @@ async fn the_default_config_brings_the_simulators_mo_to_demo_and_honours_its_sto
         .await
         .expect("other handsets still get messages");
 }
+
+#[tokio::test]
+async fn an_unrouted_mo_is_listed_behind_many_routed_ones() {
+    let sim = Sim::start(&[]).await;
+    let t = switch(&sim, "", "").await;
+    // no bind: the routed ones wait, queued; the last one matches no route
+    for i in 0..150 {
+        mo(
+            &sim,
+            json!({"from": HANDSET, "to": NUMBER, "text": format!("hi {i}")}),
+        )
+        .await;
+    }
+    mo(
+        &sim,
+        json!({"from": HANDSET, "to": "15550001111", "text": "lost"}),
+    )
+    .await;
+    until_acked(&sim, 151).await;
+    let unrouted = mo_list(&t, "&state=unrouted&limit=10").await;
+    assert_eq!(
+        unrouted.len(),
+        1,
+        "found past a page of others: {unrouted:?}"
+    );
+    assert_eq!(unrouted[0]["text"], "lost");
+    assert_eq!(mo_list(&t, "&state=queued&limit=1000").await.len(), 150);
+}

@@ -112,22 +112,37 @@ fn mo_json(mo: &Mo) -> Value {
 }
 
 /// `GET /messages?direction=mo`: the MO, oldest first, by account, state (`unrouted`,
-/// `queued`, `delivered`, `expired`) and time received.
-fn list_mo(kv: &dyn Kv, q: ListQuery, pq: PageQuery) -> Result<HttpResponse, ApiError> {
+/// `queued`, `delivered`, `expired`) and time received. Like the messages' listing, a page
+/// looks at [`SCAN_BUDGET`] stored MO at most.
+fn list_mo(kv: &dyn Kv, q: ListQuery, mut pq: PageQuery) -> Result<HttpResponse, ApiError> {
     let since = time_param("since", q.since.as_deref())?;
     let until = time_param("until", q.until.as_deref())?;
     let state = q.state.map(|s| s.to_ascii_lowercase());
-    let (out, next) = page(kv, keys::MO_PREFIX, &pq, |v| {
-        keys::decode::<Mo>(v).ok().filter(|mo| {
-            q.account
-                .as_ref()
-                .is_none_or(|a| mo.account.as_ref() == Some(a))
-                && state.as_deref().is_none_or(|s| mo.state.as_str() == s)
-                && since.is_none_or(|s| mo.received_ms >= s)
-                && until.is_none_or(|u| mo.received_ms < u)
-        })
-    })?;
-    let out: Vec<Value> = out.iter().map(mo_json).collect();
+    let keep = |mo: &Mo| {
+        q.account
+            .as_ref()
+            .is_none_or(|a| mo.account.as_ref() == Some(a))
+            && state.as_deref().is_none_or(|s| mo.state.as_str() == s)
+            && since.is_none_or(|s| mo.received_ms >= s)
+            && until.is_none_or(|u| mo.received_ms < u)
+    };
+    let want = pq.limit()?;
+    let mut out = Vec::new();
+    let mut scanned = 0;
+    let next = loop {
+        let chunk = (want - out.len()).max(1);
+        pq.limit = Some(chunk);
+        // every stored MO is a row (those left out are None), so the budget counts rows
+        let (rows, next) = page(kv, keys::MO_PREFIX, &pq, |v| {
+            Some(keys::decode::<Mo>(v).ok().filter(&keep))
+        })?;
+        scanned += chunk;
+        out.extend(rows.into_iter().flatten().map(|mo| mo_json(&mo)));
+        match next {
+            Some(c) if out.len() < want && scanned < SCAN_BUDGET => pq.cursor = Some(c),
+            other => break other,
+        }
+    };
     Ok(HttpResponse::Ok().json(json!({"messages": out, "next_cursor": next})))
 }
 

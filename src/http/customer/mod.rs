@@ -145,7 +145,12 @@ pub const OPENAPI: super::openapi::Api = super::openapi::Api {
             "accepted: {\"id\", \"parts\", \"price\"}",
         ),
         ("post", "/messages", "402", "no_credit"),
-        ("post", "/messages", "403", "ip_not_allowed"),
+        (
+            "post",
+            "/messages",
+            "403",
+            "ip_not_allowed, or opted_out (the recipient sent STOP to this sender)",
+        ),
         ("post", "/messages", "409", "idempotency_in_flight"),
         ("post", "/messages", "413", "too_large"),
         ("post", "/messages", "422", "idempotency_mismatch"),
