@@ -863,7 +863,8 @@ async fn sighup_applies_the_file_and_a_bad_file_changes_nothing() {
     let t = Tern::start(&body).await;
     let text = std::fs::read_to_string(&t.config).expect("config");
     let edited = text.replace("carriers = [\"a\"]", "carriers = [\"b\", \"a\"]")
-        + &account("late", "latepw", "balance = \"3.00\"\n");
+        + &account("late", "latepw", "balance = \"3.00\"\n")
+        + "[[mo_routes]]\nprefix = \"44\"\naccount = \"late\"\n";
     std::fs::write(&t.config, &edited).expect("write config");
     hangup(&t);
     let t0 = Instant::now();
@@ -878,6 +879,12 @@ async fn sighup_applies_the_file_and_a_bad_file_changes_nothing() {
     assert_eq!(balance(&t, "late").await, "3.000000");
     let (_, v) = t.call("GET", "/api/v1/routes", None).await;
     assert_eq!(v["routes"][0]["carriers"], json!(["b", "a"]), "{v}");
+    let (_, v) = t.call("GET", "/api/v1/mo-routes", None).await;
+    assert_eq!(
+        v["mo_routes"],
+        json!([{"prefix": "44", "account": "late"}]),
+        "{v}"
+    );
     bind(t.smpp, "late", "latepw", Mode::Tx)
         .await
         .expect("the account from the file binds");
@@ -898,7 +905,8 @@ async fn sighup_applies_the_file_and_a_bad_file_changes_nothing() {
         [
             ("config.seed", "config"),
             ("account.create", "config"),
-            ("routes.replace", "config")
+            ("routes.replace", "config"),
+            ("mo_routes.replace", "config")
         ]
     );
 
