@@ -196,6 +196,52 @@ struct AccountQueue {
 /// Attempts refused by the ESME before a receipt or MO is dropped.
 const MAX_ATTEMPTS: u32 = 5;
 
+/// MO an account's webhook may hold at once; more wait in the outbox (the sweep offers
+/// them again), so a flood of MO for an account whose receiver is down costs store space,
+/// not memory.
+const MAX_AT_WEBHOOK: usize = 10_000;
+
+/// The MO handed to the webhooks, and how many per account.
+#[derive(Default)]
+struct AtWebhook {
+    ids: FastSet<String>,
+    per_account: FastMap<String, usize>,
+}
+
+impl AtWebhook {
+    /// Takes MO `id` of `account` for its webhook: false when it is there already or the
+    /// account's webhook holds [`MAX_AT_WEBHOOK`].
+    fn take(&mut self, account: &str, id: &str) -> bool {
+        let n = self.per_account.get(account).copied().unwrap_or(0);
+        if n >= MAX_AT_WEBHOOK || !self.ids.insert(id.to_string()) {
+            return false;
+        }
+        self.per_account.insert(account.to_string(), n + 1);
+        true
+    }
+
+    /// The webhooks no longer hold MO `id`.
+    fn release(&mut self, account: &str, id: &str) {
+        if !self.ids.remove(id) {
+            return;
+        }
+        if let Some(n) = self.per_account.get_mut(account) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.per_account.remove(account);
+            }
+        }
+    }
+
+    fn contains(&self, id: &str) -> bool {
+        self.ids.contains(id)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+}
+
 /// The delivery actor.
 pub struct Delivery {
     kv: Arc<dyn Kv>,
@@ -206,7 +252,7 @@ pub struct Delivery {
     settings: watch::Receiver<Arc<AccountTable>>,
     accounts: FastMap<String, AccountQueue>,
     /// MO handed to the webhooks: not loaded for a bind meanwhile.
-    at_webhook: FastSet<String>,
+    at_webhook: AtWebhook,
     /// While a sweep's scan runs: what was forgotten since it began (the scan may still
     /// show it).
     forgotten_while_sweeping: Option<FastSet<String>>,
@@ -235,7 +281,7 @@ impl Delivery {
             webhooks,
             settings,
             accounts: FastMap::default(),
-            at_webhook: FastSet::default(),
+            at_webhook: AtWebhook::default(),
             forgotten_while_sweeping: None,
             next_bind: 1,
             delivered: Staged::default(),
@@ -310,7 +356,7 @@ impl Delivery {
         let Some(url) = url else {
             return false;
         };
-        if self.at_webhook.insert(mo.id.clone()) {
+        if self.at_webhook.take(account, &mo.id) {
             self.webhooks.do_send(super::webhooks::SendMo { mo, url });
         }
         true
@@ -602,8 +648,8 @@ impl Handler<MoBack> for Delivery {
     fn handle(&mut self, m: MoBack, ctx: &mut Context<Self>) {
         guard(self, ctx, |this, ctx| {
             for mo in m.0 {
-                this.at_webhook.remove(&mo.id);
                 let account = mo.account.clone().unwrap_or_default();
+                this.at_webhook.release(&account, &mo.id);
                 if !matches!(this.kv.get(&keys::outbox(&account, &mo.id)), Ok(Some(_))) {
                     continue; // done with meanwhile
                 }
@@ -620,7 +666,7 @@ impl Handler<MoWebhookDone> for Delivery {
     type Result = ();
     fn handle(&mut self, m: MoWebhookDone, ctx: &mut Context<Self>) {
         guard(self, ctx, |this, _| {
-            this.at_webhook.remove(&m.id);
+            this.at_webhook.release(&m.account, &m.id);
             tracing::debug!(id = %m.id, account = %m.account, "MO webhook done");
         });
     }
@@ -737,5 +783,27 @@ impl Handler<UnbindAll> for Delivery {
             n
         })
         .unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_accounts_webhook_holds_a_bounded_number_of_mo() {
+        let mut w = AtWebhook::default();
+        for i in 0..MAX_AT_WEBHOOK {
+            assert!(w.take("a", &i.to_string()));
+        }
+        assert!(!w.take("a", "one more"), "full: it waits in the outbox");
+        assert!(w.take("b", "other account"));
+        assert!(!w.take("b", "other account"), "once");
+        w.release("a", "0");
+        assert!(w.take("a", "one more"));
+        w.release("b", "other account");
+        w.release("b", "other account");
+        assert!(!w.contains("other account"));
+        assert!(w.per_account.get("b").is_none());
     }
 }
