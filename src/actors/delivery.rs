@@ -804,6 +804,6 @@ mod tests {
         w.release("b", "other account");
         w.release("b", "other account");
         assert!(!w.contains("other account"));
-        assert!(w.per_account.get("b").is_none());
+        assert!(!w.per_account.contains_key("b"));
     }
 }
