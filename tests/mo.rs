@@ -514,12 +514,7 @@ async fn an_mo_its_webhook_keeps_refusing_goes_to_a_receiver_that_binds() {
 
 #[tokio::test]
 async fn python_smpplib_gets_the_mo_waiting_for_it_and_its_stop_refuses_the_reply() {
-    let have = std::process::Command::new("python3")
-        .args(["-c", "import smpplib"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !have {
-        eprintln!("skipped: python3 with smpplib is not installed (.ci/run installs it)");
+    if !have_smpplib() {
         return;
     }
     let sim = Sim::start(&[]).await;
@@ -549,16 +544,7 @@ except smpplib.exceptions.PDUError as e:
 "#,
         port = t.smpp.port()
     );
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("timeout")
-            .args(["60", "python3", "-c", &script])
-            .output()
-            .expect("python3")
-    })
-    .await
-    .expect("join");
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    let (stdout, stderr) = run_python(script).await;
     assert!(
         stdout.contains(&format!("mo 0 {HANDSET} {NUMBER} STOP")),
         "the MO as the handset wrote it: {stdout} {stderr}"

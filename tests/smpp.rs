@@ -537,19 +537,26 @@ async fn change(r: &mut Raw, seq: u32, id: &str, replace: Option<&[u8]>) -> Comm
     c.status()
 }
 
-#[tokio::test]
-async fn cancel_sm_and_replace_sm_change_only_what_no_carrier_has_yet() {
+/// A switch whose one carrier an operator stopped (what is accepted waits for it), `demo`
+/// bound as a transceiver and as a raw transmitter.
+async fn stopped_carrier() -> (Sim, Tern, Esme, Raw) {
     let sim = Sim::start(&["--dlr-delay-ms", "0"]).await;
     let t = Tern::start(&body(sim.port)).await;
     t.until_metric("tern_carrier_binds_up{carrier=\"c1\"}", 1.0)
         .await;
-    let mut e = bind(t.smpp, "demo", "demopass", Mode::Trx)
+    let e = bind(t.smpp, "demo", "demopass", Mode::Trx)
         .await
         .expect("bind");
-    let mut r = raw_bound(t.smpp, 0x02, "demo", "demopass").await;
-    // the carrier is stopped: what is accepted waits for it
+    let r = raw_bound(t.smpp, 0x02, "demo", "demopass").await;
     let (st, v) = t.call("POST", "/api/v1/carriers/c1/stop", None).await;
     assert_eq!(st, 200, "{v}");
+    (sim, t, e, r)
+}
+
+#[tokio::test]
+async fn cancel_sm_and_replace_sm_change_only_what_no_carrier_has_yet() {
+    // the carrier is stopped: what is accepted waits for it
+    let (sim, t, mut e, mut r) = stopped_carrier().await;
     let before = micros(&t.balance("demo").await);
     let a = submit(&e.client, sm("ACME", "491701230001", "to cancel"))
         .await
@@ -670,16 +677,7 @@ async fn a_message_cancelled_in_its_carriers_queue_is_never_sent() {
 #[tokio::test]
 async fn a_cancel_sm_without_an_id_cancels_every_waiting_message_to_that_number() {
     use rusmpp::types::COctetString;
-    let sim = Sim::start(&["--dlr-delay-ms", "0"]).await;
-    let t = Tern::start(&body(sim.port)).await;
-    t.until_metric("tern_carrier_binds_up{carrier=\"c1\"}", 1.0)
-        .await;
-    let mut e = bind(t.smpp, "demo", "demopass", Mode::Trx)
-        .await
-        .expect("bind");
-    let mut r = raw_bound(t.smpp, 0x02, "demo", "demopass").await;
-    let (st, v) = t.call("POST", "/api/v1/carriers/c1/stop", None).await;
-    assert_eq!(st, 200, "{v}");
+    let (sim, t, mut e, mut r) = stopped_carrier().await;
     let mut to_x = Vec::new();
     for i in 0..3 {
         to_x.push(

@@ -134,12 +134,7 @@ async fn an_esme_binds_submits_and_gets_its_receipt_over_tls_both_ways() {
 
 #[tokio::test]
 async fn python_smpplib_binds_and_gets_its_receipt_over_tls() {
-    let have = std::process::Command::new("python3")
-        .args(["-c", "import smpplib"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !have {
-        eprintln!("skipped: python3 with smpplib is not installed (.ci/run installs it)");
+    if !have_smpplib() {
         return;
     }
     let certs = tempfile::tempdir().expect("tempdir");
@@ -172,16 +167,7 @@ print("receipt", got.get("receipt"))
 "#,
         port = tls_addr.port()
     );
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("timeout")
-            .args(["60", "python3", "-c", &script])
-            .output()
-            .expect("python3")
-    })
-    .await
-    .expect("join");
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    let (stdout, stderr) = run_python(script).await;
     let id = stdout
         .lines()
         .find_map(|l| l.strip_prefix("id "))

@@ -897,3 +897,32 @@ pub async fn key_and_secret(t: &Tern, account: &str) -> (String, String) {
         v["webhook_secret"].as_str().expect("secret").to_string(),
     )
 }
+
+/// Whether python3 with smpplib is here (.ci/run installs it); a test that needs it says
+/// it skipped when not.
+pub fn have_smpplib() -> bool {
+    let have = std::process::Command::new("python3")
+        .args(["-c", "import smpplib"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !have {
+        eprintln!("skipped: python3 with smpplib is not installed (.ci/run installs it)");
+    }
+    have
+}
+
+/// Runs a python script (60 s at most, off the test's runtime): (stdout, stderr).
+pub async fn run_python(script: String) -> (String, String) {
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("timeout")
+            .args(["60", "python3", "-c", &script])
+            .output()
+            .expect("python3")
+    })
+    .await
+    .expect("join");
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
