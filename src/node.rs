@@ -198,6 +198,7 @@ pub async fn run(cfg: Config, path: std::path::PathBuf) -> Result<(), String> {
         },
         delivery.clone(),
     ));
+    webhooks.do_send(crate::actors::webhooks::SetApiKeys(registry.api_keys()));
     // what operators stopped stays stopped
     for (id, c) in carriers.all() {
         if registry.carrier_stopped(&id).map_err(|e| e.to_string())? {

@@ -13,10 +13,11 @@ use crate::domain::mo::{OptChange, number};
 use crate::store::keys::{self, Suppression};
 use crate::store::kv::Kv;
 
-/// The suppressed pairs by account.
+/// The suppressed pairs: account → handset → numbers it opted out of. Nested so a submit's
+/// check looks up borrowed strings and allocates nothing.
 #[derive(Debug, Default)]
 pub struct Suppressions {
-    by_account: RwLock<HashMap<String, HashSet<(String, String)>>>,
+    by_account: RwLock<HashMap<String, HashMap<String, HashSet<String>>>>,
 }
 
 impl Suppressions {
@@ -34,26 +35,35 @@ impl Suppressions {
     /// Whether `account` may not send to `handset` from `number`.
     pub fn contains(&self, account: &str, handset: &str, number_from: &str) -> bool {
         let map = self.by_account.read().unwrap_or_else(|e| e.into_inner());
-        let Some(pairs) = map.get(account) else {
-            return false;
-        };
-        pairs.contains(&(number(handset).to_string(), number(number_from).to_string()))
+        map.get(account)
+            .and_then(|h| h.get(number(handset)))
+            .is_some_and(|n| n.contains(number(number_from)))
     }
 
     /// Adds (opt-out) or removes (opt-in) a pair; call once the store has the change.
     pub fn apply(&self, account: &str, handset: &str, number_to: &str, change: OptChange) {
         let mut map = self.by_account.write().unwrap_or_else(|e| e.into_inner());
-        let pair = (number(handset).to_string(), number(number_to).to_string());
+        let (handset, number_to) = (number(handset), number(number_to));
         match change {
             OptChange::OptOut => {
-                map.entry(account.to_string()).or_default().insert(pair);
+                map.entry(account.to_string())
+                    .or_default()
+                    .entry(handset.to_string())
+                    .or_default()
+                    .insert(number_to.to_string());
             }
             OptChange::OptIn => {
-                if let Some(pairs) = map.get_mut(account) {
-                    pairs.remove(&pair);
-                    if pairs.is_empty() {
-                        map.remove(account);
+                let Some(handsets) = map.get_mut(account) else {
+                    return;
+                };
+                if let Some(numbers) = handsets.get_mut(handset) {
+                    numbers.remove(number_to);
+                    if numbers.is_empty() {
+                        handsets.remove(handset);
                     }
+                }
+                if handsets.is_empty() {
+                    map.remove(account);
                 }
             }
         }

@@ -314,21 +314,16 @@ impl Delivery {
     /// never lost).
     fn forget(&mut self, r: &Outgoing, end: MoState, ctx: &mut Context<Self>) {
         let mut b = WriteBatch::default();
-        b.del(keys::outbox(r.account(), r.id()));
         if let Outgoing::Mo(mo) = r {
-            b.put(
-                keys::mo(&mo.id),
-                keys::encode(&Mo {
-                    state: end,
-                    ..(**mo).clone()
-                }),
-            );
+            crate::store::mo::end(&mut b, mo, end);
             let outcome = if end == MoState::Delivered {
                 "smpp"
             } else {
                 "expired"
             };
             metrics::counter!("tern_mo_total", "outcome" => outcome).increment(1);
+        } else {
+            b.del(keys::outbox(r.account(), r.id()));
         }
         if self.delivered.add(b, None) {
             ctx.notify(CommitDelivered);
@@ -411,7 +406,8 @@ impl Delivery {
         ctx.spawn(scan.into_actor(self).map(|rows, act, ctx| {
             let forgotten = act.forgotten_while_sweeping.take().unwrap_or_default();
             // the scan is older than what happened since: an entry delivered, taken by a
-            // webhook or handed on meanwhile is left alone
+            // webhook or handed on meanwhile is left alone (all known here, no store read
+            // per entry)
             let Outbox { expired, waiting } = rows.unwrap_or_default();
             let stale = |act: &Delivery, r: &Outgoing| {
                 forgotten.contains(r.id())
@@ -420,7 +416,6 @@ impl Delivery {
                         .accounts
                         .get(r.account())
                         .is_some_and(|q| q.known.contains(r.id()))
-                    || !matches!(act.kv.get(&keys::outbox(r.account(), r.id())), Ok(Some(_)))
             };
             for mo in waiting {
                 let mo = Outgoing::Mo(Box::new(mo));
@@ -436,14 +431,11 @@ impl Delivery {
                 if stale(act, &r) {
                     continue;
                 }
-                b.del(k);
-                if let Outgoing::Mo(mo) = r {
-                    let end = Mo {
-                        state: MoState::Expired,
-                        ..*mo
-                    };
-                    b.put(keys::mo(&end.id), keys::encode(&end));
+                if let Outgoing::Mo(mo) = &r {
+                    crate::store::mo::end(&mut b, mo, MoState::Expired);
                     metrics::counter!("tern_mo_total", "outcome" => "expired").increment(1);
+                } else {
+                    b.del(k);
                 }
             }
             if !b.is_empty() {
@@ -667,6 +659,10 @@ impl Handler<MoWebhookDone> for Delivery {
     fn handle(&mut self, m: MoWebhookDone, ctx: &mut Context<Self>) {
         guard(self, ctx, |this, _| {
             this.at_webhook.release(&m.account, &m.id);
+            // a sweep's scan running may still show it
+            if let Some(f) = &mut this.forgotten_while_sweeping {
+                f.insert(m.id.clone());
+            }
             tracing::debug!(id = %m.id, account = %m.account, "MO webhook done");
         });
     }

@@ -23,7 +23,6 @@ use crate::domain::message::format_id;
 use crate::domain::mo::{Concat, Mo, MoRouteTable, MoState, OptChange};
 use crate::store::keys::{self, Suppression};
 use crate::store::kv::{Kv, WriteBatch};
-use crate::store::record;
 use crate::suppressions::Suppressions;
 
 use super::ReplyTo;
@@ -146,9 +145,8 @@ impl MoRouter {
             },
         };
         let mut b = WriteBatch::default();
-        b.insert_new(keys::mo(&id), keys::encode(&mo));
+        crate::store::mo::accept(&mut b, &mo);
         if let Some(account) = &account {
-            b.insert_new(keys::outbox(account, &id), record::encode_outbox_mo(&mo));
             let key = crate::suppressions::key(account, &mo.from, &mo.to);
             match opt {
                 Some(OptChange::OptOut) => b.put(

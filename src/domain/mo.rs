@@ -350,13 +350,6 @@ impl<T> Reassembly<T> {
         out
     }
 
-    /// Whether any waiting part is `pred`.
-    pub fn holds(&self, pred: impl Fn(&T) -> bool) -> bool {
-        self.groups
-            .values()
-            .any(|g| g.parts.values().chain(&g.repeats).any(&pred))
-    }
-
     /// Parts waiting.
     pub fn len(&self) -> usize {
         self.groups
@@ -575,7 +568,6 @@ mod tests {
             None,
             "a repeat completes nothing"
         );
-        assert!(r.holds(|p| *p == "a again"));
         let whole = r.add(key(7), 2, 13, "b").expect("complete");
         assert_eq!(whole.parts, vec!["a", "b", "c"]);
         assert_eq!(whole.repeats, vec!["a again"]);

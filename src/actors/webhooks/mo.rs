@@ -5,11 +5,11 @@ use super::*;
 
 impl Webhooks {
     /// Gives an MO's webhook up to Delivery (a receiver is bound for its account now).
+    /// The caller has taken it out of `due` if it was there.
     pub(super) fn hand_back(&mut self, message: &str) {
         let Some(p) = self.pending.remove(message) else {
             return;
         };
-        self.due.retain(|(_, m)| m != message);
         if let (Ends::Mo(parts), Some(d)) = (p.ends, &self.delivery) {
             d.do_send(MoBack(parts));
         }
@@ -18,18 +18,25 @@ impl Webhooks {
     /// A receiver bound for `account`: its MO waiting for a retry or for the rest of their
     /// parts go back to Delivery now; those being sent go back if the attempt fails.
     pub(super) fn give_back(&mut self, account: &str) {
-        let ids: Vec<String> = self
-            .pending
-            .iter()
-            .filter(|(_, p)| p.account == account && matches!(p.ends, Ends::Mo(_)))
-            .map(|(id, _)| id.clone())
-            .collect();
-        for id in ids {
-            if self.due.iter().any(|(_, m)| *m == id) {
-                self.hand_back(&id);
-            } else if let Some(p) = self.pending.get_mut(&id) {
+        let mut mo: HashSet<String> = HashSet::new();
+        for (id, p) in self.pending.iter_mut() {
+            if p.account == account && matches!(p.ends, Ends::Mo(_)) {
+                // those in flight or queued go back if their attempt fails
                 p.give_back = true;
+                mo.insert(id.clone());
             }
+        }
+        // those waiting for a retry go back now: one pass over the retries
+        let mut waiting = Vec::new();
+        self.due.retain(|(_, m)| {
+            let take = mo.contains(m);
+            if take {
+                waiting.push(m.clone());
+            }
+            !take
+        });
+        for id in waiting {
+            self.hand_back(&id);
         }
         let parts: Vec<Mo> = self
             .assembling
@@ -47,12 +54,9 @@ impl Webhooks {
     /// concatenated MO waits for the rest, and they go as one.
     pub(super) fn send_mo(&mut self, m: SendMo, ctx: &mut Context<Self>) -> Result<(), String> {
         let mo = *m.mo;
-        let held = |id: &str| {
-            self.pending.contains_key(id)
-                || self.finishing.contains(id)
-                || self.assembling.holds(|(p, _)| p.id == id)
-        };
-        if held(&mo.id) {
+        // Delivery hands an MO over once while the webhooks hold it (a part waiting for the
+        // rest included)
+        if self.pending.contains_key(&mo.id) || self.finishing.contains(&mo.id) {
             return Ok(());
         }
         let account = mo.account.clone().unwrap_or_default();
@@ -60,14 +64,15 @@ impl Webhooks {
             return Err("its account's webhook_url cannot be sent to".into());
         };
         let secret = self
-            .kv
-            .scan_prefix(keys::API_KEY_PREFIX)
-            .into_iter()
-            .flatten()
-            .filter_map(|(_, v)| keys::decode::<ApiKey>(&v).ok())
-            .filter(|k| k.account == account && k.revoked_ms.is_none())
-            .max_by_key(|k| k.created_ms)
-            .map(|k| k.webhook_secret)
+            .api_keys
+            .as_ref()
+            .and_then(|keys| {
+                let keys = keys.borrow();
+                keys.values()
+                    .filter(|k| k.account == account)
+                    .max_by_key(|k| k.created_ms)
+                    .map(|k| k.webhook_secret.clone())
+            })
             .ok_or("its account has no API key to sign webhooks with")?;
         let target = Target {
             url: m.url,

@@ -38,7 +38,8 @@
 //! binds for the account, the MO still waiting come back to Delivery ([`GiveBackMo`]).
 //!
 //! Messages: [`PartEnded`] (from Delivery: a part's end is stored), [`SendMo`], [`GiveBackMo`],
-//! [`SetDelivery`] (once Delivery runs), `Tick` (its timer).
+//! [`SetDelivery`] (once Delivery runs), [`SetApiKeys`] (once the registry runs), `Tick`
+//! (its timer).
 
 mod mo;
 
@@ -139,6 +140,9 @@ pub struct Webhooks {
     receipt_ttl_ms: u64,
     /// Where receipts for ESMEs go (Delivery starts after this actor).
     delivery: Option<Addr<Delivery>>,
+    /// The live API keys, whose secrets sign MO webhooks (the registry starts after this
+    /// actor).
+    api_keys: Option<watch::Receiver<Arc<crate::api_keys::ApiKeyTable>>>,
     client: Option<awc::Client>,
     pending: FastMap<String, Pending>,
     /// Parts whose end is durable, of messages some part of which has not ended yet.
@@ -168,6 +172,11 @@ struct Target {
 #[rtype(result = "()")]
 pub struct SetDelivery(pub Addr<Delivery>);
 
+/// The registry runs: the live API keys, as they change.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SetApiKeys(pub watch::Receiver<Arc<crate::api_keys::ApiKeyTable>>);
+
 /// Marker removals (and receipts for ESMEs) waiting for the next tick's commit.
 #[derive(Default)]
 struct Removals {
@@ -196,6 +205,7 @@ impl Webhooks {
             accounts,
             receipt_ttl_ms,
             delivery: None,
+            api_keys: None,
             client: None,
             pending: FastMap::default(),
             ended: FastMap::default(),
@@ -581,12 +591,8 @@ impl Webhooks {
                 self.finishing.insert(message.to_string());
                 self.removing.messages.push(message.to_string());
                 for mo in parts {
-                    self.removing.batch.del(keys::outbox(&p.account, &mo.id));
-                    let id = mo.id.clone();
-                    self.removing
-                        .batch
-                        .put(keys::mo(&id), keys::encode(&Mo { state: end, ..mo }));
-                    self.removing.mo.push((p.account.clone(), id));
+                    crate::store::mo::end(&mut self.removing.batch, &mo, end);
+                    self.removing.mo.push((p.account.clone(), mo.id));
                 }
             }
         }
@@ -682,6 +688,13 @@ impl Restart for Webhooks {
         }
         self.in_flight.clear();
         self.queued.clear();
+    }
+}
+
+impl Handler<SetApiKeys> for Webhooks {
+    type Result = ();
+    fn handle(&mut self, m: SetApiKeys, _: &mut Context<Self>) {
+        self.api_keys = Some(m.0);
     }
 }
 
