@@ -38,7 +38,12 @@ enum W {
 enum Step {
     Write(Vec<W>),
     Flush,
-    Checkpoint { hold: bool },
+    /// A checkpoint, with batches written while it runs unlocked (between its freeze and
+    /// its thaw).
+    Checkpoint {
+        hold: bool,
+        between: Vec<Vec<W>>,
+    },
 }
 
 /// Steps between two crashes, the disk failures armed for them, and how much of the
@@ -74,7 +79,8 @@ fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
         4 => prop::collection::vec(write(), 1..6).prop_map(Step::Write),
         2 => Just(Step::Flush),
-        1 => any::<bool>().prop_map(|hold| Step::Checkpoint { hold }),
+        1 => (any::<bool>(), prop::collection::vec(prop::collection::vec(write(), 1..6), 0..3))
+            .prop_map(|(hold, between)| Step::Checkpoint { hold, between }),
     ]
 }
 
@@ -159,12 +165,61 @@ fn flush(e: &Engine) -> Result<(), StoreError> {
         .block_on(e.flush())
 }
 
+/// What the model knows of one run: what reads must see, the batches applied since the
+/// last good flush (after a crash any prefix of them may be there), and the fresh keys made.
+#[derive(Default)]
+struct Book {
+    visible: State,
+    unacked: Vec<Vec<Op>>,
+    fresh: Vec<Vec<u8>>,
+    next_fresh: u32,
+}
+
+/// Writes one generated batch; false once the store has stopped (its fate unknown).
+fn write_batch(e: &Engine, ws: Vec<W>, book: &mut Book) -> bool {
+    let mut b = WriteBatch::default();
+    for w in ws {
+        match w {
+            W::Put(k, v) => b.put(key(k), vec![v]),
+            W::Del(k) => b.del(key(k)),
+            W::Append(k, v) => b.append(key(k), vec![v]),
+            W::Insert(p) => {
+                let k = format!("{}n{}", PREFIXES[usize::from(p)], book.next_fresh);
+                book.next_fresh += 1;
+                book.fresh.push(k.clone().into_bytes());
+                b.insert_new(k, vec![p]);
+            }
+            W::DelFresh(i) if !book.fresh.is_empty() => {
+                b.del(book.fresh[usize::from(i) % book.fresh.len()].clone())
+            }
+            W::AppendFresh(i, v) if !book.fresh.is_empty() => b.append(
+                book.fresh[usize::from(i) % book.fresh.len()].clone(),
+                vec![v],
+            ),
+            W::DelFresh(_) | W::AppendFresh(..) => {}
+        }
+    }
+    let ops = b.ops.clone();
+    match e.apply(&mut b) {
+        Ok(()) => {
+            apply(&mut book.visible, &ops);
+            book.unacked.push(ops);
+            true
+        }
+        Err(err) if err.fate() == Fate::Unknown => {
+            book.unacked.push(ops);
+            false
+        }
+        // refused: no trace, in the model either
+        Err(_) => true,
+    }
+}
+
 /// Runs `epochs`, crashing after each, and checks every recovery against the model.
 fn run(epochs: Vec<Epoch>) -> Result<(), TestCaseError> {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut acked = State::new();
-    let mut fresh: Vec<Vec<u8>> = Vec::new();
-    let mut next_fresh = 0u32;
+    let mut book = Book::default();
     for ep in epochs {
         let spec: Vec<String> = ep
             .faults
@@ -182,51 +237,20 @@ fn run(epochs: Vec<Epoch>) -> Result<(), TestCaseError> {
         prop_assert_eq!(&found, &acked, "a start with nothing unacknowledged");
         // what reads see, and the batches applied since the last good flush: after a crash
         // any prefix of them may be there
-        let mut visible = acked.clone();
-        let mut unacked: Vec<Vec<Op>> = Vec::new();
+        book.visible = acked.clone();
+        book.unacked.clear();
         let mut synced = (e.journal.lock().expect("journal").current(), 0u64);
         for step in ep.steps {
             match step {
                 Step::Write(ws) => {
-                    let mut b = WriteBatch::default();
-                    for w in ws {
-                        match w {
-                            W::Put(k, v) => b.put(key(k), vec![v]),
-                            W::Del(k) => b.del(key(k)),
-                            W::Append(k, v) => b.append(key(k), vec![v]),
-                            W::Insert(p) => {
-                                let k = format!("{}n{next_fresh}", PREFIXES[usize::from(p)]);
-                                next_fresh += 1;
-                                fresh.push(k.clone().into_bytes());
-                                b.insert_new(k, vec![p]);
-                            }
-                            W::DelFresh(i) if !fresh.is_empty() => {
-                                b.del(fresh[usize::from(i) % fresh.len()].clone())
-                            }
-                            W::AppendFresh(i, v) if !fresh.is_empty() => {
-                                b.append(fresh[usize::from(i) % fresh.len()].clone(), vec![v])
-                            }
-                            W::DelFresh(_) | W::AppendFresh(..) => {}
-                        }
-                    }
-                    let ops = b.ops.clone();
-                    match e.apply(&mut b) {
-                        Ok(()) => {
-                            apply(&mut visible, &ops);
-                            unacked.push(ops);
-                        }
-                        Err(err) if err.fate() == Fate::Unknown => {
-                            unacked.push(ops);
-                            break;
-                        }
-                        // refused: no trace, in the model either
-                        Err(_) => {}
+                    if !write_batch(&e, ws, &mut book) {
+                        break;
                     }
                 }
                 Step::Flush => match flush(&e) {
                     Ok(()) => {
-                        acked = visible.clone();
-                        unacked.clear();
+                        acked = book.visible.clone();
+                        book.unacked.clear();
                         let cur = e.journal.lock().expect("journal").current();
                         let len = std::fs::metadata(segment(dir.path(), cur))
                             .map(|m| m.len())
@@ -238,17 +262,43 @@ fn run(epochs: Vec<Epoch>) -> Result<(), TestCaseError> {
                         break;
                     }
                 },
-                Step::Checkpoint { hold } => match e.checkpoint_holding(hold) {
-                    Err(err) if err.fate() == Fate::Unknown => break,
-                    _ => {}
-                },
+                Step::Checkpoint { hold, between } => {
+                    // the steps of `checkpoint_holding`, with writes where it holds no lock
+                    let _one = e.checkpointing.lock().expect("checkpointing");
+                    let frozen = match e.freeze(hold) {
+                        Ok(f) => f,
+                        Err(err) if err.fate() == Fate::Unknown => break,
+                        Err(_) => None,
+                    };
+                    let mut stopped = false;
+                    for ws in between {
+                        if !write_batch(&e, ws, &mut book) {
+                            stopped = true;
+                            break;
+                        }
+                        prop_assert_eq!(
+                            contents(&e),
+                            book.visible.clone(),
+                            "reads see writes made during a checkpoint"
+                        );
+                    }
+                    if stopped {
+                        break;
+                    }
+                    if let Some(f) = frozen {
+                        match e.write_out(&f).and_then(|carried| e.thaw(f, carried)) {
+                            Err(err) if err.fate() == Fate::Unknown => break,
+                            _ => {}
+                        }
+                    }
+                }
             }
             if e.stop.stopped().is_some() {
                 break;
             }
             prop_assert_eq!(
                 contents(&e),
-                visible.clone(),
+                book.visible.clone(),
                 "reads see every applied write"
             );
         }
@@ -271,7 +321,7 @@ fn run(epochs: Vec<Epoch>) -> Result<(), TestCaseError> {
         let found = contents(&e);
         let mut candidate = acked.clone();
         let mut ok = found == candidate;
-        for ops in &unacked {
+        for ops in &book.unacked {
             if ok {
                 break;
             }
@@ -281,7 +331,7 @@ fn run(epochs: Vec<Epoch>) -> Result<(), TestCaseError> {
         prop_assert!(
             ok,
             "recovered state is the acknowledged one plus a prefix of {} later batches\nfound: {:?}\nacked: {:?}",
-            unacked.len(),
+            book.unacked.len(),
             found,
             acked
         );
