@@ -321,6 +321,42 @@ async fn receipt_before_submit_resp_is_matched() {
 }
 
 #[tokio::test]
+async fn a_burst_of_receipts_reaches_the_esme_once_each_while_submits_go_on() {
+    // the carrier holds its receipts and releases them together, many more than a bind
+    // hands on to be stored at once: every one must still come through, once
+    let (_sim, t) = demo_switch(&["--dlr-delay-ms", "300", "--dlr-burst-ms", "1500"]).await;
+    let mut e = bind(t.smpp, "demo", "demopass", Mode::Trx)
+        .await
+        .expect("bind");
+    let n = 400;
+    let mut ids = HashSet::new();
+    for i in 0..n {
+        ids.insert(
+            submit(&e.client, sm("ACME", &format!("4917{i:04}"), "x"))
+                .await
+                .expect("accepted"),
+        );
+    }
+    let mut got = HashSet::new();
+    while got.len() < n {
+        let id = e.next_receipt(30).await.tlv_id.unwrap();
+        assert!(got.insert(id), "a receipt came twice");
+        if got.len() == n / 2 {
+            // mid-burst: the bind still takes submits and their receipts come too
+            ids.insert(
+                submit(&e.client, sm("ACME", "49170000", "after"))
+                    .await
+                    .expect("accepted mid-burst"),
+            );
+        }
+    }
+    while got.len() < ids.len() {
+        assert!(got.insert(e.next_receipt(30).await.tlv_id.unwrap()));
+    }
+    assert_eq!(got, ids);
+}
+
+#[tokio::test]
 async fn duplicate_receipts_reach_the_esme_once() {
     let (_sim, t) = demo_switch(&["--duplicate-dlr", "--dlr-delay-ms", "10"]).await;
     let mut e = bind(t.smpp, "demo", "demopass", Mode::Trx)

@@ -4,8 +4,10 @@
 //! more than the window), sends enquire_link on a timer, times out unanswered submits (and
 //! drops the bind when the carrier has sent nothing at all for as long: a hung SMSC), and
 //! passes receipts to the `DlrCorrelator` and MO to the `MoRouter`, answering the carrier's
-//! deliver_sm only once the receipt or MO is durable. On any failure it returns its in-flight messages to the carrier and
-//! stops; the supervisor restarts it after an exponential backoff with jitter (max 60 s).
+//! deliver_sm only once the receipt or MO is durable. It hands them on a window at a time
+//! (`protocol::deliver_window`), so a burst of receipts is stored a little at a time. On
+//! any failure it returns its in-flight messages to the carrier and stops; the supervisor
+//! restarts it after an exponential backoff with jitter (max 60 s).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -26,6 +28,7 @@ use crate::config::{CarrierConfig, Concatenation};
 use crate::domain::backoff::Backoff;
 use crate::domain::dlr::{Receipt, hex_id_as_decimal};
 use crate::protocol::codec::{Frame, SmppCodec};
+use crate::protocol::deliver_window::{DeliverWindow, READ_AHEAD};
 use crate::protocol::pdu;
 use crate::protocol::writer::{WRITE_QUEUE, spawn_abortable_writer};
 use tokio::task::AbortHandle;
@@ -96,6 +99,9 @@ pub struct CarrierSession {
     /// Counts connections: a receipt stored after its connection is gone is not answered
     /// on the next one (the carrier sends it again there).
     conn: u32,
+    /// This connection's deliver_sm handed on to be stored, and those read beyond the
+    /// window, waiting in order.
+    window: DeliverWindow<Command>,
     bound: bool,
     seq: u32,
     inflight: FastMap<u32, (CarrierSubmit, Instant)>,
@@ -136,6 +142,7 @@ impl CarrierSession {
             suspect_hung: false,
             closing: false,
             conn: 0,
+            window: DeliverWindow::new(READ_AHEAD),
             bound: false,
             seq: 0,
             inflight: FastMap::default(),
@@ -302,7 +309,8 @@ impl CarrierSession {
 
     fn on_connected(&mut self, r: ReadHalf, w: WriteHalf, ctx: &mut Context<Self>) {
         self.conn = self.conn.wrapping_add(1);
-        ctx.add_stream(FramedRead::new(r, SmppCodec::default()));
+        self.window = DeliverWindow::new(READ_AHEAD);
+        ctx.add_stream(self.window.gate(FramedRead::new(r, SmppCodec::default())));
         // room for the whole window of submits plus the responses tern owes the carrier, so
         // a submit is never refused by tern's own queue while the window has credit
         let (tx, writer) = spawn_abortable_writer(w, self.cfg.window + WRITE_QUEUE);
@@ -336,6 +344,19 @@ impl CarrierSession {
         }
         let now = Instant::now();
         let rt = Duration::from_secs(self.cfg.response_timeout_s);
+        if self.window.is_full() {
+            // tern reads nothing while its own store has yet to take the receipts it read:
+            // what the carrier answered meanwhile waits unread in the socket, so nothing it
+            // owes is overdue and its silence says nothing
+            self.last_rx = now;
+            for (_, deadline) in self.inflight.values_mut() {
+                *deadline = (*deadline).max(now + rt);
+            }
+            if self.enquire_sent.is_some() {
+                self.enquire_sent = Some(now);
+            }
+            return;
+        }
         // submits unanswered and not a byte from the carrier meanwhile: it hangs
         let silent = now.duration_since(self.last_rx) > rt;
         let expired: Vec<u32> = self
@@ -379,10 +400,23 @@ impl CarrierSession {
         }
     }
 
-    fn on_deliver_sm(&mut self, cmd: Command, ctx: &mut Context<Self>) {
+    /// Hands on the deliver_sm waiting, in order, while the window has room: a receipt to
+    /// its correlator, an MO to the MO router (each answered by a [`ReceiptStored`] once
+    /// durable), or answers one at once. As many go to be stored at once as submits are in
+    /// flight to the carrier (within `DELIVER_WINDOW`).
+    fn hand_on(&mut self, ctx: &mut Context<Self>) {
+        while let Some(cmd) = self.window.next(self.inflight.len()) {
+            if !self.on_deliver_sm(cmd, ctx) {
+                self.window.answered();
+            }
+        }
+    }
+
+    /// One deliver_sm: true when handed on, false when answered at once.
+    fn on_deliver_sm(&mut self, cmd: Command, ctx: &mut Context<Self>) -> bool {
         let seq = cmd.sequence_number();
         let Some(Pdu::DeliverSm(d)) = cmd.pdu() else {
-            return;
+            return false;
         };
         let esm = u8::from(d.esm_class);
         let ok = Command::new(CommandStatus::EsmeRok, seq, DeliverSmResp::default());
@@ -394,7 +428,7 @@ impl CarrierSession {
                 let again =
                     pdu::error_resp(CommandId::DeliverSmResp, CommandStatus::EsmeRxTAppn, seq);
                 self.send(again, ctx);
-                return;
+                return false;
             };
             let f = crate::protocol::mo::read(d);
             self.mo.do_send(CarrierMo {
@@ -407,7 +441,7 @@ impl CarrierSession {
                 pdu: raw,
                 ack: ReplyTo::new(ctx.address().recipient(), tag),
             });
-            return;
+            return true;
         }
         let mut tlv_id = None;
         let mut tlv_state = None;
@@ -429,7 +463,7 @@ impl CarrierSession {
                 metrics::counter!("tern_dlr_unreadable_total", "carrier" => self.cfg.id.clone())
                     .increment(1);
                 self.send(ok, ctx);
-                return;
+                return false;
             }
         };
         let m = CarrierReceipt {
@@ -440,6 +474,7 @@ impl CarrierSession {
             ack: Some(ReplyTo::new(ctx.address().recipient(), tag)),
         };
         self.correlators.for_key(&receipt.id).do_send(m);
+        true
     }
 
     /// The carrier answered the submit sent as `seq` with `status` and, when its body was
@@ -507,7 +542,10 @@ impl CarrierSession {
                 };
                 self.on_submit_resp(seq, st, id);
             }
-            CommandId::DeliverSm => self.on_deliver_sm(cmd, ctx),
+            CommandId::DeliverSm => {
+                self.window.read(cmd);
+                self.hand_on(ctx);
+            }
             CommandId::EnquireLink => {
                 self.send(
                     Command::new(CommandStatus::EsmeRok, seq, Pdu::EnquireLinkResp),
@@ -622,6 +660,8 @@ impl Handler<Answer<ReceiptStored>> for CarrierSession {
                 }
             };
             this.send(reply, ctx);
+            this.window.answered();
+            this.hand_on(ctx);
         });
     }
 }

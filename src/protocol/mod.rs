@@ -2,6 +2,7 @@
 
 pub mod change;
 pub mod codec;
+pub mod deliver_window;
 pub mod malformed;
 pub mod mo;
 pub mod multi;
