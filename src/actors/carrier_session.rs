@@ -236,6 +236,7 @@ impl CarrierSession {
             });
             self.bound = false;
             self.tx = None;
+            self.window = DeliverWindow::new(READ_AHEAD);
             return ctx.stop();
         }
         tracing::warn!(carrier = %self.cfg.id, bind = self.idx, reason = why, "carrier session failed");
@@ -254,6 +255,8 @@ impl CarrierSession {
         self.bound = false;
         self.tx = None;
         self.overflow.clear();
+        // unanswered: the carrier sends them again on the next bind
+        self.window = DeliverWindow::new(READ_AHEAD);
         self.delay = self.backoff.next_delay(rand::random::<f64>());
         ctx.stop();
     }
@@ -344,10 +347,10 @@ impl CarrierSession {
         }
         let now = Instant::now();
         let rt = Duration::from_secs(self.cfg.response_timeout_s);
-        if self.window.is_full() {
-            // tern reads nothing while its own store has yet to take the receipts it read:
-            // what the carrier answered meanwhile waits unread in the socket, so nothing it
-            // owes is overdue and its silence says nothing
+        if self.window.stopped() {
+            // tern stopped reading while its own store has yet to take the receipts it read:
+            // what the carrier answered meanwhile may wait unread in the socket, so nothing
+            // it owes is overdue and its silence says nothing
             self.last_rx = now;
             for (_, deadline) in self.inflight.values_mut() {
                 *deadline = (*deadline).max(now + rt);
@@ -405,7 +408,10 @@ impl CarrierSession {
     /// durable), or answers one at once. As many go to be stored at once as submits are in
     /// flight to the carrier (within `DELIVER_WINDOW`).
     fn hand_on(&mut self, ctx: &mut Context<Self>) {
-        while let Some(cmd) = self.window.next(self.inflight.len()) {
+        // once the connection is gone none is handed on: the carrier sends them again
+        while self.tx.is_some()
+            && let Some(cmd) = self.window.next(self.inflight.len())
+        {
             if !self.on_deliver_sm(cmd, ctx) {
                 self.window.answered();
             }

@@ -1,20 +1,20 @@
-//! A carrier bind's deliver_sm window: how many receipts and MO it hands on to be stored
-//! at once, the ones it read beyond that held back in order, and a read side that stops
-//! reading only when far too many are held.
+//! A carrier bind's deliver_sm window: how many receipts and MO it has handed on to be
+//! stored and not yet answered, those read beyond that waiting in order, and a read side
+//! that stops reading only when far too many are read and unanswered.
 //!
 //! A carrier that batches its receipts sends thousands of deliver_sm at once. Handed on as
 //! they are read, they all reach the correlator, delivery and the store together: one
 //! store group of thousands, and every submit_sm behind it waits (submit → resp p99 of
-//! 30–50 ms at 10k msg/s, loadtest/README.md). Handed on a window at a time, each one once
-//! the one before it is stored, the burst goes through in small commits and submits
-//! interleave with it. Receipts have seconds to spare; submits do not.
+//! 22–50 ms at 10k msg/s, loadtest/README.md). With a window, one more is handed on as each
+//! is stored, so the burst goes through in small commits and submits interleave with it.
+//! Receipts have seconds to spare; submits do not.
 //!
 //! The bind keeps reading meanwhile: the same socket carries the carrier's submit_sm_resps,
 //! and a bind that stopped reading while receipts waited stalled its own submits (pausing
-//! reads was tried: it cut throughput by a third). Only [`READ_AHEAD`] held back stops it,
-//! the bound on memory when a carrier sends faster than tern can store for long. The
-//! window cannot deadlock with the carrier: it opens as tern's own store answers, whatever
-//! the carrier reads or writes.
+//! reads cut throughput by a third, loadtest/README.md). Only [`READ_AHEAD`] read and
+//! unanswered stop it, the bound on memory when a carrier sends faster than tern can store
+//! for long. The window cannot deadlock with the carrier: it opens as tern's own store
+//! answers, whatever the carrier reads or writes.
 
 use std::collections::VecDeque;
 use std::pin::Pin;
@@ -25,13 +25,15 @@ use std::task::{Context, Poll};
 use futures::Stream;
 use futures::task::AtomicWaker;
 
-/// deliver_sm a carrier bind hands on to be stored at once, at least and at most. Between,
-/// a bind hands on as many as it has submit_sm in flight: each receipt answers a submit, so
-/// receipts are stored as fast as submits go out at any load, while a burst beyond that
-/// waits its turn (loadtest/README.md, "Receipt timing").
+/// deliver_sm a carrier bind has handed on to be stored and not yet answered, at least and
+/// at most. Between, a bind hands on as many as it has submit_sm in flight: each receipt
+/// answers a submit, so receipts are stored as fast as submits go out at any load (a fixed
+/// window of 32 let them fall behind at full load), while a burst beyond that waits its
+/// turn (loadtest/README.md, "Receipt timing").
 pub const DELIVER_WINDOW: std::ops::RangeInclusive<usize> = 32..=1024;
 
-/// deliver_sm a bind reads and has not answered, at most, before it stops reading.
+/// deliver_sm a bind has read and not answered (handed on or waiting), at most, before it
+/// stops reading.
 pub const READ_AHEAD: usize = 65_536;
 
 /// One connection's deliver_sm: those handed on, those waiting to be (`T`, in order), and
@@ -47,6 +49,8 @@ struct ReadCount {
     limit: usize,
     open: AtomicUsize,
     reader: AtomicWaker,
+    /// The read side stopped since the bind last asked ([`DeliverWindow::stopped`]).
+    stopped: std::sync::atomic::AtomicBool,
 }
 
 impl ReadCount {
@@ -65,6 +69,7 @@ impl<T> DeliverWindow<T> {
                 limit: read_ahead.max(1),
                 open: AtomicUsize::new(0),
                 reader: AtomicWaker::new(),
+                stopped: Default::default(),
             }),
         }
     }
@@ -105,9 +110,11 @@ impl<T> DeliverWindow<T> {
         self.waiting.len()
     }
 
-    /// The read side has stopped: [`READ_AHEAD`] wait.
-    pub fn is_full(&self) -> bool {
-        self.read.is_full()
+    /// The read side is stopped ([`READ_AHEAD`] read and unanswered), or was at some
+    /// moment since the last call: what the carrier sent after those may not have been
+    /// read yet.
+    pub fn stopped(&self) -> bool {
+        self.read.stopped.swap(false, Ordering::AcqRel) || self.read.is_full()
     }
 
     /// `inner`, read only while fewer than the read-ahead wait.
@@ -133,6 +140,7 @@ impl<S: Stream + Unpin> Stream for Gated<S> {
             self.read.reader.register(cx.waker());
             // an answer may have come between the look and the registration
             if self.read.is_full() {
+                self.read.stopped.store(true, Ordering::Release);
                 return Poll::Pending;
             }
         }
@@ -191,11 +199,15 @@ mod tests {
             assert_eq!(poll(&mut s), Poll::Ready(Some(i)));
             w.read(i);
         }
-        assert!(w.is_full());
         assert_eq!(poll(&mut s), Poll::Pending);
         assert_eq!(w.next(0), Some(1));
         w.answered();
         assert_eq!(poll(&mut s), Poll::Ready(Some(4)));
+        assert!(
+            w.stopped(),
+            "it stopped since the last look, though it reads again"
+        );
+        assert!(!w.stopped(), "told once");
     }
 
     struct Flag(std::sync::atomic::AtomicBool);
