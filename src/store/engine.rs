@@ -425,7 +425,7 @@ impl Engine {
         let mut last = None;
         let mut records = 0usize;
         // every segment left is replayed, those sled's marker covers too: a checkpoint keeps
-        // the segments its carried keys were written in, and replaying a covered one again is
+        // the segments its held keys were written in, and replaying a covered one again is
         // harmless (resolved values, and every later write to a key is in a later segment,
         // since segments go oldest first)
         for s in segments {

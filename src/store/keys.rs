@@ -220,8 +220,8 @@ pub fn outbox(account: &str, id: &str) -> Vec<u8> {
 pub fn outbox_prefix(account: &str) -> Vec<u8> {
     format!("o/{account}/").into_bytes()
 }
-/// Key ranges whose new, young keys the engine's checkpoints keep out of sled (carried
-/// into the next memtable, for at most a few seconds): carrier id mappings, pending
+/// Key ranges whose new, young keys the engine's checkpoints keep out of sled (held
+/// in a memtable of their own, for at most a few seconds): carrier id mappings, pending
 /// markers, outbox receipts and webhook markers, which are removed soon, usually before
 /// they would have been worth a write and a removal.
 /// Message records are not held: they are the bulk of what is written, and most are final
