@@ -6,6 +6,9 @@
 //! on-disk layout, `actors` the moving parts, `http` the admin API and metrics, `sim` a
 //! carrier simulator. `node` wires them together.
 
+// Outside tests nothing may panic on what the network sends: a fallible call is an error
+// path, never unwrap() or expect().
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 #![warn(missing_docs)]
 
 pub mod accounts;

@@ -1,5 +1,9 @@
 //! The `tern` command: run the switch, check a config file, or run the carrier simulator.
 
+// Outside tests nothing may panic on what the network sends: a fallible call is an error
+// path, never unwrap() or expect().
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 

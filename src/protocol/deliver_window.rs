@@ -105,11 +105,6 @@ impl<T> DeliverWindow<T> {
         self.handed_on = self.handed_on.saturating_sub(1);
     }
 
-    /// Waiting for the window.
-    pub fn waiting(&self) -> usize {
-        self.waiting.len()
-    }
-
     /// The read side is stopped ([`READ_AHEAD`] read and unanswered), or was at some
     /// moment since the last call: what the carrier sent after those may not have been
     /// read yet.
@@ -170,14 +165,14 @@ mod tests {
             assert_eq!(w.next(0), Some(i), "at least the smallest window");
         }
         assert_eq!(w.next(0), None);
-        assert_eq!(w.waiting(), 2);
+        assert_eq!(w.waiting.len(), 2);
         w.answered();
         assert_eq!(w.next(0), Some(MIN));
         assert_eq!(w.next(0), None);
         // a bigger window (more submits in flight) hands on more at once
         assert_eq!(w.next(MIN + 1), Some(MIN + 1));
         assert_eq!(w.next(MIN + 1), None);
-        assert_eq!(w.waiting(), 0);
+        assert_eq!(w.waiting.len(), 0);
     }
 
     #[test]
